@@ -1,0 +1,111 @@
+"""MXArray (codes + scales + format + policy + blocking) and the block layout of arrays."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from mxemu.errors import InputError
+from mxemu.kernels import block as kb
+from mxemu.kernels.params import OUTPUT_FORMATS, format_params, policy_params
+from mxemu.policy import Policy
+from mxemu.spec import MXFormat
+
+OUTPUT_DTYPES = ("float32", "float64", "float16", "bfloat16")
+
+
+def output_dtype(dtype: object) -> np.dtype:
+    """The numpy dtype named by `dtype` if values can be written in it, else `InputError`."""
+    try:
+        dt = np.dtype(dtype)
+    except TypeError:
+        dt = None
+    if dt is None or dt.name not in OUTPUT_DTYPES:
+        raise InputError(f"dtype {dtype!r} is not accepted; accepted: {', '.join(OUTPUT_DTYPES)}")
+    return dt
+
+
+def to_blocks(a: np.ndarray, axes: tuple[int, ...], k: int) -> tuple[np.ndarray, tuple[int, ...]]:
+    """Rows of one block each (padded with zero bits), and the shape of the moved, padded array."""
+    moved = np.moveaxis(a, axes, tuple(range(a.ndim - len(axes), a.ndim)))
+    pad = [(0, 0)] * (a.ndim - len(axes)) + [(0, -n % k) for n in moved.shape[a.ndim - len(axes):]]
+    if any(p for _, p in pad):
+        moved = np.pad(moved, pad)
+    padded = moved.shape
+    if len(axes) == 1:
+        return np.ascontiguousarray(moved).reshape(-1, k), padded
+    r, c = padded[-2:]
+    tiles = moved.reshape(*padded[:-2], r // k, k, c // k, k).swapaxes(-3, -2)
+    return np.ascontiguousarray(tiles).reshape(-1, k * k), padded
+
+
+def from_blocks(rows: np.ndarray, padded: tuple[int, ...], shape: tuple[int, ...],
+                 axes: tuple[int, ...], k: int) -> np.ndarray:
+    """Inverse of `to_blocks`: the array of x's shape (padding lanes dropped)."""
+    nd = len(shape)
+    if len(axes) == 1:
+        moved = rows.reshape(padded)
+    else:
+        r, c = padded[-2:]
+        moved = rows.reshape(*padded[:-2], r // k, c // k, k, k).swapaxes(-3, -2).reshape(padded)
+    moved_shape = tuple(np.moveaxis(np.empty(shape, np.uint8), axes, tuple(range(nd - len(axes), nd))).shape)
+    moved = moved[tuple(slice(0, n) for n in moved_shape)]
+    return np.moveaxis(moved, tuple(range(nd - len(axes), nd)), axes)
+
+
+def scale_array(scales: np.ndarray, padded: tuple[int, ...], axes: tuple[int, ...], k: int) -> np.ndarray:
+    nd = len(padded)
+    lead = padded[: nd - len(axes)]
+    blocks = tuple(n // k for n in padded[nd - len(axes):])
+    return np.moveaxis(scales.reshape(*lead, *blocks), tuple(range(nd - len(axes), nd)), axes)
+
+
+
+def to_dtype(values64: np.ndarray, dtype: np.dtype) -> np.ndarray:
+    """Exact float64 values into dtype: float32/float64 by a cast (RNE), float16/bfloat16 by RNE + IEEE overflow."""
+    if dtype.name in ("float32", "float64"):
+        return values64.astype(dtype, copy=False)
+    out = np.empty(values64.size, np.int16)
+    kb.round_float64(values64.reshape(-1).view(np.int64), OUTPUT_FORMATS[dtype.name],
+                     policy_params(Policy()), out)
+    return out.view(dtype).reshape(values64.shape)
+
+
+
+@dataclass(frozen=True, eq=False)
+class MXArray:
+    """An MX-quantized array: element `codes` of the original shape and one E8M0 code per block.
+
+    `axis` holds the blocked dimension (or two, for square 2-D tiles); `scales` has the shape of
+    `codes` with each blocked dimension n replaced by ceil(n / block_size).
+    """
+
+    codes: np.ndarray
+    scales: np.ndarray
+    format: MXFormat
+    policy: Policy
+    axis: tuple[int, ...]
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return self.codes.shape
+
+    @property
+    def block_size(self) -> int:
+        return self.format.block_size
+
+    def scale_rows(self) -> np.ndarray:
+        """The scales flattened in block (row) order, as the kernels produce them."""
+        nd = self.codes.ndim
+        moved = np.moveaxis(self.scales, self.axis, tuple(range(nd - len(self.axis), nd)))
+        return np.ascontiguousarray(moved).reshape(-1)
+
+    def dequantize(self, dtype: object = np.float32) -> np.ndarray:
+        """Values X * P_i: exact in float64; float32 exact unless beyond its range; RNE into narrower types."""
+        dt = output_dtype(dtype)
+        rows, padded = to_blocks(self.codes, self.axis, self.block_size)
+        out = np.empty(rows.shape, dt if dt.name in ("float32", "float64") else np.float64)
+        kb.dequantize_blocks(rows, self.scale_rows(), format_params(self.format.element), out)
+        return np.ascontiguousarray(from_blocks(to_dtype(out, dt), padded, self.shape, self.axis,
+                                                self.block_size))

@@ -1,0 +1,1 @@
+"""Numba kernels: the only place where rounding, saturation and scale selection are decided."""

@@ -1,0 +1,169 @@
+"""Array kernels: element-wise encode/decode and block quantize, dequantize and fake-quantize.
+
+Inputs arrive as signed-integer views of their float bits plus the input layout (exponent and
+mantissa bits), so every input type is rounded once from its exact value. Blocks are rows of a
+2-D array; the rows are split over threads with `prange`.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit, prange
+
+from mxemu.kernels.element import (
+    FINITE,
+    INF,
+    ZERO,
+    decode_value,
+    encode_value,
+    nan_code,
+    philox,
+    pow2,
+    unpack,
+)
+from mxemu.kernels.params import (
+    FLUSH,
+    FLUSH_BLOCK,
+    IGNORE_NAN,
+    NAN_SCALE,
+    NONFINITE,
+    PROPAGATE,
+    SPECIALS,
+    SUBNORMAL_INPUTS,
+)
+from mxemu.kernels.scale import E8M0_BIAS, E8M0_NAN, scale_code
+
+FP32_MIN_NORMAL_EXP = -126
+
+
+@njit(cache=True, inline="always")
+def read(u, ebits, mbits, P):
+    """Unpack one input, reading |x| < 2^-126 as zero when the policy flushes every element."""
+    cls, sign, m, e, E = unpack(np.int64(u), ebits, mbits)
+    if cls == FINITE and P[SUBNORMAL_INPUTS] == FLUSH and E < FP32_MIN_NORMAL_EXP:
+        cls = ZERO
+    return cls, sign, m, e, E
+
+
+@njit(cache=True, parallel=True)
+def encode_elements(x, ebits, mbits, scale_exp, F, P, rbits, out):
+    """out[i] = code of x[i] * 2^-scale_exp[i or 0]; rbits[i] are the stochastic random integers."""
+    n = x.shape[0]
+    per_element_scale = scale_exp.shape[0] > 1
+    stochastic = rbits.shape[0] > 0
+    for i in prange(n):
+        s = scale_exp[i] if per_element_scale else scale_exp[0]
+        cls, sign, m, e, E = read(x[i], ebits, mbits, P)
+        rnd = np.int64(rbits[i]) if stochastic else np.int64(0)
+        out[i] = encode_value(cls, sign, m, e - s, E - s, F, P, rnd)
+
+
+@njit(cache=True, parallel=True)
+def decode_elements(codes, F, scale_exp, out):
+    """out[i] = exact value of codes[i] times 2^scale_exp[i or 0], stored in out's dtype (RNE)."""
+    table = np.empty(1 << F[1], np.float64)
+    for c in range(table.shape[0]):
+        table[c] = decode_value(c, F)
+    per_element_scale = scale_exp.shape[0] > 1
+    for i in prange(codes.shape[0]):
+        s = scale_exp[i] if per_element_scale else scale_exp[0]
+        out[i] = table[codes[i]] * pow2(s)
+
+
+@njit(cache=True, inline="always")
+def block_scale(x, ebits, mbits, F, P):
+    """(E8M0 code, flush) of one block: amax over the lanes under the non-finite policy."""
+    amax_u = np.int64(0)
+    has_nan = False
+    has_inf = False
+    abs_mask = (np.int64(1) << (ebits + mbits)) - 1
+    inf_bits = ((np.int64(1) << ebits) - 1) << mbits
+    for i in range(x.shape[0]):
+        a = np.int64(x[i]) & abs_mask
+        if a > inf_bits:
+            has_nan = True
+        elif a == inf_bits:
+            has_inf = True
+        elif a > amax_u:
+            amax_u = a
+    cls, _, m, e, E = read(amax_u, ebits, mbits, P)
+    flush = cls == FINITE and P[SUBNORMAL_INPUTS] == FLUSH_BLOCK and E < FP32_MIN_NORMAL_EXP
+    if flush:
+        cls = ZERO
+    rule = P[NONFINITE]
+    if rule == NAN_SCALE and (has_nan or has_inf):
+        return E8M0_NAN, flush
+    if rule == PROPAGATE and has_nan:
+        return E8M0_NAN, flush
+    if (rule in (PROPAGATE, IGNORE_NAN)) and has_inf:
+        cls = INF
+    return scale_code(cls, m, e, E, F, P), flush
+
+
+@njit(cache=True, inline="always")
+def encode_lane(u, ebits, mbits, scale, flush, F, P, rnd):
+    """Element code of one lane at E8M0 code `scale` (don't-care NaN/zero codes under a NaN scale)."""
+    if scale == E8M0_NAN:
+        return nan_code(F, 0) if F[SPECIALS] != 0 else 0
+    cls, sign, m, e, E = read(u, ebits, mbits, P)
+    if flush and cls == FINITE:
+        cls = ZERO
+    s = scale - E8M0_BIAS
+    return encode_value(cls, sign, m, e - s, E - s, F, P, rnd)
+
+
+@njit(cache=True, parallel=True)
+def quantize_blocks(x, ebits, mbits, F, P, rbits, codes, scales):
+    """Quantize each row of x (one block per row) into element codes and E8M0 scale codes."""
+    stochastic = rbits.shape[0] > 0
+    for b in prange(x.shape[0]):
+        row = x[b]
+        scale, flush = block_scale(row, ebits, mbits, F, P)
+        scales[b] = scale
+        for i in range(row.shape[0]):
+            rnd = np.int64(rbits[b, i]) if stochastic else np.int64(0)
+            codes[b, i] = encode_lane(row[i], ebits, mbits, scale, flush, F, P, rnd)
+
+
+@njit(cache=True, parallel=True)
+def fake_quantize_blocks(x, ebits, mbits, F, P, rbits, out):
+    """Quantize each row of x and write the dequantized values straight into out (same bits)."""
+    table = np.empty(1 << F[1], np.float64)
+    for c in range(table.shape[0]):
+        table[c] = decode_value(c, F)
+    stochastic = rbits.shape[0] > 0
+    for b in prange(x.shape[0]):
+        row = x[b]
+        scale, flush = block_scale(row, ebits, mbits, F, P)
+        factor = np.nan if scale == E8M0_NAN else pow2(scale - E8M0_BIAS)
+        for i in range(row.shape[0]):
+            rnd = np.int64(rbits[b, i]) if stochastic else np.int64(0)
+            out[b, i] = table[encode_lane(row[i], ebits, mbits, scale, flush, F, P, rnd)] * factor
+
+
+@njit(cache=True, parallel=True)
+def dequantize_blocks(codes, scales, F, out):
+    """out[b, i] = decode(codes[b, i]) * 2^(scales[b] - 127); a NaN scale gives NaN."""
+    table = np.empty(1 << F[1], np.float64)
+    for c in range(table.shape[0]):
+        table[c] = decode_value(c, F)
+    for b in prange(codes.shape[0]):
+        scale = np.int64(scales[b])
+        factor = np.nan if scale == E8M0_NAN else pow2(scale - E8M0_BIAS)
+        for i in range(codes.shape[1]):
+            out[b, i] = table[codes[b, i]] * factor
+
+
+@njit(cache=True, parallel=True)
+def round_float64(x, F, P, out):
+    """Round float64 values (given as int64 bits) into an IEEE format F (bits into out)."""
+    for i in prange(x.shape[0]):
+        cls, sign, m, e, E = unpack(np.int64(x[i]), 11, 52)
+        out[i] = encode_value(cls, sign, m, e, E, F, P, np.int64(0))
+
+
+@njit(cache=True, parallel=True)
+def philox_bits(seed, n, shift, out):
+    """out[i] = Philox4x32-10(seed, i) >> shift: the stochastic-rounding integers of elements 0..n-1."""
+    for i in prange(n):
+        out[i] = philox(seed, np.int64(i)) >> shift

@@ -1,0 +1,228 @@
+"""numpy-level API: element encode/decode and block quantize/dequantize/fake-quantize."""
+
+from __future__ import annotations
+
+import secrets
+
+import numpy as np
+
+from mxemu.array import MXArray, from_blocks, output_dtype, scale_array, to_blocks, to_dtype
+from mxemu.errors import InputError, PolicyError
+from mxemu.kernels import block as kb
+from mxemu.kernels.params import INPUT_LAYOUTS, INT_VIEW, format_params, policy_params
+from mxemu.policy import Policy, get_policy
+from mxemu.spec import ElementFormat, MXFormat, get_format
+
+MAX_SCALE_EXP = 512
+
+
+def _float_input(x: object, what: str = "x") -> np.ndarray:
+    """x as a native-endian, C-contiguous float16/bfloat16/float32/float64 array (a view when it can)."""
+    if isinstance(x, np.generic):
+        x = np.asarray(x)
+    if not isinstance(x, np.ndarray):
+        raise InputError(f"{what} must be a numpy array of float16, bfloat16, float32 or float64; got "
+                         f"{type(x).__name__} (wrap it, e.g. np.asarray({what}, dtype=np.float32))")
+    if x.dtype.name not in INPUT_LAYOUTS:
+        raise InputError(f"{what} has dtype {x.dtype}; accepted: float16, bfloat16 (ml_dtypes), float32, float64")
+    if not x.dtype.isnative:
+        x = x.astype(x.dtype.newbyteorder("="))
+    return np.ascontiguousarray(x)
+
+
+def _element_format(fmt: object) -> ElementFormat:
+    f = get_format(fmt)
+    if not isinstance(f, ElementFormat):
+        raise InputError(f"{f.name!r} is not an element format; element formats: "
+                         f"{', '.join(n for n in _names(ElementFormat))}")
+    return f
+
+
+def _mx_format(fmt: object) -> MXFormat:
+    f = get_format(fmt)
+    if not isinstance(f, MXFormat):
+        raise InputError(f"{f.name!r} is not an MX block format; MX formats: {', '.join(_names(MXFormat))}")
+    return f
+
+
+def _names(kind: type) -> list[str]:
+    from mxemu.spec import REGISTRY
+
+    return [n for n in REGISTRY.names() if isinstance(REGISTRY.get(n), kind)]
+
+
+def _check_nan_policy(x: np.ndarray, element: ElementFormat, policy: Policy) -> None:
+    if policy.nan_to_nonan == "error" and not element.has_nan and np.isnan(x).any():
+        raise InputError(f"input holds NaN and {element.name} has no NaN encoding "
+                         f"(policy nan_to_nonan='error'; choose zero, signed_zero or flipped_zero)")
+
+
+def _random_bits(x: np.ndarray, policy: Policy, seed: int | None, random_bits: object) -> np.ndarray:
+    """The stochastic-rounding integers for every element of x in C order (empty if not stochastic)."""
+    if policy.rounding != "stochastic":
+        if random_bits is not None:
+            raise PolicyError("random_bits given but policy.rounding is not 'stochastic'")
+        return np.empty(0, np.uint32)
+    limit = 1 << policy.sr_bits
+    if random_bits is not None:
+        r = np.asarray(random_bits)
+        if r.dtype.kind not in "ui":
+            raise InputError(f"random_bits must be an integer array, got dtype {r.dtype}")
+        if r.shape != x.shape:
+            raise InputError(f"random_bits has shape {r.shape}; it must match the input's shape {x.shape}")
+        if r.size and (r.min() < 0 or r.max() >= limit):
+            raise InputError(f"random_bits must lie in [0, 2^{policy.sr_bits}) for sr_bits={policy.sr_bits}")
+        return np.ascontiguousarray(r, dtype=np.uint32)
+    if seed is None:
+        seed = secrets.randbits(64)
+    if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool) or not 0 <= int(seed) < 1 << 64:
+        raise InputError(f"seed must be an integer in [0, 2^64), got {seed!r}")
+    out = np.empty(x.size, np.uint32)
+    kb.philox_bits(np.uint64(seed).astype(np.int64), x.size, 32 - policy.sr_bits, out)
+    return out.reshape(x.shape)
+
+
+def _scale_exp(scale_exp: object, shape: tuple[int, ...]) -> np.ndarray:
+    s = np.asarray(scale_exp)
+    if s.dtype.kind not in "ui" or (s.dtype == np.uint64 and s.size and s.max() > MAX_SCALE_EXP):
+        raise InputError(f"scale_exp must be an integer or integer array, got {scale_exp!r}")
+    if s.size and (s.min() < -MAX_SCALE_EXP or s.max() > MAX_SCALE_EXP):
+        raise InputError(f"scale_exp must lie in [-{MAX_SCALE_EXP}, {MAX_SCALE_EXP}]")
+    if s.ndim == 0:
+        return s.astype(np.int64).reshape(1)
+    try:
+        return np.ascontiguousarray(np.broadcast_to(s, shape), dtype=np.int64).reshape(-1)
+    except ValueError:
+        raise InputError(f"scale_exp of shape {s.shape} does not broadcast to {shape}") from None
+
+
+def encode(x: np.ndarray, fmt: str | ElementFormat, *, scale_exp: int | np.ndarray = 0,
+           policy: str | Policy | None = None, seed: int | None = None,
+           random_bits: np.ndarray | None = None) -> np.ndarray:
+    """Element codes (uint8, x's shape) of x * 2^-scale_exp, rounded once by the policy.
+
+    >>> import numpy as np
+    >>> encode(np.array([1.0, 7.0, -0.25], np.float32), "fp4_e2m1")
+    array([ 2,  7, 8], dtype=uint8)
+    """
+    element = _element_format(fmt)
+    pol = get_policy(policy)
+    x = _float_input(x)
+    _check_nan_policy(x, element, pol)
+    s = _scale_exp(scale_exp, x.shape)
+    rbits = _random_bits(x, pol, seed, random_bits).reshape(-1)
+    ebits, mbits = INPUT_LAYOUTS[x.dtype.name]
+    out = np.empty(x.size, np.uint8)
+    kb.encode_elements(x.reshape(-1).view(INT_VIEW[x.dtype.name]), ebits, mbits, s,
+                       format_params(element), policy_params(pol), rbits, out)
+    return out.reshape(x.shape)
+
+
+def _codes(codes: object, element: ElementFormat) -> np.ndarray:
+    if not isinstance(codes, np.ndarray) or codes.dtype.kind not in "ui":
+        raise InputError(f"codes must be an integer numpy array, got {type(codes).__name__}"
+                         + (f" of dtype {codes.dtype}" if isinstance(codes, np.ndarray) else ""))
+    if codes.size and (codes.min() < 0 or codes.max() >= element.num_codes):
+        raise InputError(f"codes of {element.name} lie in [0, {element.num_codes}); got values outside")
+    return np.ascontiguousarray(codes, dtype=np.uint8)
+
+
+def decode(codes: np.ndarray, fmt: str | ElementFormat, *, scale_exp: int | np.ndarray = 0,
+           dtype: object = np.float32) -> np.ndarray:
+    """Values of element codes times 2^scale_exp: exact in float64, RNE into narrower dtypes.
+
+    >>> import numpy as np
+    >>> decode(np.array([2, 7, 8], np.uint8), "fp4_e2m1")
+    array([ 1.,  6., -0.], dtype=float32)
+    """
+    element = _element_format(fmt)
+    c = _codes(codes, element)
+    dt = output_dtype(dtype)
+    s = _scale_exp(scale_exp, c.shape)
+    out = np.empty(c.size, np.float64)
+    kb.decode_elements(c.reshape(-1), format_params(element), s, out)
+    return to_dtype(out.reshape(c.shape), dt)
+
+
+def _normalize_axes(axis: int | tuple[int, ...], ndim: int) -> tuple[int, ...]:
+    axes = (axis,) if isinstance(axis, (int, np.integer)) and not isinstance(axis, bool) else axis
+    if not isinstance(axes, tuple) or not 1 <= len(axes) <= 2 or \
+            not all(isinstance(a, (int, np.integer)) and not isinstance(a, bool) for a in axes):
+        raise InputError(f"axis must be an int or a tuple of two ints (2-D tiles), got {axis!r}")
+    if ndim == 0:
+        raise InputError("cannot quantize a 0-d array: blocks need at least one axis")
+    out = []
+    for a in axes:
+        if not -ndim <= a < ndim:
+            raise InputError(f"axis {a} is out of range for an array of {ndim} dimension(s)")
+        out.append(int(a) % ndim)
+    if len(set(out)) != len(out):
+        raise InputError(f"axis {axis!r} names the same dimension twice")
+    return tuple(out)
+
+
+def _prepare(x: object, fmt: object, axis: object, policy: object, seed: object, random_bits: object):
+    f = _mx_format(fmt)
+    if f.tensor_scale:
+        raise InputError(f"{f.name} has a per-tensor scale; use mxemu.quantize_nvfp4")
+    pol = get_policy(policy)
+    x = _float_input(x)
+    axes = _normalize_axes(axis, x.ndim)
+    if x.size == 0:
+        raise InputError(f"cannot quantize an empty array (shape {x.shape})")
+    if pol.nonfinite in ("ignore_nan", "finite_amax"):
+        _check_nan_policy(x, f.element, pol)
+    k = f.block_size
+    rbits = _random_bits(x, pol, seed, random_bits)
+    rows, padded = to_blocks(x.view(INT_VIEW[x.dtype.name]), axes, k)
+    rrows = to_blocks(rbits, axes, k)[0] if rbits.size else np.empty((0, 0), np.uint32)
+    return f, pol, x, axes, k, rows, padded, rrows
+
+
+def quantize(x: np.ndarray, fmt: str | MXFormat, axis: int | tuple[int, int] = -1,
+             policy: str | Policy | None = None, seed: int | None = None,
+             random_bits: np.ndarray | None = None) -> MXArray:
+    """Quantize x into an MX format: blocks of `block_size` along `axis` (two axes: square 2-D tiles).
+
+    A last block shorter than `block_size` is padded with +0 lanes, which change neither the
+    scale nor any real element's code; the padding is not stored.
+
+    >>> import numpy as np
+    >>> q = quantize(np.array([7.0, 3.5, 0.25, 0.75, -5.0] + [0.0] * 27, np.float32), "mxfp4_e2m1")
+    >>> int(q.scales[0]), q.codes[:5].tolist()
+    (127, [7, 6, 0, 2, 14])
+    """
+    f, pol, x, axes, k, rows, padded, rrows = _prepare(x, fmt, axis, policy, seed, random_bits)
+    ebits, mbits = INPUT_LAYOUTS[x.dtype.name]
+    codes = np.empty(rows.shape, np.uint8)
+    scales = np.empty(rows.shape[0], np.uint8)
+    kb.quantize_blocks(rows, ebits, mbits, format_params(f.element), policy_params(pol), rrows, codes, scales)
+    return MXArray(codes=np.ascontiguousarray(from_blocks(codes, padded, x.shape, axes, k)),
+                   scales=np.ascontiguousarray(scale_array(scales, padded, axes, k)),
+                   format=f, policy=pol, axis=axes)
+
+
+def fake_quantize(x: np.ndarray, fmt: str | MXFormat, axis: int | tuple[int, int] = -1,
+                  policy: str | Policy | None = None, seed: int | None = None,
+                  random_bits: np.ndarray | None = None) -> np.ndarray:
+    """quantize + dequantize in one pass, in x's dtype; the same bits as `quantize(...).dequantize(x.dtype)`.
+
+    >>> import numpy as np
+    >>> fake_quantize(np.array([7.0, 3.5, 0.25, 0.75, -5.0] + [0.0] * 27, np.float32), "mxfp4")[:5]
+    array([ 6.,  4.,  0.,  1., -4.], dtype=float32)
+    """
+    f, pol, x, axes, k, rows, padded, rrows = _prepare(x, fmt, axis, policy, seed, random_bits)
+    ebits, mbits = INPUT_LAYOUTS[x.dtype.name]
+    direct = x.dtype.name in ("float32", "float64")
+    out = np.empty(rows.shape, x.dtype if direct else np.float64)
+    kb.fake_quantize_blocks(rows, ebits, mbits, format_params(f.element), policy_params(pol), rrows, out)
+    if not direct:
+        out = to_dtype(out, x.dtype)
+    return np.ascontiguousarray(from_blocks(out, padded, x.shape, axes, k))
+
+
+def dequantize(q: MXArray, dtype: object = np.float32) -> np.ndarray:
+    """Values of an MXArray: exact in float64; float32 exact unless beyond its range; RNE into narrower types."""
+    if not isinstance(q, MXArray):
+        raise InputError(f"dequantize takes an MXArray, got {type(q).__name__}")
+    return q.dequantize(dtype)

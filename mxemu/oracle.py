@@ -1,0 +1,694 @@
+"""Exact-rational reference for MX element codecs and block quantization, written from the semantics contract."""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass
+from decimal import Decimal, localcontext
+from fractions import Fraction
+from functools import cache
+
+import numpy as np
+
+from mxemu.errors import MXError
+from mxemu.policy import Policy, get_policy
+from mxemu.spec import ElementFormat, MXFormat, ScaleFormat, get_format
+
+__all__ = [
+    "decode_array",
+    "decode_value",
+    "dequantize_block",
+    "encode_array",
+    "encode_value",
+    "philox4x32_10",
+    "quantize_block",
+    "random_int",
+    "random_ints",
+    "scale_code",
+]
+
+FP32_MIN_NORMAL = Fraction(1, 1 << 126)
+_MASK32 = 0xFFFFFFFF
+_INPUT_DTYPES = ("float16", "bfloat16", "float32", "float64")
+
+# ---------------------------------------------------------------------------------------------------------------
+# Small exact helpers
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def _pow2(k: int) -> Fraction:
+    """2^k as an exact rational."""
+    return Fraction(1 << k) if k >= 0 else Fraction(1, 1 << -k)
+
+
+def _floor_log2(v: Fraction) -> int:
+    """floor(log2 v) for a rational v > 0, exactly."""
+    n, d = v.numerator, v.denominator
+    e = n.bit_length() - d.bit_length()  # n/d lies in (2^(e-1), 2^(e+1))
+    if (n << max(-e, 0)) < (d << max(e, 0)):  # n/d < 2^e
+        e -= 1
+    return e
+
+
+def _ceil_log2(v: Fraction) -> int:
+    """ceil(log2 v) for a rational v > 0, exactly."""
+    e = _floor_log2(v)
+    return e if v == _pow2(e) else e + 1
+
+
+def _element(fmt: str | ElementFormat) -> ElementFormat:
+    found = get_format(fmt)
+    if not isinstance(found, ElementFormat):
+        raise ValueError(f"{fmt!r} is not an element format")
+    return found
+
+
+def _read_scalar(x: float | Fraction | int) -> tuple[bool, Fraction | str]:
+    """(sign bit, |x|) with |x| an exact Fraction, or the string "nan" / "inf"."""
+    if isinstance(x, (Fraction, int)) and not isinstance(x, bool):
+        return x < 0, abs(Fraction(x))
+    f = float(x)  # exact for Python floats and numpy float16 / bfloat16 / float32 / float64 scalars
+    negative = math.copysign(1.0, f) < 0
+    if math.isnan(f):
+        return negative, "nan"
+    if math.isinf(f):
+        return negative, "inf"
+    return negative, abs(Fraction(f))
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Codes of an element format, straight from the bit layout (MX v1.0 §5.3)
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def _sign_bit(fmt: ElementFormat) -> int:
+    return 1 << (fmt.bits - 1)
+
+
+def _top_exponent(fmt: ElementFormat) -> int:
+    return (1 << fmt.exponent_bits) - 1
+
+
+def _quantum(v: Fraction, fmt: ElementFormat) -> Fraction:
+    """Grid spacing at magnitude v > 0: 2^(max(floor(log2 v), emin) - m) for floats, 2^-f for ints."""
+    if fmt.is_int:
+        return _pow2(-fmt.mantissa_bits)
+    return _pow2(max(_floor_log2(v), 1 - fmt.bias) - fmt.mantissa_bits)
+
+
+def _max_magnitude(fmt: ElementFormat, negative: bool, policy: Policy) -> Fraction:
+    """Largest magnitude of a value of the given sign (two's complement reaches one step further)."""
+    if fmt.is_int:
+        k = (1 << (fmt.bits - 1)) - 1
+        if negative and policy.int_range == "full":
+            k += 1
+        return Fraction(k, 1 << fmt.mantissa_bits)
+    return fmt.max_normal
+
+
+def _magnitude_code(r: Fraction, fmt: ElementFormat) -> int:
+    """Bit pattern of the finite float magnitude r >= 0 (sign bit clear)."""
+    m, emin = fmt.mantissa_bits, 1 - fmt.bias
+    if r == 0:
+        return 0
+    e = max(_floor_log2(r), emin)
+    significand = r / _pow2(e - m)
+    assert significand.denominator == 1, f"{r} is not on the grid of {fmt.name}"
+    significand = significand.numerator
+    if significand < 1 << m:  # subnormal (only possible at e == emin)
+        return significand
+    return ((e + fmt.bias) << m) | (significand - (1 << m))
+
+
+def _finite_code(fmt: ElementFormat, negative: bool, r: Fraction) -> int:
+    """Code of the representable value (-1)^negative * r."""
+    if fmt.is_int:
+        k = r * (1 << fmt.mantissa_bits)
+        assert k.denominator == 1
+        return (-k.numerator if negative else k.numerator) & ((1 << fmt.bits) - 1)
+    return (_sign_bit(fmt) if negative else 0) | _magnitude_code(r, fmt)
+
+
+def _zero_code(fmt: ElementFormat, negative: bool) -> int:
+    """Zero with the given sign; integers have a single zero, code 0."""
+    return _sign_bit(fmt) if negative and not fmt.is_int else 0
+
+
+def _nan_code(fmt: ElementFormat, negative: bool) -> int:
+    """Canonical NaN: S.1..1.1..1 for nan_only formats, the quiet NaN S.1..1.10..0 for ieee formats."""
+    m = fmt.mantissa_bits
+    mantissa = (1 << m) - 1 if fmt.specials == "nan_only" else 1 << (m - 1)
+    return (_sign_bit(fmt) if negative else 0) | (_top_exponent(fmt) << m) | mantissa
+
+
+def _inf_code(fmt: ElementFormat, negative: bool) -> int:
+    return (_sign_bit(fmt) if negative else 0) | (_top_exponent(fmt) << fmt.mantissa_bits)
+
+
+def _max_code(fmt: ElementFormat, negative: bool, policy: Policy) -> int:
+    return _finite_code(fmt, negative, _max_magnitude(fmt, negative, policy))
+
+
+def _inf_like_code(fmt: ElementFormat, negative: bool, policy: Policy) -> int:
+    """Inf if the format has it, else NaN if it has one, else the largest magnitude (keeping the sign)."""
+    if fmt.has_inf:
+        return _inf_code(fmt, negative)
+    if fmt.has_nan:
+        return _nan_code(fmt, negative)
+    return _max_code(fmt, negative, policy)
+
+
+def decode_value(code: int, fmt: str | ElementFormat) -> Fraction | float:
+    """Exact value of one code: a Fraction, or float NaN / ±inf.
+
+    Floats by MX v1.0 §5.3: (-1)^S 2^(E-bias) (1 + M/2^m) for E > 0 and (-1)^S 2^(1-bias) M/2^m for E = 0,
+    with the top exponent reserved per `specials`. Integers: two's complement k times 2^-fraction_bits.
+    Both zeros decode to Fraction(0); the sign of a float zero is the code's top bit.
+    """
+    fmt = _element(fmt)
+    code = int(code)
+    if not 0 <= code < 1 << fmt.bits:
+        raise ValueError(f"code {code:#x} does not fit in the {fmt.bits} bits of {fmt.name}")
+    if fmt.is_int:
+        k = code - (1 << fmt.bits) if code & _sign_bit(fmt) else code
+        return Fraction(k, 1 << fmt.mantissa_bits)
+    m = fmt.mantissa_bits
+    negative = bool(code & _sign_bit(fmt))
+    exponent = (code >> m) & _top_exponent(fmt)
+    mantissa = code & ((1 << m) - 1)
+    if exponent == _top_exponent(fmt):
+        if fmt.specials == "ieee":
+            return math.nan if mantissa else (-math.inf if negative else math.inf)
+        if fmt.specials == "nan_only" and mantissa == (1 << m) - 1:
+            return math.nan
+    if exponent == 0:
+        magnitude = Fraction(mantissa, 1 << m) * _pow2(1 - fmt.bias)
+    else:
+        magnitude = (1 + Fraction(mantissa, 1 << m)) * _pow2(exponent - fmt.bias)
+    return -magnitude if negative else magnitude
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Scalar encode: every step of the contract, on exact rationals
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def _round_magnitude(v: Fraction, negative: bool, fmt: ElementFormat, policy: Policy, rnd: int | None) -> Fraction:
+    """Round |v| > 0 onto the format's grid, extended past max normal with IEEE unbounded exponents."""
+    q = _quantum(v, fmt)
+    lo = (v // q) * q
+    hi = lo + q
+    if v == lo:
+        return lo
+    lo_is_odd = (lo / q).numerator % 2 == 1
+    mode = policy.rounding
+    if mode == "rne":
+        return lo if v - lo < hi - v or (v - lo == hi - v and not lo_is_odd) else hi
+    if mode == "rna":
+        return lo if v - lo < hi - v else hi
+    if mode == "rtz":
+        return lo
+    if mode == "rup":
+        return lo if negative else hi
+    if mode == "rdn":
+        return hi if negative else lo
+    if mode == "rto":
+        return lo if lo_is_odd else hi
+    if mode == "stochastic":
+        if rnd is None:
+            raise ValueError("stochastic rounding needs rnd, a random integer in [0, 2^sr_bits)")
+        bits = policy.sr_bits
+        if not 0 <= rnd < 1 << bits:
+            raise ValueError(f"rnd = {rnd} is outside [0, 2^{bits})")
+        t = math.floor((v - lo) / q * (1 << bits))
+        return hi if t + rnd >= 1 << bits else lo
+    raise ValueError(f"unknown rounding {mode!r}")
+
+
+def _overflow_goes_to_inf(negative: bool, policy: Policy) -> bool:
+    """Under overflow = ieee: does a result beyond max normal become Inf-like (True) or max (False)?"""
+    mode = policy.rounding
+    if mode in ("rne", "rna", "stochastic"):
+        return True
+    if mode in ("rtz", "rto"):
+        return False
+    return negative if mode == "rdn" else not negative
+
+
+def encode_value(
+    x: float | Fraction,
+    fmt: str | ElementFormat,
+    scale_exp: int = 0,
+    policy: Policy | str | None = None,
+    rnd: int | None = None,
+) -> int:
+    """Code of x / 2^scale_exp in `fmt` under `policy` (steps 1-5 of the contract); rnd is the stochastic draw."""
+    fmt = _element(fmt)
+    policy = get_policy(policy)
+    negative, magnitude = _read_scalar(x)
+
+    # 1. NaN
+    if magnitude == "nan":
+        if fmt.has_nan:
+            return _nan_code(fmt, negative)
+        if fmt.is_int:
+            if policy.nan_to_nonan == "error":
+                raise MXError(f"NaN input cannot be encoded in {fmt.name} (policy nan_to_nonan = 'error')")
+            return 0
+        choice = policy.nan_to_nonan
+        if choice == "error":
+            raise MXError(f"NaN input cannot be encoded in {fmt.name} (policy nan_to_nonan = 'error')")
+        if choice == "zero":
+            return 0
+        return _zero_code(fmt, negative if choice == "signed_zero" else not negative)
+
+    # 2. FP32-subnormal inputs read as zero
+    if policy.subnormal_inputs == "flush" and magnitude != "inf" and 0 < magnitude < FP32_MIN_NORMAL:
+        magnitude = Fraction(0)
+
+    # 3. Infinities
+    if magnitude == "inf":
+        if policy.overflow == "ieee":
+            return _inf_like_code(fmt, negative, policy)
+        return _max_code(fmt, negative, policy)
+
+    # 4. Zeros
+    if magnitude == 0:
+        return _zero_code(fmt, negative and policy.zero_sign == "keep")
+
+    # 5. Finite nonzero: round v = |x| 2^-s, then overflow and underflow
+    r = _round_magnitude(magnitude * _pow2(-scale_exp), negative, fmt, policy, rnd)
+    if r > _max_magnitude(fmt, negative, policy):
+        if policy.overflow == "ieee" and not fmt.is_int and _overflow_goes_to_inf(negative, policy):
+            return _inf_like_code(fmt, negative, policy)
+        return _max_code(fmt, negative, policy)
+    if r == 0:
+        return _zero_code(fmt, negative and policy.zero_sign == "keep")
+    return _finite_code(fmt, negative, r)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Philox4x32-10 (Salmon et al. 2011; Random123) and the per-element random integer of the contract
+# ---------------------------------------------------------------------------------------------------------------
+
+PHILOX_M0, PHILOX_M1 = 0xD2511F53, 0xCD9E8D57
+PHILOX_W0, PHILOX_W1 = 0x9E3779B9, 0xBB67AE85
+
+
+def philox4x32_10(key0: int, key1: int, c0: int, c1: int, c2: int = 0, c3: int = 0) -> tuple[int, int, int, int]:
+    """Philox4x32 with 10 rounds: four 32-bit words from a 4-word counter and a 2-word key."""
+    k0, k1 = key0 & _MASK32, key1 & _MASK32
+    c0, c1, c2, c3 = c0 & _MASK32, c1 & _MASK32, c2 & _MASK32, c3 & _MASK32
+    for round_ in range(10):
+        if round_:
+            k0 = (k0 + PHILOX_W0) & _MASK32
+            k1 = (k1 + PHILOX_W1) & _MASK32
+        p0 = PHILOX_M0 * c0
+        p1 = PHILOX_M1 * c2
+        c0, c1, c2, c3 = (p1 >> 32) ^ c1 ^ k0, p1 & _MASK32, (p0 >> 32) ^ c3 ^ k1, p0 & _MASK32
+    return c0, c1, c2, c3
+
+
+def random_int(seed: int, index: int, sr_bits: int) -> int:
+    """The contract's rnd for flat element `index`: Philox word 0 of counter (index lo, index hi, 0, 0), top bits."""
+    if not 1 <= sr_bits <= 32:
+        raise ValueError(f"sr_bits = {sr_bits}; accepted: 1..32")
+    word = philox4x32_10(seed & _MASK32, (seed >> 32) & _MASK32, index & _MASK32, (index >> 32) & _MASK32)[0]
+    return word >> (32 - sr_bits)
+
+
+def random_ints(seed: int, indices: Iterable[int] | np.ndarray, sr_bits: int) -> np.ndarray:
+    """`random_int` for many flat indices at once (numpy uint64 arithmetic; same numbers)."""
+    if not 1 <= sr_bits <= 32:
+        raise ValueError(f"sr_bits = {sr_bits}; accepted: 1..32")
+    idx = np.asarray(indices, dtype=np.uint64)
+    mask = np.uint64(_MASK32)
+    c0, c1 = idx & mask, idx >> np.uint64(32)
+    c2 = np.zeros_like(idx)
+    c3 = np.zeros_like(idx)
+    k0, k1 = seed & _MASK32, (seed >> 32) & _MASK32
+    for round_ in range(10):
+        if round_:
+            k0 = (k0 + PHILOX_W0) & _MASK32
+            k1 = (k1 + PHILOX_W1) & _MASK32
+        p0 = np.uint64(PHILOX_M0) * c0
+        p1 = np.uint64(PHILOX_M1) * c2
+        c0, c1, c2, c3 = ((p1 >> np.uint64(32)) ^ c1 ^ np.uint64(k0), p1 & mask,
+                          (p0 >> np.uint64(32)) ^ c3 ^ np.uint64(k1), p0 & mask)
+    return (c0 >> np.uint64(32 - sr_bits)).astype(np.int64)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Vectorised exact oracle: a sorted table of representable magnitudes, searched with exact float64 compares
+# ---------------------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Grid:
+    """Non-negative magnitudes of a format at scale 2^s, sorted, plus one or two points past the maximum.
+
+    Consecutive entries differ by the grid quantum of the lower one, so [T[i], T[i+1]) is exactly the
+    interval the contract's lo = floor(|v|/q) q maps to T[i]; midpoints are exact in float64.
+    """
+
+    table: np.ndarray  # float64, scaled by 2^s
+    midpoints: np.ndarray  # float64, (T[i] + T[i+1]) / 2
+    quantum_exp: np.ndarray  # int64, log2 of T[i+1] - T[i]
+    odd: np.ndarray  # bool, lo/q is odd
+    codes: np.ndarray  # int64: float magnitude codes, or integer significands k
+    max_index: int  # index of max normal (floats) or max_int (ints)
+
+
+@cache
+def _grid(fmt: ElementFormat, scale_exp: int) -> _Grid:
+    if fmt.is_int:
+        steps = (1 << (fmt.bits - 1)) + 1  # k = 0 .. max_int + 2: room past the negative maximum
+        values = [Fraction(k, 1 << fmt.mantissa_bits) for k in range(steps + 1)]
+        codes = list(range(steps + 1))
+        max_index = (1 << (fmt.bits - 1)) - 1
+    else:
+        finite = []
+        for code in range(1 << (fmt.bits - 1)):  # sign bit clear
+            value = decode_value(code, fmt)
+            if isinstance(value, Fraction):
+                finite.append((value, code))
+        finite.sort()
+        values = [v for v, _ in finite]
+        codes = [c for _, c in finite]
+        max_index = len(values) - 1
+        values.append(values[-1] + _quantum(values[-1], fmt))  # first grid point past max normal
+        codes.append(-1)
+    scale = _pow2(scale_exp)
+    scaled = [v * scale for v in values]
+    table = np.array([float(v) for v in scaled], dtype=np.float64)
+    mids = [(a + b) / 2 for a, b in itertools.pairwise(scaled)]
+    midpoints = np.array([float(v) for v in mids], dtype=np.float64)
+    if any(Fraction(float(v)) != v for v in scaled + mids) or not np.all(np.isfinite(table)):
+        raise ValueError(f"scale_exp = {scale_exp} puts {fmt.name} outside the exact float64 range")
+    quanta = [b - a for a, b in itertools.pairwise(values)]
+    assert all(q == (_quantum(a, fmt) if a else fmt.min_subnormal) for a, q in zip(values, quanta, strict=False))
+    quantum_exp = np.array([_floor_log2(q) + scale_exp for q in quanta], dtype=np.int64)
+    odd = np.array([(a / q).numerator % 2 == 1 for a, q in zip(values, quanta, strict=False)], dtype=bool)
+    return _Grid(table, midpoints, quantum_exp, odd, np.array(codes, dtype=np.int64), max_index)
+
+
+def _as_float64(x: np.ndarray) -> np.ndarray:
+    x = np.asarray(x)
+    if x.dtype.name not in _INPUT_DTYPES:
+        raise TypeError(f"input dtype {x.dtype}; accepted: {', '.join(_INPUT_DTYPES)}")
+    return x.astype(np.float64)  # exact for every accepted dtype
+
+
+def encode_array(
+    x: np.ndarray,
+    fmt: str | ElementFormat,
+    scale_exp: int = 0,
+    policy: Policy | str | None = None,
+    random_bits: np.ndarray | None = None,
+    seed: int | None = None,
+) -> np.ndarray:
+    """`encode_value` over an array of float16 / bfloat16 / float32 / float64, as uint8 codes of x's shape.
+
+    Stochastic rounding takes rnd from `random_bits` (x's shape), or from (`seed`, flat index) by Philox.
+    """
+    fmt = _element(fmt)
+    policy = get_policy(policy)
+    values = _as_float64(x)
+    shape = values.shape
+    values = values.ravel()
+    negative = np.signbit(values)
+    is_nan = np.isnan(values)
+    magnitude = np.abs(values)
+    is_inf = np.isinf(magnitude)
+    if is_nan.any() and not fmt.has_nan and policy.nan_to_nonan == "error":
+        raise MXError(f"NaN input cannot be encoded in {fmt.name} (policy nan_to_nonan = 'error')")
+    if policy.subnormal_inputs == "flush":
+        magnitude = np.where(magnitude < float(FP32_MIN_NORMAL), 0.0, magnitude)
+    magnitude = np.where(is_nan | is_inf, 0.0, magnitude)  # their codes are set at the end
+
+    grid = _grid(fmt, int(scale_exp))
+    last = len(grid.table) - 1
+    i = np.searchsorted(grid.table, magnitude, side="right") - 1  # table[i] <= |x| < table[i+1]
+    inside = i < last
+    j = np.minimum(i, last - 1)
+    lo = grid.table[j]
+    mid = grid.midpoints[j]
+    odd = grid.odd[j]
+    inexact = magnitude != grid.table[i]
+    mode = policy.rounding
+    if mode == "rne":
+        up = (magnitude > mid) | ((magnitude == mid) & odd)
+    elif mode == "rna":
+        up = magnitude >= mid
+    elif mode == "rtz":
+        up = np.zeros_like(inexact)
+    elif mode == "rup":
+        up = ~negative
+    elif mode == "rdn":
+        up = negative.copy()
+    elif mode == "rto":
+        up = ~odd
+    else:  # stochastic: t = floor((|v| - lo)/q 2^R), exact (Sterbenz, then a power-of-two scaling)
+        bits = policy.sr_bits
+        rnd = _random_draws(random_bits, seed, shape, bits)
+        fraction = np.where(inside, magnitude - lo, 0.0)
+        t = np.floor(np.ldexp(fraction, bits - grid.quantum_exp[j])).astype(np.int64)
+        up = t + rnd >= 1 << bits
+    r = np.where(inside, i + (up & inexact), last)
+
+    max_pos = grid.max_index
+    max_neg = max_pos + 1 if fmt.is_int and policy.int_range == "full" else max_pos
+    max_r = np.where(negative, max_neg, max_pos)
+    over = r > max_r
+    r = np.minimum(r, max_r)
+    codes = _signed_codes(fmt, grid.codes[r], negative)
+    zero = r == 0
+    if policy.zero_sign == "positive":
+        codes[zero] = 0
+
+    if policy.overflow == "ieee" and not fmt.is_int:
+        to_inf = np.where(negative, _overflow_goes_to_inf(True, policy), _overflow_goes_to_inf(False, policy))
+        inf_like = (over & to_inf) | is_inf
+        codes[inf_like & ~negative] = _inf_like_code(fmt, False, policy)
+        codes[inf_like & negative] = _inf_like_code(fmt, True, policy)
+    else:
+        codes[is_inf & ~negative] = _max_code(fmt, False, policy)
+        codes[is_inf & negative] = _max_code(fmt, True, policy)
+
+    if fmt.has_nan:
+        codes[is_nan & ~negative] = _nan_code(fmt, False)
+        codes[is_nan & negative] = _nan_code(fmt, True)
+    elif fmt.is_int or policy.nan_to_nonan == "zero":
+        codes[is_nan] = 0
+    else:
+        sign_of_zero = negative if policy.nan_to_nonan == "signed_zero" else ~negative
+        codes[is_nan] = np.where(sign_of_zero[is_nan], _sign_bit(fmt), 0)
+    return codes.astype(np.uint8).reshape(shape)
+
+
+def _signed_codes(fmt: ElementFormat, magnitude_codes: np.ndarray, negative: np.ndarray) -> np.ndarray:
+    if fmt.is_int:
+        return np.where(negative, -magnitude_codes, magnitude_codes) & ((1 << fmt.bits) - 1)
+    return np.where(negative, magnitude_codes | _sign_bit(fmt), magnitude_codes)
+
+
+def _random_draws(random_bits: np.ndarray | None, seed: int | None, shape: tuple, bits: int) -> np.ndarray:
+    if random_bits is not None:
+        rnd = np.asarray(random_bits)
+        if rnd.shape != shape or rnd.dtype.kind not in "iu":
+            raise ValueError(f"random_bits must be an integer array of shape {shape}, got {rnd.dtype} {rnd.shape}")
+        rnd = rnd.astype(np.int64).ravel()
+        if rnd.size and (rnd.min() < 0 or rnd.max() >= 1 << bits):
+            raise ValueError(f"random_bits must lie in [0, 2^{bits})")
+        return rnd
+    if seed is None:
+        raise ValueError("stochastic rounding needs random_bits or a seed")
+    return random_ints(seed, np.arange(math.prod(shape), dtype=np.uint64), bits)
+
+
+@cache
+def _decode_table(fmt: ElementFormat, scale_exp: int) -> np.ndarray:
+    out = np.empty(1 << fmt.bits, dtype=np.float64)
+    scale = _pow2(scale_exp)
+    for code in range(1 << fmt.bits):
+        value = decode_value(code, fmt)
+        if isinstance(value, Fraction):
+            exact = value * scale
+            out[code] = float(exact)
+            if Fraction(out[code]) != exact:
+                raise ValueError(f"scale_exp = {scale_exp} puts {fmt.name} outside the exact float64 range")
+            if value == 0 and code & _sign_bit(fmt) and not fmt.is_int:
+                out[code] = -0.0
+        else:
+            out[code] = value
+    return out
+
+
+def decode_array(codes: np.ndarray, fmt: str | ElementFormat, scale_exp: int = 0) -> np.ndarray:
+    """Exact float64 values of the codes times 2^scale_exp (NaN codes give NaN, Inf codes ±inf, -0 kept)."""
+    fmt = _element(fmt)
+    codes = np.asarray(codes)
+    if codes.dtype.kind not in "iu":
+        raise TypeError(f"codes must be integers, got {codes.dtype}")
+    if codes.size and (codes.min() < 0 or codes.max() >= 1 << fmt.bits):
+        raise ValueError(f"codes must lie in [0, 2^{fmt.bits}) for {fmt.name}")
+    return _decode_table(fmt, int(scale_exp))[codes.astype(np.int64)]
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Block quantization
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def _log2_float32(a: np.float32) -> np.float32:
+    """log2(a) correctly rounded to float32, for a finite float32 a > 0."""
+    value = Fraction(float(a))
+    e = _floor_log2(value)
+    if value == _pow2(e):
+        return np.float32(e)
+    with localcontext() as ctx:
+        ctx.prec = 60
+        exact = Decimal(float(a)).ln() / Decimal(2).ln()  # relative error ~1e-59; log2 here is irrational
+        guess = np.float32(float(exact))
+        candidates = [np.nextafter(guess, np.float32(-np.inf)), guess, np.nextafter(guess, np.float32(np.inf))]
+        return min(candidates, key=lambda c: abs(Decimal(float(c)) - exact))
+
+
+def _shared_exponent(amax: Fraction, elem: ElementFormat, policy: Policy) -> int:
+    """Unclamped scale exponent E of a block with finite amax > 0 (contract step 3)."""
+    rule = policy.scale_rule
+    emax = elem.emax
+    if policy.log2 == "fp32" and rule != "even":  # even takes no log2 of an unrounded value: exact either way
+        if rule == "rceil":
+            raise NotImplementedError(
+                "scale_rule = 'rceil' with log2 = 'fp32' (the NVIDIA peers' float32 formula) is not pinned "
+                "in the contract yet"
+            )
+        with np.errstate(over="ignore", under="ignore"):
+            a32 = np.float32(float(amax))
+        if a32 == 0:
+            return -(1 << 30)  # log2 = -inf: clamps to the smallest scale
+        if np.isinf(a32):
+            return 1 << 30  # log2 = +inf: scale overflow
+        log2 = float(_log2_float32(a32))
+        return (math.floor(log2) if rule == "floor" else math.ceil(log2)) - emax
+    if rule == "floor":
+        return _floor_log2(amax) - emax
+    if rule == "ceil":
+        return _ceil_log2(amax) - emax
+    if rule == "even":
+        m = elem.bits - 2 if elem.is_int else elem.mantissa_bits
+        ulp = _pow2(_floor_log2(amax) - m)
+        rounded = math.floor(amax / ulp + Fraction(1, 2)) * ulp  # m+1 significant bits, ties away
+        return _floor_log2(rounded) - emax
+    if rule == "rceil":
+        return _ceil_log2(amax / elem.max_normal)
+    raise ValueError(f"unknown scale_rule {rule!r}")
+
+
+def scale_code(x: np.ndarray | Iterable[float], mxfmt: str | MXFormat, policy: Policy | str | None = None) -> int:
+    """The shared scale code of one block (contract steps 1-3); the scale's NaN code when the scale is NaN."""
+    mxfmt, scale = _mx(mxfmt)
+    policy = get_policy(policy)
+    values = _flushed_block(x, policy)
+    return _scale_code_of(values, mxfmt.element, scale, policy)
+
+
+def _mx(mxfmt: str | MXFormat) -> tuple[MXFormat, ScaleFormat]:
+    found = get_format(mxfmt)
+    if not isinstance(found, MXFormat):
+        raise ValueError(f"{mxfmt!r} is not an MX block format")
+    if not isinstance(found.scale, ScaleFormat):
+        raise NotImplementedError(f"{found.name}: the contract defines block quantization for E8M0-like scales only")
+    return found, found.scale
+
+
+def _flushed_block(x: np.ndarray | Iterable[float], policy: Policy) -> list[float]:
+    """The block's values as Python floats after subnormal_inputs (contract step 1)."""
+    values = [float(v) for v in np.asarray(x).ravel()]
+    tiny = float(FP32_MIN_NORMAL)
+    finite = [abs(v) for v in values if math.isfinite(v)]
+    if policy.subnormal_inputs == "flush":
+        flush = [math.isfinite(v) and abs(v) < tiny for v in values]
+    elif policy.subnormal_inputs == "flush_block" and max(finite, default=0.0) < tiny:
+        flush = [math.isfinite(v) for v in values]
+    else:
+        flush = [False] * len(values)
+    return [math.copysign(0.0, v) if f else v for v, f in zip(values, flush, strict=False)]
+
+
+def _scale_code_of(values: list[float], elem: ElementFormat, scale: ScaleFormat, policy: Policy) -> int:
+    has_nan = any(math.isnan(v) for v in values)
+    has_inf = any(math.isinf(v) for v in values)
+    amax: Fraction | float = max((abs(Fraction(v)) for v in values if math.isfinite(v)), default=Fraction(0))
+    rule = policy.nonfinite
+    if (rule == "nan_scale" and (has_nan or has_inf)) or (rule == "propagate" and has_nan):
+        return scale.nan_code
+    if rule in ("propagate", "ignore_nan") and has_inf:
+        amax = math.inf
+    if amax == 0:
+        return policy.zero_block_scale
+    exponent = 1 << 30 if amax == math.inf else _shared_exponent(amax, elem, policy)
+    if exponent < scale.min_exponent:
+        exponent = scale.min_exponent
+    if exponent > scale.max_exponent:
+        if policy.scale_overflow == "nan":
+            return scale.nan_code
+        exponent = scale.max_exponent
+    return exponent + scale.bias
+
+
+def quantize_block(
+    x: np.ndarray | Iterable[float],
+    mxfmt: str | MXFormat,
+    policy: Policy | str | None = None,
+    random_bits: np.ndarray | Iterable[int] | None = None,
+    seed: int | None = None,
+    indices: np.ndarray | Iterable[int] | None = None,
+) -> tuple[int, np.ndarray]:
+    """(scale code, element codes) of one block of at most block_size values, by the contract's block rules.
+
+    Stochastic rounding draws rnd from `random_bits` (one per lane) or from Philox keyed by `seed` at the
+    lanes' flat `indices` in the caller's array (default 0, 1, ...).
+    """
+    mxfmt, scale = _mx(mxfmt)
+    policy = get_policy(policy)
+    elem = mxfmt.element
+    raw = [float(v) for v in np.asarray(x, dtype=np.float64).ravel()]
+    if len(raw) > mxfmt.block_size:
+        raise ValueError(f"a block of {mxfmt.name} holds at most {mxfmt.block_size} values, got {len(raw)}")
+    if policy.nan_to_nonan == "error" and not elem.has_nan and any(math.isnan(v) for v in raw):
+        raise MXError(f"NaN input cannot be encoded in {elem.name} (policy nan_to_nonan = 'error')")
+    values = _flushed_block(raw, policy)
+    code = _scale_code_of(values, elem, scale, policy)
+    if code == scale.nan_code:
+        fill = _nan_code(elem, False) if elem.has_nan else 0
+        return code, np.full(len(values), fill, dtype=np.uint8)
+
+    draws: list[int | None] = [None] * len(values)
+    if policy.rounding == "stochastic":
+        if random_bits is not None:
+            draws = [int(r) for r in np.asarray(random_bits).ravel()]
+            if len(draws) != len(values):
+                raise ValueError(f"random_bits has {len(draws)} entries for {len(values)} values")
+        elif seed is not None:
+            lanes = range(len(values)) if indices is None else [int(i) for i in np.asarray(indices).ravel()]
+            draws = [random_int(seed, i, policy.sr_bits) for i in lanes]
+        else:
+            raise ValueError("stochastic rounding needs random_bits or a seed")
+    exponent = code - scale.bias
+    codes = [encode_value(v, elem, exponent, policy, r) for v, r in zip(values, draws, strict=False)]
+    return code, np.array(codes, dtype=np.uint8)
+
+
+def dequantize_block(scale: int, codes: np.ndarray | Iterable[int], mxfmt: str | MXFormat) -> np.ndarray:
+    """Exact float64 values of one block: element value times 2^(scale - bias); a NaN scale gives all NaN."""
+    mxfmt, scale_fmt = _mx(mxfmt)
+    codes = np.asarray(codes, dtype=np.int64)
+    if scale == scale_fmt.nan_code:
+        return np.full(codes.shape, np.nan)
+    if not 0 <= scale < scale_fmt.nan_code:
+        raise ValueError(f"scale code {scale} outside [0, {scale_fmt.nan_code}]")
+    return decode_array(codes, mxfmt.element, scale - scale_fmt.bias)

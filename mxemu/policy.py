@@ -1,0 +1,159 @@
+"""Policy: every implementation-defined choice of MX numerics as one frozen value, and the presets."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+import tomllib
+
+from mxemu.errors import PolicyError, SpecError, UnknownNameError
+from mxemu.spec import SPEC_DIR
+
+# Closed sets of values, in the order the kernels number them. Each comment says what the
+# value means; docs/policies.md gives the peers that behave that way.
+CHOICES: dict[str, tuple[str, ...]] = {
+    # Element rounding: to nearest (ties to even / away from zero), toward zero, toward +inf,
+    # toward -inf, to odd (truncate, then set the last bit if inexact), or stochastic.
+    "rounding": ("rne", "rna", "rtz", "rup", "rdn", "rto", "stochastic"),
+    # Finite values beyond max normal: clamp to +-max normal (MX §6.3), or IEEE overflow
+    # (Inf where the format has it, else NaN where it has one, else clamp).
+    "overflow": ("saturate", "ieee"),
+    # Shared exponent from amax: floor(log2 amax) - emax (§6.3), ceil(log2 amax) - emax,
+    # floor of amax rounded half-up to element precision (torchao EVEN),
+    # ceil(log2(amax / max_normal)) (NVIDIA RCEIL).
+    "scale_rule": ("floor", "ceil", "even", "rceil"),
+    # How log2 / the amax division is evaluated: exactly, or as a float32 computation (peers
+    # that call log2 in float32 or multiply by a float32 reciprocal).
+    "log2": ("exact", "fp32"),
+    # A shared exponent above the scale's maximum: clamp to it, or make the scale NaN.
+    "scale_overflow": ("clamp", "nan"),
+    # Non-finite inputs when choosing the scale: any NaN or Inf makes the scale NaN; NaN makes it
+    # NaN and Inf counts as an infinite amax (then `scale_overflow` decides); NaN is ignored and
+    # Inf counts as an infinite amax; or amax is taken over finite values only.
+    "nonfinite": ("nan_scale", "propagate", "ignore_nan", "finite_amax"),
+    # A NaN element into a format without NaN: +0, zero with the NaN's sign, zero with the
+    # opposite sign (ml_dtypes), or an error.
+    "nan_to_nonan": ("zero", "signed_zero", "flipped_zero", "error"),
+    # Integer elements: [-(2^(b-1)-1), 2^(b-1)-1] or the full two's complement range.
+    "int_range": ("symmetric", "full"),
+    # Inputs below the FP32 normal range (|x| < 2^-126): kept, the whole block flushed to zero
+    # when its amax is below it (microxcaling option), or each such element read as zero.
+    "subnormal_inputs": ("keep", "flush_block", "flush"),
+    # The sign of a result that rounds to zero: kept, or always positive.
+    "zero_sign": ("keep", "positive"),
+}
+INT_FIELDS: dict[str, tuple[int, int]] = {
+    # E8M0 code given to the scale of an all-zero block.
+    "zero_block_scale": (0, 255),
+    # Random bits per element for stochastic rounding.
+    "sr_bits": (1, 32),
+}
+
+
+@dataclass(frozen=True)
+class Policy:
+    """Every choice the OCP MX v1.0 spec leaves open. Defaults are the `ocp` preset.
+
+    >>> Policy().replace(rounding="rtz").rounding
+    'rtz'
+    """
+
+    rounding: str = "rne"
+    overflow: str = "saturate"
+    scale_rule: str = "floor"
+    log2: str = "exact"
+    scale_overflow: str = "clamp"
+    zero_block_scale: int = 0
+    nonfinite: str = "nan_scale"
+    nan_to_nonan: str = "zero"
+    int_range: str = "symmetric"
+    subnormal_inputs: str = "keep"
+    zero_sign: str = "keep"
+    sr_bits: int = 32
+    name: str = dataclasses.field(default="custom", compare=False)
+
+    def __post_init__(self) -> None:
+        for field, allowed in CHOICES.items():
+            value = getattr(self, field)
+            if value not in allowed:
+                raise PolicyError(f"Policy.{field} = {value!r}; accepted: {', '.join(allowed)}")
+        for field, (lo, hi) in INT_FIELDS.items():
+            value = getattr(self, field)
+            if not isinstance(value, int) or isinstance(value, bool) or not lo <= value <= hi:
+                raise PolicyError(f"Policy.{field} = {value!r}; accepted: an integer in [{lo}, {hi}]")
+        if not isinstance(self.name, str):
+            raise PolicyError(f"Policy.name must be a str, got {self.name!r}")
+
+    def replace(self, **changes: object) -> Policy:
+        """A copy with the given fields changed (validated); the copy's name becomes "custom"."""
+        unknown = set(changes) - set(FIELDS) - {"name"}
+        if unknown:
+            raise PolicyError(f"unknown Policy field(s) {sorted(unknown)}; fields: {', '.join(FIELDS)}")
+        if "name" not in changes:
+            changes["name"] = "custom"
+        return dataclasses.replace(self, **changes)
+
+    def as_dict(self) -> dict[str, object]:
+        """The fields as a plain dict (the name included), as written to metadata."""
+        return {f: getattr(self, f) for f in (*FIELDS, "name")}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> Policy:
+        """Inverse of `as_dict`; raises `PolicyError` on unknown or missing fields."""
+        if not isinstance(data, dict):
+            raise PolicyError(f"a policy must be a mapping, got {type(data).__name__}")
+        unknown = set(data) - set(FIELDS) - {"name"}
+        if unknown:
+            raise PolicyError(f"unknown Policy field(s) {sorted(unknown)}; fields: {', '.join(FIELDS)}")
+        return cls(**data)
+
+
+FIELDS: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(Policy) if f.name != "name")
+
+
+def _load_presets() -> tuple[dict[str, Policy], dict[str, str]]:
+    path = SPEC_DIR / "policies.toml"
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise SpecError(f"{path}: cannot load policy presets ({exc})") from None
+    presets: dict[str, Policy] = {}
+    descriptions: dict[str, str] = {}
+    for name, table in data.items():
+        if not isinstance(table, dict):
+            raise SpecError(f"{path}: [{name}] must be a table")
+        fields = dict(table)
+        descriptions[name] = fields.pop("description", "")
+        base = fields.pop("base", "ocp" if name != "ocp" else None)
+        start = presets[base] if base else Policy()
+        try:
+            presets[name] = start.replace(**fields, name=name)
+        except PolicyError as exc:
+            raise SpecError(f"{path}: [{name}]: {exc}") from None
+    return presets, descriptions
+
+
+PRESETS, PRESET_DESCRIPTIONS = _load_presets()
+
+
+def get_policy(policy: str | Policy | None = None) -> Policy:
+    """The preset called `policy` (default "ocp"), or `policy` itself if it is a `Policy`.
+
+    >>> get_policy("torchao_rceil").scale_rule
+    'rceil'
+    """
+    if policy is None:
+        return PRESETS["ocp"]
+    if isinstance(policy, Policy):
+        return policy
+    if isinstance(policy, str):
+        if policy in PRESETS:
+            return PRESETS[policy]
+        raise UnknownNameError(f"unknown policy preset {policy!r}; presets: {', '.join(PRESETS)}")
+    raise PolicyError(f"policy must be a preset name or a Policy, got {type(policy).__name__}")
+
+
+def policies() -> list[str]:
+    """Names of the policy presets."""
+    return list(PRESETS)
