@@ -9,6 +9,7 @@ import numpy as np
 from mxemu.array import MXArray, from_blocks, output_dtype, scale_array, to_blocks, to_dtype
 from mxemu.errors import InputError, PolicyError
 from mxemu.kernels import block as kb
+from mxemu.kernels import dispatch
 from mxemu.kernels.params import INPUT_LAYOUTS, INT_VIEW, format_params, policy_params
 from mxemu.policy import Policy, get_policy
 from mxemu.spec import ElementFormat, MXFormat, get_format
@@ -196,7 +197,7 @@ def quantize(x: np.ndarray, fmt: str | MXFormat, axis: int | tuple[int, int] = -
     ebits, mbits = INPUT_LAYOUTS[x.dtype.name]
     codes = np.empty(rows.shape, np.uint8)
     scales = np.empty(rows.shape[0], np.uint8)
-    kb.quantize_blocks(rows, ebits, mbits, format_params(f.element), policy_params(pol), rrows, codes, scales)
+    dispatch.quantize_rows(rows, ebits, mbits, format_params(f.element), policy_params(pol), rrows, codes, scales)
     return MXArray(codes=np.ascontiguousarray(from_blocks(codes, padded, x.shape, axes, k)),
                    scales=np.ascontiguousarray(scale_array(scales, padded, axes, k)),
                    format=f, policy=pol, axis=axes)
@@ -215,7 +216,7 @@ def fake_quantize(x: np.ndarray, fmt: str | MXFormat, axis: int | tuple[int, int
     ebits, mbits = INPUT_LAYOUTS[x.dtype.name]
     direct = x.dtype.name in ("float32", "float64")
     out = np.empty(rows.shape, x.dtype if direct else np.float64)
-    kb.fake_quantize_blocks(rows, ebits, mbits, format_params(f.element), policy_params(pol), rrows, out)
+    dispatch.fake_quantize_rows(rows, ebits, mbits, format_params(f.element), policy_params(pol), rrows, out)
     if not direct:
         out = to_dtype(out, x.dtype)
     return np.ascontiguousarray(from_blocks(out, padded, x.shape, axes, k))

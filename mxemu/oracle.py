@@ -1,14 +1,14 @@
-"""Exact-rational reference for MX element codecs and block quantization, written from the semantics contract."""
+"""Exact-rational reference for MX element codecs and block quantization, written from the contract."""
 
 from __future__ import annotations
 
-import itertools
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal, localcontext
 from fractions import Fraction
 from functools import cache
+from itertools import pairwise
 
 import numpy as np
 
@@ -33,9 +33,9 @@ FP32_MIN_NORMAL = Fraction(1, 1 << 126)
 _MASK32 = 0xFFFFFFFF
 _INPUT_DTYPES = ("float16", "bfloat16", "float32", "float64")
 
-# ---------------------------------------------------------------------------------------------------------------
+# ----------------------------------------------------------------------------------------------------------
 # Small exact helpers
-# ---------------------------------------------------------------------------------------------------------------
+# ----------------------------------------------------------------------------------------------------------
 
 
 def _pow2(k: int) -> Fraction:
@@ -78,9 +78,9 @@ def _read_scalar(x: float | Fraction | int) -> tuple[bool, Fraction | str]:
     return negative, abs(Fraction(f))
 
 
-# ---------------------------------------------------------------------------------------------------------------
+# ----------------------------------------------------------------------------------------------------------
 # Codes of an element format, straight from the bit layout (MX v1.0 §5.3)
-# ---------------------------------------------------------------------------------------------------------------
+# ----------------------------------------------------------------------------------------------------------
 
 
 def _sign_bit(fmt: ElementFormat) -> int:
@@ -190,12 +190,14 @@ def decode_value(code: int, fmt: str | ElementFormat) -> Fraction | float:
     return -magnitude if negative else magnitude
 
 
-# ---------------------------------------------------------------------------------------------------------------
+# ----------------------------------------------------------------------------------------------------------
 # Scalar encode: every step of the contract, on exact rationals
-# ---------------------------------------------------------------------------------------------------------------
+# ----------------------------------------------------------------------------------------------------------
 
 
-def _round_magnitude(v: Fraction, negative: bool, fmt: ElementFormat, policy: Policy, rnd: int | None) -> Fraction:
+def _round_magnitude(
+    v: Fraction, negative: bool, fmt: ElementFormat, policy: Policy, rnd: int | None
+) -> Fraction:
     """Round |v| > 0 onto the format's grid, extended past max normal with IEEE unbounded exponents."""
     q = _quantum(v, fmt)
     lo = (v // q) * q
@@ -244,7 +246,7 @@ def encode_value(
     policy: Policy | str | None = None,
     rnd: int | None = None,
 ) -> int:
-    """Code of x / 2^scale_exp in `fmt` under `policy` (steps 1-5 of the contract); rnd is the stochastic draw."""
+    """Code of x * 2^-scale_exp in `fmt` under `policy` (contract steps 1-5); rnd is the stochastic draw."""
     fmt = _element(fmt)
     policy = get_policy(policy)
     negative, magnitude = _read_scalar(x)
@@ -289,15 +291,17 @@ def encode_value(
     return _finite_code(fmt, negative, r)
 
 
-# ---------------------------------------------------------------------------------------------------------------
+# ----------------------------------------------------------------------------------------------------------
 # Philox4x32-10 (Salmon et al. 2011; Random123) and the per-element random integer of the contract
-# ---------------------------------------------------------------------------------------------------------------
+# ----------------------------------------------------------------------------------------------------------
 
 PHILOX_M0, PHILOX_M1 = 0xD2511F53, 0xCD9E8D57
 PHILOX_W0, PHILOX_W1 = 0x9E3779B9, 0xBB67AE85
 
 
-def philox4x32_10(key0: int, key1: int, c0: int, c1: int, c2: int = 0, c3: int = 0) -> tuple[int, int, int, int]:
+def philox4x32_10(
+    key0: int, key1: int, c0: int, c1: int, c2: int = 0, c3: int = 0
+) -> tuple[int, int, int, int]:
     """Philox4x32 with 10 rounds: four 32-bit words from a 4-word counter and a 2-word key."""
     k0, k1 = key0 & _MASK32, key1 & _MASK32
     c0, c1, c2, c3 = c0 & _MASK32, c1 & _MASK32, c2 & _MASK32, c3 & _MASK32
@@ -312,7 +316,7 @@ def philox4x32_10(key0: int, key1: int, c0: int, c1: int, c2: int = 0, c3: int =
 
 
 def random_int(seed: int, index: int, sr_bits: int) -> int:
-    """The contract's rnd for flat element `index`: Philox word 0 of counter (index lo, index hi, 0, 0), top bits."""
+    """The contract's rnd for flat element `index`: top bits of Philox word 0 at counter (index, 0, 0)."""
     if not 1 <= sr_bits <= 32:
         raise ValueError(f"sr_bits = {sr_bits}; accepted: 1..32")
     word = philox4x32_10(seed & _MASK32, (seed >> 32) & _MASK32, index & _MASK32, (index >> 32) & _MASK32)[0]
@@ -340,9 +344,9 @@ def random_ints(seed: int, indices: Iterable[int] | np.ndarray, sr_bits: int) ->
     return (c0 >> np.uint64(32 - sr_bits)).astype(np.int64)
 
 
-# ---------------------------------------------------------------------------------------------------------------
+# ----------------------------------------------------------------------------------------------------------
 # Vectorised exact oracle: a sorted table of representable magnitudes, searched with exact float64 compares
-# ---------------------------------------------------------------------------------------------------------------
+# ----------------------------------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -383,12 +387,14 @@ def _grid(fmt: ElementFormat, scale_exp: int) -> _Grid:
     scale = _pow2(scale_exp)
     scaled = [v * scale for v in values]
     table = np.array([float(v) for v in scaled], dtype=np.float64)
-    mids = [(a + b) / 2 for a, b in itertools.pairwise(scaled)]
+    mids = [(a + b) / 2 for a, b in pairwise(scaled)]
     midpoints = np.array([float(v) for v in mids], dtype=np.float64)
     if any(Fraction(float(v)) != v for v in scaled + mids) or not np.all(np.isfinite(table)):
         raise ValueError(f"scale_exp = {scale_exp} puts {fmt.name} outside the exact float64 range")
-    quanta = [b - a for a, b in itertools.pairwise(values)]
-    assert all(q == (_quantum(a, fmt) if a else fmt.min_subnormal) for a, q in zip(values, quanta, strict=False))
+    quanta = [b - a for a, b in pairwise(values)]
+    assert all(
+        q == (_quantum(a, fmt) if a else fmt.min_subnormal) for a, q in zip(values, quanta, strict=False)
+    )
     quantum_exp = np.array([_floor_log2(q) + scale_exp for q in quanta], dtype=np.int64)
     odd = np.array([(a / q).numerator % 2 == 1 for a, q in zip(values, quanta, strict=False)], dtype=bool)
     return _Grid(table, midpoints, quantum_exp, odd, np.array(codes, dtype=np.int64), max_index)
@@ -398,7 +404,8 @@ def _as_float64(x: np.ndarray) -> np.ndarray:
     x = np.asarray(x)
     if x.dtype.name not in _INPUT_DTYPES:
         raise TypeError(f"input dtype {x.dtype}; accepted: {', '.join(_INPUT_DTYPES)}")
-    return x.astype(np.float64)  # exact for every accepted dtype
+    with np.errstate(invalid="ignore"):  # bfloat16 NaNs warn on the way to float64
+        return x.astype(np.float64)  # exact for every accepted dtype
 
 
 def encode_array(
@@ -498,7 +505,7 @@ def _random_draws(random_bits: np.ndarray | None, seed: int | None, shape: tuple
     if random_bits is not None:
         rnd = np.asarray(random_bits)
         if rnd.shape != shape or rnd.dtype.kind not in "iu":
-            raise ValueError(f"random_bits must be an integer array of shape {shape}, got {rnd.dtype} {rnd.shape}")
+            raise ValueError(f"random_bits must be integers of shape {shape}, got {rnd.dtype} {rnd.shape}")
         rnd = rnd.astype(np.int64).ravel()
         if rnd.size and (rnd.min() < 0 or rnd.max() >= 1 << bits):
             raise ValueError(f"random_bits must lie in [0, 2^{bits})")
@@ -537,9 +544,9 @@ def decode_array(codes: np.ndarray, fmt: str | ElementFormat, scale_exp: int = 0
     return _decode_table(fmt, int(scale_exp))[codes.astype(np.int64)]
 
 
-# ---------------------------------------------------------------------------------------------------------------
+# ----------------------------------------------------------------------------------------------------------
 # Block quantization
-# ---------------------------------------------------------------------------------------------------------------
+# ----------------------------------------------------------------------------------------------------------
 
 
 def _log2_float32(a: np.float32) -> np.float32:
@@ -552,7 +559,8 @@ def _log2_float32(a: np.float32) -> np.float32:
         ctx.prec = 60
         exact = Decimal(float(a)).ln() / Decimal(2).ln()  # relative error ~1e-59; log2 here is irrational
         guess = np.float32(float(exact))
-        candidates = [np.nextafter(guess, np.float32(-np.inf)), guess, np.nextafter(guess, np.float32(np.inf))]
+        below, above = np.nextafter(guess, np.float32(-np.inf)), np.nextafter(guess, np.float32(np.inf))
+        candidates = [below, guess, above]
         return min(candidates, key=lambda c: abs(Decimal(float(c)) - exact))
 
 
@@ -588,7 +596,9 @@ def _shared_exponent(amax: Fraction, elem: ElementFormat, policy: Policy) -> int
     raise ValueError(f"unknown scale_rule {rule!r}")
 
 
-def scale_code(x: np.ndarray | Iterable[float], mxfmt: str | MXFormat, policy: Policy | str | None = None) -> int:
+def scale_code(
+    x: np.ndarray | Iterable[float], mxfmt: str | MXFormat, policy: Policy | str | None = None
+) -> int:
     """The shared scale code of one block (contract steps 1-3); the scale's NaN code when the scale is NaN."""
     mxfmt, scale = _mx(mxfmt)
     policy = get_policy(policy)
@@ -601,7 +611,7 @@ def _mx(mxfmt: str | MXFormat) -> tuple[MXFormat, ScaleFormat]:
     if not isinstance(found, MXFormat):
         raise ValueError(f"{mxfmt!r} is not an MX block format")
     if not isinstance(found.scale, ScaleFormat):
-        raise NotImplementedError(f"{found.name}: the contract defines block quantization for E8M0-like scales only")
+        raise NotImplementedError(f"{found.name}: the contract defines blocks with E8M0-like scales only")
     return found, found.scale
 
 
@@ -616,7 +626,7 @@ def _flushed_block(x: np.ndarray | Iterable[float], policy: Policy) -> list[floa
         flush = [math.isfinite(v) for v in values]
     else:
         flush = [False] * len(values)
-    return [math.copysign(0.0, v) if f else v for v, f in zip(values, flush, strict=False)]
+    return [math.copysign(0.0, v) if f else v for v, f in zip(values, flush, strict=True)]
 
 
 def _scale_code_of(values: list[float], elem: ElementFormat, scale: ScaleFormat, policy: Policy) -> int:
@@ -679,7 +689,7 @@ def quantize_block(
         else:
             raise ValueError("stochastic rounding needs random_bits or a seed")
     exponent = code - scale.bias
-    codes = [encode_value(v, elem, exponent, policy, r) for v, r in zip(values, draws, strict=False)]
+    codes = [encode_value(v, elem, exponent, policy, r) for v, r in zip(values, draws, strict=True)]
     return code, np.array(codes, dtype=np.uint8)
 
 

@@ -161,7 +161,7 @@ def round_up(rounding, sign, k, shift, m, rnd, sr_bits):
     return t + rnd >= (np.int64(1) << sr_bits)
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def encode_value(cls, sign, m, e, E, F, P, rnd):
     """Code of the value (class, sign, m * 2^e) with E = floor(log2 |v|), rounded once by the policy."""
     if cls == ZERO:
