@@ -26,12 +26,20 @@ CHOICES: dict[str, tuple[str, ...]] = {
     # How log2 / the amax division is evaluated: exactly, or as a float32 computation (peers
     # that call log2 in float32 or multiply by a float32 reciprocal).
     "log2": ("exact", "fp32"),
+    # RCEIL's quotient amax / max_normal: exact, a float32 division (torchao), or a float32
+    # multiplication by the float32 reciprocal of max_normal (Transformer Engine).
+    "descale": ("exact", "fp32_div", "fp32_recip"),
+    # The scale at which the elements of a block with scale code 0x00 (2^-127) are encoded:
+    # 2^-127 itself, the FP32 minimum normal 2^-126 (torchao divides by max(X, 2^-126)), or 1
+    # (torchao RCEIL takes 1.0 as the reciprocal of code 0). The stored scale stays 0x00.
+    "min_scale_encoding": ("exact", "min_normal", "one"),
     # A shared exponent above the scale's maximum: clamp to it, or make the scale NaN.
     "scale_overflow": ("clamp", "nan"),
     # Non-finite inputs when choosing the scale: any NaN or Inf makes the scale NaN; NaN makes it
     # NaN and Inf counts as an infinite amax (then `scale_overflow` decides); NaN is ignored and
-    # Inf counts as an infinite amax; or amax is taken over finite values only.
-    "nonfinite": ("nan_scale", "propagate", "ignore_nan", "finite_amax"),
+    # Inf counts as an infinite amax; amax is taken over finite values only; or NaN makes it NaN
+    # and Inf is read through its exponent field as 2^128 (bit-level peers without an Inf check).
+    "nonfinite": ("nan_scale", "propagate", "ignore_nan", "finite_amax", "inf_as_exponent"),
     # A NaN element into a format without NaN: +0, zero with the NaN's sign, zero with the
     # opposite sign (ml_dtypes), or an error.
     "nan_to_nonan": ("zero", "signed_zero", "flipped_zero", "error"),
@@ -63,6 +71,8 @@ class Policy:
     overflow: str = "saturate"
     scale_rule: str = "floor"
     log2: str = "exact"
+    descale: str = "exact"
+    min_scale_encoding: str = "exact"
     scale_overflow: str = "clamp"
     zero_block_scale: int = 0
     nonfinite: str = "nan_scale"

@@ -25,13 +25,14 @@ from mxemu.kernels.params import (
     FLUSH,
     FLUSH_BLOCK,
     IGNORE_NAN,
+    INF_AS_EXPONENT,
     NAN_SCALE,
     NONFINITE,
     PROPAGATE,
     SPECIALS,
     SUBNORMAL_INPUTS,
 )
-from mxemu.kernels.scale import E8M0_BIAS, E8M0_NAN, scale_code
+from mxemu.kernels.scale import E8M0_BIAS, E8M0_NAN, element_scale_exponent, scale_code
 
 FP32_MIN_NORMAL_EXP = -126
 
@@ -93,10 +94,14 @@ def block_scale(x, ebits, mbits, F, P):
     rule = P[NONFINITE]
     if rule == NAN_SCALE and (has_nan or has_inf):
         return E8M0_NAN, flush
-    if rule == PROPAGATE and has_nan:
+    if rule in (PROPAGATE, INF_AS_EXPONENT) and has_nan:
         return E8M0_NAN, flush
-    if (rule in (PROPAGATE, IGNORE_NAN)) and has_inf:
+    if rule in (PROPAGATE, IGNORE_NAN) and has_inf:
         cls = INF
+    if rule == INF_AS_EXPONENT and has_inf:
+        # The all-ones exponent field read as a number: 2^(2^(ebits - 1)), 2^128 for float32 input.
+        top = np.int64(1) << (ebits - 1)
+        cls, m, e, E = FINITE, np.int64(1), top, top
     return scale_code(cls, m, e, E, F, P), flush
 
 
@@ -108,7 +113,7 @@ def encode_lane(u, ebits, mbits, scale, flush, F, P, rnd):
     cls, sign, m, e, E = read(u, ebits, mbits, P)
     if flush and cls == FINITE:
         cls = ZERO
-    s = scale - E8M0_BIAS
+    s = element_scale_exponent(scale, P)
     return encode_value(cls, sign, m, e - s, E - s, F, P, rnd)
 
 

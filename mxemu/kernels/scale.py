@@ -11,6 +11,9 @@ from mxemu.kernels.element import FINITE, bit_length
 from mxemu.kernels.params import (
     BITS,
     CEIL,
+    DESCALE,
+    DESCALE_EXACT,
+    DESCALE_FP32_DIV,
     EMAX,
     EVEN,
     FLOOR,
@@ -19,6 +22,9 @@ from mxemu.kernels.params import (
     LOG2,
     MAXINT,
     MBITS,
+    MIN_SCALE_ENCODING,
+    MIN_SCALE_MIN_NORMAL,
+    MIN_SCALE_ONE,
     SCALE_OVERFLOW,
     SCALE_RULE,
     ZERO_BLOCK_SCALE,
@@ -44,18 +50,38 @@ def float32_log2(m, e):
 
 
 @njit(cache=True)
-def rceil_fp32_exponent(m, e, F):
-    """ceil(log2(fl32(fl32(amax) * fl32(1 / max_normal)))): the float32 descale of NVIDIA's RCEIL."""
-    max_normal = np.float64(F[MAXINT]) * 2.0 ** (F[EMAX] - F[MBITS]) if F[KIND] != KIND_INT \
-        else np.float64(F[MAXINT]) * 2.0 ** (-F[MBITS])
-    recip = np.float32(1.0 / max_normal)
-    d = np.float32(np.float32(np.float64(m) * 2.0 ** e) * recip)
+def rceil_fp32_exponent(m, e, F, P):
+    """ceil(log2 d) with d = amax / max_normal evaluated in float32 (division or reciprocal product)."""
+    if F[KIND] == KIND_INT:
+        max_normal = np.float64(F[MAXINT]) * 2.0 ** (-F[MBITS])
+    else:
+        max_normal = np.float64(F[MAXINT]) * 2.0 ** (F[EMAX] - F[MBITS])
+    amax = np.float32(np.float64(m) * 2.0 ** e)
+    if P[DESCALE] == DESCALE_FP32_DIV:
+        d = np.float32(amax / np.float32(max_normal))
+    else:
+        d = np.float32(amax * np.float32(1.0 / max_normal))
     if d == 0:
         return np.int64(E8M0_MIN_EXP - 1)
     if math.isinf(d):
         return np.int64(E8M0_MAX_EXP + 1)
+    if P[LOG2] != 0:
+        return np.int64(math.ceil(np.float32(math.log2(np.float64(d)))))
     frac, exp = math.frexp(np.float64(d))
     return np.int64(exp - 1 if frac == 0.5 else exp)
+
+
+@njit(cache=True, inline="always")
+def element_scale_exponent(code, P):
+    """The exponent at which a block's elements are encoded: the scale's own, except that some
+    peers encode the elements of a 2^-127 block (code 0x00) at 2^-126 or at 1 (min_scale_encoding)."""
+    if code == 0:
+        rule = P[MIN_SCALE_ENCODING]
+        if rule == MIN_SCALE_MIN_NORMAL:
+            return np.int64(-126)
+        if rule == MIN_SCALE_ONE:
+            return np.int64(0)
+    return np.int64(code) - E8M0_BIAS
 
 
 @njit(cache=True)
@@ -88,7 +114,7 @@ def scale_code(amax_cls, m, e, E, F, P):
             if n > p and ((m >> (n - p - 1)) + 1) >> (p + 1):
                 x += 1
         else:
-            if exact_log2:
+            if P[DESCALE] == DESCALE_EXACT:
                 # Smallest x with amax <= max_normal * 2^x; floor(log2 amax) - emax or one more.
                 x = E - emax
                 mx_exp = (emax - F[MBITS]) if F[KIND] != KIND_INT else -F[MBITS]
@@ -97,7 +123,7 @@ def scale_code(amax_cls, m, e, E, F, P):
                 if lhs_gt:
                     x += 1
             else:
-                x = rceil_fp32_exponent(m, e, F)
+                x = rceil_fp32_exponent(m, e, F, P)
     if x < E8M0_MIN_EXP:
         x = np.int64(E8M0_MIN_EXP)
     if x > E8M0_MAX_EXP:
