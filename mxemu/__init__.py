@@ -2,6 +2,7 @@
 
 from mxemu.array import MXArray
 from mxemu.errors import FileFormatError, InputError, MXError, PolicyError, SpecError, UnknownNameError
+from mxemu.io import load, save
 from mxemu.ops import decode, dequantize, encode, fake_quantize, quantize
 from mxemu.policy import Policy, get_policy, policies
 from mxemu.spec import ElementFormat, MXFormat, ScaleFormat, formats, get_format, register_formats
@@ -11,5 +12,5 @@ __version__ = "0.1.0"
 __all__ = [
     "ElementFormat", "FileFormatError", "InputError", "MXArray", "MXError", "MXFormat", "Policy", "PolicyError",
     "ScaleFormat", "SpecError", "UnknownNameError", "decode", "dequantize", "encode", "fake_quantize",
-    "formats", "get_format", "get_policy", "policies", "quantize", "register_formats",
+    "formats", "get_format", "get_policy", "load", "policies", "quantize", "register_formats", "save",
 ]

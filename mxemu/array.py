@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -100,6 +102,27 @@ class MXArray:
         nd = self.codes.ndim
         moved = np.moveaxis(self.scales, self.axis, tuple(range(nd - len(self.axis), nd)))
         return np.ascontiguousarray(moved).reshape(-1)
+
+    def pack(self, layout: str = "byte", scale_layout: str = "separate") -> np.ndarray | tuple[np.ndarray, np.ndarray]:
+        """The codes (and scales) as bytes in a named layout; see docs/layouts.md and `MXArray.unpack`."""
+        from mxemu.packing import pack_array
+
+        return pack_array(self, layout, scale_layout)
+
+    @classmethod
+    def unpack(cls, packed: np.ndarray | bytes | tuple[np.ndarray, np.ndarray], fmt: str | MXFormat,
+               shape: tuple[int, ...], axis: int | tuple[int, ...] = -1, policy: str | Policy | None = None,
+               layout: str = "byte", scale_layout: str = "separate") -> MXArray:
+        """Inverse of `pack`: rebuild an MXArray from packed bytes and the array's shape and blocking."""
+        from mxemu.packing import unpack_array
+
+        return unpack_array(packed, fmt, shape, axis, policy, layout, scale_layout)
+
+    def save(self, path: str | os.PathLike, layout: str = "byte") -> Path:
+        """Write to `.npz` or `.safetensors` (by extension) with format, policy and layout metadata, atomically."""
+        from mxemu.io import save
+
+        return save(self, path, layout)
 
     def dequantize(self, dtype: object = np.float32) -> np.ndarray:
         """Values X * P_i: exact in float64; float32 exact unless beyond its range; RNE into narrower types."""

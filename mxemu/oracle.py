@@ -564,22 +564,23 @@ def _log2_float32(a: np.float32) -> np.float32:
         return min(candidates, key=lambda c: abs(Decimal(float(c)) - exact))
 
 
+_ABOVE_ANY_SCALE, _BELOW_ANY_SCALE = 1 << 30, -(1 << 30)  # stand-ins for E = +inf and -inf
+
+
 def _shared_exponent(amax: Fraction, elem: ElementFormat, policy: Policy) -> int:
     """Unclamped scale exponent E of a block with finite amax > 0 (contract step 3)."""
     rule = policy.scale_rule
     emax = elem.emax
-    if policy.log2 == "fp32" and rule != "even":  # even takes no log2 of an unrounded value: exact either way
-        if rule == "rceil":
-            raise NotImplementedError(
-                "scale_rule = 'rceil' with log2 = 'fp32' (the NVIDIA peers' float32 formula) is not pinned "
-                "in the contract yet"
-            )
+    if rule == "rceil" and policy.descale != "exact":
+        return _rceil_float32_exponent(amax, elem, policy)
+    # `even` takes no log2 of an unrounded value, and rceil with an exact quotient is exact: log2 is moot.
+    if policy.log2 == "fp32" and rule not in ("even", "rceil"):
         with np.errstate(over="ignore", under="ignore"):
-            a32 = np.float32(float(amax))
+            a32 = np.float32(float(min(amax, _pow2(128))))  # RNE; 2^128 and above are Inf in float32
         if a32 == 0:
-            return -(1 << 30)  # log2 = -inf: clamps to the smallest scale
+            return _BELOW_ANY_SCALE  # log2 = -inf
         if np.isinf(a32):
-            return 1 << 30  # log2 = +inf: scale overflow
+            return _ABOVE_ANY_SCALE  # log2 = +inf
         log2 = float(_log2_float32(a32))
         return (math.floor(log2) if rule == "floor" else math.ceil(log2)) - emax
     if rule == "floor":
@@ -596,14 +597,33 @@ def _shared_exponent(amax: Fraction, elem: ElementFormat, policy: Policy) -> int
     raise ValueError(f"unknown scale_rule {rule!r}")
 
 
+def _rceil_float32_exponent(amax: Fraction, elem: ElementFormat, policy: Policy) -> int:
+    """RCEIL with the quotient amax / max_normal taken in float32 (numpy's IEEE float32 arithmetic):
+    a division (descale fp32_div) or a product with the float32 reciprocal (fp32_recip)."""
+    with np.errstate(over="ignore", under="ignore", divide="ignore"):
+        a32 = np.float32(float(min(amax, _pow2(128))))
+        top = np.float32(float(elem.max_normal))
+        if policy.descale == "fp32_div":
+            d = np.float32(a32 / top)
+        else:
+            d = np.float32(a32 * np.float32(1.0 / float(elem.max_normal)))
+    if d == 0:
+        return _BELOW_ANY_SCALE
+    if np.isinf(d):
+        return _ABOVE_ANY_SCALE
+    if policy.log2 == "fp32":
+        return math.ceil(float(_log2_float32(d)))
+    return _ceil_log2(Fraction(float(d)))
+
+
 def scale_code(
     x: np.ndarray | Iterable[float], mxfmt: str | MXFormat, policy: Policy | str | None = None
 ) -> int:
     """The shared scale code of one block (contract steps 1-3); the scale's NaN code when the scale is NaN."""
     mxfmt, scale = _mx(mxfmt)
     policy = get_policy(policy)
-    values = _flushed_block(x, policy)
-    return _scale_code_of(values, mxfmt.element, scale, policy)
+    values, input_exponent_bits = _block_values(x)
+    return _scale_code_of(_flushed_block(values, policy), input_exponent_bits, mxfmt.element, scale, policy)
 
 
 def _mx(mxfmt: str | MXFormat) -> tuple[MXFormat, ScaleFormat]:
@@ -615,9 +635,21 @@ def _mx(mxfmt: str | MXFormat) -> tuple[MXFormat, ScaleFormat]:
     return found, found.scale
 
 
-def _flushed_block(x: np.ndarray | Iterable[float], policy: Policy) -> list[float]:
-    """The block's values as Python floats after subnormal_inputs (contract step 1)."""
-    values = [float(v) for v in np.asarray(x).ravel()]
+_INPUT_EXPONENT_BITS = {"float16": 5, "bfloat16": 8, "float32": 8, "float64": 11}
+
+
+def _block_values(x: np.ndarray | Iterable[float]) -> tuple[list[float], int]:
+    """The block as exact Python floats, and the exponent width of its dtype (float64 for plain sequences)."""
+    array = np.asarray(x)
+    if array.dtype.name not in _INPUT_EXPONENT_BITS:
+        array = array.astype(np.float64)
+    with np.errstate(invalid="ignore"):
+        values = [float(v) for v in array.ravel()]
+    return values, _INPUT_EXPONENT_BITS[array.dtype.name]
+
+
+def _flushed_block(values: list[float], policy: Policy) -> list[float]:
+    """The block after subnormal_inputs (contract step 1): FP32-subnormal lanes read as signed zeros."""
     tiny = float(FP32_MIN_NORMAL)
     finite = [abs(v) for v in values if math.isfinite(v)]
     if policy.subnormal_inputs == "flush":
@@ -629,18 +661,28 @@ def _flushed_block(x: np.ndarray | Iterable[float], policy: Policy) -> list[floa
     return [math.copysign(0.0, v) if f else v for v, f in zip(values, flush, strict=True)]
 
 
-def _scale_code_of(values: list[float], elem: ElementFormat, scale: ScaleFormat, policy: Policy) -> int:
+def _scale_code_of(
+    values: list[float], input_exponent_bits: int, elem: ElementFormat, scale: ScaleFormat, policy: Policy
+) -> int:
+    """Contract steps 2-3. `inf_as_exponent` (a Policy value the contract does not list yet) follows
+    policy.py: NaN makes the scale NaN, and Inf is read through its all-ones exponent field as the number
+    2^(2^(w-1)) for an input exponent width w (2^128 for float32)."""
     has_nan = any(math.isnan(v) for v in values)
     has_inf = any(math.isinf(v) for v in values)
     amax: Fraction | float = max((abs(Fraction(v)) for v in values if math.isfinite(v)), default=Fraction(0))
     rule = policy.nonfinite
-    if (rule == "nan_scale" and (has_nan or has_inf)) or (rule == "propagate" and has_nan):
+    if rule not in ("nan_scale", "propagate", "ignore_nan", "finite_amax", "inf_as_exponent"):
+        raise ValueError(f"unknown nonfinite rule {rule!r}")
+    nan_makes_nan = rule in ("nan_scale", "propagate", "inf_as_exponent")
+    if (has_nan and nan_makes_nan) or (has_inf and rule == "nan_scale"):
         return scale.nan_code
-    if rule in ("propagate", "ignore_nan") and has_inf:
+    if has_inf and rule in ("propagate", "ignore_nan"):
         amax = math.inf
+    if has_inf and rule == "inf_as_exponent":
+        amax = _pow2(1 << (input_exponent_bits - 1))
     if amax == 0:
         return policy.zero_block_scale
-    exponent = 1 << 30 if amax == math.inf else _shared_exponent(amax, elem, policy)
+    exponent = _ABOVE_ANY_SCALE if amax == math.inf else _shared_exponent(amax, elem, policy)
     if exponent < scale.min_exponent:
         exponent = scale.min_exponent
     if exponent > scale.max_exponent:
@@ -666,13 +708,13 @@ def quantize_block(
     mxfmt, scale = _mx(mxfmt)
     policy = get_policy(policy)
     elem = mxfmt.element
-    raw = [float(v) for v in np.asarray(x, dtype=np.float64).ravel()]
+    raw, input_exponent_bits = _block_values(x)
     if len(raw) > mxfmt.block_size:
         raise ValueError(f"a block of {mxfmt.name} holds at most {mxfmt.block_size} values, got {len(raw)}")
     if policy.nan_to_nonan == "error" and not elem.has_nan and any(math.isnan(v) for v in raw):
         raise MXError(f"NaN input cannot be encoded in {elem.name} (policy nan_to_nonan = 'error')")
     values = _flushed_block(raw, policy)
-    code = _scale_code_of(values, elem, scale, policy)
+    code = _scale_code_of(values, input_exponent_bits, elem, scale, policy)
     if code == scale.nan_code:
         fill = _nan_code(elem, False) if elem.has_nan else 0
         return code, np.full(len(values), fill, dtype=np.uint8)
@@ -689,6 +731,9 @@ def quantize_block(
         else:
             raise ValueError("stochastic rounding needs random_bits or a seed")
     exponent = code - scale.bias
+    if code == 0 and policy.min_scale_encoding != "exact":
+        # The stored scale is 2^-127, but these peers encode the elements at 2^-126 or at 1.
+        exponent = -126 if policy.min_scale_encoding == "min_normal" else 0
     codes = [encode_value(v, elem, exponent, policy, r) for v, r in zip(values, draws, strict=True)]
     return code, np.array(codes, dtype=np.uint8)
 

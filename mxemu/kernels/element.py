@@ -119,11 +119,15 @@ def nonfinite_code(F, cls, sign, P):
         return overflow_code(F, sign, P, True)
     if F[SPECIALS] != 0:
         return nan_code(F, sign)
+    # nan_to_nonan names the zero's sign itself, so zero_sign (about results that round to zero)
+    # does not apply; integer formats have one zero.
+    if F[KIND] == KIND_INT:
+        return 0
     rule = P[NAN_TO_NONAN]
     if rule == NAN_SIGNED_ZERO:
-        return zero_code(F, sign, P)
+        return sign << (F[BITS] - 1)
     if rule == NAN_FLIPPED_ZERO:
-        return zero_code(F, 1 - sign, P)
+        return (1 - sign) << (F[BITS] - 1)
     return 0
 
 

@@ -43,10 +43,17 @@ def element_precision(F):
 
 
 @njit(cache=True)
-def float32_log2(m, e):
-    """log2(m * 2^e) evaluated as float32 arithmetic does it: round the argument, then the result."""
+def float32_log2_exponent(m, e, ceil):
+    """floor (or ceil) of log2(m * 2^e) evaluated as float32 arithmetic does it: round the argument
+    to float32, take a correctly rounded float32 log2, then floor or ceil. An argument that
+    overflows float32 gives +inf (an exponent above any scale), one that underflows -inf."""
     a = np.float32(np.float64(m) * 2.0 ** e)
-    return np.float32(math.log2(np.float64(a)))
+    if a == 0:
+        return np.int64(E8M0_MIN_EXP - 1 - 512)
+    if math.isinf(a):
+        return np.int64(E8M0_MAX_EXP + 1 + 512)
+    lg = np.float64(np.float32(math.log2(np.float64(a))))
+    return np.int64(math.ceil(lg) if ceil else math.floor(lg))
 
 
 @njit(cache=True)
@@ -100,12 +107,12 @@ def scale_code(amax_cls, m, e, E, F, P):
         exact_log2 = P[LOG2] == 0
         power_of_two = m == (np.int64(1) << (bit_length(m) - 1))
         if rule == FLOOR:
-            x = (E if exact_log2 else np.int64(math.floor(float32_log2(m, e)))) - emax
+            x = (E if exact_log2 else float32_log2_exponent(m, e, False)) - emax
         elif rule == CEIL:
             if exact_log2:
                 x = E + (0 if power_of_two else 1) - emax
             else:
-                x = np.int64(math.ceil(float32_log2(m, e))) - emax
+                x = float32_log2_exponent(m, e, True) - emax
         elif rule == EVEN:
             # Round amax half-up to the element's precision, then floor (torchao EVEN).
             p = element_precision(F)

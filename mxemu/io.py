@@ -1,0 +1,329 @@
+"""Save and load MXArrays as .npz or .safetensors (no pickle), with atomic, durable writes."""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import hashlib
+import json
+import os
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, BinaryIO
+
+import numpy as np
+
+from mxemu.errors import FileFormatError, InputError, MXError
+from mxemu.packing import LAYOUTS, block_geometry, check_array, pack_codes, packed_size, unpack_codes
+
+if TYPE_CHECKING:
+    from mxemu.array import MXArray
+    from mxemu.spec import MXFormat
+
+SCHEMA_VERSION = 1
+SUFFIXES = (".npz", ".safetensors")
+TENSORS = ("codes", "scales")
+METADATA_KEYS = (
+    "schema_version", "mxemu_version", "format", "format_definition", "policy", "axis", "shape",
+    "block_size", "layout", "codes_sha256", "scales_sha256", "metadata_sha256",
+)
+BYTE_LAYOUTS = ("byte", "byte_msb")  # one code per byte: the codes tensor keeps the array's shape
+
+
+def atomic_write(path: str | os.PathLike, writer: Callable[[BinaryIO], object]) -> Path:
+    """Write a file all at once or not at all: `writer(f)` fills a temp file in the same directory,
+    which is flushed, fsync'ed, renamed over `path` (os.replace) and the directory fsync'ed.
+
+    If `writer` or any step fails the temp file is removed and `path` is left as it was (the old
+    file or none). A new file gets mode 0o666 & ~umask; a replaced file keeps its mode.
+
+    >>> import tempfile, pathlib
+    >>> p = pathlib.Path(tempfile.mkdtemp()) / "x.bin"
+    >>> atomic_write(p, lambda f: f.write(b"abc")).read_bytes()
+    b'abc'
+    """
+    path = Path(path)
+    directory = path.parent
+    try:
+        mode = path.stat().st_mode & 0o7777
+    except OSError:
+        mode = 0o666 & ~_umask()
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        try:
+            f = os.fdopen(fd, "wb")
+        except BaseException:
+            os.close(fd)
+            raise
+        with f:
+            writer(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, mode)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+    _fsync_directory(directory)
+    return path
+
+
+def _umask() -> int:
+    """The process umask, read without changing it (Linux /proc), else the usual 0o022."""
+    with contextlib.suppress(OSError, ValueError):
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    return 0o022
+
+
+def _fsync_directory(directory: Path) -> None:
+    """Make a rename durable: fsync the directory that holds it (POSIX; a no-op where unsupported)."""
+    if os.name != "posix":
+        return
+    fd = os.open(directory, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    try:
+        with contextlib.suppress(OSError):  # some filesystems do not fsync directories
+            os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def format_definition(f: MXFormat) -> dict[str, Any]:
+    """The bit-level definition of an MX format (clause text left out), as written to file metadata.
+
+    >>> import mxemu as mx
+    >>> d = format_definition(mx.get_format("mxfp4_e2m1"))
+    >>> d["block_size"], d["element"]["exponent_bits"], d["scale"]["bias"]
+    (32, 2, 127)
+    """
+    def fields(obj: Any) -> dict[str, Any]:
+        out = {k: v for k, v in dataclasses.asdict(obj).items() if k != "clause"}
+        out["type"] = type(obj).__name__
+        return out
+
+    return {"name": f.name, "block_size": f.block_size, "tensor_scale": f.tensor_scale,
+            "element": fields(f.element), "scale": fields(f.scale)}
+
+
+def _suffix(path: Path) -> str:
+    suffix = path.suffix.lower()
+    if suffix not in SUFFIXES:
+        raise InputError(f"{path}: unsupported file type {path.suffix!r}; accepted: {', '.join(SUFFIXES)}")
+    return suffix
+
+
+def _canonical(obj: Any) -> str:
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+
+
+def _sha256(a: np.ndarray) -> str:
+    return hashlib.sha256(np.ascontiguousarray(a).tobytes()).hexdigest()
+
+
+def _safetensors() -> Any:
+    try:
+        import safetensors
+        import safetensors.numpy
+    except ImportError:
+        raise InputError(".safetensors files need the `safetensors` package (pip install safetensors)") from None
+    return safetensors
+
+
+def save(q: MXArray, path: str | os.PathLike, layout: str = "byte") -> Path:
+    """Write `q` to `path` (.npz or .safetensors by extension), atomically; returns the path.
+
+    The file holds two uint8 tensors, `codes` (the element codes in C order of `q.shape`, packed in
+    `layout`; the byte layouts keep the array's shape, the others are 1-D) and `scales` (shape of
+    `q.scales`), and string metadata: format name and definition, policy, axis, shape, block size,
+    layout, library and schema versions, SHA-256 of each tensor and of the metadata
+    (docs/layouts.md, "File schema"). Nothing is pickled.
+
+    >>> import tempfile, pathlib, mxemu as mx
+    >>> q = mx.quantize(np.linspace(-1, 1, 40, dtype=np.float32), "mxfp4_e2m1")
+    >>> p = save(q, pathlib.Path(tempfile.mkdtemp()) / "w.safetensors", layout="nibble_lo_first")
+    >>> bool((load(p).codes == q.codes).all())
+    True
+    """
+    import mxemu
+
+    path = Path(path)
+    suffix = _suffix(path)
+    q = check_array(q)
+    bits = q.format.element.bits
+    codes = pack_codes(q.codes, bits, layout)
+    if layout in BYTE_LAYOUTS:
+        codes = codes.reshape(q.shape)
+    scales = np.ascontiguousarray(q.scales)
+    meta = {
+        "schema_version": str(SCHEMA_VERSION),
+        "mxemu_version": str(mxemu.__version__),
+        "format": q.format.name,
+        "format_definition": _canonical(format_definition(q.format)),
+        "policy": _canonical(q.policy.as_dict()),
+        "axis": _canonical([int(a) for a in q.axis]),
+        "shape": _canonical([int(n) for n in q.shape]),
+        "block_size": str(q.block_size),
+        "layout": layout,
+        "codes_sha256": _sha256(codes),
+        "scales_sha256": _sha256(scales),
+    }
+    meta["metadata_sha256"] = hashlib.sha256(_canonical(meta).encode()).hexdigest()
+    if suffix == ".npz":
+        blob = np.frombuffer(_canonical(meta).encode("utf-8"), np.uint8)
+
+        def writer(f: BinaryIO) -> None:
+            np.savez(f, codes=codes, scales=scales, metadata=blob)
+    else:
+        data = _safetensors().numpy.save({"codes": codes, "scales": scales}, metadata=meta)
+
+        def writer(f: BinaryIO) -> None:
+            f.write(data)
+    return atomic_write(path, writer)
+
+
+def _read_npz(path: Path) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    npz = np.load(path, allow_pickle=False)
+    if not isinstance(npz, np.lib.npyio.NpzFile):
+        raise FileFormatError(f"{path}: not an .npz archive (a single .npy array)")
+    with npz:
+        names = set(npz.files)
+        if names != {*TENSORS, "metadata"}:
+            raise FileFormatError(f"{path}: the archive holds {sorted(names)}; "
+                                  f"expected {sorted({*TENSORS, 'metadata'})}")
+        arrays = {name: npz[name] for name in (*TENSORS, "metadata")}
+    blob = arrays.pop("metadata")
+    if blob.dtype != np.uint8 or blob.ndim != 1:
+        raise FileFormatError(f"{path}: 'metadata' must be a 1-D uint8 array of UTF-8 JSON, "
+                              f"got {blob.dtype} of shape {blob.shape}")
+    return arrays, json.loads(blob.tobytes().decode("utf-8"))
+
+
+def _read_safetensors(path: Path) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    st = _safetensors()
+    with st.safe_open(str(path), framework="np") as f:
+        meta = f.metadata()
+        names = set(f.keys())
+        if names != set(TENSORS):
+            raise FileFormatError(f"{path}: the file holds tensors {sorted(names)}; expected {sorted(TENSORS)}")
+        arrays = {name: np.array(f.get_tensor(name), copy=True) for name in TENSORS}
+    return arrays, meta if meta is not None else {}
+
+
+def load(path: str | os.PathLike) -> MXArray:
+    """Read an MXArray written by `save`; every field is checked, and anything wrong raises
+    `FileFormatError` naming the file and the problem (truncation, corruption, unknown format or
+    policy value, inconsistent shapes, codes out of range). Objects are never unpickled.
+
+    >>> import tempfile, pathlib, mxemu as mx
+    >>> q = mx.quantize(np.linspace(-1, 1, 40, dtype=np.float32), "mxint8", axis=0)
+    >>> r = load(save(q, pathlib.Path(tempfile.mkdtemp()) / "w.npz"))
+    >>> r.format.name, r.axis, r.shape, bool((r.scales == q.scales).all())
+    ('mxint8', (0,), (40,), True)
+    """
+    path = Path(path)
+    suffix = _suffix(path)
+    reader = _read_npz if suffix == ".npz" else _read_safetensors
+    try:
+        arrays, meta = reader(path)
+    except (MXError, MemoryError):
+        raise
+    except Exception as exc:
+        # The readers only parse bytes, so any failure means a damaged or foreign file: zipfile.BadZipFile,
+        # zlib.error, EOFError, ValueError (npy header, object arrays refused without unpickling), OSError,
+        # NotImplementedError / RuntimeError (zip flags), json and Unicode errors, safetensors.SafetensorError.
+        raise FileFormatError(f"{path}: cannot read as {suffix} ({type(exc).__name__}: {exc})") from None
+    try:
+        return _build(arrays, meta)
+    except MXError as exc:
+        raise FileFormatError(f"{path}: {exc}") from None
+
+
+def _json(meta: dict[str, str], key: str) -> Any:
+    try:
+        return json.loads(meta[key])
+    except (json.JSONDecodeError, TypeError) as exc:
+        raise FileFormatError(f"metadata '{key}' is not valid JSON ({exc})") from None
+
+
+def _int_list(value: Any, key: str) -> list[int]:
+    if not isinstance(value, list) or not all(isinstance(v, int) and not isinstance(v, bool) for v in value):
+        raise FileFormatError(f"metadata '{key}' must be a JSON list of integers, got {value!r}")
+    return value
+
+
+def _build(arrays: dict[str, np.ndarray], meta: Any) -> MXArray:
+    """Check the metadata and tensors of a file against each other; the MXArray they describe."""
+    from mxemu.array import MXArray
+    from mxemu.policy import FIELDS, Policy
+    from mxemu.spec import MXFormat, get_format
+
+    if not isinstance(meta, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in meta.items()):
+        raise FileFormatError("metadata must be a mapping of strings to strings")
+    missing = [k for k in METADATA_KEYS if k not in meta]
+    if missing:
+        raise FileFormatError(f"metadata is missing {missing} (not a file written by mxemu.save?)")
+    unknown = sorted(set(meta) - set(METADATA_KEYS))
+    if unknown:
+        raise FileFormatError(f"metadata has unknown key(s) {unknown}; expected {list(METADATA_KEYS)}")
+    body = {k: v for k, v in meta.items() if k != "metadata_sha256"}
+    if hashlib.sha256(_canonical(body).encode()).hexdigest() != meta["metadata_sha256"]:
+        raise FileFormatError("metadata checksum mismatch: the metadata is corrupt or was edited")
+    if meta["schema_version"] != str(SCHEMA_VERSION):
+        raise FileFormatError(f"schema version {meta['schema_version']!r} is not supported; "
+                              f"this mxemu reads schema {SCHEMA_VERSION}")
+
+    name = meta["format"]
+    try:
+        f = get_format(name)
+    except MXError:
+        raise FileFormatError(f"unknown format {name!r}; register its definition (mxemu.register_formats) "
+                              f"before loading; the file defines it as {meta['format_definition']}") from None
+    if not isinstance(f, MXFormat) or f.tensor_scale:
+        raise FileFormatError(f"format {name!r} is not an MX block format an MXArray can hold")
+    stored, registered = _json(meta, "format_definition"), format_definition(f)
+    if stored != registered:
+        raise FileFormatError(f"the file's definition of format {name!r} differs from the registered one: "
+                              f"file {_canonical(stored)} vs registered {_canonical(registered)}")
+
+    pdata = _json(meta, "policy")
+    if not isinstance(pdata, dict) or set(pdata) != {*FIELDS, "name"}:
+        got = sorted(pdata) if isinstance(pdata, dict) else type(pdata).__name__
+        raise FileFormatError(f"metadata 'policy' must have exactly the fields {[*FIELDS, 'name']}, got {got}")
+    try:
+        policy = Policy.from_dict(pdata)
+    except MXError as exc:
+        raise FileFormatError(f"metadata 'policy': {exc}") from None
+
+    shape = tuple(_int_list(_json(meta, "shape"), "shape"))
+    if not shape or min(shape) < 0:
+        raise FileFormatError(f"metadata 'shape' must be a non-empty list of non-negative ints, got {list(shape)}")
+    axis = tuple(_int_list(_json(meta, "axis"), "axis"))
+    if not 1 <= len(axis) <= 2 or len(set(axis)) != len(axis) or not all(0 <= a < len(shape) for a in axis):
+        raise FileFormatError(f"metadata 'axis' = {list(axis)} is not 1 or 2 distinct axes of shape {list(shape)}")
+    if meta["block_size"] != str(f.block_size):
+        raise FileFormatError(f"metadata 'block_size' = {meta['block_size']!r} but format {name!r} "
+                              f"has block size {f.block_size}")
+    layout, bits = meta["layout"], f.element.bits
+    if layout not in LAYOUTS or bits not in LAYOUTS[layout]:
+        raise FileFormatError(f"metadata 'layout' = {layout!r} is not a layout of {bits}-bit codes; accepted: "
+                              f"{[n for n, w in LAYOUTS.items() if bits in w]}")
+
+    count = int(np.prod(shape))
+    _, scale_shape = block_geometry(shape, axis, f.block_size)
+    want = {"codes": shape if layout in BYTE_LAYOUTS else (packed_size(count, bits, layout),),
+            "scales": scale_shape}
+    for key in TENSORS:
+        a = arrays[key]
+        if a.dtype != np.uint8 or a.shape != tuple(want[key]):
+            raise FileFormatError(f"tensor '{key}' is {a.dtype} of shape {a.shape}; shape {list(shape)}, axis "
+                                  f"{list(axis)}, layout {layout!r} need uint8 of shape {tuple(want[key])}")
+        if _sha256(a) != meta[f"{key}_sha256"]:
+            raise FileFormatError(f"tensor '{key}' checksum mismatch: its data is corrupt")
+    try:
+        codes = unpack_codes(arrays["codes"].reshape(-1), bits, count, layout).reshape(shape)
+    except MXError as exc:
+        raise FileFormatError(f"tensor 'codes': {exc}") from None
+    return MXArray(codes=codes, scales=np.ascontiguousarray(arrays["scales"]), format=f, policy=policy, axis=axis)

@@ -1,0 +1,376 @@
+"""Named byte layouts of element codes and scales: pack/unpack codes, MX blocks and MXArrays."""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from mxemu.errors import FileFormatError, InputError
+
+if TYPE_CHECKING:
+    from mxemu.array import MXArray
+    from mxemu.policy import Policy
+    from mxemu.spec import MXFormat
+
+# Layout name -> the element widths it accepts. docs/layouts.md draws each one.
+LAYOUTS: dict[str, tuple[int, ...]] = {
+    "byte": tuple(range(1, 9)),             # one code per byte, in the low `bits` bits
+    "byte_msb": tuple(range(1, 9)),         # one code per byte, in the high `bits` bits (code << (8 - bits))
+    "nibble_lo_first": (4,),                # element 2i in the low nibble (torchao, tt-llk) == bitstream_le, 4 bits
+    "nibble_hi_first": (4,),                # element 2i in the high nibble
+    "fp6_4in3": (6,),                       # 4 elements in 3 bytes, little-endian == bitstream_le, 6 bits
+    "bitstream_le": tuple(range(1, 9)),     # element i at bit offset i * bits, LSB-first, little-endian
+}
+SCALE_LAYOUTS: tuple[str, ...] = ("separate", "interleaved")
+# Layouts that are `bitstream_le` at one width: the same bytes, so they share its code.
+BITSTREAM_ALIASES: dict[str, int] = {"nibble_lo_first": 4, "fp6_4in3": 6}
+
+
+def _check_layout(layout: object, bits: object) -> int:
+    """Validate a layout name and a width it accepts; returns the width as an int."""
+    if not isinstance(layout, str) or layout not in LAYOUTS:
+        raise InputError(f"unknown packing layout {layout!r}; accepted: {', '.join(LAYOUTS)}")
+    if not isinstance(bits, (int, np.integer)) or isinstance(bits, bool) or not 1 <= bits <= 8:
+        raise InputError(f"bits must be an integer in [1, 8], got {bits!r}")
+    if int(bits) not in LAYOUTS[layout]:
+        widths = LAYOUTS[layout]
+        accepted = f"bits == {widths[0]}" if len(widths) == 1 else f"bits in [{widths[0]}, {widths[-1]}]"
+        raise InputError(f"layout {layout!r} needs {accepted}, got bits = {bits}")
+    return int(bits)
+
+
+def _check_count(count: object, what: str = "count") -> int:
+    if not isinstance(count, (int, np.integer)) or isinstance(count, bool) or count < 0:
+        raise InputError(f"{what} must be a non-negative integer, got {count!r}")
+    return int(count)
+
+
+def _codes_u8(codes: object, bits: int) -> np.ndarray:
+    """Codes as a flat C-order uint8 array; `InputError` unless integers in [0, 2^bits)."""
+    a = np.asarray(codes)
+    if a.dtype.kind not in "ui":
+        raise InputError(f"codes must be an integer array (uint8), got dtype {a.dtype}")
+    flat = a.reshape(-1)
+    bad = np.flatnonzero((flat < 0) | (flat >= (1 << bits))) if flat.size else flat[:0]
+    if bad.size:
+        i = int(bad[0])
+        raise InputError(f"codes out of range for {bits}-bit elements: {bad.size} code(s) outside "
+                         f"[0, {(1 << bits) - 1}], first at flat index {i} (value {int(flat[i])})")
+    return np.ascontiguousarray(flat, dtype=np.uint8)
+
+
+def _data_u8(data: object) -> np.ndarray:
+    """Packed data (uint8 array or bytes-like) as a flat uint8 array."""
+    if isinstance(data, (bytes, bytearray, memoryview)):
+        return np.frombuffer(data, np.uint8)
+    a = np.asarray(data)
+    if a.dtype != np.uint8:
+        raise InputError(f"packed data must be uint8 (or bytes), got dtype {a.dtype}")
+    return a.reshape(-1)
+
+
+def packed_size(count: int, bits: int, layout: str) -> int:
+    """Bytes that `count` codes of `bits` bits take in `layout` (bit layouts round up to whole bytes).
+
+    >>> packed_size(3, 4, "nibble_lo_first"), packed_size(5, 6, "fp6_4in3"), packed_size(5, 6, "byte")
+    (2, 4, 5)
+    """
+    bits = _check_layout(layout, bits)
+    count = _check_count(count)
+    if layout in ("byte", "byte_msb"):
+        return count
+    return -(-count * bits // 8)
+
+
+def _group(bits: int) -> tuple[int, int]:
+    """(elements, bytes) of the smallest whole-byte group of a bit stream: lcm(bits, 8) bits."""
+    g = 8 // math.gcd(bits, 8)
+    return g, g * bits // 8
+
+
+def _bitstream_pack(c: np.ndarray, bits: int) -> np.ndarray:
+    # Groups of g elements fill exactly nb <= 7 bytes; build each group as a uint64, keep its low nb bytes.
+    g, nb = _group(bits)
+    n = c.size
+    padded = np.zeros(-(-n // g) * g, np.uint64)
+    padded[:n] = c
+    groups = padded.reshape(-1, g)
+    words = np.zeros(groups.shape[0], np.uint64)
+    for j in range(g):  # over the <= 8 lanes of a group, not over elements
+        words |= groups[:, j] << np.uint64(j * bits)
+    out = words.astype("<u8").view(np.uint8).reshape(-1, 8)[:, :nb].reshape(-1)
+    return np.ascontiguousarray(out[: -(-n * bits // 8)])
+
+
+def _bitstream_unpack(d: np.ndarray, bits: int, count: int) -> np.ndarray:
+    g, nb = _group(bits)
+    ngroups = -(-count // g)
+    flat = np.zeros(ngroups * nb, np.uint8)
+    flat[: d.size] = d
+    buf = np.zeros((ngroups, 8), np.uint8)
+    buf[:, :nb] = flat.reshape(ngroups, nb)
+    words = buf.view("<u8").reshape(-1)
+    if ngroups and int(words[-1] >> np.uint64(count * bits - (ngroups - 1) * g * bits)):
+        raise FileFormatError(f"padding bits after the last of {count} {bits}-bit codes are not zero")
+    mask = np.uint64((1 << bits) - 1)
+    lanes = np.empty((ngroups, g), np.uint8)
+    for j in range(g):  # over the <= 8 lanes of a group, not over elements
+        lanes[:, j] = (words >> np.uint64(j * bits)) & mask
+    return np.ascontiguousarray(lanes.reshape(-1)[:count])
+
+
+def pack_codes(codes: np.ndarray, bits: int, layout: str = "byte") -> np.ndarray:
+    """Pack element codes (any shape, read in C order) into a flat uint8 array in a named layout.
+
+    Layouts (docs/layouts.md draws each): "byte" one code per byte in the low bits; "byte_msb" one
+    code per byte as code << (8 - bits); "nibble_lo_first" / "nibble_hi_first" two 4-bit codes per
+    byte, element 2i in the low / high nibble; "fp6_4in3" four 6-bit codes in 3 bytes; "bitstream_le"
+    any width, element i at bit offset i * bits, least significant bit first. "nibble_lo_first" and
+    "fp6_4in3" are "bitstream_le" at 4 and 6 bits (the same bytes). A stream that ends inside a byte
+    is padded with zero bits. Raises `InputError` for an unknown layout, a width the layout does not
+    take, or a code outside [0, 2^bits).
+
+    >>> pack_codes(np.array([1, 2, 3], np.uint8), 4, "nibble_lo_first").tolist()
+    [33, 3]
+    >>> [hex(b) for b in pack_codes(np.array([1, 2, 3, 4], np.uint8), 6, "fp6_4in3")]
+    ['0x81', '0x30', '0x10']
+    """
+    bits = _check_layout(layout, bits)
+    c = _codes_u8(codes, bits)
+    if layout == "byte":
+        return c.copy()
+    if layout == "byte_msb":
+        return (c << np.uint8(8 - bits)).astype(np.uint8)
+    if layout == "nibble_hi_first":
+        pairs = np.zeros(-(-c.size // 2) * 2, np.uint8)
+        pairs[: c.size] = c
+        return ((pairs[0::2] << np.uint8(4)) | pairs[1::2]).astype(np.uint8)
+    return _bitstream_pack(c, bits)  # bitstream_le and its aliases nibble_lo_first, fp6_4in3
+
+
+def unpack_codes(data: np.ndarray | bytes, bits: int, count: int, layout: str = "byte") -> np.ndarray:
+    """Inverse of `pack_codes`: `count` codes (flat uint8) from packed bytes.
+
+    Raises `InputError` for bad arguments and `FileFormatError` when the data cannot be the packing
+    of `count` codes: a wrong length, or bits set that the layout keeps zero (padding bits, the bits
+    above a code in "byte", below it in "byte_msb"). So unpack accepts exactly what pack produces.
+
+    >>> unpack_codes(bytes([0x21, 0x03]), 4, 3, "nibble_lo_first").tolist()
+    [1, 2, 3]
+    """
+    bits = _check_layout(layout, bits)
+    count = _check_count(count)
+    d = _data_u8(data)
+    want = packed_size(count, bits, layout)
+    if d.size != want:
+        raise FileFormatError(f"{count} {bits}-bit codes in layout {layout!r} take {want} bytes, "
+                              f"got {d.size} ({'truncated' if d.size < want else 'trailing bytes'})")
+    if layout == "byte":
+        bad = np.flatnonzero(d >> np.uint8(bits)) if bits < 8 else d[:0]
+        if bad.size:
+            raise FileFormatError(f"byte {int(bad[0])} holds {int(d[bad[0]]):#04x}, above the largest "
+                                  f"{bits}-bit code {(1 << bits) - 1:#04x} ({bad.size} such byte(s))")
+        return d.copy()
+    if layout == "byte_msb":
+        low = np.uint8((1 << (8 - bits)) - 1)
+        bad = np.flatnonzero(d & low)
+        if bad.size:
+            raise FileFormatError(f"byte {int(bad[0])} holds {int(d[bad[0]]):#04x}: the low {8 - bits} bit(s) "
+                                  f"of a byte_msb code must be zero ({bad.size} such byte(s))")
+        return (d >> np.uint8(8 - bits)).astype(np.uint8)
+    if layout == "nibble_hi_first":
+        out = np.empty(d.size * 2, np.uint8)
+        out[0::2] = d >> np.uint8(4)
+        out[1::2] = d & np.uint8(0x0F)
+        if count % 2 and out[count]:
+            raise FileFormatError(f"padding nibble after the last of {count} 4-bit codes is not zero")
+        return np.ascontiguousarray(out[:count])
+    return _bitstream_unpack(d, bits, count)
+
+
+def _check_mx_args(block_size: object, bits: object, layout: object, scale_layout: object) -> tuple[int, int]:
+    bits = _check_layout(layout, bits)
+    if not isinstance(block_size, (int, np.integer)) or isinstance(block_size, bool) or block_size < 1:
+        raise InputError(f"block_size must be a positive integer, got {block_size!r}")
+    if scale_layout not in SCALE_LAYOUTS:
+        raise InputError(f"unknown scale layout {scale_layout!r}; accepted: {', '.join(SCALE_LAYOUTS)}")
+    if scale_layout == "interleaved" and layout not in ("byte", "byte_msb") and block_size * bits % 8:
+        raise InputError(f"scale_layout 'interleaved' needs each block's packed elements to fill whole bytes; "
+                         f"{block_size} x {bits} bits = {block_size * bits} bits is not a multiple of 8 "
+                         f"in layout {layout!r}")
+    return int(block_size), bits
+
+
+def pack_mx(codes: np.ndarray, scales: np.ndarray, block_size: int, bits: int, layout: str = "byte",
+            scale_layout: str = "separate") -> np.ndarray | tuple[np.ndarray, np.ndarray]:
+    """Pack blocks: `codes` holds n_blocks rows of `block_size` codes (any shape, C order), `scales` n_blocks bytes.
+
+    "separate" returns (the rows packed as one stream in `layout`, the scales as uint8);
+    "interleaved" returns one uint8 array of n_blocks records, each the block's scale byte followed by
+    its packed elements. A record must end on a byte boundary so that block i starts at byte
+    i * (1 + block_size * bits / 8) and the next scale byte is not shared with elements; so
+    "interleaved" needs block_size * bits to be a multiple of 8 (always true for the byte layouts).
+    For an MXArray, rows are `mxemu.array.to_blocks(codes, axis, block_size)` (blocked axes moved last,
+    padded with code 0, 2-D tiles as rows of block_size^2) and scales `MXArray.scale_rows()`:
+    see `pack_array`.
+
+    >>> pack_mx(np.array([1, 2, 3, 4], np.uint8), np.array([127, 126], np.uint8), 2, 4,
+    ...         "nibble_lo_first", "interleaved").tolist()
+    [127, 33, 126, 67]
+    """
+    k, bits = _check_mx_args(block_size, bits, layout, scale_layout)
+    c = _codes_u8(codes, bits)
+    s = np.asarray(scales)
+    if s.dtype != np.uint8:
+        raise InputError(f"scales must be uint8 codes, got dtype {s.dtype}")
+    s = np.ascontiguousarray(s.reshape(-1))
+    if c.size != s.size * k:
+        raise InputError(f"{s.size} scale(s) need {s.size * k} codes ({s.size} blocks of {k}), got {c.size}")
+    if scale_layout == "separate":
+        return pack_codes(c, bits, layout), s.copy()
+    # Each block fills whole bytes, so the packed stream splits into one run of bytes per block.
+    body = pack_codes(c, bits, layout).reshape(s.size, packed_size(k, bits, layout))
+    return np.ascontiguousarray(np.concatenate([s[:, None], body], axis=1).reshape(-1))
+
+
+def unpack_mx(data: np.ndarray | bytes | tuple[np.ndarray, np.ndarray], n_blocks: int, block_size: int,
+              bits: int, layout: str = "byte", scale_layout: str = "separate") -> tuple[np.ndarray, np.ndarray]:
+    """Inverse of `pack_mx`: (codes as (n_blocks, block_size) uint8 rows, scales as (n_blocks,) uint8).
+
+    For "separate", `data` is the pair (packed elements, scales). Raises `FileFormatError` when the
+    bytes cannot be what `pack_mx` wrote for these arguments (see `unpack_codes`).
+
+    >>> rows, scales = unpack_mx(bytes([127, 33, 126, 67]), 2, 2, 4, "nibble_lo_first", "interleaved")
+    >>> rows.tolist(), scales.tolist()
+    ([[1, 2], [3, 4]], [127, 126])
+    """
+    k, bits = _check_mx_args(block_size, bits, layout, scale_layout)
+    n = _check_count(n_blocks, "n_blocks")
+    if scale_layout == "separate":
+        if not isinstance(data, tuple) or len(data) != 2:
+            raise InputError("scale_layout 'separate' unpacks a pair (packed elements, scales)")
+        elements, s = _data_u8(data[0]), _data_u8(data[1])
+        if s.size != n:
+            raise FileFormatError(f"{n} blocks need {n} scale bytes, got {s.size}")
+        return unpack_codes(elements, bits, n * k, layout).reshape(n, k), s.copy()
+    d = _data_u8(data)
+    record = 1 + packed_size(k, bits, layout)
+    if d.size != n * record:
+        raise FileFormatError(f"{n} interleaved records of {record} bytes take {n * record} bytes, got {d.size}")
+    recs = d.reshape(n, record)
+    codes = unpack_codes(np.ascontiguousarray(recs[:, 1:]).reshape(-1), bits, n * k, layout)
+    return codes.reshape(n, k), np.ascontiguousarray(recs[:, 0])
+
+
+def _normalize_axes(axis: object, ndim: int) -> tuple[int, ...]:
+    axes = (axis,) if isinstance(axis, (int, np.integer)) and not isinstance(axis, bool) else axis
+    if not isinstance(axes, (tuple, list)) or not 1 <= len(axes) <= 2 or \
+            not all(isinstance(a, (int, np.integer)) and not isinstance(a, bool) for a in axes):
+        raise InputError(f"axis must be an int or a tuple of two ints (2-D tiles), got {axis!r}")
+    out = []
+    for a in axes:
+        if not -ndim <= a < ndim:
+            raise InputError(f"axis {a} is out of range for an array of {ndim} dimension(s)")
+        out.append(int(a) % ndim)
+    if len(set(out)) != len(out):
+        raise InputError(f"axis {axis!r} names the same dimension twice")
+    return tuple(out)
+
+
+def block_geometry(shape: tuple[int, ...], axes: tuple[int, ...], k: int) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """(padded moved shape as `to_blocks` builds it, shape of the scales array) of an MX array.
+
+    >>> block_geometry((3, 70), (1,), 32)
+    ((3, 96), (3, 3))
+    """
+    nd = len(shape)
+    moved = [shape[i] for i in range(nd) if i not in axes] + [shape[a] for a in axes]
+    padded = tuple(moved[: nd - len(axes)] + [-(-n // k) * k for n in moved[nd - len(axes):]])
+    scale_shape = tuple(-(-n // k) if i in axes else n for i, n in enumerate(shape))
+    return padded, scale_shape
+
+
+def check_array(q: object) -> MXArray:
+    """`q` if it is a consistent MXArray (uint8 codes and scales, scales shaped for its blocks), else `InputError`.
+
+    >>> import mxemu as mx
+    >>> check_array(mx.quantize(np.ones(40, np.float32), "mxint8")).scales.shape
+    (2,)
+    """
+    from mxemu.array import MXArray
+
+    if not isinstance(q, MXArray):
+        raise InputError(f"expected an MXArray, got {type(q).__name__}")
+    if q.format.tensor_scale:
+        raise InputError(f"{q.format.name} has a per-tensor scale, which an MXArray does not hold")
+    if q.codes.dtype != np.uint8 or q.scales.dtype != np.uint8:
+        raise InputError(f"MXArray codes and scales must be uint8, got {q.codes.dtype} and {q.scales.dtype}")
+    axes = _normalize_axes(q.axis, q.codes.ndim)
+    _, scale_shape = block_geometry(q.shape, axes, q.block_size)
+    if q.scales.shape != scale_shape:
+        raise InputError(f"MXArray scales have shape {q.scales.shape}; codes of shape {q.shape} blocked "
+                         f"along axis {axes} by {q.block_size} need {scale_shape}")
+    return q
+
+
+def pack_array(q: MXArray, layout: str = "byte",
+               scale_layout: str = "separate") -> np.ndarray | tuple[np.ndarray, np.ndarray]:
+    """`pack_mx` of an MXArray's block rows (`to_blocks` order, padding lanes as code 0) and `scale_rows()`.
+
+    The element width is `q.format.element.bits`; a 2-D-tiled array packs rows of block_size^2 codes.
+    Rebuild the array with `unpack_array(packed, q.format, q.shape, q.axis, q.policy, layout, scale_layout)`.
+
+    >>> import mxemu as mx
+    >>> q = mx.quantize(np.array([6.0, -1.0, 0.5], np.float32), "mxfp4_e2m1")
+    >>> packed = pack_array(q, "nibble_lo_first", "interleaved")
+    >>> packed.size, [hex(b) for b in packed[:3]]
+    (17, ['0x7f', '0xa7', '0x1'])
+    """
+    from mxemu.array import to_blocks
+
+    q = check_array(q)
+    rows, _ = to_blocks(q.codes, tuple(q.axis), q.block_size)
+    return pack_mx(rows, q.scale_rows(), rows.shape[1], q.format.element.bits, layout, scale_layout)
+
+
+def unpack_array(packed: np.ndarray | bytes | tuple[np.ndarray, np.ndarray], fmt: str | MXFormat,
+                 shape: tuple[int, ...], axis: int | tuple[int, ...] = -1, policy: str | Policy | None = None,
+                 layout: str = "byte", scale_layout: str = "separate") -> MXArray:
+    """Inverse of `pack_array`: the MXArray of `fmt`, `shape`, `axis`, `policy` whose packing is `packed`.
+
+    Raises `FileFormatError` if the bytes cannot be a packing of such an array (wrong length, set
+    padding bits, or a padding lane whose code is not 0).
+
+    >>> import mxemu as mx
+    >>> q = mx.quantize(np.array([6.0, -1.0, 0.5], np.float32), "mxfp4_e2m1")
+    >>> r = unpack_array(pack_array(q, "nibble_hi_first"), "mxfp4_e2m1", (3,), layout="nibble_hi_first")
+    >>> r.codes.tolist(), r.scales.tolist()
+    ([7, 10, 1], [127])
+    """
+    from mxemu.array import MXArray, from_blocks, scale_array, to_blocks
+    from mxemu.policy import get_policy
+    from mxemu.spec import MXFormat, get_format
+
+    f = get_format(fmt)
+    if not isinstance(f, MXFormat):
+        raise InputError(f"{f.name} is not an MX block format")
+    if f.tensor_scale:
+        raise InputError(f"{f.name} has a per-tensor scale, which an MXArray does not hold")
+    if not isinstance(shape, (tuple, list)) or not shape or \
+            not all(isinstance(n, (int, np.integer)) and not isinstance(n, bool) and n >= 0 for n in shape):
+        raise InputError(f"shape must be a non-empty tuple of non-negative ints, got {shape!r}")
+    shape = tuple(int(n) for n in shape)
+    axes = _normalize_axes(axis, len(shape))
+    pol = get_policy(policy)
+    k = f.block_size
+    padded, _ = block_geometry(shape, axes, k)
+    row = k ** len(axes)
+    n_blocks = math.prod(padded) // row
+    rows, srows = unpack_mx(packed, n_blocks, row, f.element.bits, layout, scale_layout)
+    codes = np.ascontiguousarray(from_blocks(rows, padded, shape, axes, k))
+    if not np.array_equal(to_blocks(codes, axes, k)[0], rows):
+        raise FileFormatError("a padding lane (beyond the array's shape) holds a nonzero code")
+    scales = np.ascontiguousarray(scale_array(srows, padded, axes, k))
+    return MXArray(codes=codes, scales=scales, format=f, policy=pol, axis=axes)
