@@ -12,7 +12,7 @@ from mxemu.errors import InputError
 from mxemu.kernels import block as kb
 from mxemu.kernels.params import OUTPUT_FORMATS, format_params, policy_params
 from mxemu.policy import Policy
-from mxemu.spec import MXFormat
+from mxemu.spec import ElementFormat, MXFormat
 
 OUTPUT_DTYPES = ("float32", "float64", "float16", "bfloat16")
 
@@ -88,6 +88,7 @@ class MXArray:
     format: MXFormat
     policy: Policy
     axis: tuple[int, ...]
+    tensor_scale: float | None = None
 
     @property
     def shape(self) -> tuple[int, ...]:
@@ -124,11 +125,22 @@ class MXArray:
 
         return save(self, path, layout)
 
+    def block_factors(self) -> np.ndarray:
+        """The exact value of each block's scale (times the tensor scale), in block order (float64)."""
+        s = self.scale_rows()
+        if isinstance(self.format.scale, ElementFormat):
+            factors = np.empty(s.size, np.float64)
+            kb.decode_elements(s, format_params(self.format.scale), np.zeros(1, np.int64), factors)
+            return factors * (1.0 if self.tensor_scale is None else self.tensor_scale)
+        with np.errstate(over="ignore"):
+            return np.where(s == self.format.scale.nan_code, np.nan,
+                            np.ldexp(1.0, s.astype(np.int64) - self.format.scale.bias))
+
     def dequantize(self, dtype: object = np.float32) -> np.ndarray:
         """Values X * P_i: exact in float64; float32 exact unless beyond its range; RNE into narrower types."""
         dt = output_dtype(dtype)
         rows, padded = to_blocks(self.codes, self.axis, self.block_size)
         out = np.empty(rows.shape, dt if dt.name in ("float32", "float64") else np.float64)
-        kb.dequantize_blocks(rows, self.scale_rows(), format_params(self.format.element), out)
+        kb.dequantize_blocks(rows, self.block_factors(), format_params(self.format.element), out)
         return np.ascontiguousarray(from_blocks(to_dtype(out, dt), padded, self.shape, self.axis,
                                                 self.block_size))

@@ -9,7 +9,7 @@ import numpy as np
 from mxemu.array import MXArray, from_blocks, output_dtype, scale_array, to_blocks, to_dtype
 from mxemu.errors import InputError, PolicyError
 from mxemu.kernels import block as kb
-from mxemu.kernels import dispatch
+from mxemu.kernels import dispatch, nvfp4
 from mxemu.kernels.params import INPUT_LAYOUTS, INT_VIEW, format_params, policy_params
 from mxemu.policy import Policy, get_policy
 from mxemu.spec import ElementFormat, MXFormat, get_format
@@ -164,8 +164,6 @@ def _normalize_axes(axis: int | tuple[int, ...], ndim: int) -> tuple[int, ...]:
 
 def _prepare(x: object, fmt: object, axis: object, policy: object, seed: object, random_bits: object):
     f = _mx_format(fmt)
-    if f.tensor_scale:
-        raise InputError(f"{f.name} has a per-tensor scale; use mxemu.quantize_nvfp4")
     pol = get_policy(policy)
     x = _float_input(x)
     axes = _normalize_axes(axis, x.ndim)
@@ -182,17 +180,23 @@ def _prepare(x: object, fmt: object, axis: object, policy: object, seed: object,
 
 def quantize(x: np.ndarray, fmt: str | MXFormat, axis: int | tuple[int, int] = -1,
              policy: str | Policy | None = None, seed: int | None = None,
-             random_bits: np.ndarray | None = None) -> MXArray:
+             random_bits: np.ndarray | None = None, tensor_scale: float | str | None = None) -> MXArray:
     """Quantize x into an MX format: blocks of `block_size` along `axis` (two axes: square 2-D tiles).
 
     A last block shorter than `block_size` is padded with +0 lanes, which change neither the
-    scale nor any real element's code; the padding is not stored.
+    scale nor any real element's code; the padding is not stored. `tensor_scale` applies to
+    formats with a per-tensor scale (NVFP4): None for one level, "amax" for fl32(amax / 2688),
+    or a positive float32 value.
 
     >>> import numpy as np
     >>> q = quantize(np.array([7.0, 3.5, 0.25, 0.75, -5.0] + [0.0] * 27, np.float32), "mxfp4_e2m1")
     >>> int(q.scales[0]), q.codes[:5].tolist()
     (127, [7, 6, 0, 2, 14])
     """
+    if _mx_format(fmt).tensor_scale:
+        return _quantize_two_level(x, _mx_format(fmt), axis, get_policy(policy), tensor_scale)
+    if tensor_scale is not None:
+        raise InputError(f"{_mx_format(fmt).name} has no per-tensor scale; tensor_scale applies to NVFP4")
     f, pol, x, axes, k, rows, padded, rrows = _prepare(x, fmt, axis, policy, seed, random_bits)
     ebits, mbits = INPUT_LAYOUTS[x.dtype.name]
     codes = np.empty(rows.shape, np.uint8)
@@ -201,6 +205,44 @@ def quantize(x: np.ndarray, fmt: str | MXFormat, axis: int | tuple[int, int] = -
     return MXArray(codes=np.ascontiguousarray(from_blocks(codes, padded, x.shape, axes, k)),
                    scales=np.ascontiguousarray(scale_array(scales, padded, axes, k)),
                    format=f, policy=pol, axis=axes)
+
+
+NVFP4_TENSOR_DIVISOR = np.float32(6.0 * 448.0)
+
+
+def _quantize_two_level(x: object, f: MXFormat, axis: object, pol: Policy, tensor_scale: object) -> MXArray:
+    """NVFP4: float32 block scales in E4M3 under an optional FP32 tensor scale (kernels/nvfp4.py)."""
+    if pol.rounding == "stochastic":
+        raise PolicyError(f"{f.name} quantization supports the deterministic rounding modes only")
+    x = _float_input(x)
+    axes = _normalize_axes(axis, x.ndim)
+    if x.size == 0:
+        raise InputError(f"cannot quantize an empty array (shape {x.shape})")
+    x32 = x.astype(np.float32)  # NVFP4 is defined in float32 arithmetic; float64 input rounds here
+    if tensor_scale is None:
+        ts = None
+    elif isinstance(tensor_scale, str) and tensor_scale == "amax":
+        # fl32(amax / (6 * 448)) over the finite values (torchao per_tensor_amax_to_scale); an all-zero
+        # tensor takes 1, as Transformer Engine does.
+        finite = np.abs(x32[np.isfinite(x32)])
+        ts = np.float32(finite.max() / NVFP4_TENSOR_DIVISOR) if finite.size else np.float32(0)
+        ts = ts if ts > 0 else np.float32(1.0)
+    elif isinstance(tensor_scale, (float, int, np.floating)) and not isinstance(tensor_scale, bool):
+        ts = np.float32(tensor_scale)
+    else:
+        raise InputError(f"tensor_scale must be None, 'amax' or a positive number, got {tensor_scale!r}")
+    if ts is not None and not (np.isfinite(ts) and ts > 0):
+        raise InputError(f"the tensor scale must be a positive finite float32, got {ts!r}")
+    k = f.block_size
+    rows, padded = to_blocks(x32, axes, k)
+    codes = np.empty(rows.shape, np.uint8)
+    scales = np.empty(rows.shape[0], np.uint8)
+    nvfp4.quantize_nvfp4_blocks(rows, np.float32(1.0 if ts is None else ts), ts is not None,
+                                format_params(f.element), format_params(f.scale), policy_params(pol),
+                                policy_params(Policy()), codes, scales)
+    return MXArray(codes=np.ascontiguousarray(from_blocks(codes, padded, x.shape, axes, k)),
+                   scales=np.ascontiguousarray(scale_array(scales, padded, axes, k)),
+                   format=f, policy=pol, axis=axes, tensor_scale=None if ts is None else float(ts))
 
 
 def fake_quantize(x: np.ndarray, fmt: str | MXFormat, axis: int | tuple[int, int] = -1,
@@ -212,6 +254,9 @@ def fake_quantize(x: np.ndarray, fmt: str | MXFormat, axis: int | tuple[int, int
     >>> fake_quantize(np.array([7.0, 3.5, 0.25, 0.75, -5.0] + [0.0] * 27, np.float32), "mxfp4")[:5]
     array([ 6.,  4.,  0.,  1., -4.], dtype=float32)
     """
+    if _mx_format(fmt).tensor_scale:
+        x = _float_input(x)
+        return quantize(x, fmt, axis, policy, seed, random_bits).dequantize(x.dtype)
     f, pol, x, axes, k, rows, padded, rrows = _prepare(x, fmt, axis, policy, seed, random_bits)
     ebits, mbits = INPUT_LAYOUTS[x.dtype.name]
     direct = x.dtype.name in ("float32", "float64")

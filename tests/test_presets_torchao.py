@@ -91,3 +91,23 @@ def test_preset_equals_torchao_to_mx(preset, fmt, data):
     np.testing.assert_array_equal(np.where(meaningful, q.codes, 0), np.where(meaningful, want_codes, 0))
     if data == "special":
         assert (want_scales == 0xFF).any() and meaningful.any()
+
+
+@pytest.mark.parametrize("tensor_scale", [None, "amax", 0.001, 3.0])
+def test_nvfp4_equals_torchao_nvfp4_quantize(tensor_scale):
+    from torchao.prototype.mx_formats.nvfp4_tensor import nvfp4_quantize
+
+    x = np.ascontiguousarray(random_blocks(2)[:, :96])
+    x[0, :16] = 0.0
+    x[1, :16] *= np.float32(1e-30)
+    x[2, 5] = np.inf if tensor_scale != "amax" else 1e30
+    q = mx.quantize(x, "nvfp4", tensor_scale=tensor_scale)
+    ts = None if tensor_scale is None else torch.tensor(
+        q.tensor_scale if tensor_scale == "amax" else tensor_scale, dtype=torch.float32)
+    if tensor_scale == "amax":
+        # torchao's per_tensor_amax_to_scale: amax / (6 * 448) in float32.
+        assert q.tensor_scale == float(np.float32(np.abs(x).max() / np.float32(2688.0)))
+    scale, data = nvfp4_quantize(torch.from_numpy(x), 16, ts)
+    raw = data.view(torch.uint8).numpy()
+    np.testing.assert_array_equal(q.scales, scale.view(torch.uint8).numpy().reshape(q.scales.shape))
+    np.testing.assert_array_equal(q.codes, np.stack([raw & 0xF, raw >> 4], axis=-1).reshape(x.shape))

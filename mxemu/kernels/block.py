@@ -147,16 +147,14 @@ def fake_quantize_blocks(x, ebits, mbits, F, P, rbits, out):
 
 
 @njit(cache=True, parallel=True)
-def dequantize_blocks(codes, scales, F, out):
-    """out[b, i] = decode(codes[b, i]) * 2^(scales[b] - 127); a NaN scale gives NaN."""
+def dequantize_blocks(codes, factors, F, out):
+    """out[b, i] = decode(codes[b, i]) * factors[b]: the exact product, stored in out's dtype (RNE)."""
     table = np.empty(1 << F[1], np.float64)
     for c in range(table.shape[0]):
         table[c] = decode_value(c, F)
     for b in prange(codes.shape[0]):
-        scale = np.int64(scales[b])
-        factor = np.nan if scale == E8M0_NAN else pow2(scale - E8M0_BIAS)
         for i in range(codes.shape[1]):
-            out[b, i] = table[codes[b, i]] * factor
+            out[b, i] = table[codes[b, i]] * factors[b]
 
 
 @njit(cache=True, parallel=True)
