@@ -395,11 +395,6 @@ def test_an_infinite_amax_under_float32_log2_overflows_the_scale() -> None:
         assert oracle.quantize_block(x, fmt, policy.replace(scale_overflow="nan"))[0] == 0xFF
 
 
-def test_rceil_with_float32_log2_is_left_to_the_peer_study() -> None:
-    with pytest.raises(NotImplementedError):
-        oracle.quantize_block(np.array([1.0]), "mxfp8_e4m3", Policy(scale_rule="rceil", log2="fp32"))
-
-
 @pytest.mark.parametrize(
     ("x", "nonfinite", "scale"),
     [
