@@ -28,7 +28,8 @@ def _float_input(x: object, what: str = "x") -> np.ndarray:
         raise InputError(f"{what} has dtype {x.dtype}; accepted: float16, bfloat16 (ml_dtypes), float32, float64")
     if not x.dtype.isnative:
         x = x.astype(x.dtype.newbyteorder("="))
-    return np.ascontiguousarray(x)
+    # np.ascontiguousarray would turn a 0-d array into a 1-d one; keep the shape.
+    return x if x.flags.c_contiguous else x.copy(order="C")
 
 
 def _element_format(fmt: object) -> ElementFormat:
@@ -120,12 +121,14 @@ def encode(x: np.ndarray, fmt: str | ElementFormat, *, scale_exp: int | np.ndarr
 
 
 def _codes(codes: object, element: ElementFormat) -> np.ndarray:
+    if isinstance(codes, np.generic):
+        codes = np.asarray(codes)
     if not isinstance(codes, np.ndarray) or codes.dtype.kind not in "ui":
         raise InputError(f"codes must be an integer numpy array, got {type(codes).__name__}"
                          + (f" of dtype {codes.dtype}" if isinstance(codes, np.ndarray) else ""))
     if codes.size and (codes.min() < 0 or codes.max() >= element.num_codes):
         raise InputError(f"codes of {element.name} lie in [0, {element.num_codes}); got values outside")
-    return np.ascontiguousarray(codes, dtype=np.uint8)
+    return np.asarray(codes, dtype=np.uint8, order="C")
 
 
 def decode(codes: np.ndarray, fmt: str | ElementFormat, *, scale_exp: int | np.ndarray = 0,
