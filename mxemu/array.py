@@ -28,6 +28,24 @@ def output_dtype(dtype: object) -> np.dtype:
     return dt
 
 
+def normalize_axes(axis: object, ndim: int) -> tuple[int, ...]:
+    """The blocked axes as non-negative ints: one axis, or two for square 2-D tiles."""
+    axes = (axis,) if isinstance(axis, (int, np.integer)) and not isinstance(axis, bool) else axis
+    if not isinstance(axes, (tuple, list)) or not 1 <= len(axes) <= 2 or \
+            not all(isinstance(a, (int, np.integer)) and not isinstance(a, bool) for a in axes):
+        raise InputError(f"axis must be an int or a tuple of two ints (2-D tiles), got {axis!r}")
+    if ndim == 0:
+        raise InputError("cannot quantize a 0-d array: blocks need at least one axis")
+    out = []
+    for a in axes:
+        if not -ndim <= a < ndim:
+            raise InputError(f"axis {a} is out of range for an array of {ndim} dimension(s)")
+        out.append(int(a) % ndim)
+    if len(set(out)) != len(out):
+        raise InputError(f"axis {axis!r} names the same dimension twice")
+    return tuple(out)
+
+
 def to_blocks(a: np.ndarray, axes: tuple[int, ...], k: int) -> tuple[np.ndarray, tuple[int, ...]]:
     """Rows of one block each (padded with zero bits), and the shape of the moved, padded array."""
     moved = np.moveaxis(a, axes, tuple(range(a.ndim - len(axes), a.ndim)))

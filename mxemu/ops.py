@@ -6,7 +6,7 @@ import secrets
 
 import numpy as np
 
-from mxemu.array import MXArray, from_blocks, output_dtype, scale_array, to_blocks, to_dtype
+from mxemu.array import MXArray, from_blocks, normalize_axes, output_dtype, scale_array, to_blocks, to_dtype
 from mxemu.errors import InputError, PolicyError
 from mxemu.kernels import block as kb
 from mxemu.kernels import dispatch, nvfp4
@@ -148,28 +148,11 @@ def decode(codes: np.ndarray, fmt: str | ElementFormat, *, scale_exp: int | np.n
     return to_dtype(out.reshape(c.shape), dt)
 
 
-def _normalize_axes(axis: int | tuple[int, ...], ndim: int) -> tuple[int, ...]:
-    axes = (axis,) if isinstance(axis, (int, np.integer)) and not isinstance(axis, bool) else axis
-    if not isinstance(axes, tuple) or not 1 <= len(axes) <= 2 or \
-            not all(isinstance(a, (int, np.integer)) and not isinstance(a, bool) for a in axes):
-        raise InputError(f"axis must be an int or a tuple of two ints (2-D tiles), got {axis!r}")
-    if ndim == 0:
-        raise InputError("cannot quantize a 0-d array: blocks need at least one axis")
-    out = []
-    for a in axes:
-        if not -ndim <= a < ndim:
-            raise InputError(f"axis {a} is out of range for an array of {ndim} dimension(s)")
-        out.append(int(a) % ndim)
-    if len(set(out)) != len(out):
-        raise InputError(f"axis {axis!r} names the same dimension twice")
-    return tuple(out)
-
-
 def _prepare(x: object, fmt: object, axis: object, policy: object, seed: object, random_bits: object):
     f = _mx_format(fmt)
     pol = get_policy(policy)
     x = _float_input(x)
-    axes = _normalize_axes(axis, x.ndim)
+    axes = normalize_axes(axis, x.ndim)
     if x.size == 0:
         raise InputError(f"cannot quantize an empty array (shape {x.shape})")
     if pol.nonfinite in ("ignore_nan", "finite_amax"):
@@ -218,7 +201,7 @@ def _quantize_two_level(x: object, f: MXFormat, axis: object, pol: Policy, tenso
     if pol.rounding == "stochastic":
         raise PolicyError(f"{f.name} quantization supports the deterministic rounding modes only")
     x = _float_input(x)
-    axes = _normalize_axes(axis, x.ndim)
+    axes = normalize_axes(axis, x.ndim)
     if x.size == 0:
         raise InputError(f"cannot quantize an empty array (shape {x.shape})")
     x32 = x.astype(np.float32)  # NVFP4 is defined in float32 arithmetic; float64 input rounds here

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from mxemu.array import normalize_axes
 from mxemu.errors import FileFormatError, InputError
 
 if TYPE_CHECKING:
@@ -264,21 +265,6 @@ def unpack_mx(data: np.ndarray | bytes | tuple[np.ndarray, np.ndarray], n_blocks
     return codes.reshape(n, k), np.ascontiguousarray(recs[:, 0])
 
 
-def _normalize_axes(axis: object, ndim: int) -> tuple[int, ...]:
-    axes = (axis,) if isinstance(axis, (int, np.integer)) and not isinstance(axis, bool) else axis
-    if not isinstance(axes, (tuple, list)) or not 1 <= len(axes) <= 2 or \
-            not all(isinstance(a, (int, np.integer)) and not isinstance(a, bool) for a in axes):
-        raise InputError(f"axis must be an int or a tuple of two ints (2-D tiles), got {axis!r}")
-    out = []
-    for a in axes:
-        if not -ndim <= a < ndim:
-            raise InputError(f"axis {a} is out of range for an array of {ndim} dimension(s)")
-        out.append(int(a) % ndim)
-    if len(set(out)) != len(out):
-        raise InputError(f"axis {axis!r} names the same dimension twice")
-    return tuple(out)
-
-
 def block_geometry(shape: tuple[int, ...], axes: tuple[int, ...], k: int) -> tuple[tuple[int, ...], tuple[int, ...]]:
     """(padded moved shape as `to_blocks` builds it, shape of the scales array) of an MX array.
 
@@ -307,7 +293,7 @@ def check_array(q: object) -> MXArray:
         raise InputError(f"{q.format.name} has a per-tensor scale, which an MXArray does not hold")
     if q.codes.dtype != np.uint8 or q.scales.dtype != np.uint8:
         raise InputError(f"MXArray codes and scales must be uint8, got {q.codes.dtype} and {q.scales.dtype}")
-    axes = _normalize_axes(q.axis, q.codes.ndim)
+    axes = normalize_axes(q.axis, q.codes.ndim)
     _, scale_shape = block_geometry(q.shape, axes, q.block_size)
     if q.scales.shape != scale_shape:
         raise InputError(f"MXArray scales have shape {q.scales.shape}; codes of shape {q.shape} blocked "
@@ -362,7 +348,7 @@ def unpack_array(packed: np.ndarray | bytes | tuple[np.ndarray, np.ndarray], fmt
             not all(isinstance(n, (int, np.integer)) and not isinstance(n, bool) and n >= 0 for n in shape):
         raise InputError(f"shape must be a non-empty tuple of non-negative ints, got {shape!r}")
     shape = tuple(int(n) for n in shape)
-    axes = _normalize_axes(axis, len(shape))
+    axes = normalize_axes(axis, len(shape))
     pol = get_policy(policy)
     k = f.block_size
     padded, _ = block_geometry(shape, axes, k)
