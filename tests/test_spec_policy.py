@@ -138,3 +138,7 @@ def test_zero_dimensional_inputs_keep_their_shape():
     code = mx.encode(np.float32(3.0), "fp4_e2m1")
     assert code.shape == () and int(code) == 0x5
     assert mx.decode(np.uint8(7), "fp4_e2m1").shape == ()
+
+
+def test_the_default_policy_is_the_ocp_preset():
+    assert mx.Policy() == mx.get_policy("ocp")
