@@ -7,43 +7,9 @@ from hypothesis import strategies as st
 import mxemu as mx
 from mxemu import oracle
 from mxemu.policy import CHOICES
+from mxemu.testing.strategies import blocks
 
 MX_FORMATS = [n for n in mx.formats() if isinstance(mx.get_format(n), mx.MXFormat) and n != "nvfp4"]
-F32 = np.float32
-
-
-def _lane(draw, base: int, fmt: mx.MXFormat) -> float:
-    """One lane near the block's base exponent, or one of the values where implementations differ."""
-    element = fmt.element
-    kind = draw(st.sampled_from(["normal", "normal", "normal", "zero", "special", "subnormal", "tie",
-                                 "below_pow2", "saturation"]))
-    sign = draw(st.sampled_from([1.0, -1.0]))
-    if kind == "zero":
-        return sign * 0.0
-    if kind == "special":
-        return draw(st.sampled_from([np.nan, np.inf, -np.inf]))
-    if kind == "subnormal":
-        return sign * draw(st.integers(1, (1 << 23) - 1)) * 2.0 ** -149
-    exp = max(-149, min(127, base + draw(st.integers(-12, 0))))
-    if kind == "below_pow2":
-        return sign * float(np.nextafter(F32(2.0) ** base, F32(0)))
-    if kind == "tie":
-        # A midpoint of the element grid at a nearby scale: (2k + 1) half-quanta.
-        q = exp - element.mantissa_bits - 1
-        return sign * (2 * draw(st.integers(0, (1 << (element.mantissa_bits + 2)) - 1)) + 1) * 2.0 ** max(q, -149)
-    if kind == "saturation":
-        # Around max normal times a power of two: the window where RNE rounds past max normal.
-        top = float(element.max_normal) * 2.0 ** (base - element.emax)
-        return sign * top * draw(st.sampled_from([1.0, 1.03125, 1.0625, 1.125, 0.96875]))
-    return sign * draw(st.floats(1.0, 2.0, exclude_max=True, width=32)) * 2.0 ** exp
-
-
-@st.composite
-def blocks(draw, fmt: mx.MXFormat) -> np.ndarray:
-    base = draw(st.sampled_from([-149, -140, -127, -126, -60, -8, 0, 3, 15, 100, 126, 127]))
-    lanes = [_lane(draw, base, fmt) for _ in range(fmt.block_size)]
-    with np.errstate(over="ignore"):
-        return np.array(lanes, dtype=np.float64).astype(F32)
 
 
 @st.composite
@@ -84,8 +50,8 @@ def test_dequantize_equals_the_oracle(data):
 
 
 def test_scale_clamps_at_both_ends_of_e8m0():
-    tiny = np.full((1, 32), 2.0 ** -149, F32)
-    huge = np.full((1, 32), np.finfo(F32).max, F32)
+    tiny = np.full((1, 32), 2.0 ** -149, np.float32)
+    huge = np.full((1, 32), np.finfo(np.float32).max, np.float32)
     for fmt in MX_FORMATS:
         assert mx.quantize(tiny, fmt).scales[0, 0] == oracle.quantize_block(tiny[0], fmt)[0] == 0
         want = oracle.quantize_block(huge[0], fmt)[0]

@@ -1,0 +1,86 @@
+"""mxemu.testing tells a kernel writer what their implementation does: real peers are identified by name."""
+
+import logging
+import warnings
+
+import ml_dtypes
+import numpy as np
+import pytest
+from gfloat import compute_scale_amax, encode_block
+from gfloat.formats import format_info_mxfp8_e4m3
+
+import mxemu as mx
+from mxemu.testing import ConformanceError, check_quantizer, identify
+
+torch = pytest.importorskip("torch")
+logging.disable(logging.WARNING)
+warnings.filterwarnings("ignore", module="torchao")
+from torchao.prototype.mx_formats.config import ScaleCalculationMode  # noqa: E402
+from torchao.prototype.mx_formats.mx_tensor import to_mx  # noqa: E402
+
+
+def torchao_quantizer(mode):
+    def fn(t):
+        scale, data = to_mx(t.float(), torch.float8_e4m3fn, 32, mode)
+        return scale.view(torch.uint8), data.view(torch.uint8)
+    return fn
+
+
+def gfloat_quantizer(x):
+    values = x.reshape(-1).astype(np.float64)
+    codes = encode_block(format_info_mxfp8_e4m3, compute_scale_amax(8, values), values / compute_scale_amax(8, values))
+    codes = list(codes)
+    return np.array(codes[:1]), np.array(codes[1:])
+
+
+def numpy_ml_dtypes_quantizer(x):
+    """The usual hand-written version: floor scale from the exponent bits, divide, clamp, cast."""
+    amax = np.abs(x).max()
+    exp = int((np.array(amax, np.float32).view(np.uint32) >> 23) & 0xFF) - 127 - 8
+    exp = max(exp, -127)
+    scaled = np.clip(x / np.float32(2.0) ** exp, -448, 448)
+    return np.array([exp + 127]), scaled.astype(ml_dtypes.float8_e4m3fn).view(np.uint8)
+
+
+@pytest.mark.parametrize(("mode", "preset"), [(ScaleCalculationMode.FLOOR, "torchao"),
+                                              (ScaleCalculationMode.RCEIL, "torchao_rceil")])
+def test_torchao_to_mx_is_identified_as_its_preset(mode, preset):
+    found = identify(torchao_quantizer(mode), "mxfp8_e4m3", tensor="torch")
+    assert preset in found.presets, str(found)
+
+
+def test_gfloat_encode_block_is_identified_as_the_gfloat_preset():
+    found = identify(gfloat_quantizer, "mxfp8_e4m3")
+    assert "gfloat" in found.presets, str(found)
+
+
+def test_a_hand_written_numpy_quantizer_is_explained_field_by_field():
+    found = identify(numpy_ml_dtypes_quantizer, "mxfp8_e4m3")
+    # It never checks for NaN/Inf: no preset explains every block, and the report says which do not fit.
+    text = str(found)
+    assert "mxfp8_e4m3" in text
+    assert found.presets or found.unexplained or found.policy != mx.Policy()
+
+
+def test_torchao_passes_the_differential_runner_under_its_preset():
+    check_quantizer(torchao_quantizer(ScaleCalculationMode.RCEIL), "mxfp8_e4m3", "torchao_rceil",
+                    kind="quantize", tensor="torch", max_examples=150)
+
+
+def test_a_ties_away_kernel_fails_with_a_minimal_report():
+    broken = mx.get_policy("ocp").replace(rounding="rna")
+    with pytest.raises(ConformanceError, match=r"differs at lane \d+: expected .*\ninput block \(hex bits"):
+        check_quantizer(lambda x: mx.fake_quantize(x, "mxfp4_e2m1", policy=broken), "mxfp4_e2m1",
+                        max_examples=300)
+
+
+def test_a_scale_off_by_one_is_reported_as_a_scale_difference():
+    def off_by_one(x):
+        q = mx.quantize(x, "mxint8")
+        return q.scales + 1, q.codes
+    with pytest.raises(ConformanceError, match="scale differs"):
+        check_quantizer(off_by_one, "mxint8", kind="quantize", max_examples=50)
+
+
+def test_the_pytest_fixture_checks_a_quantizer_in_one_line(mx_conformance):
+    mx_conformance(lambda x: mx.fake_quantize(x, "mxfp6_e2m3"), "mxfp6_e2m3", max_examples=30)
