@@ -84,3 +84,26 @@ def test_a_scale_off_by_one_is_reported_as_a_scale_difference():
 
 def test_the_pytest_fixture_checks_a_quantizer_in_one_line(mx_conformance):
     mx_conformance(lambda x: mx.fake_quantize(x, "mxfp6_e2m3"), "mxfp6_e2m3", max_examples=30)
+
+
+@pytest.mark.parametrize("fmt", ["fp8_e4m3", "fp6_e2m3", "fp4_e2m1", "int8"])
+def test_boundary_floats_hit_the_encoders_decisions_and_agree_with_the_oracle(fmt):
+    from hypothesis import given, settings
+
+    from mxemu import oracle
+    from mxemu.testing.strategies import boundary_floats
+
+    seen_midpoint = []
+
+    @settings(max_examples=300, database=None, derandomize=True, deadline=None)
+    @given(boundary_floats(fmt, scale_exp=-3))
+    def run(v):
+        x = np.array([v], np.float32)
+        code = int(mx.encode(x, fmt, scale_exp=-3)[0])
+        assert code == oracle.encode_value(float(x[0]), mx.get_format(fmt), -3, mx.Policy())
+        lo = mx.encode(x, fmt, scale_exp=-3, policy=mx.Policy(rounding="rtz"))[0]
+        hi = mx.encode(x, fmt, scale_exp=-3, policy=mx.Policy(rounding="rna"))[0]
+        seen_midpoint.append(lo != hi)
+
+    run()
+    assert any(seen_midpoint), "the strategy never produced a value between two grid points"
