@@ -1,4 +1,4 @@
-"""The `mxemu` command: the format table and a sample encoding."""
+"""The `mxemu` command: the format table, a sample encoding, and the golden-vector tools."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import sys
 
 import numpy as np
 
+from mxemu.errors import InputError, MXError
 from mxemu.ops import decode, encode, quantize
 from mxemu.spec import ElementFormat, MXFormat, ScaleFormat, formats, get_format
 
@@ -44,13 +45,78 @@ def sample() -> str:
     return "\n".join(lines)
 
 
+def _golden_parser(sub: argparse._SubParsersAction) -> None:
+    golden = sub.add_parser("golden", help="golden test-vector sets for RTL verification (gen, verify, check)")
+    gsub = golden.add_subparsers(dest="golden_command", metavar="{gen,verify,check}", required=True)
+    gen = gsub.add_parser("gen", help="generate an oracle-checked golden set")
+    gen.add_argument("--suite", required=True, help="comma-separated: decode, encode, scale, quantize (or all)")
+    gen.add_argument("--format", required=True, help="comma-separated MX formats, or all (the six OCP formats)")
+    gen.add_argument("--policy", default="ocp", help="policy preset (default ocp)")
+    gen.add_argument("--level", default="L0", help="L0 (small, committed) or L1 (adds random cases)")
+    gen.add_argument("--seed", default="0", help="Philox seed, an integer in [0, 2^64) (default 0)")
+    gen.add_argument("--out", required=True, help="output directory (new, empty, or an earlier golden set)")
+    ver = gsub.add_parser("verify", help="re-check SHA256SUMS and the manifest, regenerate and compare")
+    ver.add_argument("directory")
+    chk = gsub.add_parser("check", help="compare a device-under-test dump with a suite")
+    chk.add_argument("directory")
+    chk.add_argument("--suite", required=True, help="suite file name, e.g. quantize/mxfp4_e2m1 (or suite + --format)")
+    chk.add_argument("--format", default=None, help="MX format, when --suite names only the suite")
+    chk.add_argument("--dut", required=True, help="DUT dump: .tv lines, or one output (or record) hex word per line")
+    chk.add_argument("--max-errors", type=int, default=20, help="mismatches explained in full (default 20)")
+
+
+def _golden(args: argparse.Namespace) -> int:
+    from mxemu.golden import suites
+    from mxemu.golden.check import check
+    from mxemu.golden.generate import generate
+    from mxemu.golden.verify import verify
+    from mxemu.policy import get_policy
+
+    if args.golden_command == "gen":
+        try:
+            seed = int(args.seed, 0)
+        except ValueError:
+            raise InputError(f"--seed must be an integer, got {args.seed!r}") from None
+        doc = generate(args.out, suites.parse_suites(args.suite), suites.parse_formats(args.format),
+                       get_policy(args.policy), suites.check_level(args.level), suites.check_seed(seed),
+                       progress=sys.stderr)
+        total = sum(t["count"] for t in doc["tables"])
+        print(f"wrote {len(doc['tables'])} suite files ({total} cases) to {args.out}", file=sys.stderr)
+        return 0
+    if args.golden_command == "verify":
+        notes: list[str] = []
+        problems = verify(args.directory, notes)
+        for note in notes:
+            print(f"note: {note}", file=sys.stderr)
+        for p in problems:
+            print(f"FAIL {p}")
+        print(f"{args.directory}: {'verified' if not problems else f'{len(problems)} problem(s)'}")
+        return 1 if problems else 0
+    res = check(args.directory, args.suite, args.dut, args.format, args.max_errors)
+    for line in res.lines:
+        print(line)
+    for tag, n in sorted(res.by_tag.items()):
+        print(f"  {tag}: {n} failing case(s)")
+    print(f"{res.table}: {res.compared} case(s) compared, {res.failures} failure(s)")
+    return 0 if res.ok else 1
+
+
 def main(argv: list[str] | None = None) -> int:
+    """Entry point of the `mxemu` command; returns the exit status (2 for bad arguments or files)."""
     parser = argparse.ArgumentParser(prog="mxemu", description="Bit-exact OCP Microscaling (MX) emulator.")
-    parser.add_argument("command", nargs="?", default="info", choices=["info", "formats"],
-                        help="info: format table and a sample encoding (default); formats: the table only")
+    sub = parser.add_subparsers(dest="command", metavar="{info,formats,golden}")
+    sub.add_parser("info", help="format table and a sample encoding (default)")
+    sub.add_parser("formats", help="the format table only")
+    _golden_parser(sub)
     args = parser.parse_args(argv)
+    if args.command == "golden":
+        try:
+            return _golden(args)
+        except MXError as exc:
+            print(f"mxemu golden: error: {exc}", file=sys.stderr)
+            return 2
     print(format_table())
-    if args.command == "info":
+    if args.command in (None, "info"):
         print()
         print(sample())
     return 0

@@ -95,7 +95,7 @@ def test_boundary_floats_hit_the_encoders_decisions_and_agree_with_the_oracle(fm
 
     seen_midpoint = []
 
-    @settings(max_examples=300, database=None, derandomize=True, deadline=None)
+    @settings(max_examples=120, database=None, derandomize=True, deadline=None)
     @given(boundary_floats(fmt, scale_exp=-3))
     def run(v):
         x = np.array([v], np.float32)

@@ -1,19 +1,75 @@
-"""Chooses, for each call, which kernel runs: the general one, or a faster one proven byte-equal to it."""
+"""Chooses, for each call, which kernel runs: the general one, or a faster one proven byte-equal to it.
+
+The fast kernels (fast.py) take float32 and bfloat16 inputs under the rounding modes rne, rna and
+rtz with subnormal_inputs "keep" (any other policy field, any MX format). They quantize every
+block whose lanes are finite and whose scale is a number and not tiny, and mark the others; those
+few blocks then run the general kernels of block.py. tests/test_fast_path.py holds the two paths
+byte-equal on exhaustive and random inputs.
+"""
 
 from __future__ import annotations
 
 import numpy as np
 
 from mxemu.kernels import block as kb
+from mxemu.kernels import fast
+from mxemu.kernels.element import INF, NAN, nonfinite_code
+
+_NO_RBITS = np.empty((0, 0), np.uint32)
+
+
+def uses_fast_path(rows: np.ndarray, ebits: int, mbits: int, F: tuple, P: tuple, rbits: np.ndarray) -> bool:
+    """Whether quantize_rows / fake_quantize_rows run the fast kernels for these arguments."""
+    return (rows.ndim == 2 and rows.shape[1] > 0 and rows.flags.c_contiguous
+            and fast.supported(ebits, mbits, rows.dtype, F, P, rbits.size > 0))
 
 
 def quantize_rows(rows: np.ndarray, ebits: int, mbits: int, F: tuple, P: tuple, rbits: np.ndarray,
                   codes: np.ndarray, scales: np.ndarray) -> None:
     """Quantize each row (one block) of integer-viewed floats into codes and E8M0 scales."""
-    kb.quantize_blocks(rows, ebits, mbits, F, P, rbits, codes, scales)
+    if not (uses_fast_path(rows, ebits, mbits, F, P, rbits) and codes.flags.c_contiguous
+            and scales.flags.c_contiguous):
+        kb.quantize_blocks(rows, ebits, mbits, F, P, rbits, codes, scales)
+        return
+    slow = np.empty(rows.shape[0], np.bool_)
+    G = fast.lane_params(F, P, mbits == 7)
+    fast.quantize_kernel(rows.reshape(-1), rows.shape[1], F, P, G, codes.reshape(-1), scales, slow)
+    idx = np.flatnonzero(slow)
+    if idx.size:
+        sub_codes = np.empty((idx.size, rows.shape[1]), np.uint8)
+        sub_scales = np.empty(idx.size, np.uint8)
+        kb.quantize_blocks(rows[idx], ebits, mbits, F, P, _NO_RBITS, sub_codes, sub_scales)
+        codes[idx] = sub_codes
+        scales[idx] = sub_scales
 
 
 def fake_quantize_rows(rows: np.ndarray, ebits: int, mbits: int, F: tuple, P: tuple, rbits: np.ndarray,
                        out: np.ndarray) -> None:
     """Quantize each row and write the dequantized values into out (float32 or float64)."""
-    kb.fake_quantize_blocks(rows, ebits, mbits, F, P, rbits, out)
+    if not (uses_fast_path(rows, ebits, mbits, F, P, rbits) and out.flags.c_contiguous
+            and out.dtype in (np.float32, np.float64)):
+        kb.fake_quantize_blocks(rows, ebits, mbits, F, P, rbits, out)
+        return
+    slow = np.empty(rows.shape[0], np.bool_)
+    G = fast.lane_params(F, P, mbits == 7)
+    if out.dtype == np.float32:
+        fast.fake_quantize32_kernel(rows.reshape(-1), rows.shape[1], F, P, G, out.reshape(-1).view(np.int32), slow)
+    else:
+        fast.fake_quantize64_kernel(rows.reshape(-1), rows.shape[1], F, P, G, out.reshape(-1).view(np.int64), slow)
+    idx = np.flatnonzero(slow)
+    if idx.size:
+        sub = np.empty((idx.size, rows.shape[1]), out.dtype)
+        kb.fake_quantize_blocks(rows[idx], ebits, mbits, F, P, _NO_RBITS, sub)
+        out[idx] = sub
+
+
+def encode_elements(x: np.ndarray, ebits: int, mbits: int, scale_exp: np.ndarray, F: tuple, P: tuple,
+                    rbits: np.ndarray, out: np.ndarray) -> None:
+    """out[i] = element code of x[i] * 2^-scale_exp[i or 0] (x: 1-D integer view of the input floats)."""
+    s = int(scale_exp[0]) if scale_exp.shape[0] == 1 else None
+    if s is None or not (x.ndim == 1 and x.flags.c_contiguous and out.flags.c_contiguous
+                         and fast.encode_supported(ebits, mbits, x.dtype, F, P, s, rbits.size > 0)):
+        kb.encode_elements(x, ebits, mbits, scale_exp, F, P, rbits, out)
+        return
+    specials = tuple(int(nonfinite_code(F, cls, sign, P)) for cls in (NAN, INF) for sign in (0, 1))
+    fast.encode_kernel(x, 127 + s + F[fast.EMIN], fast.lane_params(F, P, mbits == 7), specials, out)
