@@ -1,0 +1,1 @@
+"""Golden test-vector sets for RTL verification: generate, verify, check."""

@@ -1,0 +1,250 @@
+"""MANIFEST.json of a golden set: contents, JSON Schema, a small validator, and SHA256SUMS."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import subprocess
+from pathlib import Path
+from typing import Any
+
+from mxemu.errors import FileFormatError
+from mxemu.golden.suites import CHECK_CLASSES, EVENT_NAMES, EVENTS, LEVELS, SUITES, TAGS, Table
+from mxemu.golden.writers import hex_digits
+from mxemu.policy import FIELDS
+
+SCHEMA_VERSION = 1
+SPEC_VERSION = "OCP MX v1.0"
+MANIFEST = "MANIFEST.json"
+SUMS = "SHA256SUMS"
+PRNG = ("Philox4x32-10 (mxemu.oracle.random_ints), key = seed; counter = (stream << 32) + i with stream = "
+        "first 3 bytes of SHA-256 of the purpose string")
+
+_HEX64 = {"type": "string", "pattern": "^[0-9a-f]{64}$"}
+_FILE = {"type": "object", "required": ["path", "sha256", "bytes"], "additionalProperties": False,
+         "properties": {"path": {"type": "string", "pattern": "^[A-Za-z0-9_./-]+$"}, "sha256": _HEX64,
+                        "bytes": {"type": "integer", "minimum": 0}}}
+_FIELD = {"type": "object", "required": ["name", "role", "lane_bits", "lanes", "bits", "offset", "tv_digits"],
+          "additionalProperties": False,
+          "properties": {"name": {"type": "string"}, "role": {"enum": ["meta", "input", "output"]},
+                         "lane_bits": {"type": "integer", "minimum": 1}, "lanes": {"type": "integer", "minimum": 1},
+                         "bits": {"type": "integer", "minimum": 1}, "offset": {"type": "integer", "minimum": 0},
+                         "tv_digits": {"type": "integer", "minimum": 1}}}
+_TABLE = {"type": "object", "additionalProperties": False,
+          "required": ["name", "suite", "format", "element", "count", "record_bits", "hex_digits", "output_bits",
+                       "lane_order", "fields", "files"],
+          "properties": {"name": {"type": "string"}, "suite": {"enum": list(SUITES)}, "format": {"type": "string"},
+                         "element": {"type": "string"}, "count": {"type": "integer", "minimum": 1},
+                         "record_bits": {"type": "integer", "minimum": 1},
+                         "hex_digits": {"type": "integer", "minimum": 1},
+                         "output_bits": {"type": "integer", "minimum": 1}, "lane_order": {"const": "lane0_lsb"},
+                         "fields": {"type": "array", "items": _FIELD},
+                         "files": {"type": "object", "required": ["tv", "hex", "npz"], "additionalProperties": False,
+                                   "properties": {"tv": _FILE, "hex": _FILE, "npz": _FILE}}}}
+SCHEMA: dict[str, Any] = {
+    "$schema": "https://json-schema.org/draft/2020-12/schema",
+    "$id": "mxemu.golden.manifest/1",
+    "title": "mxemu golden vector set manifest",
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["schema_version", "spec_version", "generator", "policy", "seed", "level", "prng", "suites",
+                 "formats", "command", "check_classes", "events", "tags", "tables", "exports"],
+    "properties": {
+        "schema_version": {"const": SCHEMA_VERSION},
+        "spec_version": {"const": SPEC_VERSION},
+        "generator": {"type": "object", "required": ["name", "library_version", "git_revision"],
+                      "additionalProperties": False,
+                      "properties": {"name": {"const": "mxemu"}, "library_version": {"type": "string"},
+                                     "git_revision": {"type": "string"}}},
+        "policy": {"type": "object", "required": [*FIELDS, "name"],
+                   "properties": {f: {"type": ["string", "integer"]} for f in (*FIELDS, "name")},
+                   "additionalProperties": False},
+        "seed": {"type": "integer", "minimum": 0, "maximum": 2**64 - 1},
+        "level": {"enum": list(LEVELS)},
+        "prng": {"type": "string"},
+        "suites": {"type": "array", "items": {"enum": list(SUITES)}, "minItems": 1},
+        "formats": {"type": "array", "items": {"type": "string"}, "minItems": 1},
+        "command": {"type": "string"},
+        "check_classes": {"type": "object", "additionalProperties": {"type": "string"}},
+        "events": {"type": "object", "additionalProperties": {"type": "string"}},
+        "tags": {"type": "array", "items": {
+            "type": "object", "required": ["id", "name", "description"], "additionalProperties": False,
+            "properties": {"id": {"type": "integer", "minimum": 0}, "name": {"type": "string"},
+                           "description": {"type": "string"}}}},
+        "tables": {"type": "array", "items": _TABLE, "minItems": 1},
+        "exports": {"type": "object", "required": ["c_header", "sv_package"], "additionalProperties": False,
+                    "properties": {"c_header": _FILE, "sv_package": _FILE}},
+    },
+}
+
+
+def schema_text() -> str:
+    """The schema as written to golden/schema/manifest.schema.json."""
+    return json.dumps(SCHEMA, indent=2) + "\n"
+
+
+# ----------------------------------------------------------------------------------------------------------
+# A small JSON Schema validator (the subset SCHEMA uses)
+# ----------------------------------------------------------------------------------------------------------
+
+_TYPES = {"object": dict, "array": list, "string": str, "integer": int, "boolean": bool}
+
+
+def _is_type(value: Any, name: str) -> bool:
+    if name == "integer":
+        return isinstance(value, int) and not isinstance(value, bool)
+    return isinstance(value, _TYPES[name])
+
+
+def validate(doc: Any, schema: dict[str, Any] = SCHEMA, where: str = "$") -> list[str]:
+    """Every violation of `schema` by `doc`, as "path: message" strings (empty when valid). Supports type,
+    const, enum, required, properties, additionalProperties, items, minItems, pattern, minimum, maximum."""
+    errors: list[str] = []
+    if "type" in schema:
+        types = schema["type"] if isinstance(schema["type"], list) else [schema["type"]]
+        if not any(_is_type(doc, t) for t in types):
+            return [f"{where}: expected {' or '.join(types)}, got {type(doc).__name__}"]
+    if "const" in schema and doc != schema["const"]:
+        errors.append(f"{where}: must be {schema['const']!r}, got {doc!r}")
+    if "enum" in schema and doc not in schema["enum"]:
+        errors.append(f"{where}: {doc!r} is not one of {schema['enum']}")
+    if isinstance(doc, str) and "pattern" in schema and not re.search(schema["pattern"], doc):
+        errors.append(f"{where}: {doc!r} does not match {schema['pattern']}")
+    if _is_type(doc, "integer"):
+        if "minimum" in schema and doc < schema["minimum"]:
+            errors.append(f"{where}: {doc} < minimum {schema['minimum']}")
+        if "maximum" in schema and doc > schema["maximum"]:
+            errors.append(f"{where}: {doc} > maximum {schema['maximum']}")
+    if isinstance(doc, dict):
+        for key in schema.get("required", []):
+            if key not in doc:
+                errors.append(f"{where}: missing required key {key!r}")
+        props = schema.get("properties", {})
+        extra = schema.get("additionalProperties", True)
+        for key, value in doc.items():
+            if key in props:
+                errors.extend(validate(value, props[key], f"{where}.{key}"))
+            elif extra is False:
+                errors.append(f"{where}: unexpected key {key!r}")
+            elif isinstance(extra, dict):
+                errors.extend(validate(value, extra, f"{where}.{key}"))
+    if isinstance(doc, list):
+        if len(doc) < schema.get("minItems", 0):
+            errors.append(f"{where}: fewer than {schema['minItems']} items")
+        if "items" in schema:
+            for i, item in enumerate(doc):
+                errors.extend(validate(item, schema["items"], f"{where}[{i}]"))
+    return errors
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Building, reading, checksums
+# ----------------------------------------------------------------------------------------------------------
+
+
+def git_revision() -> str:
+    """HEAD of the git checkout holding mxemu (with "-dirty" for uncommitted changes), else "unknown"."""
+    here = Path(__file__).resolve().parent
+    try:
+        head = subprocess.run(["git", "-C", str(here), "rev-parse", "HEAD"], capture_output=True, text=True,
+                              timeout=10, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "-C", str(here), "status", "--porcelain", "--untracked-files=no"],
+                               capture_output=True, text=True, timeout=10, check=True).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    if not re.fullmatch(r"[0-9a-f]{40}", head):
+        return "unknown"
+    return head + ("-dirty" if dirty else "")
+
+
+def sha256_bytes(data: bytes) -> str:
+    """Hex SHA-256 of bytes."""
+    return hashlib.sha256(data).hexdigest()
+
+
+def file_entry(path: str, data: bytes) -> dict[str, Any]:
+    """The manifest entry of one written file."""
+    return {"path": path, "sha256": sha256_bytes(data), "bytes": len(data)}
+
+
+def table_entry(t: Table, files: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """The manifest entry of one suite file set: layout, counts, files."""
+    offsets = t.offsets()
+    return {
+        "name": t.name, "suite": t.suite, "format": t.mx.name, "element": t.mx.element.name, "count": t.count,
+        "record_bits": t.record_bits, "hex_digits": hex_digits(t.record_bits),
+        "output_bits": sum(f.bits for f in t.outputs()), "lane_order": "lane0_lsb",
+        "fields": [{"name": f.name, "role": f.role, "lane_bits": f.lane_bits, "lanes": f.lanes, "bits": f.bits,
+                    "offset": offsets[f.name], "tv_digits": f.digits} for f in t.fields],
+        "files": files,
+    }
+
+
+def build_manifest(*, generator: dict[str, str], policy: dict[str, Any], seed: int, level: str,
+                   suites: tuple[str, ...], formats: tuple[str, ...], tables: list[dict[str, Any]],
+                   exports: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """The MANIFEST.json document."""
+    return {
+        "schema_version": SCHEMA_VERSION, "spec_version": SPEC_VERSION, "generator": generator,
+        "policy": policy, "seed": seed, "level": level, "prng": PRNG, "suites": list(suites),
+        "formats": list(formats),
+        "command": (f"mxemu golden gen --suite {','.join(suites)} --format {','.join(formats)} "
+                    f"--policy {policy['name']} --level {level} --seed {seed} --out DIR"),
+        "check_classes": {str(k): v for k, v in CHECK_CLASSES.items()},
+        "events": {f"bit{k} {EVENT_NAMES[k]}": v for k, v in EVENTS.items()},
+        "tags": [{"id": i, "name": n, "description": d} for i, (n, d) in enumerate(TAGS)],
+        "tables": tables, "exports": exports,
+    }
+
+
+def manifest_bytes(doc: dict[str, Any]) -> bytes:
+    """Canonical JSON text of a manifest."""
+    return (json.dumps(doc, indent=2) + "\n").encode("utf-8")
+
+
+def read_manifest(directory: Path) -> dict[str, Any]:
+    """MANIFEST.json of a set, schema-checked; `FileFormatError` naming every violation."""
+    path = directory / MANIFEST
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise FileFormatError(f"{path}: no MANIFEST.json; not a complete golden set") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise FileFormatError(f"{path}: cannot read the manifest ({exc})") from None
+    errors = validate(doc)
+    if errors:
+        raise FileFormatError(f"{path}: does not match the manifest schema: " + "; ".join(errors[:10]))
+    return doc
+
+
+def sums_text(entries: list[tuple[str, str]]) -> str:
+    """SHA256SUMS text (`sha256sum -c` format: hash, two spaces, path), sorted by path."""
+    return "".join(f"{h}  {p}\n" for p, h in sorted(entries))
+
+
+def check_sums(directory: Path) -> list[str]:
+    """Problems found re-checking SHA256SUMS: unreadable lines, missing or changed files, unlisted files."""
+    path = directory / SUMS
+    try:
+        text = path.read_text(encoding="ascii")
+    except (OSError, UnicodeDecodeError) as exc:
+        return [f"{SUMS}: cannot read ({exc})"]
+    problems, listed = [], set()
+    for n, line in enumerate(text.splitlines(), 1):
+        m = re.fullmatch(r"([0-9a-f]{64})  (\S+)", line)
+        if not m:
+            problems.append(f"{SUMS}:{n}: not a 'sha256  path' line")
+            continue
+        digest, name = m.groups()
+        listed.add(name)
+        target = directory / name
+        if ".." in Path(name).parts or not target.is_file():
+            problems.append(f"{name}: listed in {SUMS} but missing")
+        elif sha256_bytes(target.read_bytes()) != digest:
+            problems.append(f"{name}: SHA-256 differs from {SUMS}")
+    for f in sorted(directory.rglob("*")):
+        rel = f.relative_to(directory).as_posix()
+        if f.is_file() and rel != SUMS and rel not in listed:
+            problems.append(f"{rel}: not listed in {SUMS}")
+    return problems

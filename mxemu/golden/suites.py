@@ -1,0 +1,673 @@
+"""Golden-vector suites: case construction, expected results from the kernels, and the oracle gate."""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from fractions import Fraction
+
+import numpy as np
+
+from mxemu import oracle
+from mxemu.errors import InputError, MXError, PolicyError, UnknownNameError
+from mxemu.ops import decode, encode, quantize
+from mxemu.policy import Policy
+from mxemu.spec import ElementFormat, MXFormat, ScaleFormat, formats, get_format
+
+SUITES = ("decode", "encode", "scale", "quantize")
+LEVELS = ("L0", "L1")
+OCP_FORMATS = ("mxfp8_e4m3", "mxfp8_e5m2", "mxfp6_e3m2", "mxfp6_e2m3", "mxfp4_e2m1", "mxint8")
+BLOCK = 32
+
+# Check classes (the CHK field): how a device-under-test output is compared with the expected one.
+CHECK_CLASSES: dict[int, str] = {
+    0: "exact: every output field must equal the expected bits",
+    1: "nan: the output value must be a NaN; any NaN bit pattern is accepted",
+    2: "codes_dont_care: the scale must match; element codes are ignored (NaN scale)",
+}
+# Events byte (the EV field): informative, never compared by `check`.
+EVENTS: dict[int, str] = {
+    0: "inexact: some finite input lane is not equal to its decoded result",
+    1: "underflow: an inexact lane whose |x| is below the element's minimum normal (integers: one step) "
+       "times the scale",
+    2: "saturated: some finite lane lies beyond max normal times the scale (clamped or Inf)",
+    3: "nonfinite input: some input (or decoded value) is NaN or Inf",
+    4: "scale at an end of the E8M0 range (0x00 or 0xFE)",
+    5: "scale NaN (0xFF)",
+}
+EVENT_NAMES = ("inexact", "underflow", "saturated", "nonfinite", "scale_end", "scale_nan")
+EV_INEXACT, EV_UNDERFLOW, EV_SATURATED, EV_NONFINITE, EV_SCALE_END, EV_SCALE_NAN = (1 << i for i in range(6))
+
+# Coverage tags: the TAG field is an index into this table (ids never change meaning; append only).
+TAGS: tuple[tuple[str, str], ...] = (
+    ("DEC-zero", "decode: a zero code"),
+    ("DEC-subnormal", "decode: a subnormal code"),
+    ("DEC-normal", "decode: a normal float code or a non-zero integer code"),
+    ("DEC-inf", "decode: an Inf code"),
+    ("DEC-nan", "decode: a NaN code"),
+    ("ENC-grid", "encode: x exactly on a representable value times the scale"),
+    ("ENC-grid-ulp", "encode: one float32 ulp below or above a representable value"),
+    ("ENC-mid", "encode: x exactly on a midpoint between neighbouring values (a tie)"),
+    ("ENC-mid-ulp", "encode: one float32 ulp below or above a midpoint"),
+    ("ENC-overflow", "encode: overflow threshold (max + half a top ulp) +-1 ulp, next grid point past max, "
+                     "2 max, FP32 max"),
+    ("ENC-underflow", "encode: half the minimum subnormal and +-1 ulp around it"),
+    ("ENC-special", "encode: +-0, +-Inf, quiet and signalling NaNs with payloads"),
+    ("ENC-fp32-sub", "encode: FP32 subnormals and the FP32 minimum normal"),
+    ("ENC-random", "encode: Philox-random float32 in element-relevant binades"),
+    ("SC-pow2", "scale: amax an exact power of two"),
+    ("SC-pow2-ulp", "scale: amax one float32 ulp below or above a power of two"),
+    ("SC-maxnorm", "scale: amax = max normal times 2^k, and +-1 ulp"),
+    ("SC-satwin", "scale: amax inside the saturation window (max normal, 2^(emax+1)) times 2^k"),
+    ("SC-even", "scale: amax at the EVEN rule's carry point (2 - 2^-p) 2^k, and +-1 ulp"),
+    ("SC-discrim", "scale: amax 4.5, 5, 6.5, 7 times 2^k (FLOOR / CEIL / EVEN / RCEIL discriminators)"),
+    ("SC-fp32-sub", "scale: FP32 subnormal amax"),
+    ("SC-zero", "scale: all-zero blocks (+0, -0, mixed)"),
+    ("SC-nonfinite", "scale: NaN or Inf lanes in the block"),
+    ("SC-clamp-lo", "scale: amax small enough to clamp the scale at 2^-127"),
+    ("SC-clamp-hi", "scale: amax at the top of the float32 range"),
+    ("SC-signtie", "scale: +amax and -amax in the same block"),
+    ("MB1-classes", "quantize: lanes cycling through value classes"),
+    ("MB2-amax-lane", "quantize: the amax lane at every position 0..31"),
+    ("MB2-pow2-ulp", "quantize: amax one ulp below a power of two"),
+    ("MB3-small-lanes", "quantize: one large lane, others straddling the element's underflow threshold"),
+    ("MB4-ties", "quantize: every lane on an element midpoint (ties in bulk)"),
+    ("MB5-zero", "quantize: all +0, all -0, single non-zero lane, alternating signs"),
+    ("MB6-nonfinite", "quantize: NaN or Inf in lane k"),
+    ("MB7-scale-ends", "quantize: scale at 2^-127 or clamped there, and at the top of the range"),
+    ("MB8-saturation", "quantize: amax in the saturation window"),
+    ("MB9-int-min", "quantize: integer elements at -2^(b-1) (the 0x80 question)"),
+    ("MB-fp32-sub", "quantize: blocks of FP32 subnormals"),
+    ("MB-random", "quantize: Philox-random blocks (log-uniform magnitudes, outliers)"),
+)
+TAG_IDS: dict[str, int] = {name: i for i, (name, _) in enumerate(TAGS)}
+
+FP32_MAX = float(np.finfo(np.float32).max)
+
+
+@dataclass(frozen=True)
+class Field:
+    """One field of a record: `lanes` values of `lane_bits` bits each (lanes = 1 for a scalar)."""
+
+    name: str
+    role: str  # "meta", "input" or "output"
+    lane_bits: int
+    lanes: int = 1
+
+    @property
+    def bits(self) -> int:
+        """Width of the whole field in the packed record."""
+        return self.lane_bits * self.lanes
+
+    @property
+    def digits(self) -> int:
+        """Hex digits of one lane in the .tv text."""
+        return (self.lane_bits + 3) // 4
+
+    @property
+    def dtype(self) -> np.dtype:
+        """Smallest unsigned numpy dtype holding one lane."""
+        return np.dtype(np.uint8 if self.lane_bits <= 8 else np.uint16 if self.lane_bits <= 16 else np.uint32)
+
+
+@dataclass
+class Table:
+    """One suite for one format: the record layout and every case's field values (unsigned integers)."""
+
+    suite: str
+    mx: MXFormat
+    fields: tuple[Field, ...]
+    columns: dict[str, np.ndarray] = field(default_factory=dict)
+
+    @property
+    def name(self) -> str:
+        """`suite/format`: the file stem of the suite's files inside a set."""
+        return f"{self.suite}/{self.mx.name}"
+
+    @property
+    def count(self) -> int:
+        """Number of cases."""
+        return len(self.columns["tag"])
+
+    @property
+    def record_bits(self) -> int:
+        """Width of one packed .hex record (every field but the case index)."""
+        return sum(f.bits for f in self.fields)
+
+    def offsets(self) -> dict[str, int]:
+        """Bit offset of each field in the packed record (the first field is the most significant)."""
+        out, at = {}, 0
+        for f in reversed(self.fields):
+            out[f.name] = at
+            at += f.bits
+        return out
+
+    def outputs(self) -> tuple[Field, ...]:
+        """The expected-output fields, in record order."""
+        return tuple(f for f in self.fields if f.role == "output")
+
+
+def layout(suite: str, mx: MXFormat) -> tuple[Field, ...]:
+    """The record fields of a suite for an MX format (the layout the C / SV exports describe)."""
+    w = mx.element.bits
+    head = (Field("tag", "meta", 16),)
+    tail = (Field("ev", "meta", 8), Field("chk", "meta", 4))
+    body = {
+        "decode": (Field("code", "input", w), Field("value", "output", 32)),
+        "encode": (Field("scale", "input", 8), Field("x", "input", 32), Field("code", "output", w)),
+        "scale": (Field("x", "input", 32, BLOCK), Field("scale", "output", 8)),
+        "quantize": (Field("x", "input", 32, BLOCK), Field("scale", "output", 8), Field("codes", "output", w, BLOCK)),
+    }[suite]
+    return head + body + tail
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Arguments
+# ----------------------------------------------------------------------------------------------------------
+
+
+def parse_suites(text: str) -> tuple[str, ...]:
+    """Comma-separated suite names (or "all") in canonical order; `UnknownNameError` for an unknown one."""
+    names = [s.strip() for s in text.split(",") if s.strip()]
+    if not names:
+        raise InputError(f"--suite is empty; suites: {', '.join(SUITES)}")
+    if names == ["all"]:
+        return SUITES
+    for n in names:
+        if n not in SUITES:
+            raise UnknownNameError(f"unknown suite {n!r}; suites: {', '.join(SUITES)} (or all)")
+    return tuple(s for s in SUITES if s in names)
+
+
+def parse_formats(text: str) -> tuple[str, ...]:
+    """Comma-separated MX format names ("all" or "ocp": the six OCP MX v1.0 formats), in order given."""
+    names = [s.strip() for s in text.split(",") if s.strip()]
+    if not names:
+        raise InputError("--format is empty; give MX format names or 'all'")
+    out: list[str] = []
+    mx_names = [n for n in formats() if isinstance(get_format(n), MXFormat)]
+    for n in names:
+        if n in ("all", "ocp"):
+            out.extend(OCP_FORMATS)
+            continue
+        f = get_format(n) if n in formats() else None
+        if not isinstance(f, MXFormat):
+            raise UnknownNameError(f"unknown MX format {n!r}; MX formats: {', '.join(mx_names)} (or all)")
+        if not isinstance(f.scale, ScaleFormat):
+            raise InputError(f"{n}: golden suites cover E8M0-scaled MX formats only (not a two-level scale)")
+        out.append(n)
+    return tuple(dict.fromkeys(out))
+
+
+def check_policy(policy: Policy) -> None:
+    """Refuse policies the suites cannot express yet."""
+    if policy.rounding == "stochastic":
+        raise PolicyError("golden suites do not cover stochastic rounding yet (the random bits are not a field)")
+
+
+def check_level(level: str) -> str:
+    """The level name, validated."""
+    if level not in LEVELS:
+        raise InputError(f"unknown level {level!r}; levels: {', '.join(LEVELS)}")
+    return level
+
+
+def check_seed(seed: int) -> int:
+    """The seed, validated: an integer in [0, 2^64)."""
+    if not isinstance(seed, int) or isinstance(seed, bool) or not 0 <= seed < 1 << 64:
+        raise InputError(f"seed must be an integer in [0, 2^64), got {seed!r}")
+    return seed
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Helpers: float32 bit patterns, element grids, Philox streams
+# ----------------------------------------------------------------------------------------------------------
+
+
+def f32(values: np.ndarray | list[float]) -> np.ndarray:
+    """float64 values as float32, keeping only those that are exactly representable and finite."""
+    v = np.asarray(values, dtype=np.float64)
+    with np.errstate(over="ignore", under="ignore"):
+        x = v.astype(np.float32)
+    keep = np.isfinite(x) & (x.astype(np.float64) == v)
+    return x[keep]
+
+
+def bits_to_f32(words: np.ndarray | list[int]) -> np.ndarray:
+    """uint32 bit patterns as float32 values."""
+    return np.asarray(words, dtype=np.uint32).view(np.float32)
+
+
+def f32_bits(x: np.ndarray) -> np.ndarray:
+    """float32 values as uint32 bit patterns."""
+    return np.ascontiguousarray(x, dtype=np.float32).view(np.uint32)
+
+
+def neighbours(x: np.ndarray) -> np.ndarray:
+    """The float32 values one ulp below and one ulp above each x (finite ones only)."""
+    x = np.asarray(x, dtype=np.float32)
+    out = np.concatenate([np.nextafter(x, np.float32(-np.inf)), np.nextafter(x, np.float32(np.inf))])
+    return out[np.isfinite(out)]
+
+
+def grid(elem: ElementFormat) -> np.ndarray:
+    """The element's finite non-negative values, ascending (float64, exact)."""
+    values = decode(np.arange(elem.num_codes, dtype=np.uint8), elem, dtype=np.float64)
+    values = values[np.isfinite(values) & ~np.signbit(values)]
+    return np.unique(values)
+
+
+def stream(seed: int, purpose: str, count: int) -> np.ndarray:
+    """`count` 32-bit Philox4x32-10 words for (seed, purpose): counters (stream << 32) + i, with the stream
+    id the first 3 bytes of SHA-256(purpose). The same on every machine (oracle.random_ints)."""
+    sid = int.from_bytes(hashlib.sha256(purpose.encode()).digest()[:3], "big")
+    idx = (np.uint64(sid) << np.uint64(32)) + np.arange(count, dtype=np.uint64)
+    return oracle.random_ints(seed, idx, 32).astype(np.uint64)
+
+
+def _signed(x: np.ndarray) -> np.ndarray:
+    x = np.asarray(x, dtype=np.float32)
+    return np.concatenate([x, -x])
+
+
+def _unique_cases(xs: list[np.ndarray], tags: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """Concatenate float32 groups, dropping repeated bit patterns (the first group's tag wins)."""
+    seen: dict[int, int] = {}
+    for x, tag in zip(xs, tags, strict=True):
+        for b in f32_bits(x).tolist():
+            seen.setdefault(int(b), TAG_IDS[tag])
+    return np.array(list(seen), dtype=np.uint32), np.array(list(seen.values()), dtype=np.uint16)
+
+
+# ----------------------------------------------------------------------------------------------------------
+# decode
+# ----------------------------------------------------------------------------------------------------------
+
+
+def build_decode(mx: MXFormat, policy: Policy, level: str, seed: int) -> Table:
+    """Every code of the element format -> its value at scale 2^0 as float32 bits (NaN codes: check class nan)."""
+    elem = mx.element
+    codes = np.arange(elem.num_codes, dtype=np.uint8)
+    values = decode(codes, elem, dtype=np.float32)
+    v64 = values.astype(np.float64)
+    exp_field = (codes.astype(np.int64) >> elem.mantissa_bits) & ((1 << elem.exponent_bits) - 1)
+    tags = np.where(
+        np.isnan(v64), TAG_IDS["DEC-nan"], np.where(
+            np.isinf(v64), TAG_IDS["DEC-inf"], np.where(
+                v64 == 0, TAG_IDS["DEC-zero"], np.where(
+                    (exp_field == 0) & (not elem.is_int), TAG_IDS["DEC-subnormal"], TAG_IDS["DEC-normal"]))))
+    nonfinite = ~np.isfinite(v64)
+    t = Table("decode", mx, layout("decode", mx))
+    t.columns = {
+        "tag": tags.astype(np.uint16), "code": codes, "value": f32_bits(values).copy(),
+        "ev": np.where(nonfinite, EV_NONFINITE, 0).astype(np.uint8),
+        "chk": np.where(np.isnan(v64), 1, 0).astype(np.uint8),
+    }
+    return t
+
+
+# ----------------------------------------------------------------------------------------------------------
+# encode
+# ----------------------------------------------------------------------------------------------------------
+
+_SPECIAL_BITS = (0x00000000, 0x80000000, 0x7F800000, 0xFF800000, 0x7FC00000, 0xFFC00000, 0x7F800001,
+                 0xFFBFFFFF, 0x7FC00001)
+_FP32_SUB_BITS = (0x00000001, 0x007FFFFF, 0x00800000, 0x00400000)
+
+
+def _encode_inputs(elem: ElementFormat, s: int) -> tuple[np.ndarray, np.ndarray]:
+    g = grid(elem)
+    q_top = g[-1] - g[-2]
+    mids = (g[:-1] + g[1:]) / 2
+    scale = 2.0 ** s
+    grid_x = _signed(f32(g * scale))
+    mid_x = _signed(f32(mids[1:] * scale))
+    under_x = _signed(f32([mids[0] * scale]))
+    over_pts = f32([(g[-1] + q_top / 2) * scale, (g[-1] + q_top) * scale, 2 * g[-1] * scale])
+    over_x = _signed(np.concatenate([over_pts, neighbours(over_pts[:1]), np.float32([FP32_MAX])]))
+    groups = [
+        (bits_to_f32(_SPECIAL_BITS), "ENC-special"),
+        (_signed(bits_to_f32(_FP32_SUB_BITS)), "ENC-fp32-sub"),
+        (over_x, "ENC-overflow"),
+        (np.concatenate([under_x, neighbours(under_x)]), "ENC-underflow"),
+        (grid_x, "ENC-grid"),
+        (mid_x, "ENC-mid"),
+        (neighbours(grid_x), "ENC-grid-ulp"),
+        (neighbours(mid_x), "ENC-mid-ulp"),
+    ]
+    return _unique_cases([g_ for g_, _ in groups], [t for _, t in groups])
+
+
+def _random_f32(elem: ElementFormat, s: int, seed: int, purpose: str, count: int) -> np.ndarray:
+    """Random float32 bit patterns: random sign and 23 mantissa bits, exponent uniform over the element's
+    binades (min subnormal / 8 .. 8 max normal) times 2^s, kept inside the float32 range."""
+    w = stream(seed, purpose, 3 * count).reshape(3, count)
+    lo = math.floor(math.log2(elem.min_subnormal)) - 3 + s
+    hi = math.floor(math.log2(elem.max_normal)) + 3 + s
+    e = lo + (w[1] % np.uint64(hi - lo + 1)).astype(np.int64)
+    e = np.clip(e, -126, 127)
+    bits = ((w[0] >> np.uint64(31)) << np.uint64(31)) | (np.uint64(0x7FFFFF) & w[2]) | \
+        ((e + 127).astype(np.uint64) << np.uint64(23))
+    return bits.astype(np.uint32)
+
+
+def encode_scales(level: str) -> tuple[int, ...]:
+    """Scale exponents of the encode suite at a level."""
+    return (0, -127, 127) if level == "L0" else (0, -127, -126, -20, -1, 1, 20, 126, 127)
+
+
+def build_encode(mx: MXFormat, policy: Policy, level: str, seed: int) -> Table:
+    """Scalar rounding decisions: (scale byte, float32 x) -> element code of x / 2^(scale-127)."""
+    elem = mx.element
+    scale_col, x_col, tag_col = [], [], []
+    for s in encode_scales(level):
+        bits, tags = _encode_inputs(elem, s)
+        if level != "L0":
+            rnd = _random_f32(elem, s, seed, f"encode/{mx.name}/{s}", 1024)
+            bits = np.concatenate([bits, rnd])
+            tags = np.concatenate([tags, np.full(len(rnd), TAG_IDS["ENC-random"], np.uint16)])
+        scale_col.append(np.full(len(bits), s + 127, np.uint8))
+        x_col.append(bits)
+        tag_col.append(tags)
+    x_bits = np.concatenate(x_col)
+    scales = np.concatenate(scale_col)
+    tags = np.concatenate(tag_col)
+    x = bits_to_f32(x_bits)
+    if policy.nan_to_nonan == "error" and not elem.has_nan:
+        keep = ~np.isnan(x)
+        x_bits, scales, tags, x = x_bits[keep], scales[keep], tags[keep], x[keep]
+    s_exp = scales.astype(np.int64) - 127
+    codes = encode(x, elem, scale_exp=s_exp, policy=policy)
+    t = Table("encode", mx, layout("encode", mx))
+    t.columns = {"tag": tags, "scale": scales, "x": x_bits, "code": codes,
+                 "ev": _element_events(x, codes, elem, s_exp), "chk": np.zeros(len(x), np.uint8)}
+    return t
+
+
+def _element_events(x: np.ndarray, codes: np.ndarray, elem: ElementFormat, s_exp: np.ndarray) -> np.ndarray:
+    """Events of each lane (same shape as x): inexact, underflow, saturated, nonfinite input."""
+    with np.errstate(invalid="ignore"):  # signalling NaNs warn on the way to float64
+        x64 = np.asarray(x, dtype=np.float64)
+    dec = decode(codes, elem, scale_exp=s_exp, dtype=np.float64)
+    finite = np.isfinite(x64)
+    scale = np.ldexp(1.0, s_exp)
+    tiny = float(elem.min_subnormal if elem.is_int else elem.min_normal) * scale
+    with np.errstate(invalid="ignore"):
+        inexact = finite & (dec != x64)
+        ev = np.where(inexact, EV_INEXACT, 0)
+        ev |= np.where(inexact & (np.abs(x64) < tiny), EV_UNDERFLOW, 0)
+        ev |= np.where(finite & (np.abs(x64) > float(elem.max_normal) * scale), EV_SATURATED, 0)
+        ev |= np.where(~finite, EV_NONFINITE, 0)
+    return ev.astype(np.uint8)
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Blocks (scale and quantize suites)
+# ----------------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class _Blocks:
+    """Blocks of 32 float32 under construction, with a tag each."""
+
+    rows: list[np.ndarray] = field(default_factory=list)
+    tags: list[int] = field(default_factory=list)
+
+    def add(self, row: np.ndarray | list[float], tag: str) -> None:
+        r = np.asarray(row, dtype=np.float32).reshape(-1)
+        if r.size < BLOCK:
+            r = np.concatenate([r, np.zeros(BLOCK - r.size, np.float32)])
+        self.rows.append(r[:BLOCK].copy())
+        self.tags.append(TAG_IDS[tag])
+
+    def around(self, amax: float, tag: str, position: int, negative: bool = False) -> None:
+        """A block whose largest magnitude is amax (float32) at `position`; the others smaller, mixed sign."""
+        a = np.float32(amax)
+        others = np.array([np.ldexp(a, -(1 + j % 5)) * (-1) ** j for j in range(BLOCK)], dtype=np.float32)
+        others[position] = -a if negative else a
+        self.add(others, tag)
+
+
+def _amax_points(elem: ElementFormat, level: str) -> list[tuple[float, str]]:
+    """Discriminating amax values (float32-exact) for the scale suite."""
+    emax, m_norm = elem.emax, float(elem.max_normal)
+    p = elem.bits - 1 if elem.is_int else elem.mantissa_bits + 1
+    ks = [-149, -140, -127, -126, -127 + emax, -128 + emax, -10, -1, 0, 1, emax, emax + 1, 20, 100, 127 - emax, 127]
+    if level != "L0":
+        ks = sorted(set(ks) | set(range(-150, 128, 7)))
+    out: list[tuple[float, str]] = []
+
+    def put(values: list[float] | np.ndarray, tag: str, ulps: bool = True) -> None:
+        x = f32(values)
+        x = x[x > 0]
+        out.extend((float(v), tag) for v in x)
+        if ulps:
+            n = neighbours(x)
+            out.extend((float(v), tag) for v in n[n > 0])
+
+    put([2.0 ** k for k in ks], "SC-pow2")
+    put([m_norm * 2.0 ** (k - emax) for k in ks], "SC-maxnorm")
+    put([(m_norm + 2.0 ** (emax + 1)) / 2 * 2.0 ** (k - emax) for k in ks], "SC-satwin", ulps=False)
+    put([(2 - 2.0 ** -p) * 2.0 ** k for k in ks], "SC-even")
+    put([d * 2.0 ** k for d in (4.5, 5.0, 6.5, 7.0) for k in (-3, 0, 3)], "SC-discrim", ulps=False)
+    put(list(bits_to_f32([0x00000001, 0x00000003, 0x00400000, 0x007FFFFF]).astype(np.float64)), "SC-fp32-sub",
+        ulps=False)
+    put([2.0 ** (emax - 127 - 3), 2.0 ** (emax - 127 - 1) * 1.5], "SC-clamp-lo", ulps=False)
+    put([FP32_MAX, 2.0 ** 127], "SC-clamp-hi", ulps=False)
+    return out
+
+
+def _scale_blocks(mx: MXFormat, level: str) -> _Blocks:
+    b = _Blocks()
+    for i, (amax, tag) in enumerate(_amax_points(mx.element, level)):
+        b.around(amax, tag, position=i % BLOCK, negative=i % 3 == 2)
+    b.add(np.zeros(BLOCK), "SC-zero")
+    b.add(-np.zeros(BLOCK, np.float32), "SC-zero")
+    b.add(np.where(np.arange(BLOCK) % 2, -0.0, 0.0), "SC-zero")
+    for k, special in ((0, np.nan), (13, np.inf), (31, -np.inf), (7, -np.nan)):
+        row = np.full(BLOCK, 1.5, np.float32)
+        row[k] = special
+        b.add(row, "SC-nonfinite")
+    row = np.zeros(BLOCK, np.float32)
+    row[[3, 9]] = [np.inf, np.nan]
+    b.add(row, "SC-nonfinite")
+    row = np.full(BLOCK, FP32_MAX, np.float32)
+    row[5] = np.inf
+    b.add(row, "SC-nonfinite")
+    for k in (0, 6, 31):
+        row = np.full(BLOCK, 0.75, np.float32)
+        row[k], row[(k + 17) % BLOCK] = 3.0, -3.0
+        b.add(row, "SC-signtie")
+    return b
+
+
+def _quantize_blocks(mx: MXFormat, level: str, seed: int) -> _Blocks:
+    elem = mx.element
+    emax = elem.emax
+    g = grid(elem)
+    mids = (g[:-1] + g[1:]) / 2
+    m_norm = float(elem.max_normal)
+    b = _Blocks()
+    exps = (0, -10) if level == "L0" else (0, -10, 7, -100, 100)
+    for E in exps:
+        sc = 2.0 ** E
+        bulk = np.resize(np.concatenate([g[1:], mids]) * sc, BLOCK)  # values and ties at scale 2^E
+        bulk = np.where(np.arange(BLOCK) % 3 == 1, -bulk, bulk)
+        bulk = np.minimum(np.abs(bulk), m_norm * sc / 2) * np.sign(bulk)
+        for pos in range(BLOCK):  # MB2: amax lane at every position
+            row = np.roll(bulk, pos).astype(np.float32)
+            row[pos] = (-1) ** pos * m_norm * sc * 1.0
+            b.add(row, "MB2-amax-lane")
+        ties = np.resize(mids * sc, BLOCK - 1)
+        ties = np.where(np.arange(BLOCK - 1) % 2 == 1, -ties, ties)
+        b.add(np.concatenate([[m_norm * sc], ties]), "MB4-ties")
+        b.add(np.concatenate([ties[::-1], [-m_norm * sc]]), "MB4-ties")
+        for k in (emax, emax + 1, 0):  # MB2-pow2-ulp: amax just below a power of two
+            a = np.nextafter(np.float32(2.0 ** k * sc), np.float32(0))
+            b.add(np.concatenate([[a], bulk[1:] / 2]), "MB2-pow2-ulp")
+        win = (m_norm + 2.0 ** (emax + 1)) / 2 * sc
+        b.add(np.concatenate([[win, -win], bulk[2:]]), "MB8-saturation")
+        b.add(np.concatenate([neighbours(np.float32([2.0 ** (emax + 1) * sc]))[:1], bulk[1:]]), "MB8-saturation")
+        tiny = float(elem.min_subnormal) * sc
+        small = np.array([tiny * f for f in (0.5, 0.25, 1.0, 1.5, 0.75, 2.0, 0.125, 3.0)])
+        small = np.resize(np.concatenate([small, -small]), BLOCK)
+        small[0] = m_norm * sc
+        b.add(small, "MB3-small-lanes")
+        small2 = small.astype(np.float32)
+        small2[1:] = neighbours(small2[1:].astype(np.float32))[: BLOCK - 1]
+        b.add(small2, "MB3-small-lanes")
+        classes = np.array([0.0, -0.0, tiny, -tiny, g[1] * sc, g[len(g) // 2] * sc, -m_norm * sc,
+                            m_norm * sc, win, 1e-40, -1e-45, g[-2] * sc], dtype=np.float32)
+        for r in range(3):
+            b.add(np.resize(np.roll(classes, r), BLOCK), "MB1-classes")
+    b.add(np.zeros(BLOCK), "MB5-zero")
+    b.add(-np.zeros(BLOCK, np.float32), "MB5-zero")
+    for pos in (0, 17, 31):
+        row = np.zeros(BLOCK, np.float32)
+        row[pos] = -1.25 if pos % 2 else 1.25
+        b.add(row, "MB5-zero")
+    b.add(np.where(np.arange(BLOCK) % 2, -1.0, 1.0) * 0.375, "MB5-zero")
+    for k in (0, 13, 31):
+        for special in (np.nan, np.inf, -np.inf):
+            row = np.resize(mids, BLOCK).astype(np.float32)
+            row[k] = special
+            b.add(row, "MB6-nonfinite")
+    for a in (2.0 ** (emax - 127), 2.0 ** (emax - 127) * 1.5, 2.0 ** (emax - 130), 2.0 ** -149, FP32_MAX,
+              2.0 ** 127, m_norm * 2.0 ** (127 - emax)):
+        row = (np.resize(np.concatenate([g[1:], mids]), BLOCK) * (a / m_norm))
+        row[5] = -a
+        b.add(row, "MB7-scale-ends")
+    b.add(bits_to_f32(np.arange(1, BLOCK + 1, dtype=np.uint32) * 0x3FFFF), "MB-fp32-sub")
+    b.add(-bits_to_f32(np.arange(1, BLOCK + 1, dtype=np.uint32)), "MB-fp32-sub")
+    if elem.is_int:
+        for E in (0, -3):
+            low = -(2.0 ** (elem.bits - 1)) * float(elem.min_subnormal) * 2.0 ** E
+            row = np.resize(np.array([low, low / 2, m_norm * 2.0 ** E, low * 0.99]), BLOCK)
+            b.add(row, "MB9-int-min")
+            b.add(np.concatenate([[-m_norm * 2.0 ** E, low], np.zeros(BLOCK - 2)]), "MB9-int-min")
+    if level != "L0":
+        n = 512
+        w = stream(seed, f"quantize/{mx.name}", 3 * n * BLOCK).reshape(3, n, BLOCK)
+        base = (w[0][:, :1] % np.uint64(200)).astype(np.int64) - 100  # block magnitude
+        spread = (w[1] % np.uint64(24)).astype(np.int64)  # log-uniform spread inside the block
+        e = np.clip(base - spread, -126, 127)
+        bits = ((w[2] >> np.uint64(31)) << np.uint64(31)) | (w[2] & np.uint64(0x7FFFFF)) | \
+            ((e + 127).astype(np.uint64) << np.uint64(23))
+        for row in bits.astype(np.uint32):
+            b.add(bits_to_f32(row), "MB-random")
+    return b
+
+
+def _block_table(suite: str, mx: MXFormat, policy: Policy, blocks: _Blocks) -> Table:
+    x = np.stack(blocks.rows).astype(np.float32)
+    tags = np.array(blocks.tags, dtype=np.uint16)
+    if policy.nan_to_nonan == "error" and not mx.element.has_nan:
+        keep = ~np.isnan(x).any(axis=1)
+        x, tags = x[keep], tags[keep]
+    q = quantize(x, mx, axis=-1, policy=policy)
+    scales = np.asarray(q.scales, dtype=np.uint8).reshape(-1)
+    codes = np.asarray(q.codes, dtype=np.uint8)
+    nan_code = mx.scale.nan_code
+    is_nan = scales == nan_code
+    s_exp = np.where(is_nan, 0, scales.astype(np.int64) - mx.scale.bias)
+    lane_ev = _element_events(x, codes, mx.element, np.broadcast_to(s_exp[:, None], x.shape))
+    ev = np.bitwise_or.reduce(lane_ev, axis=1)
+    ev = np.where(is_nan, (ev & EV_NONFINITE) | EV_SCALE_NAN, ev)
+    ev |= np.where((scales == 0) | (scales == nan_code - 1), EV_SCALE_END, 0).astype(np.uint8)
+    ev |= np.where(~np.isfinite(x).all(axis=1), EV_NONFINITE, 0).astype(np.uint8)
+    t = Table(suite, mx, layout(suite, mx))
+    t.columns = {"tag": tags, "x": f32_bits(x).copy(), "scale": scales}
+    if suite == "quantize":
+        t.columns["codes"] = codes
+        t.columns["ev"] = ev.astype(np.uint8)
+        t.columns["chk"] = np.where(is_nan, 2, 0).astype(np.uint8)
+    else:
+        t.columns["ev"] = (ev & (EV_NONFINITE | EV_SCALE_END | EV_SCALE_NAN)).astype(np.uint8)
+        t.columns["chk"] = np.zeros(len(tags), np.uint8)
+    return t
+
+
+def build_scale(mx: MXFormat, policy: Policy, level: str, seed: int) -> Table:
+    """Blocks built around discriminating amax values; the scale byte is the expected output."""
+    return _block_table("scale", mx, policy, _scale_blocks(mx, level))
+
+
+def build_quantize(mx: MXFormat, policy: Policy, level: str, seed: int) -> Table:
+    """Blocks from the MB1-MB9 coverage models -> scale byte and 32 element codes."""
+    return _block_table("quantize", mx, policy, _quantize_blocks(mx, level, seed))
+
+
+BUILDERS: dict[str, Callable[[MXFormat, Policy, str, int], Table]] = {
+    "decode": build_decode, "encode": build_encode, "scale": build_scale, "quantize": build_quantize,
+}
+
+
+def build(suite: str, mx_name: str, policy: Policy, level: str, seed: int) -> Table:
+    """Build one suite for one MX format and gate it on the oracle (`MXError` if any case disagrees)."""
+    mx = get_format(mx_name)
+    assert isinstance(mx, MXFormat)
+    table = BUILDERS[suite](mx, policy, level, seed)
+    bad = oracle_mismatches(table, policy)
+    if bad:
+        raise MXError(f"{table.name}: {len(bad)} case(s) disagree with mxemu.oracle (first: case {bad[0]}); "
+                      f"refusing to write the suite")
+    return table
+
+
+# ----------------------------------------------------------------------------------------------------------
+# The oracle gate: recompute every expected output with mxemu.oracle (exact rationals)
+# ----------------------------------------------------------------------------------------------------------
+
+
+def oracle_outputs(suite: str, mx: MXFormat, policy: Policy, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Expected output columns computed by mxemu.oracle alone from the input columns of a suite."""
+    elem = mx.element
+    if suite == "decode":
+        out = []
+        for c in inputs["code"].tolist():
+            v = oracle.decode_value(int(c), elem)
+            if isinstance(v, Fraction):
+                f = np.float32(float(v))
+                if Fraction(float(f)) != v:
+                    raise MXError(f"{elem.name} code {c:#x}: value {v} is not a float32")
+                if v == 0 and c & (1 << (elem.bits - 1)) and not elem.is_int:
+                    f = np.float32(-0.0)
+                out.append(int(f32_bits(np.float32([f]))[0]))
+            else:
+                out.append(int(f32_bits(np.float32([v]))[0]))
+        return {"value": np.array(out, dtype=np.uint32)}
+    if suite == "encode":
+        x = bits_to_f32(inputs["x"])
+        s = inputs["scale"].astype(np.int64) - 127
+        codes = np.empty(len(x), np.uint8)
+        for e in np.unique(s).tolist():
+            sel = s == e
+            codes[sel] = oracle.encode_array(x[sel], elem, int(e), policy)
+        return {"code": codes}
+    x = bits_to_f32(inputs["x"])
+    scales = np.empty(len(x), np.uint8)
+    codes = np.empty(x.shape, np.uint8)
+    for i, row in enumerate(x):
+        if suite == "scale":
+            scales[i] = oracle.scale_code(row, mx, policy)
+        else:
+            scales[i], codes[i] = oracle.quantize_block(row, mx, policy)
+    return {"scale": scales} if suite == "scale" else {"scale": scales, "codes": codes}
+
+
+def oracle_mismatches(table: Table, policy: Policy) -> list[int]:
+    """Case indices whose expected outputs differ from mxemu.oracle (NaN values compared as NaN)."""
+    inputs = {f.name: table.columns[f.name] for f in table.fields if f.role == "input"}
+    want = oracle_outputs(table.suite, table.mx, policy, inputs)
+    bad = np.zeros(table.count, dtype=bool)
+    for name, ref in want.items():
+        got = table.columns[name]
+        if table.suite == "decode":
+            nan = np.isnan(bits_to_f32(ref)) & np.isnan(bits_to_f32(got))
+            diff = (ref != got) & ~nan
+        else:
+            diff = ref != got
+        bad |= diff.reshape(table.count, -1).any(axis=1)
+    return np.flatnonzero(bad).tolist()

@@ -1,0 +1,193 @@
+"""File forms of a suite (.tv text, $readmemh .hex, .npz of bit patterns) and the C / SystemVerilog layout exports."""
+
+from __future__ import annotations
+
+import io
+import zipfile
+from collections.abc import Iterable
+
+import numpy as np
+
+from mxemu.errors import FileFormatError
+from mxemu.golden.suites import CHECK_CLASSES, EVENT_NAMES, TAGS, Field, Table
+
+NPZ_DATE = (1980, 1, 1, 0, 0, 0)  # fixed zip timestamps: the same bytes on every machine
+
+
+def _lanes(table: Table, f: Field) -> np.ndarray:
+    """The field's values as an (n, lanes) uint64 array."""
+    return np.asarray(table.columns[f.name], dtype=np.uint64).reshape(table.count, f.lanes)
+
+
+def tv_header(table: Table) -> str:
+    """The `#` comment line describing the .tv fields."""
+    parts = ["idx(8)"]
+    for f in table.fields:
+        lanes = f"[0..{f.lanes - 1}]" if f.lanes > 1 else ""
+        parts.append(f"{f.name}{lanes}({f.digits})")
+    return (f"# mxemu golden {table.name}: one case per line, lowercase hex, fixed width (digits in parentheses), "
+            f"vector fields lane 0 first: {' '.join(parts)}")
+
+
+def tv_lines(table: Table) -> Iterable[str]:
+    """The .tv text: header, then one case per line."""
+    yield tv_header(table)
+    cols = [(f, _lanes(table, f).tolist()) for f in table.fields]
+    for i in range(table.count):
+        tokens = [f"{i:08x}"]
+        for f, values in cols:
+            tokens.extend(f"{v:0{f.digits}x}" for v in values[i])
+        yield " ".join(tokens)
+
+
+def pack(table: Table, fields: tuple[Field, ...] | None = None) -> list[int]:
+    """One packed integer per case: the fields concatenated, the first most significant; lane i of a
+    vector field at bits [i*w +: w] of that field."""
+    fields = table.fields if fields is None else fields
+    words = [0] * table.count
+    for f in fields:
+        values = _lanes(table, f).tolist()
+        for i, lanes in enumerate(values):
+            v = 0
+            for lane in reversed(lanes):
+                v = (v << f.lane_bits) | lane
+            words[i] = (words[i] << f.bits) | v
+    return words
+
+
+def hex_digits(bits: int) -> int:
+    """Hex digits of a word of `bits` bits."""
+    return (bits + 3) // 4
+
+
+def hex_lines(table: Table) -> Iterable[str]:
+    """The $readmemh text: one record word per line, no comments, no addresses."""
+    d = hex_digits(table.record_bits)
+    for w in pack(table):
+        yield f"{w:0{d}x}"
+
+
+def text_bytes(lines: Iterable[str]) -> bytes:
+    """Lines joined with LF, ending in LF, as ASCII."""
+    return ("\n".join(lines) + "\n").encode("ascii")
+
+
+def npz_bytes(table: Table) -> bytes:
+    """An .npz (stored, fixed timestamps) with one unsigned-integer array per field, (n,) or (n, lanes)."""
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_STORED) as z:
+        for f in table.fields:
+            a = np.ascontiguousarray(np.asarray(table.columns[f.name]).astype(f.dtype.newbyteorder("<")))
+            a = a.reshape(table.count, f.lanes) if f.lanes > 1 else a.reshape(table.count)
+            member = io.BytesIO()
+            np.lib.format.write_array(member, a, allow_pickle=False)
+            info = zipfile.ZipInfo(f"{f.name}.npy", date_time=NPZ_DATE)
+            info.external_attr = 0o644 << 16
+            z.writestr(info, member.getvalue())
+    return buf.getvalue()
+
+
+def read_npz(path: str) -> dict[str, np.ndarray]:
+    """The arrays of a suite .npz (integer arrays only; pickles refused)."""
+    with np.load(path, allow_pickle=False) as z:
+        return {k: z[k] for k in z.files}
+
+
+def parse_tv(text: str, table_fields: tuple[Field, ...], where: str) -> dict[str, np.ndarray]:
+    """Columns of a .tv text (header lines starting with # and blank lines skipped); `FileFormatError` on
+    a line that does not have the suite's fields."""
+    widths = [(f, f.lanes) for f in table_fields]
+    ntok = 1 + sum(n for _, n in widths)
+    rows: list[list[int]] = []
+    for lineno, line in enumerate(text.splitlines(), 1):
+        if not line.strip() or line.startswith("#"):
+            continue
+        tokens = line.split()
+        if len(tokens) != ntok:
+            raise FileFormatError(f"{where}:{lineno}: {len(tokens)} fields, expected {ntok}")
+        try:
+            rows.append([int(t, 16) for t in tokens])
+        except ValueError:
+            raise FileFormatError(f"{where}:{lineno}: a field is not hexadecimal") from None
+    arr = np.array(rows, dtype=np.uint64).reshape(len(rows), ntok)
+    out = {"idx": arr[:, 0]}
+    at = 1
+    for f, n in widths:
+        out[f.name] = arr[:, at:at + n] if n > 1 else arr[:, at]
+        at += n
+    return out
+
+
+# ----------------------------------------------------------------------------------------------------------
+# C and SystemVerilog layout exports
+# ----------------------------------------------------------------------------------------------------------
+
+
+def _ident(table: Table) -> str:
+    return f"{table.suite}_{table.mx.name}".upper()
+
+
+def c_header(tables: list[Table]) -> str:
+    """golden_layout.h: record widths, field offsets and lane widths of every suite file, plus the
+    check-class and events constants."""
+    out = ["/* golden_layout.h: record layouts of an mxemu golden set (generated; do not edit).",
+           " * A .hex record is one word of RECORD_BITS bits: fields concatenated, the first field most",
+           " * significant. A field starts at bit <FIELD>_OFFSET (from the least significant bit); lane i of a",
+           " * vector field occupies bits [OFFSET + i*LANE_BITS, OFFSET + (i+1)*LANE_BITS). */",
+           "#ifndef MXEMU_GOLDEN_LAYOUT_H", "#define MXEMU_GOLDEN_LAYOUT_H", ""]
+    for k, text in CHECK_CLASSES.items():
+        out.append(f"#define MXG_CHK_{text.split(':')[0].upper()} {k}u")
+    for bit, name in enumerate(EVENT_NAMES):
+        out.append(f"#define MXG_EV_{name.upper()} (1u << {bit})")
+    for i, (name, _) in enumerate(TAGS):
+        out.append(f"#define MXG_TAG_{name.replace('-', '_').upper()} {i}u")
+    out.append("")
+    for t in tables:
+        p = f"MXG_{_ident(t)}"
+        out.append(f"/* {t.name}: {t.count} cases */")
+        out.append(f"#define {p}_COUNT {t.count}u")
+        out.append(f"#define {p}_RECORD_BITS {t.record_bits}u")
+        out.append(f"#define {p}_HEX_DIGITS {hex_digits(t.record_bits)}u")
+        offsets = t.offsets()
+        for f in t.fields:
+            q = f"{p}_{f.name.upper()}"
+            out.append(f"#define {q}_OFFSET {offsets[f.name]}u")
+            out.append(f"#define {q}_LANE_BITS {f.lane_bits}u")
+            out.append(f"#define {q}_LANES {f.lanes}u")
+        out.append("")
+    out.append("#endif /* MXEMU_GOLDEN_LAYOUT_H */")
+    return "\n".join(out) + "\n"
+
+
+def sv_package(tables: list[Table]) -> str:
+    """golden_pkg.sv: localparams and one `typedef struct packed` per suite file, matching the .hex records
+    (load a record with $readmemh into logic [RECORD_BITS-1:0] and cast it to the struct)."""
+    out = ["// golden_pkg.sv: record layouts of an mxemu golden set (generated; do not edit).",
+           "// Packed structs list fields most significant first, as the .hex words do; a vector field",
+           "// logic [LANES-1:0][LANE_BITS-1:0] puts lane i at bits [i*LANE_BITS +: LANE_BITS].",
+           "package golden_pkg;", ""]
+    for k, text in CHECK_CLASSES.items():
+        out.append(f"  localparam int unsigned CHK_{text.split(':')[0].upper()} = {k};")
+    for bit, name in enumerate(EVENT_NAMES):
+        out.append(f"  localparam int unsigned EV_{name.upper()} = 1 << {bit};")
+    for i, (name, _) in enumerate(TAGS):
+        out.append(f"  localparam int unsigned TAG_{name.replace('-', '_').upper()} = {i};")
+    out.append("")
+    for t in tables:
+        p = _ident(t)
+        out.append(f"  // {t.name}: {t.count} cases")
+        out.append(f"  localparam int unsigned {p}_COUNT = {t.count};")
+        out.append(f"  localparam int unsigned {p}_RECORD_BITS = {t.record_bits};")
+        offsets = t.offsets()
+        for f in t.fields:
+            out.append(f"  localparam int unsigned {p}_{f.name.upper()}_OFFSET = {offsets[f.name]};")
+            out.append(f"  localparam int unsigned {p}_{f.name.upper()}_LANE_BITS = {f.lane_bits};")
+            out.append(f"  localparam int unsigned {p}_{f.name.upper()}_LANES = {f.lanes};")
+        out.append("  typedef struct packed {")
+        for f in t.fields:
+            dims = f"[{f.lanes - 1}:0][{f.lane_bits - 1}:0]" if f.lanes > 1 else f"[{f.lane_bits - 1}:0]"
+            out.append(f"    logic {dims} {f.name};")
+        out.append(f"  }} {p.lower()}_t;")
+        out.append("")
+    out.append("endpackage : golden_pkg")
+    return "\n".join(out) + "\n"

@@ -1,0 +1,144 @@
+"""`mxemu golden check`: DUT dumps in .tv, output-word and record-word forms; explained mismatches; check classes."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from mxemu.cli import main
+from mxemu.errors import FileFormatError, InputError
+from mxemu.golden.check import check
+
+ROOT = Path(__file__).resolve().parents[1]
+L0 = ROOT / "golden" / "L0"
+TAGS = [t["name"] for t in json.loads((L0 / "MANIFEST.json").read_text())["tags"]]
+
+
+def _tv(name: str) -> list[str]:
+    return (L0 / f"{name}.tv").read_text().splitlines()
+
+
+def _write(tmp_path: Path, lines: list[str]) -> Path:
+    p = tmp_path / "dut.txt"
+    p.write_text("\n".join(lines) + "\n")
+    return p
+
+
+CODES_AT = 1 + 1 + 32 + 1  # token index of codes lane 0 in a quantize .tv line: idx, tag, 32 x lanes, scale
+
+
+def test_identical_dump_passes(tmp_path: Path) -> None:
+    res = check(L0, "quantize/mxfp4_e2m1", _write(tmp_path, _tv("quantize/mxfp4_e2m1")))
+    assert res.ok and res.compared == len(_tv("quantize/mxfp4_e2m1")) - 1
+
+
+def test_injected_mismatch_is_explained_by_field_and_lane(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    lines = _tv("quantize/mxfp4_e2m1")
+    case = 3
+    tokens = lines[case + 1].split()
+    assert tokens[-1] == "0"
+    lane = 5
+    at = CODES_AT + lane
+    want = int(tokens[at], 16)
+    tokens[at] = f"{want ^ 0x6:x}"
+    tokens[34] = f"{int(tokens[34], 16) ^ 1:02x}"  # the scale byte too
+    lines[case + 1] = " ".join(tokens)
+    dut = _write(tmp_path, lines)
+    res = check(L0, "quantize", dut, fmt="mxfp4_e2m1")
+    assert res.failures == 1 and not res.ok
+    tag = TAGS[int(tokens[1], 16)]
+    assert res.lines[0].startswith(f"case {case} [{tag}] chk=0: scale: expected ")
+    assert f"codes lane {lane}: expected {want:x} got {want ^ 6:x} (bits 0x6 differ)" in res.lines[0]
+    assert main(["golden", "check", str(L0), "--suite", "quantize/mxfp4_e2m1", "--dut", str(dut)]) == 1
+    out = capsys.readouterr().out
+    assert f"case {case} [{tag}]" in out and f"{tag}: 1 failing case(s)" in out and "1 failure(s)" in out
+
+
+def test_codes_under_a_nan_scale_are_dont_care(tmp_path: Path) -> None:
+    lines = _tv("quantize/mxfp8_e4m3")
+    dont_care = [i for i, ln in enumerate(lines[1:]) if ln.split()[-1] == "2"]
+    assert dont_care
+    i = dont_care[0]
+    tokens = lines[i + 1].split()
+    assert tokens[34] == "ff"
+    tokens[35:67] = ["00"] * 32
+    lines[i + 1] = " ".join(tokens)
+    assert check(L0, "quantize/mxfp8_e4m3", _write(tmp_path, lines)).ok
+    tokens[34] = "fe"  # the scale itself is still checked
+    lines[i + 1] = " ".join(tokens)
+    res = check(L0, "quantize/mxfp8_e4m3", _write(tmp_path, lines))
+    assert res.failures == 1 and "scale: expected ff got fe" in res.lines[0]
+
+
+def test_nan_class_accepts_any_nan_only(tmp_path: Path) -> None:
+    lines = _tv("decode/mxfp8_e4m3")
+    nan_rows = [i for i, ln in enumerate(lines[1:]) if ln.split()[-1] == "1"]
+    assert len(nan_rows) == 2  # 0x7f and 0xff
+    tokens = lines[nan_rows[0] + 1].split()
+    tokens[3] = "ffc12345"
+    lines[nan_rows[0] + 1] = " ".join(tokens)
+    assert check(L0, "decode/mxfp8_e4m3", _write(tmp_path, lines)).ok
+    tokens[3] = "7f800000"  # Inf is not a NaN
+    lines[nan_rows[0] + 1] = " ".join(tokens)
+    res = check(L0, "decode/mxfp8_e4m3", _write(tmp_path, lines))
+    assert res.failures == 1 and "value: expected a NaN, got 7f800000" in res.lines[0]
+
+
+def test_output_word_and_record_word_dumps(tmp_path: Path) -> None:
+    lines = _tv("encode/mxfp6_e3m2")[1:]
+    words = [ln.split()[4] for ln in lines]  # the code field, 2 hex digits
+    assert check(L0, "encode/mxfp6_e3m2", _write(tmp_path, words)).ok
+    words[10] = f"{int(words[10], 16) ^ 0x20:02x}"
+    res = check(L0, "encode/mxfp6_e3m2", _write(tmp_path, words))
+    assert res.failures == 1 and res.lines[0].startswith("case 10 [") and "(bits 0x20 differ)" in res.lines[0]
+    records = (L0 / "quantize" / "mxint8.hex").read_text().splitlines()
+    assert check(L0, "quantize/mxint8", _write(tmp_path, records)).ok
+    res = check(L0, "quantize/mxint8", _write(tmp_path, records[:-2]))
+    assert res.failures == 2 and "2 case(s) missing" in res.lines[-1]
+
+
+def test_packed_quantize_output_word_lane_order(tmp_path: Path) -> None:
+    lines = _tv("quantize/mxfp4_e2m1")[1:]
+    words = []
+    for ln in lines:
+        t = ln.split()
+        scale, codes = int(t[34], 16), [int(c, 16) for c in t[35:67]]
+        w = scale
+        for c in reversed(codes):  # lane 0 least significant
+            w = (w << 4) | c
+        words.append(f"{w:034x}")
+    assert check(L0, "quantize/mxfp4_e2m1", _write(tmp_path, words)).ok
+    # lane 0 in the most significant slot instead: a lane-order bug is reported
+    bad = []
+    for ln in lines:
+        t = ln.split()
+        w = int(t[34], 16)
+        for c in t[35:67]:
+            w = (w << 4) | int(c, 16)
+        bad.append(f"{w:034x}")
+    assert not check(L0, "quantize/mxfp4_e2m1", _write(tmp_path, bad)).ok
+
+
+def test_bad_dumps_and_names(tmp_path: Path) -> None:
+    with pytest.raises(FileFormatError, match="hex digits"):
+        check(L0, "encode/mxint8", _write(tmp_path, ["123"]))
+    with pytest.raises(FileFormatError, match="fields, expected"):
+        check(L0, "encode/mxint8", _write(tmp_path, ["00000000 0005 7f"]))
+    with pytest.raises(FileFormatError, match="no cases"):
+        check(L0, "encode/mxint8", _write(tmp_path, ["# only a header"]))
+    with pytest.raises(InputError, match="ambiguous or absent"):
+        check(L0, "encode", _write(tmp_path, ["00"]))
+    with pytest.raises(InputError, match="no suite 'encode/mxint4'"):
+        check(L0, "encode/mxint4", _write(tmp_path, ["00"]))
+    assert main(["golden", "check", str(L0), "--suite", "dot/x", "--dut", str(tmp_path / "dut.txt")]) == 2
+
+
+def test_tv_dump_with_foreign_inputs_is_reported(tmp_path: Path) -> None:
+    lines = _tv("encode/mxfp4_e2m1")
+    tokens = lines[8].split()
+    tokens[3] = "3f800001"  # an x the suite does not have at this index
+    lines[8] = " ".join(tokens)
+    res = check(L0, "encode/mxfp4_e2m1", _write(tmp_path, lines))
+    assert res.failures == 1 and "case 7 [" in res.lines[0] and "input x differs from the suite" in res.lines[0]

@@ -1,0 +1,194 @@
+"""Golden-set generation: determinism, Philox randomness, the oracle gate, interrupted runs, the manifest
+validator, and argument errors of the `mxemu golden` commands."""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from mxemu import oracle
+from mxemu.cli import main
+from mxemu.errors import InputError, MXError, PolicyError, UnknownNameError
+from mxemu.golden import manifest as mf
+from mxemu.golden import suites, writers
+from mxemu.golden.generate import generate
+from mxemu.policy import Policy, get_policy
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _files(d: Path) -> dict[str, bytes]:
+    return {p.relative_to(d).as_posix(): p.read_bytes() for p in sorted(d.rglob("*")) if p.is_file()}
+
+
+def _gen(out: Path, *args: str) -> int:
+    return main(["golden", "gen", "--out", str(out), *args])
+
+
+def test_same_command_twice_gives_identical_bytes(tmp_path: Path) -> None:
+    args = ("--suite", "all", "--format", "mxfp4_e2m1", "--level", "L1", "--seed", "12345")
+    assert _gen(tmp_path / "a", *args) == 0
+    assert _gen(tmp_path / "b", *args) == 0
+    a, b = _files(tmp_path / "a"), _files(tmp_path / "b")
+    assert a == b
+    doc = json.loads(a["MANIFEST.json"])
+    assert mf.validate(doc) == []
+    assert doc["seed"] == 12345 and doc["level"] == "L1"
+    tags = [t["name"] for t in doc["tags"]]
+    npz = writers.read_npz(str(tmp_path / "a" / "encode" / "mxfp4_e2m1.npz"))
+    assert (npz["tag"] == tags.index("ENC-random")).sum() > 1000
+
+
+def test_seed_changes_random_cases_only(tmp_path: Path) -> None:
+    a = suites.build("encode", "mxfp6_e2m3", Policy(), "L1", 1)
+    b = suites.build("encode", "mxfp6_e2m3", Policy(), "L1", 2)
+    rnd = suites.TAG_IDS["ENC-random"]
+    fixed_a, fixed_b = a.columns["tag"] != rnd, b.columns["tag"] != rnd
+    assert np.array_equal(a.columns["x"][fixed_a], b.columns["x"][fixed_b])
+    assert not np.array_equal(a.columns["x"][~fixed_a], b.columns["x"][~fixed_b])
+
+
+def test_random_words_are_philox() -> None:
+    words = suites.stream(99, "purpose", 8)
+    sid = int.from_bytes(__import__("hashlib").sha256(b"purpose").digest()[:3], "big")
+    assert words.tolist() == [oracle.random_int(99, (sid << 32) + i, 32) for i in range(8)]
+
+
+def test_oracle_gate_refuses_a_wrong_kernel_result(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    real = suites.encode
+
+    def off_by_one(*args: object, **kwargs: object) -> np.ndarray:
+        codes = real(*args, **kwargs)
+        codes[7] ^= 1
+        return codes
+
+    generate(tmp_path, ("decode",), ("mxfp8_e4m3",), Policy(), "L0", 0, progress=None)
+    before = _files(tmp_path)
+    monkeypatch.setattr(suites, "encode", off_by_one)
+    with pytest.raises(MXError, match=r"encode/mxfp8_e4m3: 1 case\(s\) disagree with mxemu\.oracle"):
+        generate(tmp_path, ("decode", "encode"), ("mxfp8_e4m3",), Policy(), "L0", 0, progress=None)
+    assert _files(tmp_path) == before  # refused before anything was written: the old set is intact
+
+
+def test_interrupted_generation_leaves_no_complete_set(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    out = tmp_path / "set"
+    generate(out, ("decode",), ("mxfp4_e2m1",), Policy(), "L0", 0, progress=None)
+    assert (out / mf.MANIFEST).exists() and (out / mf.SUMS).exists()
+    calls = {"n": 0}
+    real = writers.npz_bytes
+
+    def dies_midway(table: suites.Table) -> bytes:
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise KeyboardInterrupt
+        return real(table)
+
+    monkeypatch.setattr(writers, "npz_bytes", dies_midway)
+    with pytest.raises(KeyboardInterrupt):
+        generate(out, ("decode", "encode"), ("mxfp4_e2m1", "mxint8"), Policy(), "L0", 0, progress=None)
+    assert calls["n"] == 3
+    assert not (out / mf.MANIFEST).exists() and not (out / mf.SUMS).exists()
+    assert not [p for p in out.rglob("*.tmp")]  # atomic writes leave no partial files
+    assert main(["golden", "verify", str(out)]) == 1
+
+
+def test_progress_is_one_line_per_suite(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert _gen(tmp_path, "--suite", "decode,scale", "--format", "mxfp4_e2m1,mxint8") == 0
+    err = capsys.readouterr().err.splitlines()
+    assert [ln.split(":")[1].strip() for ln in err[:4]] == [
+        "decode/mxfp4_e2m1", "decode/mxint8", "scale/mxfp4_e2m1", "scale/mxint8"]
+
+
+def test_other_presets_pass_the_oracle_gate(tmp_path: Path) -> None:
+    for preset in ("torchao_rceil", "microxcaling", "transformer_engine", "ml_dtypes"):
+        for suite in ("scale", "quantize"):
+            suites.build(suite, "mxfp8_e4m3", get_policy(preset), "L0", 0)
+    t = suites.build("quantize", "mxint8", get_policy("gfloat"), "L0", 0)
+    assert t.count > 100
+
+
+def test_manifest_validator_rejects_bad_documents(tmp_path: Path) -> None:
+    generate(tmp_path, ("decode",), ("mxfp4_e2m1",), Policy(), "L0", 0, progress=None)
+    doc = json.loads((tmp_path / mf.MANIFEST).read_text())
+    assert mf.validate(doc) == []
+    for mutate, message in [
+        (lambda d: d.pop("seed"), "missing required key 'seed'"),
+        (lambda d: d.update(level="L9"), "'L9' is not one of"),
+        (lambda d: d.update(extra=1), "unexpected key 'extra'"),
+        (lambda d: d["tables"][0].update(count="3"), "expected integer"),
+        (lambda d: d["tables"][0]["files"]["tv"].update(sha256="XYZ"), "does not match"),
+        (lambda d: d.update(spec_version="MX 2"), "must be 'OCP MX v1.0'"),
+    ]:
+        bad = copy.deepcopy(doc)
+        mutate(bad)
+        assert any(message in e for e in mf.validate(bad)), message
+    (tmp_path / mf.MANIFEST).write_text(json.dumps({**doc, "seed": -1}))
+    with pytest.raises(MXError, match="manifest schema"):
+        mf.read_manifest(tmp_path)
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (("--suite", "dot", "--format", "all"), "unknown suite 'dot'"),
+    (("--suite", "decode", "--format", "mxfp9"), "unknown MX format 'mxfp9'"),
+    (("--suite", "decode", "--format", "nvfp4"), "E8M0-scaled MX formats only"),
+    (("--suite", "decode", "--format", "fp8_e4m3"), "unknown MX format 'fp8_e4m3'"),
+    (("--suite", "decode", "--format", "all", "--level", "L7"), "unknown level 'L7'"),
+    (("--suite", "decode", "--format", "all", "--seed", "-1"), "seed must be an integer in [0, 2^64)"),
+    (("--suite", "decode", "--format", "all", "--seed", "x1"), "--seed must be an integer"),
+    (("--suite", "decode", "--format", "all", "--policy", "nope"), "unknown policy preset 'nope'"),
+    (("--suite", "", "--format", "all"), "--suite is empty"),
+])
+def test_bad_arguments_give_clear_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str], args: tuple,
+                                         message: str) -> None:
+    assert _gen(tmp_path / "out", *args) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("mxemu golden: error: ") and message in err
+    assert not (tmp_path / "out" / mf.MANIFEST).exists()
+
+
+def test_bad_output_directories(tmp_path: Path) -> None:
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(InputError, match="not a directory"):
+        generate(tmp_path / "file", ("decode",), ("mxint8",), Policy(), "L0", 0, progress=None)
+    (tmp_path / "foreign").mkdir()
+    (tmp_path / "foreign" / "notes.txt").write_text("mine")
+    with pytest.raises(InputError, match=r"not part of a golden set \(notes.txt\)"):
+        generate(tmp_path / "foreign", ("decode",), ("mxint8",), Policy(), "L0", 0, progress=None)
+    assert (tmp_path / "foreign" / "notes.txt").read_text() == "mine"
+
+
+def test_api_errors_are_typed() -> None:
+    with pytest.raises(PolicyError, match="stochastic"):
+        generate("/nonexistent/never", ("decode",), ("mxint8",), Policy(rounding="stochastic"), "L0", 0)
+    with pytest.raises(UnknownNameError):
+        suites.parse_suites("decode,bogus")
+    with pytest.raises(InputError):
+        suites.check_seed(2**64)
+    assert suites.parse_formats("all,mxint4,mxint8") == (*suites.OCP_FORMATS, "mxint4")
+
+
+def test_plain_commands_still_work(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main([]) == 0
+    assert "sample x" in capsys.readouterr().out
+    assert main(["info"]) == 0
+    assert "sample x" in capsys.readouterr().out
+    assert main(["formats"]) == 0
+    out = capsys.readouterr().out
+    assert "mxfp8_e4m3" in out and "sample x" not in out
+    with pytest.raises(SystemExit):
+        main(["golden"])
+
+
+def test_verify_reports_a_missing_manifest_and_unlisted_files(tmp_path: Path) -> None:
+    generate(tmp_path, ("decode",), ("mxfp4_e2m1",), Policy(), "L0", 0, progress=None)
+    assert main(["golden", "verify", str(tmp_path)]) == 0
+    (tmp_path / "decode" / "extra.tv").write_text("x\n")
+    from mxemu.golden.verify import verify
+
+    problems = verify(tmp_path)
+    assert "decode/extra.tv: not listed in SHA256SUMS" in problems
+    assert "decode/extra.tv: not part of the regenerated set" in problems
