@@ -1,4 +1,4 @@
-"""The `mxemu` command: the format table, a sample encoding, and the golden-vector tools."""
+"""The `mxemu` command: the format table, a sample encoding, the golden-vector tools and `conform`."""
 
 from __future__ import annotations
 
@@ -101,14 +101,60 @@ def _golden(args: argparse.Namespace) -> int:
     return 0 if res.ok else 1
 
 
+def _conform_parser(sub: argparse._SubParsersAction) -> None:
+    conform = sub.add_parser("conform", help="check your quantizer against mxemu byte for byte (mxemu.testing)")
+    conform.add_argument("target", help="MODULE:FUNCTION of the quantizer (module importable from here)")
+    conform.add_argument("--format", required=True, help="the MX format it implements, e.g. mxfp8_e4m3")
+    conform.add_argument("--policy", default="ocp", help="the preset it claims (default: ocp)")
+    conform.add_argument("--kind", default="fake_quantize", choices=["fake_quantize", "quantize"],
+                         help="fake_quantize: returns values; quantize: returns (scales, codes)")
+    conform.add_argument("--tensor", default="numpy", choices=["numpy", "torch"], help="what the function takes")
+    conform.add_argument("--device", default="cpu", help="torch device for --tensor torch")
+    conform.add_argument("--max-examples", type=int, default=300, help="hypothesis examples (default 300)")
+    conform.add_argument("--identify", action="store_true", help="also name the policy it behaves like")
+
+
+def _conform(args: argparse.Namespace) -> int:
+    import importlib
+    import os
+
+    from mxemu.testing import ConformanceError, check_quantizer, identify
+
+    module_name, _, function_name = args.target.partition(":")
+    if not module_name or not function_name:
+        raise InputError(f"target must be MODULE:FUNCTION, got {args.target!r}")
+    sys.path.insert(0, os.getcwd())
+    try:
+        fn = getattr(importlib.import_module(module_name), function_name)
+    except (ImportError, AttributeError) as exc:
+        raise InputError(f"cannot load {args.target!r}: {exc}") from None
+    if args.identify:
+        print(identify(fn, args.format, args.kind, tensor=args.tensor, device=args.device))
+    try:
+        check_quantizer(fn, args.format, args.policy, args.kind, tensor=args.tensor, device=args.device,
+                        max_examples=args.max_examples)
+    except ConformanceError as exc:
+        print(f"FAIL {args.target} as {args.format} under {args.policy}:\n{exc}")
+        return 1
+    print(f"PASS {args.target} as {args.format} under {args.policy} ({args.max_examples} generated blocks)")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the `mxemu` command; returns the exit status (2 for bad arguments or files)."""
     parser = argparse.ArgumentParser(prog="mxemu", description="Bit-exact OCP Microscaling (MX) emulator.")
-    sub = parser.add_subparsers(dest="command", metavar="{info,formats,golden}")
+    sub = parser.add_subparsers(dest="command", metavar="{info,formats,golden,conform}")
     sub.add_parser("info", help="format table and a sample encoding (default)")
     sub.add_parser("formats", help="the format table only")
     _golden_parser(sub)
+    _conform_parser(sub)
     args = parser.parse_args(argv)
+    if args.command == "conform":
+        try:
+            return _conform(args)
+        except MXError as exc:
+            print(f"mxemu conform: error: {exc}", file=sys.stderr)
+            return 2
     if args.command == "golden":
         try:
             return _golden(args)

@@ -107,3 +107,20 @@ def test_boundary_floats_hit_the_encoders_decisions_and_agree_with_the_oracle(fm
 
     run()
     assert any(seen_midpoint), "the strategy never produced a value between two grid points"
+
+
+def test_the_conform_command_reports_pass_fail_and_the_policy(tmp_path, monkeypatch, capsys):
+    from mxemu.cli import main
+
+    (tmp_path / "my_kernels.py").write_text(
+        "import mxemu as mx\n"
+        "def good(x):\n    return mx.fake_quantize(x, 'mxfp4_e2m1', policy='torchao_rceil')\n"
+        "def ties_away(x):\n    return mx.fake_quantize(x, 'mxfp4_e2m1', policy=mx.Policy(rounding='rna'))\n")
+    monkeypatch.chdir(tmp_path)
+    assert main(["conform", "my_kernels:good", "--format", "mxfp4_e2m1", "--policy", "torchao_rceil",
+                 "--identify", "--max-examples", "40"]) == 0
+    out = capsys.readouterr().out
+    assert "matches preset(s) torchao_rceil" in out and out.rstrip().splitlines()[-1].startswith("PASS")
+    assert main(["conform", "my_kernels:ties_away", "--format", "mxfp4_e2m1", "--max-examples", "200"]) == 1
+    assert "FAIL my_kernels:ties_away" in capsys.readouterr().out
+    assert main(["conform", "my_kernels:missing", "--format", "mxfp4_e2m1"]) == 2

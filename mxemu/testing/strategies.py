@@ -58,26 +58,32 @@ def blocks(draw: st.DrawFn, fmt: str | MXFormat, dtype: type = np.float32) -> np
     base = draw(st.sampled_from(BASE_EXPONENTS))
     lanes = []
     for _ in range(f.block_size):
-        kind = draw(st.sampled_from(["normal", "normal", "normal", "zero", "special", "subnormal", "tie",
+        kind = draw(st.sampled_from(["normal", "normal", "normal", "zero", "subnormal", "tie", "tie",
                                      "below_pow2", "saturation"]))
         sign = draw(st.sampled_from([1.0, -1.0]))
         exp = max(-149, min(127, base + draw(st.integers(-12, 0))))
         if kind == "zero":
             lanes.append(sign * 0.0)
-        elif kind == "special":
-            lanes.append(draw(st.sampled_from([np.nan, np.inf, -np.inf])))
         elif kind == "subnormal":
             lanes.append(sign * draw(st.integers(1, (1 << 23) - 1)) * 2.0 ** -149)
         elif kind == "below_pow2":
             lanes.append(sign * float(np.nextafter(F32(2.0) ** base, F32(0))))
         elif kind == "tie":
-            q = exp - element.mantissa_bits - 1
-            k = draw(st.integers(0, (1 << (element.mantissa_bits + 2)) - 1))
+            # A midpoint of the element grid at the floor-rule scale X = 2^(base - emax) of this block.
+            binade = draw(st.integers(element.emin, element.emax)) if not element.is_int else element.emin
+            q = base - element.emax + binade - (0 if element.is_int else element.mantissa_bits) - 1
+            k = draw(st.integers(0, (1 << (element.mantissa_bits + 1)) - 1))
             lanes.append(sign * (2 * k + 1) * 2.0 ** max(q, -149))
         elif kind == "saturation":
             top = float(element.max_normal) * 2.0 ** (base - element.emax)
             lanes.append(sign * top * draw(st.sampled_from([1.0, 1.03125, 1.0625, 1.125, 0.96875])))
         else:
             lanes.append(sign * draw(st.floats(1.0, 2.0, exclude_max=True, width=32)) * 2.0 ** exp)
+    # The amax lane: a value of the base binade at any position, so the scale is the one the ties assume.
+    lanes[draw(st.integers(0, f.block_size - 1))] = draw(st.sampled_from([1.0, -1.0])) * draw(
+        st.floats(1.0, 2.0, exclude_max=True, width=32)) * 2.0 ** base
+    # NaN/Inf lanes in one block of four or so: a non-finite lane decides the whole block's scale.
+    for _ in range(draw(st.sampled_from([0, 0, 0, 1, 2]))):
+        lanes[draw(st.integers(0, f.block_size - 1))] = draw(st.sampled_from([np.nan, np.inf, -np.inf]))
     with np.errstate(over="ignore", invalid="ignore"):
         return np.array(lanes, dtype=np.float64).astype(F32).astype(dtype)
