@@ -1,0 +1,89 @@
+"""Slice-and-Scale kernels: MX element codes re-rounded into a narrower format at a raised scale."""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit, prange
+
+from mxemu.kernels.element import FINITE, INF, NAN, ZERO, bit_length, encode_value, nan_code
+from mxemu.kernels.params import BITS, EMIN, KIND, KIND_INT, MBITS, SCALE_OVERFLOW, SPECIALS, ZERO_BLOCK_SCALE
+from mxemu.kernels.scale import E8M0_BIAS, E8M0_MAX_EXP, E8M0_NAN
+
+_Z = np.int64(0)
+
+
+@njit(cache=True, inline="always")
+def split_code(code, F):
+    """(class, sign, m, e, E) of an element code: |value| = m * 2^e exactly, E = floor(log2 |value|)."""
+    bits = F[BITS]
+    M = F[MBITS]
+    code = np.int64(code) & ((np.int64(1) << bits) - 1)
+    if F[KIND] == KIND_INT:
+        k = code - (np.int64(1) << bits) if code >> (bits - 1) else code
+        sign = np.int64(1) if k < 0 else _Z
+        m = -k if k < 0 else k
+        e = np.int64(F[EMIN])
+    else:
+        sign = code >> (bits - 1)
+        ef = (code >> M) & ((np.int64(1) << (bits - 1 - M)) - 1)
+        mf = code & ((np.int64(1) << M) - 1)
+        top = (np.int64(1) << (bits - 1 - M)) - 1
+        if F[SPECIALS] == 2 and ef == top:
+            return (INF if mf == 0 else NAN), sign, _Z, _Z, _Z
+        if F[SPECIALS] == 1 and ef == top and mf == (np.int64(1) << M) - 1:
+            return NAN, sign, _Z, _Z, _Z
+        if ef == 0:
+            m = mf
+            e = np.int64(F[EMIN] - M)
+        else:
+            m = mf | (np.int64(1) << M)
+            e = np.int64(ef + F[EMIN] - 1 - M)
+    if m == 0:
+        return ZERO, sign, _Z, _Z, _Z
+    return FINITE, sign, m, e, e + bit_length(m) - 1
+
+
+@njit(cache=True, parallel=True)
+def slice_blocks(codes, scales, Fs, Fd, P, delta, out_codes, out_scales):
+    """Slice-and-Scale each block (row of `codes`, E8M0 code `scales[b]`) into format Fd.
+
+    The scale exponent rises by `delta` (clamped to 2^127, or NaN, by the policy's scale_overflow);
+    each element m * 2^e is re-encoded at the raised scale by `encode_value` (the policy's rounding
+    and saturation, one exact rounding). A NaN scale stays NaN with don't-care codes; an all-zero
+    block gets the policy's zero_block_scale.
+    """
+    fill = nan_code(Fd, 0) if Fd[SPECIALS] != 0 else 0
+    for b in prange(codes.shape[0]):
+        s = np.int64(scales[b])
+        n = codes.shape[1]
+        if s == E8M0_NAN:
+            out_scales[b] = E8M0_NAN
+            for i in range(n):
+                out_codes[b, i] = fill
+            continue
+        all_zero = True
+        for i in range(n):
+            cls, _, _, _, _ = split_code(codes[b, i], Fs)
+            if cls != ZERO:
+                all_zero = False
+                break
+        if all_zero:
+            out_scales[b] = P[ZERO_BLOCK_SCALE]
+            for i in range(n):
+                _, sign, _, _, _ = split_code(codes[b, i], Fs)
+                out_codes[b, i] = encode_value(ZERO, sign, _Z, _Z, _Z, Fd, P, _Z)
+            continue
+        x = s - E8M0_BIAS + delta
+        shift = np.int64(delta)
+        if x > E8M0_MAX_EXP:
+            if P[SCALE_OVERFLOW] == 1:
+                out_scales[b] = E8M0_NAN
+                for i in range(n):
+                    out_codes[b, i] = fill
+                continue
+            shift = E8M0_MAX_EXP - (s - E8M0_BIAS)
+            x = np.int64(E8M0_MAX_EXP)
+        out_scales[b] = x + E8M0_BIAS
+        for i in range(n):
+            cls, sign, m, e, E = split_code(codes[b, i], Fs)
+            out_codes[b, i] = encode_value(cls, sign, m, e - shift, E - shift, Fd, P, _Z)

@@ -1,0 +1,419 @@
+"""MX dot-product kernels: exact fixed-point block sums and the float32 accumulation models."""
+
+# An element is an integer significand times a power of two, so every product is exact in integers.
+# Operands arrive as rows of codes (A as (M, K), B transposed to (N, K)) with E8M0 scale codes per
+# block; `fix` tables give each code's value in units of the format's smallest step (an exact int64).
+# Every rounding to float32 goes through `encode_value`, or is an exact float64 -> float32 cast of a
+# value that float64 holds exactly.
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit, prange
+
+from mxemu.kernels.convert import split_code
+from mxemu.kernels.element import FINITE, INF, NAN, bit_length, encode_value, pow2, unpack
+from mxemu.kernels.params import KIND_FLOAT, SPECIALS_CODE
+
+# float32 as an element format tuple, and RNE with IEEE overflow (to Inf) as a policy tuple.
+F32 = (KIND_FLOAT, 32, 23, -126, 127, (1 << 24) - 1, SPECIALS_CODE["ieee"], 127)
+# Slots of policy_params: rounding rne (0), overflow ieee (1); the others do not apply to finite values.
+P32 = (0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 32, 0, 0)
+E8M0_NAN = 255
+# Element classes in the tables: finite (zero included), +Inf, -Inf, NaN.
+C_FIN, C_PINF, C_NINF, C_NAN = 0, 1, 2, 3
+LIMBS = 24  # 32-bit limbs of the exact accumulator: 768 bits cover every scale and element exponent
+M32 = np.int64(0xFFFFFFFF)
+
+
+@njit(cache=True)
+def element_tables(F, q):
+    """Per code: (value / 2^q as int64, signed significand, exponent, class, sign bit); q = the exponent
+    of the smallest step."""
+    n = 1 << F[1]
+    neg = np.zeros(n, np.int8)
+    fix = np.zeros(n, np.int64)
+    sig = np.zeros(n, np.int64)
+    exp = np.zeros(n, np.int64)
+    cls = np.zeros(n, np.int8)
+    for c in range(n):
+        k, sign, m, e, _ = split_code(c, F)
+        neg[c] = sign
+        if k == NAN:
+            cls[c] = C_NAN
+        elif k == INF:
+            cls[c] = C_NINF if sign else C_PINF
+        elif k == FINITE:
+            sig[c] = -m if sign else m
+            exp[c] = e
+            fix[c] = sig[c] << (e - q)
+    return fix, sig, exp, cls, neg
+
+
+@njit(cache=True, inline="always")
+def f32_bits(code):
+    return np.uint32(code).view(np.float32)
+
+
+@njit(cache=True)
+def round_f32(sign, m, e):
+    """float32 nearest (ties to even, IEEE overflow) to (-1)^sign * m * 2^e, 0 <= m < 2^63; 0 gives +0."""
+    if m == 0:
+        return np.float32(0.0)
+    return f32_bits(encode_value(FINITE, sign, m, e, e + bit_length(m) - 1, F32, P32, np.int64(0)))
+
+
+@njit(cache=True)
+def round_signed_f32(v, e):
+    """float32 of v * 2^e for a signed int64 v (|v| < 2^63)."""
+    if v < 0:
+        return round_f32(1, -v, e)
+    return round_f32(0, v, e)
+
+
+@njit(cache=True)
+def round_wide_f32(s_hi, s_lo, split, e):
+    """float32 of (s_hi * 2^split + s_lo) * 2^e, with |s_hi|, |s_lo| < 2^62 and split <= 36."""
+    c = s_lo >> split
+    s_hi += c
+    s_lo -= c << split
+    if s_hi == 0:
+        return round_signed_f32(s_lo, e)
+    lim = np.int64(1) << (61 - split)
+    if -lim < s_hi < lim:
+        return round_signed_f32((s_hi << split) + s_lo, e)
+    # |value| >= 2^61 * 2^e: float32 keeps 24 bits, so s_lo in (0, 2^split) acts as a sticky bit.
+    if s_hi > 0:
+        return round_f32(0, (s_hi << 1) | (1 if s_lo else 0), e + split - 1)
+    hm = -s_hi - (1 if s_lo else 0)
+    return round_f32(1, (hm << 1) | (1 if s_lo else 0), e + split - 1)
+
+
+@njit(cache=True)
+def add_round_f32(acc, v, ev):
+    """fl32(acc + v * 2^ev): the exact sum rounded once (an FMA); |v| < 2^32, acc a float32."""
+    if not np.isfinite(acc):
+        return acc
+    if v == 0:
+        # An exact zero addend (+0): -0 + +0 is +0.
+        return acc if acc != 0 else np.float32(0.0)
+    if acc == 0:
+        return round_signed_f32(v, ev)
+    _, sa, ma, ea, ta = unpack(np.int64(np.float32(acc).view(np.int32)) & M32, 8, 23)
+    sb = np.int64(1) if v < 0 else np.int64(0)
+    mb = -v if v < 0 else v
+    tb = ev + bit_length(mb) - 1
+    T = ta if ta > tb else tb
+    g = T - 60
+    # Each operand on the grid 2^(g-1); bits below 2^g become one sticky half-step (exact for the rounding,
+    # since a truncated operand is below 2^(T-27) and the sum's float32 step is at least 2^(T-24)).
+    va = _on_grid(ma, ea, g)
+    vb = _on_grid(mb, ev, g)
+    r = (-va if sa else va) + (-vb if sb else vb)
+    if r < 0:
+        return round_f32(1, -r, g - 1)
+    return round_f32(0, r, g - 1)
+
+
+@njit(cache=True, inline="always")
+def _on_grid(m, e, g):
+    """2 * (m * 2^e / 2^g), truncated, with the last bit set when anything was dropped (m < 2^33)."""
+    if e >= g:
+        return (m << (e - g)) << 1
+    r = g - e
+    if r >= 62:
+        return np.int64(1)
+    kept = m >> r
+    return (kept << 1) | (1 if (m & ((np.int64(1) << r) - 1)) else 0)
+
+
+@njit(cache=True)
+def _special_block(ca, cb, clsA, clsB, sigA, sigB, lo, hi, nan_scale):
+    """Class of a block's product sum when it holds a non-finite product: C_NAN, C_PINF, C_NINF or C_FIN."""
+    nan = nan_scale
+    pos = False
+    neg = False
+    for t in range(lo, hi):
+        ka = clsA[ca[t]]
+        kb = clsB[cb[t]]
+        if ka == C_FIN and kb == C_FIN:
+            continue
+        if ka == C_NAN or kb == C_NAN:
+            nan = True
+            continue
+        za = ka == C_FIN and sigA[ca[t]] == 0
+        zb = kb == C_FIN and sigB[cb[t]] == 0
+        if za or zb:
+            nan = True
+            continue
+        na = ka == C_NINF or (ka == C_FIN and sigA[ca[t]] < 0)
+        nb = kb == C_NINF or (kb == C_FIN and sigB[cb[t]] < 0)
+        if na != nb:
+            neg = True
+        else:
+            pos = True
+    if nan or (pos and neg):
+        return C_NAN
+    if pos:
+        return C_PINF
+    if neg:
+        return C_NINF
+    return C_FIN
+
+
+@njit(cache=True, inline="always")
+def _special_value(k):
+    if k == C_NAN:
+        return np.float32(np.nan)
+    if k == C_PINF:
+        return np.float32(np.inf)
+    return np.float32(-np.inf)
+
+
+@njit(cache=True, inline="always")
+def _block_sum(a, b, lo, hi):
+    s = np.int64(0)
+    for t in range(lo, hi):
+        s += a[t] * b[t]
+    return s
+
+
+@njit(cache=True, inline="always")
+def _limb_add(L, v, o):
+    """L += v * 2^o for a signed int64 v with |v| < 2^62 (limbs of 32 bits, carries deferred)."""
+    w = o >> 5
+    r = o & 31
+    t = (v & M32) << r
+    L[w] += t & M32
+    L[w + 1] += t >> 32
+    u = (v >> 32) << r
+    L[w + 1] += u & M32
+    L[w + 2] += u >> 32
+
+
+@njit(cache=True)
+def _limbs_f32(L, base):
+    """float32 (RNE) of the exact value sum(L[i] * 2^(32 i)) * 2^base; clears L."""
+    n = L.shape[0]
+    for i in range(n - 1):
+        c = L[i] >> 32
+        L[i] &= M32
+        L[i + 1] += c
+    sign = 0
+    if L[n - 1] < 0:
+        sign = 1
+        for i in range(n):
+            L[i] = -L[i]
+        for i in range(n - 1):
+            c = L[i] >> 32
+            L[i] &= M32
+            L[i + 1] += c
+    h = n - 1
+    while h >= 0 and L[h] == 0:
+        h -= 1
+    if h < 0:
+        return np.float32(0.0)
+    top = 32 * h + bit_length(L[h]) - 1
+    low = top - 60 if top > 60 else 0
+    m = np.int64(0)
+    sticky = 0
+    for i in range(h, -1, -1):
+        start = 32 * i
+        if start + 32 <= low:
+            if L[i] != 0:
+                sticky = 1
+        elif start >= low:
+            m += L[i] << (start - low)
+        else:
+            r = low - start
+            m += L[i] >> r
+            if L[i] & ((np.int64(1) << r) - 1):
+                sticky = 1
+        L[i] = 0
+    return round_f32(sign, (m << 1) | sticky, base + low - 1)
+
+
+@njit(cache=True, parallel=True)
+def matmul_block_models(A_hi, A_lo, B, ca, cb, sA, sB, flagA, flagB, clsA, clsB, sigA, sigB,
+                        k, split, ebase, exact, fast64, out):
+    """out[i, j] under "exact" (exact == True) or "block_exact_fp32".
+
+    A_hi, A_lo: fixed-point A split as A = A_hi * 2^split + A_lo (split = 0: A_hi = A, A_lo = 0),
+    B: fixed-point B rows (N, K); block b of (i, j) has value (Σ A·B) * 2^(sA + sB - 254 + ebase).
+    fast64: the block sums fit 53 bits, so float64 holds each block value exactly.
+    """
+    M = ca.shape[0]
+    N = cb.shape[0]
+    K = ca.shape[1]
+    nb = sA.shape[1]
+    for i in prange(M):
+        L = np.zeros(LIMBS, np.int64)
+        ahi = A_hi[i]
+        alo = A_lo[i]
+        for j in range(N):
+            brow = B[j]
+            acc = np.float32(0.0)
+            nan = False
+            pinf = False
+            ninf = False
+            for blk in range(nb):
+                lo = blk * k
+                hi = min(lo + k, K)
+                a_s = np.int64(sA[i, blk])
+                b_s = np.int64(sB[j, blk])
+                if flagA[i, blk] or flagB[j, blk]:
+                    kind = _special_block(ca[i], cb[j], clsA, clsB, sigA, sigB, lo, hi,
+                                          a_s == E8M0_NAN or b_s == E8M0_NAN)
+                    if kind != C_FIN:
+                        if exact:
+                            nan |= kind == C_NAN
+                            pinf |= kind == C_PINF
+                            ninf |= kind == C_NINF
+                        else:
+                            acc = np.float32(acc + _special_value(kind))
+                        continue
+                s_hi = _block_sum(ahi, brow, lo, hi)
+                s_lo = _block_sum(alo, brow, lo, hi) if split else np.int64(0)
+                if exact:
+                    o = a_s + b_s
+                    if split:
+                        _limb_add(L, s_lo, o)
+                        _limb_add(L, s_hi, o + split)
+                    else:
+                        _limb_add(L, s_hi, o)
+                    continue
+                e = a_s + b_s - 254 + ebase
+                if fast64:
+                    v = np.float32(np.float64(s_hi) * pow2(e))
+                elif split:
+                    v = round_wide_f32(s_hi, s_lo, split, e)
+                else:
+                    v = round_signed_f32(s_hi, e)
+                acc = np.float32(acc + v)
+            if exact:
+                if nan or (pinf and ninf):
+                    for t in range(LIMBS):
+                        L[t] = 0
+                    out[i, j] = np.float32(np.nan)
+                elif pinf or ninf:
+                    for t in range(LIMBS):
+                        L[t] = 0
+                    out[i, j] = np.float32(np.inf) if pinf else np.float32(-np.inf)
+                else:
+                    out[i, j] = _limbs_f32(L, ebase - 254)
+            else:
+                out[i, j] = acc
+
+
+@njit(cache=True, inline="always")
+def _product(x, y, sx, sy, clsA, clsB, sigA, sigB, expA, expB):
+    """(special class or C_FIN, signed significand, exponent) of one scaled product."""
+    if sx == E8M0_NAN or sy == E8M0_NAN:
+        return C_NAN, np.int64(0), np.int64(0)
+    ka = clsA[x]
+    kb = clsB[y]
+    if ka != C_FIN or kb != C_FIN:
+        if ka == C_NAN or kb == C_NAN:
+            return C_NAN, np.int64(0), np.int64(0)
+        if (ka == C_FIN and sigA[x] == 0) or (kb == C_FIN and sigB[y] == 0):
+            return C_NAN, np.int64(0), np.int64(0)
+        na = ka == C_NINF or (ka == C_FIN and sigA[x] < 0)
+        nb = kb == C_NINF or (kb == C_FIN and sigB[y] < 0)
+        return (C_NINF if na != nb else C_PINF), np.int64(0), np.int64(0)
+    return C_FIN, sigA[x] * sigB[y], expA[x] + expB[y] + sx + sy - 254
+
+
+@njit(cache=True, parallel=True)
+def matmul_sequential(ca, cb, sA, sB, clsA, clsB, sigA, sigB, expA, expB, negA, negB, k, out):
+    """"fp32_sequential": acc = fl32(acc + a_t * b_t) in index order, each product exact (an FMA chain).
+
+    negA, negB: sign bit of each code, for the sign of a zero product (IEEE: -0 + -0 = -0, else +0).
+    """
+    M = ca.shape[0]
+    N = cb.shape[0]
+    K = ca.shape[1]
+    for i in prange(M):
+        for j in range(N):
+            acc = np.float32(0.0)
+            for t in range(K):
+                blk = t // k
+                kind, p, ep = _product(ca[i, t], cb[j, t], np.int64(sA[i, blk]), np.int64(sB[j, blk]),
+                                       clsA, clsB, sigA, sigB, expA, expB)
+                if kind != C_FIN:
+                    acc = np.float32(acc + _special_value(kind))
+                elif p == 0:
+                    if acc == 0:
+                        both_negative = np.float32(acc).view(np.int32) < 0 and negA[ca[i, t]] != negB[cb[j, t]]
+                        acc = np.float32(-0.0) if both_negative else np.float32(0.0)
+                else:
+                    acc = add_round_f32(acc, p, ep)
+            out[i, j] = acc
+
+
+@njit(cache=True, parallel=True)
+def matmul_dequant(a32, b32, out):
+    """"dequant_fp32": acc = fl32(acc + fl32(a_t * b_t)) in index order over float32 operands."""
+    M = a32.shape[0]
+    N = b32.shape[0]
+    K = a32.shape[1]
+    for i in prange(M):
+        for j in range(N):
+            acc = np.float32(0.0)
+            for t in range(K):
+                p = np.float32(a32[i, t] * b32[j, t])
+                acc = np.float32(acc + p)
+            out[i, j] = acc
+
+
+@njit(cache=True, parallel=True)
+def matmul_truncated(ca, cb, sA, sB, clsA, clsB, sigA, sigB, expA, expB, k, group, frac_bits, out):
+    """truncated(group, frac_bits): per group of products, truncate each toward zero to frac_bits bits
+    below the group's largest product exponent, sum exactly, then acc = fl32(acc + group sum)."""
+    M = ca.shape[0]
+    N = cb.shape[0]
+    K = ca.shape[1]
+    for i in prange(M):
+        for j in range(N):
+            acc = np.float32(0.0)
+            for g0 in range(0, K, group):
+                g1 = min(g0 + group, K)
+                special = C_FIN
+                top = np.int64(-(1 << 40))
+                for t in range(g0, g1):
+                    blk = t // k
+                    kind, p, ep = _product(ca[i, t], cb[j, t], np.int64(sA[i, blk]), np.int64(sB[j, blk]),
+                                           clsA, clsB, sigA, sigB, expA, expB)
+                    if kind != C_FIN:
+                        if special == C_FIN:
+                            special = kind
+                        elif special != kind:
+                            special = C_NAN
+                    elif p != 0:
+                        tp = ep + bit_length(p if p > 0 else -p) - 1
+                        if tp > top:
+                            top = tp
+                if special != C_FIN:
+                    acc = np.float32(acc + _special_value(special))
+                    continue
+                if top == -(1 << 40):
+                    # Every product is zero: the group sum is +0, and -0 + +0 = +0.
+                    acc = add_round_f32(acc, np.int64(0), np.int64(0))
+                    continue
+                u = top - frac_bits
+                s = np.int64(0)
+                for t in range(g0, g1):
+                    blk = t // k
+                    _, p, ep = _product(ca[i, t], cb[j, t], np.int64(sA[i, blk]), np.int64(sB[j, blk]),
+                                        clsA, clsB, sigA, sigB, expA, expB)
+                    if p == 0:
+                        continue
+                    mag = p if p > 0 else -p
+                    if ep >= u:
+                        tr = mag << (ep - u)
+                    elif u - ep < 63:
+                        tr = mag >> (u - ep)
+                    else:
+                        tr = np.int64(0)
+                    s += tr if p > 0 else -tr
+                acc = add_round_f32(acc, s, u)
+            out[i, j] = acc

@@ -1,0 +1,131 @@
+"""Autograd fake quantization of CPU torch tensors through the numpy-level kernels."""
+
+from __future__ import annotations
+
+import dataclasses
+import secrets
+from typing import Any
+
+import numpy as np
+import torch
+
+import mxemu as mx
+from mxemu.errors import InputError
+from mxemu.policy import Policy
+from mxemu.spec import MXFormat
+
+STE_MODES = ("identity", "masked")
+TORCH_DTYPES = {torch.float32: "float32", torch.float64: "float64", torch.float16: "float16",
+                torch.bfloat16: "bfloat16"}
+BIG = 2.0 ** 200  # beyond every element format's range: encodes to the most positive / negative code
+
+
+def check_tensor(t: object, what: str = "t") -> torch.Tensor:
+    """`t` if it is a CPU float16/bfloat16/float32/float64 tensor, else `InputError` saying what is accepted."""
+    if not isinstance(t, torch.Tensor):
+        raise InputError(f"{what} must be a torch.Tensor, got {type(t).__name__}")
+    if t.device.type == "cuda":
+        raise InputError(f"{what} is a CUDA tensor: the GPU path (mxemu.cuda) is not available yet; "
+                         f"move it to the CPU with {what}.cpu()")
+    if t.device.type != "cpu":
+        raise InputError(f"{what} is on device {t.device}; mxemu.torch runs on CPU tensors only")
+    if t.dtype not in TORCH_DTYPES:
+        raise InputError(f"{what} has dtype {t.dtype}; accepted: float16, bfloat16, float32, float64")
+    return t
+
+
+def to_numpy(t: torch.Tensor) -> np.ndarray:
+    """A zero-copy numpy view of a CPU float tensor (bfloat16 as ml_dtypes.bfloat16), C-contiguous."""
+    t = t.detach().contiguous()
+    if t.dtype == torch.bfloat16:
+        import ml_dtypes
+
+        return t.view(torch.int16).numpy().view(ml_dtypes.bfloat16)
+    return t.numpy()
+
+
+def from_numpy(a: np.ndarray) -> torch.Tensor:
+    """A tensor sharing `a`'s memory (ml_dtypes.bfloat16 becomes torch.bfloat16)."""
+    a = np.ascontiguousarray(a)
+    if a.dtype.name == "bfloat16":
+        return torch.from_numpy(a.view(np.int16)).view(torch.bfloat16)
+    return torch.from_numpy(a)
+
+
+def _check_ste(ste: object) -> str:
+    if ste not in STE_MODES:
+        raise InputError(f"ste must be one of {', '.join(repr(s) for s in STE_MODES)}, got {ste!r}")
+    return ste  # type: ignore[return-value]
+
+
+def saturation_mask(x: np.ndarray, fmt: str | MXFormat, axis: int | tuple[int, int] = -1,
+                    policy: str | Policy | None = None, seed: int | None = None) -> np.ndarray:
+    """Where x saturates in `fmt`: x above its block's largest value or below its block's most negative one.
+
+    The bounds are the dequantized values of the element format's most positive and most negative
+    codes at the block's stored scale X (so ±X·max_normal; with `int_range="full"` the negative
+    bound is one step further). NaN never counts as saturated; ±Inf always does (under a finite scale).
+
+    >>> import numpy as np
+    >>> saturation_mask(np.array([7.5, 6.0, 6.5, -7.0] + [0.0] * 28, np.float32), "mxfp4_e2m1")[:4].tolist()
+    [True, False, True, True]
+    """
+    q = mx.quantize(x, fmt, axis, policy, seed=seed)
+    big = mx.encode(np.array([BIG, -BIG]), q.format.element, policy=q.policy.replace(overflow="saturate"))
+    hi = dataclasses.replace(q, codes=np.full(q.shape, big[0], np.uint8)).dequantize(np.float64)
+    lo = dataclasses.replace(q, codes=np.full(q.shape, big[1], np.uint8)).dequantize(np.float64)
+    x64 = x.astype(np.float64)
+    return (x64 > hi) | (x64 < lo)
+
+
+class _FakeQuantize(torch.autograd.Function):
+    """Forward: mx.fake_quantize; backward: the straight-through estimator (optionally masked)."""
+
+    @staticmethod
+    def forward(ctx: Any, t: torch.Tensor, fmt: str, axis: Any, policy: Policy, ste: str,
+                seed: int | None) -> torch.Tensor:
+        x = to_numpy(t)
+        if policy.rounding == "stochastic" and seed is None:
+            seed = secrets.randbits(64)  # one seed for both calls below
+        out = from_numpy(mx.fake_quantize(x, fmt, axis, policy, seed=seed))
+        if ste == "masked" and ctx.needs_input_grad[0]:
+            ctx.save_for_backward(torch.from_numpy(saturation_mask(x, fmt, axis, policy, seed)))
+        ctx.ste = ste
+        return out
+
+    @staticmethod
+    def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
+        if ctx.ste == "masked":
+            (saturated,) = ctx.saved_tensors
+            grad = grad.masked_fill(saturated, 0)
+        return grad, None, None, None, None, None
+
+
+@torch.compiler.disable
+def fake_quantize(t: torch.Tensor, fmt: str | MXFormat, axis: int | tuple[int, int] = -1,
+                  policy: str | Policy | None = None, ste: str = "identity",
+                  seed: int | None = None) -> torch.Tensor:
+    """MX quantize + dequantize of a CPU tensor, differentiable by a straight-through estimator.
+
+    The forward has exactly the bits of `mxemu.fake_quantize` on the same data (any axis, any
+    strides; the result is contiguous, of t's dtype). The backward passes the gradient through
+    unchanged (`ste="identity"`) or zeroes it where the element saturated (`ste="masked"`, see
+    `saturation_mask`). Under torch.compile this function is a graph break (it runs eagerly).
+
+    >>> import torch
+    >>> t = torch.tensor([7.0, 3.5, 0.25, 0.75, -5.0] + [0.0] * 27, requires_grad=True)
+    >>> y = fake_quantize(t, "mxfp4_e2m1")
+    >>> y[:5].tolist()
+    [6.0, 4.0, 0.0, 1.0, -4.0]
+    >>> y.sum().backward(); t.grad[:2].tolist()
+    [1.0, 1.0]
+    """
+    check_tensor(t)
+    _check_ste(ste)
+    pol = mx.get_policy(policy)
+    f = mx.get_format(fmt)
+    if not isinstance(f, MXFormat):
+        raise InputError(f"{f.name!r} is not an MX block format")
+    if isinstance(axis, list):
+        axis = tuple(axis)
+    return _FakeQuantize.apply(t, f, axis, pol, ste, seed)

@@ -1,0 +1,309 @@
+"""Multi-format QAT (MF-QAT): the per-step format recipe and MXINT8/MXFP8 anchor checkpoints."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+import mxemu as mx
+from mxemu.array import MXArray
+from mxemu.conversion import convert
+from mxemu.errors import FileFormatError, InputError, MXError
+from mxemu.io import atomic_write, format_definition
+from mxemu.policy import Policy
+from mxemu.spec import MXFormat
+from mxemu.torch.functional import TORCH_DTYPES, from_numpy, to_numpy
+from mxemu.torch.nn import _mx_name, mx_layers, set_format
+
+RULES = ("sample", "sum")
+ANCHOR_SCHEMA = "1"
+ANCHOR_FORMATS = ("mxint8", "mxfp8_e4m3")
+ANCHOR_KEYS = ("mxemu_anchor_schema", "mxemu_version", "format", "format_definition", "policy", "quantized",
+               "tensors_sha256", "metadata_sha256")
+SEP = "::"  # quantized tensor P is stored as P::codes and P::scales
+
+
+class MFQATRecipe:
+    """Which format(s) each training step uses in multi-format QAT (docs/torch.md, METHODS.md).
+
+    `rule="sample"`: one format per step, drawn with probabilities `weights` (uniform by default)
+    by a generator seeded with (seed, step), so step n draws the same format on every run and after
+    a resume. `rule="sum"`: every format each step, loss Σ λ_f L(Q_f) with λ = `weights` (all 1 by
+    default).
+
+    >>> recipe = MFQATRecipe(["mxint8", "mxint4"], rule="sum", weights=[1.0, 0.5])
+    >>> recipe.formats_for_step(0)
+    [('mxint8', 1.0), ('mxint4', 0.5)]
+    >>> len(MFQATRecipe(["mxint8", "mxint4"], seed=1).formats_for_step(7))
+    1
+    """
+
+    def __init__(self, formats: Sequence[str | MXFormat], rule: str = "sample",
+                 weights: Sequence[float] | None = None, seed: int = 0) -> None:
+        if isinstance(formats, str) or not isinstance(formats, Sequence) or not formats:
+            raise InputError(f"formats must be a non-empty sequence of MX format names, got {formats!r}")
+        self.formats = [_mx_name(f, "each format") for f in formats]
+        if len(set(self.formats)) != len(self.formats):
+            raise InputError(f"formats holds a format twice: {self.formats}")
+        if rule not in RULES:
+            raise InputError(f"rule must be one of {', '.join(repr(r) for r in RULES)}, got {rule!r}")
+        self.rule = rule
+        if weights is None:
+            weights = [1.0] * len(self.formats)
+        w = [float(v) for v in weights] if isinstance(weights, Sequence) else None
+        if w is None or len(w) != len(self.formats) or not all(np.isfinite(v) and v >= 0 for v in w) or sum(w) <= 0:
+            raise InputError(f"weights must be {len(self.formats)} finite non-negative numbers, not all zero; "
+                             f"got {weights!r}")
+        self.weights = w
+        if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool) or seed < 0:
+            raise InputError(f"seed must be a non-negative integer, got {seed!r}")
+        self.seed = int(seed)
+
+    def __repr__(self) -> str:
+        return f"MFQATRecipe(formats={self.formats}, rule={self.rule!r}, weights={self.weights}, seed={self.seed})"
+
+    def formats_for_step(self, step: int) -> list[tuple[str, float]]:
+        """The (format, loss weight) pairs of training step `step` (sample: one pair of weight 1)."""
+        if not isinstance(step, (int, np.integer)) or isinstance(step, bool) or step < 0:
+            raise InputError(f"step must be a non-negative integer, got {step!r}")
+        if self.rule == "sum":
+            return list(zip(self.formats, self.weights, strict=True))
+        p = np.array(self.weights) / sum(self.weights)
+        i = int(np.random.default_rng([self.seed, int(step)]).choice(len(self.formats), p=p))
+        return [(self.formats[i], 1.0)]
+
+    def loss(self, model: nn.Module, step: int, compute_loss: Callable[[], torch.Tensor]) -> torch.Tensor:
+        """Σ weight · compute_loss() over the step's formats, each run with the model's MXLinear weights
+        in that format (`use_format`); call `.backward()` on the result.
+
+        >>> from mxemu.torch import MXLinear
+        >>> model = torch.nn.Sequential(MXLinear(32, 2))
+        >>> x = torch.randn(4, 32)
+        >>> recipe = MFQATRecipe(["mxint8", "mxint4"], rule="sum")
+        >>> recipe.loss(model, 0, lambda: model(x).square().mean()).backward()
+        """
+        from mxemu.torch.nn import use_format
+
+        total: torch.Tensor | None = None
+        for fmt, w in self.formats_for_step(step):
+            with use_format(model, fmt):
+                term = compute_loss() * w
+            total = term if total is None else total + term
+        assert total is not None
+        return total
+
+
+def _quantized_names(model: nn.Module) -> dict[str, nn.Parameter]:
+    """The weight of every nn.Linear (MXLinear included), by its state_dict name."""
+    out = {}
+    for name, m in model.named_modules():
+        if isinstance(m, nn.Linear):
+            out[f"{name}.weight" if name else "weight"] = m.weight
+    return out
+
+
+def _canonical(obj: Any) -> str:
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+
+
+def _sha(t: torch.Tensor) -> str:
+    return hashlib.sha256(t.contiguous().reshape(-1).view(torch.uint8).numpy().tobytes()).hexdigest()
+
+
+def _safetensors() -> Any:
+    try:
+        import safetensors
+        import safetensors.torch
+    except ImportError:
+        raise InputError("anchor checkpoints need the `safetensors` package (pip install safetensors)") from None
+    return safetensors
+
+
+def save_anchor(model: nn.Module, path: str | os.PathLike, fmt: str = "mxint8",
+                policy: str | Policy | None = None) -> Path:
+    """Write `model` as an MF-QAT anchor checkpoint (.safetensors, atomically; no pickle).
+
+    The weight of every nn.Linear / MXLinear is quantized in `fmt` (blocks along in_features) and
+    stored as its element codes `<name>::codes` and E8M0 scales `<name>::scales`; every other
+    state_dict entry is stored as is. Metadata: format name and definition, policy, the quantized
+    tensors' shapes and dtypes, SHA-256 of every tensor and of the metadata.
+
+    >>> import tempfile, pathlib
+    >>> model = torch.nn.Sequential(torch.nn.Linear(32, 4))
+    >>> p = save_anchor(model, pathlib.Path(tempfile.mkdtemp()) / "anchor.safetensors")
+    >>> p.suffix
+    '.safetensors'
+    """
+    if not isinstance(model, nn.Module):
+        raise InputError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    path = Path(path)
+    if path.suffix.lower() != ".safetensors":
+        raise InputError(f"{path}: anchor checkpoints are .safetensors files")
+    name = _mx_name(fmt, "fmt")
+    if name not in ANCHOR_FORMATS:
+        raise InputError(f"anchor format must be one of {', '.join(ANCHOR_FORMATS)}, got {name!r}")
+    f = mx.get_format(name)
+    pol = mx.get_policy(policy)
+    qnames = _quantized_names(model)
+    tensors: dict[str, torch.Tensor] = {}
+    quantized: dict[str, dict[str, Any]] = {}
+    for key, value in model.state_dict().items():
+        if SEP in key:
+            raise InputError(f"state_dict key {key!r} contains {SEP!r}, which anchor files reserve")
+        if key in qnames:
+            q = mx.quantize(to_numpy(value), f, -1, pol)
+            tensors[f"{key}{SEP}codes"] = torch.from_numpy(q.codes)
+            tensors[f"{key}{SEP}scales"] = torch.from_numpy(q.scales)
+            quantized[key] = {"shape": list(q.shape), "dtype": TORCH_DTYPES[value.dtype]}
+        else:
+            tensors[key] = value.detach().clone().contiguous()
+    meta = {
+        "mxemu_anchor_schema": ANCHOR_SCHEMA,
+        "mxemu_version": mx.__version__,
+        "format": f.name,
+        "format_definition": _canonical(format_definition(f)),
+        "policy": _canonical(pol.as_dict()),
+        "quantized": _canonical(quantized),
+        "tensors_sha256": _canonical({k: _sha(t) for k, t in tensors.items()}),
+    }
+    meta["metadata_sha256"] = hashlib.sha256(_canonical(meta).encode()).hexdigest()
+    data = _safetensors().torch.save(tensors, metadata=meta)
+    return atomic_write(path, lambda fh: fh.write(data))
+
+
+def _read(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+    st = _safetensors()
+    try:
+        with st.safe_open(str(path), framework="pt") as fh:
+            meta = fh.metadata() or {}
+            tensors = {k: fh.get_tensor(k) for k in fh.keys()}  # noqa: SIM118 (safe_open has no __iter__)
+    except (MXError, MemoryError):
+        raise
+    except Exception as exc:
+        raise FileFormatError(f"{path}: cannot read as .safetensors ({type(exc).__name__}: {exc})") from None
+    return tensors, meta
+
+
+def _json(meta: dict[str, str], key: str) -> Any:
+    try:
+        return json.loads(meta[key])
+    except (json.JSONDecodeError, TypeError) as exc:
+        raise FileFormatError(f"metadata '{key}' is not valid JSON ({exc})") from None
+
+
+def _check_anchor(tensors: dict[str, torch.Tensor], meta: dict[str, str]) -> tuple[MXFormat, Policy, dict]:
+    missing = [k for k in ANCHOR_KEYS if k not in meta]
+    if missing:
+        raise FileFormatError(f"metadata is missing {missing} (not an anchor written by save_anchor?)")
+    body = {k: v for k, v in meta.items() if k != "metadata_sha256"}
+    if hashlib.sha256(_canonical(body).encode()).hexdigest() != meta["metadata_sha256"]:
+        raise FileFormatError("metadata checksum mismatch: the metadata is corrupt or was edited")
+    if meta["mxemu_anchor_schema"] != ANCHOR_SCHEMA:
+        raise FileFormatError(f"anchor schema {meta['mxemu_anchor_schema']!r} is not supported "
+                              f"(this mxemu reads {ANCHOR_SCHEMA})")
+    try:
+        f = mx.get_format(meta["format"])
+    except MXError:
+        raise FileFormatError(f"unknown anchor format {meta['format']!r}") from None
+    if not isinstance(f, MXFormat) or _json(meta, "format_definition") != format_definition(f):
+        raise FileFormatError(f"the file's definition of {meta['format']!r} differs from the registered one")
+    try:
+        pol = Policy.from_dict(_json(meta, "policy"))
+    except MXError as exc:
+        raise FileFormatError(f"metadata 'policy': {exc}") from None
+    sums = _json(meta, "tensors_sha256")
+    if not isinstance(sums, dict) or set(sums) != set(tensors):
+        raise FileFormatError(f"the file holds tensors {sorted(tensors)} but its metadata lists "
+                              f"{sorted(sums) if isinstance(sums, dict) else sums!r}")
+    for k, t in tensors.items():
+        if _sha(t) != sums[k]:
+            raise FileFormatError(f"tensor {k!r} checksum mismatch: its data is corrupt")
+    quantized = _json(meta, "quantized")
+    if not isinstance(quantized, dict):
+        raise FileFormatError("metadata 'quantized' must be a JSON object")
+    plain = {k for k in tensors if SEP not in k}
+    expected = plain | {f"{k}{SEP}{part}" for k in quantized for part in ("codes", "scales")}
+    if set(tensors) != expected or plain & set(quantized):
+        raise FileFormatError(f"the tensors {sorted(tensors)} do not match the quantized names {sorted(quantized)} "
+                              f"(each needs '<name>{SEP}codes' and '<name>{SEP}scales' and no float copy)")
+    return f, pol, quantized
+
+
+def _runtime(q: MXArray, target: str) -> MXArray:
+    if target == q.format.name:
+        return q
+    return convert(q, target, method="slice_and_scale")
+
+
+def load_anchor(model: nn.Module, path: str | os.PathLike,
+                runtime_format: str | MXFormat | None = None) -> dict[str, MXArray]:
+    """Load an anchor checkpoint into `model` (in place) at `runtime_format` (default: the anchor's).
+
+    Each quantized weight is converted from the anchor format by `mxemu.convert(...,
+    method="slice_and_scale")` and its dequantized values written into the existing Parameter;
+    other entries are copied as stored. Every MXLinear's weight format becomes `runtime_format`.
+    Returns the runtime MXArrays by state_dict name. A corrupt file, or one that does not match the
+    model's state_dict (names, shapes, dtypes), raises `FileFormatError`.
+
+    >>> import tempfile, pathlib
+    >>> model = torch.nn.Sequential(torch.nn.Linear(32, 4))
+    >>> p = save_anchor(model, pathlib.Path(tempfile.mkdtemp()) / "anchor.safetensors")
+    >>> sorted(load_anchor(model, p))
+    ['0.weight']
+    """
+    if not isinstance(model, nn.Module):
+        raise InputError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    path = Path(path)
+    tensors, meta = _read(path)
+    try:
+        f, pol, quantized = _check_anchor(tensors, meta)
+    except FileFormatError as exc:
+        raise FileFormatError(f"{path}: {exc}") from None
+    target = f.name if runtime_format is None else _mx_name(runtime_format, "runtime_format")
+    state = model.state_dict()
+    stored = {k.split(SEP)[0] for k in tensors}
+    if stored != set(state) or set(quantized) != set(_quantized_names(model)):
+        raise FileFormatError(f"{path}: the checkpoint does not match the model: missing "
+                              f"{sorted(set(state) - stored)}, unexpected {sorted(stored - set(state))}, "
+                              f"quantized {sorted(quantized)} vs the model's linear weights "
+                              f"{sorted(_quantized_names(model))}")
+    new_state: dict[str, torch.Tensor] = {}
+    arrays: dict[str, MXArray] = {}
+    for key, ref in state.items():
+        if key not in quantized:
+            t = tensors[key]
+            if t.shape != ref.shape or t.dtype != ref.dtype:
+                raise FileFormatError(f"{path}: tensor {key!r} is {t.dtype} {tuple(t.shape)}; "
+                                      f"the model has {ref.dtype} {tuple(ref.shape)}")
+            new_state[key] = t
+            continue
+        codes, scales = tensors[f"{key}{SEP}codes"], tensors[f"{key}{SEP}scales"]
+        info = quantized[key]
+        if not isinstance(info, dict) or info.get("shape") != list(ref.shape) or \
+                info.get("dtype") != TORCH_DTYPES.get(ref.dtype) or tuple(codes.shape) != tuple(ref.shape) or \
+                codes.dtype != torch.uint8 or scales.dtype != torch.uint8:
+            raise FileFormatError(f"{path}: quantized tensor {key!r} ({info!r}, codes {codes.dtype} "
+                                  f"{tuple(codes.shape)}) does not match the model's {ref.dtype} {tuple(ref.shape)}")
+        q = MXArray(codes=codes.numpy(), scales=scales.numpy(), format=f, policy=pol, axis=(ref.ndim - 1,))
+        try:
+            from mxemu.packing import check_array
+
+            check_array(q)
+        except MXError as exc:
+            raise FileFormatError(f"{path}: quantized tensor {key!r}: {exc}") from None
+        if q.codes.size and int(q.codes.max()) >= f.element.num_codes:
+            raise FileFormatError(f"{path}: quantized tensor {key!r} holds codes outside [0, {f.element.num_codes})")
+        arrays[key] = _runtime(q, target)
+        new_state[key] = from_numpy(arrays[key].dequantize(to_numpy(ref).dtype))
+    model.load_state_dict(new_state, strict=True)
+    if mx_layers(model):
+        set_format(model, target)
+    return arrays

@@ -1,0 +1,223 @@
+"""mxemu.torch.fake_quantize: the forward is mx.fake_quantize bit for bit; the backward is an STE."""
+
+import doctest
+import subprocess
+import sys
+
+import ml_dtypes
+import numpy as np
+import pytest
+import torch
+
+import mxemu as mx
+import mxemu.torch as mxt
+from mxemu.torch import functional, nn, qat
+
+MX_FORMATS = [n for n in mx.formats() if isinstance(mx.get_format(n), mx.MXFormat) and n != "nvfp4"]
+DTYPES = {torch.float32: np.uint32, torch.bfloat16: np.uint16, torch.float16: np.uint16}
+AXES = [-1, 0, 1, (1, 2)]
+
+
+def _tensor(shape, dtype, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(shape, generator=g, dtype=torch.float64) * torch.exp2(
+        torch.randint(-6, 6, shape, generator=g).double())
+    x.view(-1)[:40] = 0.0
+    x.view(-1)[100:132] = torch.tensor([-1.0, 0.5, 1.5, 2.5, 3.5, 6.0, 7.0, 448.0] * 4, dtype=torch.float64)
+    return x.to(dtype)
+
+
+def _numpy(t):
+    """An independent route from tensor to numpy: through float32 (exact for all three dtypes)."""
+    a = t.detach().float().numpy()
+    return a.astype({torch.float32: np.float32, torch.bfloat16: ml_dtypes.bfloat16,
+                     torch.float16: np.float16}[t.dtype])
+
+
+def _bits(t):
+    return t.contiguous().view({torch.float32: torch.int32}.get(t.dtype, torch.int16)).numpy()
+
+
+def _assert_same(out, expected):
+    assert out.dtype in DTYPES and out.is_contiguous()
+    assert tuple(out.shape) == expected.shape
+    np.testing.assert_array_equal(_bits(out), expected.view(np.int32 if expected.itemsize == 4 else np.int16))
+
+
+def test_importing_mxemu_does_not_import_torch():
+    code = "import sys, mxemu, mxemu.ops; assert 'torch' not in sys.modules, 'torch was imported'"
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=str)
+@pytest.mark.parametrize("fmt", MX_FORMATS)
+def test_forward_is_mx_fake_quantize_bit_for_bit(fmt, dtype):
+    t = _tensor((3, 40, 36), dtype)
+    x = _numpy(t)
+    for preset in mx.policies():
+        for axis in AXES:
+            out = mxt.fake_quantize(t, fmt, axis=axis, policy=preset)
+            _assert_same(out, mx.fake_quantize(x, fmt, axis=axis, policy=preset))
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=str)
+def test_stochastic_rounding_with_a_seed_is_mx_fake_quantize_with_that_seed(dtype):
+    t = _tensor((8, 64), dtype)
+    pol = mx.get_policy("ocp").replace(rounding="stochastic")
+    for fmt in ("mxfp4_e2m1", "mxint4"):
+        out = mxt.fake_quantize(t, fmt, policy=pol, seed=1234)
+        _assert_same(out, mx.fake_quantize(_numpy(t), fmt, policy=pol, seed=1234))
+        other = mxt.fake_quantize(t, fmt, policy=pol, seed=1235)
+        assert not torch.equal(out, other)
+
+
+def test_non_contiguous_inputs_are_quantized_as_their_values():
+    base = _tensor((64, 96), torch.float32)
+    for view in (base.t(), base[:, ::2], base[::3, 1:], base.t()[::2]):
+        assert not view.is_contiguous()
+        out = mxt.fake_quantize(view, "mxfp6_e2m3")
+        _assert_same(out, mx.fake_quantize(np.ascontiguousarray(view.numpy()), "mxfp6_e2m3"))
+        bf = view.to(torch.bfloat16)
+        _assert_same(mxt.fake_quantize(bf, "mxint4", axis=0), mx.fake_quantize(_numpy(bf), "mxint4", axis=0))
+
+
+def test_input_is_not_modified():
+    t = _tensor((4, 64), torch.bfloat16)
+    before = t.clone()
+    mxt.fake_quantize(t, "mxfp4_e2m1", ste="masked")
+    np.testing.assert_array_equal(_bits(t), _bits(before))
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=str)
+def test_identity_ste_passes_the_gradient_unchanged(dtype):
+    t = _tensor((4, 70), dtype).requires_grad_()
+    upstream = torch.randn(4, 70, dtype=torch.float64).to(dtype)
+    mxt.fake_quantize(t, "mxfp4_e2m1", axis=-1).backward(upstream)
+    assert t.grad.dtype == dtype
+    np.testing.assert_array_equal(_bits(t.grad), _bits(upstream))
+
+
+def test_masked_ste_zeroes_the_gradient_of_saturated_fp4_elements():
+    # amax 7.5: floor(log2 7.5) - emax(2) = 0 -> X = 1, block max = 6: 7.5, 6.5 and -7 saturate, 6 does not.
+    x = torch.tensor([7.5, 6.0, 6.5, -7.0, -6.0, 3.0] + [0.0] * 26, requires_grad=True)
+    mxt.fake_quantize(x, "mxfp4_e2m1", ste="masked").backward(torch.full((32,), 2.0))
+    assert x.grad[:6].tolist() == [0.0, 2.0, 0.0, 0.0, 2.0, 2.0]
+    assert x.grad[6:].eq(2.0).all()
+
+
+def test_masked_ste_on_int8_follows_the_integer_range_policy():
+    # amax 1.99 -> X = 1; MXINT8 max = 127/64 = 1.984375; the full range reaches -2 on the negative side.
+    values = [1.99, 127 / 64, -1.99, -127 / 64, 1.0] + [0.0] * 27
+    for preset, expect in (("ocp", [0.0, 1.0, 0.0, 1.0, 1.0]), ("gfloat", [0.0, 1.0, 1.0, 1.0, 1.0])):
+        assert mx.get_policy(preset).int_range == ("symmetric" if preset == "ocp" else "full")
+        x = torch.tensor(values, dtype=torch.float64).float().requires_grad_()
+        mxt.fake_quantize(x, "mxint8", policy=preset, ste="masked").sum().backward()
+        assert x.grad[:5].tolist() == expect
+
+
+def test_masked_ste_mask_is_magnitude_beyond_scale_times_max_normal():
+    t = _tensor((6, 64), torch.float32, seed=3)
+    g = torch.Generator().manual_seed(5)
+    # One element per block at 1.99 * 2^k, the block's amax (data < 2^9): above X * max_normal in
+    # every format (every max normal has a significand below 1.99).
+    t[:, ::32] = 1.99 * torch.exp2(torch.randint(9, 12, (6, 2), generator=g).float())
+    t[0, 0] = -t[0, 0]
+    for fmt in MX_FORMATS:
+        x = t.clone().requires_grad_()
+        mxt.fake_quantize(x, fmt, ste="masked").sum().backward()
+        q = mx.quantize(t.numpy(), fmt)
+        bound = np.repeat(np.ldexp(1.0, q.scales.astype(int) - 127), 32, axis=-1)[:, :64] \
+            * float(mx.get_format(fmt).element.max_normal)
+        saturated = np.abs(t.numpy().astype(np.float64)) > bound
+        assert saturated[:, ::32].all(), fmt
+        np.testing.assert_array_equal(x.grad.numpy(), np.where(saturated, 0.0, 1.0).astype(np.float32), fmt)
+
+
+def test_masked_ste_along_axis_zero_uses_the_column_blocks():
+    x = torch.zeros(32, 2)
+    x[0, 0], x[1, 0], x[0, 1] = 7.5, 6.0, 0.125  # column 1: X = 2^-5, block max 0.1875
+    x.requires_grad_()
+    mxt.fake_quantize(x, "mxfp4_e2m1", axis=0, ste="masked").sum().backward()
+    assert x.grad[0].tolist() == [0.0, 1.0] and x.grad[1].tolist() == [1.0, 1.0]
+    assert x.grad.sum().item() == 63.0
+
+
+def test_infinity_saturates_and_a_nan_scale_block_passes_the_gradient():
+    x = torch.tensor([float("inf"), 1.0] + [0.0] * 30 + [float("nan"), 1.0] + [0.0] * 30, requires_grad=True)
+    y = mxt.fake_quantize(x, "mxfp8_e4m3", policy="ocp", ste="masked")  # ocp: NaN/Inf make the scale NaN
+    assert y.isnan().all()
+    y.sum().backward()
+    assert x.grad.eq(1.0).all()
+    x2 = x.detach().clone().requires_grad_()
+    mxt.fake_quantize(x2, "mxfp8_e4m3", policy=mx.get_policy("ocp").replace(nonfinite="finite_amax"),
+                      ste="masked").sum().backward()
+    assert x2.grad[0].item() == 0.0 and x2.grad[1:].eq(1.0).all()
+
+
+def test_no_grad_gives_the_same_values_and_no_graph():
+    t = _tensor((4, 64), torch.float32).requires_grad_()
+    with torch.no_grad():
+        out = mxt.fake_quantize(t, "mxint4", ste="masked")
+    assert not out.requires_grad and out.grad_fn is None
+    _assert_same(out, mx.fake_quantize(_numpy(t), "mxint4"))
+    assert mxt.fake_quantize(t, "mxint4").grad_fn is not None
+
+
+def test_torch_compile_falls_back_and_gives_identical_outputs():
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(mxt.MXLinear(64, 48, weight_format="mxint4", input_format="mxfp8_e4m3"),
+                                torch.nn.ReLU(), mxt.MXLinear(48, 10, weight_format="mxfp4_e2m1"))
+    x = torch.randn(8, 64)
+    compiled = torch.compile(model, backend="aot_eager")
+    np.testing.assert_array_equal(_bits(compiled(x)), _bits(model(x)))
+    fn = torch.compile(lambda t: mxt.fake_quantize(t * 2, "mxfp6_e3m2") + 1, backend="aot_eager")
+    expected = torch.from_numpy(mx.fake_quantize((x * 2).numpy(), "mxfp6_e3m2")) + 1
+    np.testing.assert_array_equal(_bits(fn(x)), _bits(expected))
+
+
+@pytest.mark.slow
+def test_torch_compile_with_inductor_runs():
+    model = torch.nn.Sequential(mxt.MXLinear(32, 4, weight_format="mxint8"), torch.nn.Tanh())
+    x = torch.randn(2, 32)
+    np.testing.assert_array_equal(_bits(torch.compile(model)(x)), _bits(model(x)))
+
+
+@pytest.mark.parametrize("bad, message", [
+    (torch.ones(32, dtype=torch.int32), "dtype"),
+    (torch.ones(32, device="meta"), "CPU"),
+    (np.ones(32, np.float32), "torch.Tensor"),
+])
+def test_bad_tensors_raise_input_error(bad, message):
+    with pytest.raises(mx.InputError, match=message):
+        mxt.fake_quantize(bad, "mxfp8_e4m3")
+
+
+def test_cuda_tensors_are_refused_with_a_clear_message(monkeypatch):
+    t = torch.ones(32)
+
+    class FakeDevice:
+        type = "cuda"
+
+    monkeypatch.setattr(torch.Tensor, "device", property(lambda self: FakeDevice()))
+    with pytest.raises(mx.InputError, match=r"GPU path .* not available"):
+        functional.check_tensor(t)
+
+
+def test_bad_arguments_raise_typed_errors():
+    t = torch.ones(32)
+    with pytest.raises(mx.InputError, match="ste"):
+        mxt.fake_quantize(t, "mxfp8_e4m3", ste="clipped")
+    with pytest.raises(mx.InputError, match="not an MX block format"):
+        mxt.fake_quantize(t, "fp8_e4m3")
+    with pytest.raises(mx.UnknownNameError):
+        mxt.fake_quantize(t, "mxfp3")
+    with pytest.raises(mx.InputError, match="out of range"):
+        mxt.fake_quantize(t, "mxfp8_e4m3", axis=1)
+    with pytest.raises(mx.PolicyError):
+        mxt.fake_quantize(t, "mxfp8_e4m3", policy=mx.get_policy("ocp").replace(rounding="up"))
+
+
+@pytest.mark.parametrize("module", [functional, nn, qat])
+def test_docstring_examples_run(module):
+    result = doctest.testmod(module, optionflags=doctest.ELLIPSIS)
+    assert result.attempted > 0 and result.failed == 0
