@@ -1,0 +1,133 @@
+"""Throughput of MX quantize / fake-quantize on one float32 array, next to memory copy and other tools.
+
+In one run, on the same array (default 16M float32 elements, values spread over 2^-10..2^10):
+  mxemu fake_quantize and quantize (codes + scales) for every MX format;
+  np.copyto of the array into a preallocated one (a memory-bandwidth bound);
+  a hand-written numpy + ml_dtypes MX fake-quantize (floor scale from the exponent bits, divide,
+  clamp and cast to the element dtype, multiply back);
+  torchao's to_mx on the CPU (codes + scales) for the formats torchao supports.
+Each time is the median of --repeat runs after a warm-up call. Prints Melem/s and the ratios
+mxemu/torchao (quantize against to_mx) and mxemu/copyto.
+
+    python benchmarks/bench_quantize.py            # 16M elements, 7 repeats
+    python benchmarks/bench_quantize.py --quick    # 4M elements, 3 repeats
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import os
+import platform
+import statistics
+import time
+
+import ml_dtypes
+import numba
+import numpy as np
+
+import mxemu as mx
+
+MX_FORMATS = ["mxfp8_e4m3", "mxfp8_e5m2", "mxfp6_e3m2", "mxfp6_e2m3", "mxfp4_e2m1",
+              "mxint8", "mxint7", "mxint6", "mxint5", "mxint4", "mxint3", "mxint2"]
+ML_DTYPES = {"fp8_e4m3": ml_dtypes.float8_e4m3fn, "fp8_e5m2": ml_dtypes.float8_e5m2,
+             "fp6_e3m2": ml_dtypes.float6_e3m2fn, "fp6_e2m3": ml_dtypes.float6_e2m3fn,
+             "fp4_e2m1": ml_dtypes.float4_e2m1fn}
+
+
+def median_seconds(fn, repeat: int) -> float:
+    fn()
+    times = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+def numpy_fake_quantize(x: np.ndarray, fmt: str) -> np.ndarray:
+    """MX fake-quantize in plain numpy + ml_dtypes: floor scale, divide, clamp + cast, multiply back."""
+    element = mx.get_format(fmt).element
+    blocks = x.reshape(-1, 32)
+    amax = np.abs(blocks).max(axis=1, keepdims=True)
+    exp = ((amax.view(np.int32) >> 23) & 0xFF).astype(np.int32) - 127 - element.emax
+    exp = np.clip(np.where(amax == 0, -127, exp), -127, 127)
+    scale = np.ldexp(np.float32(1), exp).astype(np.float32)
+    q = blocks / scale
+    if element.is_int:
+        unit = np.float32(2.0 ** element.mantissa_bits)
+        # + 0 turns -0 into +0: an integer element has one zero.
+        k = np.clip(np.rint(q * unit), -element.max_int, element.max_int) + np.float32(0)
+        return ((k / unit) * scale).reshape(x.shape)
+    top = np.float32(element.max_normal)
+    q = np.clip(q, -top, top).astype(ML_DTYPES[element.name]).astype(np.float32)
+    return (q * scale).reshape(x.shape)
+
+
+def torchao_to_mx():
+    """torchao's to_mx and its element dtypes by mxemu format name, or None if torchao is missing."""
+    try:
+        with contextlib.redirect_stderr(io.StringIO()), contextlib.redirect_stdout(io.StringIO()):
+            import torch
+            from torchao.prototype.mx_formats.constants import DTYPE_FP6_E2M3, DTYPE_FP6_E3M2
+            from torchao.prototype.mx_formats.mx_tensor import to_mx
+    except ImportError:
+        return None
+    dtypes = {"mxfp8_e4m3": torch.float8_e4m3fn, "mxfp8_e5m2": torch.float8_e5m2,
+              "mxfp6_e3m2": DTYPE_FP6_E3M2, "mxfp6_e2m3": DTYPE_FP6_E2M3, "mxfp4_e2m1": torch.float4_e2m1fn_x2}
+    return torch, to_mx, dtypes
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--quick", action="store_true", help="4M elements and 3 repeats")
+    ap.add_argument("--log2n", type=int, default=None, help="array size 2^N (default 24, quick 22)")
+    ap.add_argument("--repeat", type=int, default=None, help="timed runs per measurement (default 7, quick 3)")
+    ap.add_argument("--formats", nargs="*", default=MX_FORMATS)
+    ap.add_argument("--policy", default="ocp")
+    args = ap.parse_args()
+    n = 1 << (args.log2n or (22 if args.quick else 24))
+    repeat = args.repeat or (3 if args.quick else 7)
+
+    rng = np.random.default_rng(0)
+    x = (rng.standard_normal(n) * np.exp2(rng.integers(-10, 11, n))).astype(np.float32)
+    y = np.empty_like(x)
+    t_copy = median_seconds(lambda: np.copyto(y, x), repeat)
+    melem = lambda t: n / t / 1e6
+
+    tao = torchao_to_mx()
+    print(f"mxemu {mx.__version__}, numpy {np.__version__}, numba {numba.__version__} "
+          f"({numba.get_num_threads()} threads), ml_dtypes {ml_dtypes.__version__}, "
+          f"torchao {'missing' if tao is None else __import__('torchao').__version__}; "
+          f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs")
+    if tao is not None:
+        print(f"torch {tao[0].__version__} ({tao[0].get_num_threads()} threads)")
+    print(f"float32 array of {n} elements, policy {args.policy}, median of {repeat} runs\n")
+    print(f"np.copyto: {melem(t_copy):8.0f} Melem/s\n")
+    head = (f"{'format':<12}{'fake_quant':>11}{'quantize':>10}{'numpy+mld':>10}{'torchao':>9}"
+            f"{'fq/copy':>9}{'q/copy':>8}{'q/torchao':>10}{'numpy==fq':>11}")
+    print(head)
+    print("-" * len(head))
+    if tao is not None:
+        _torch, to_mx, tao_dtypes = tao
+        xt = _torch.from_numpy(x).reshape(-1, 1024)
+    for fmt in args.formats:
+        t_fq = median_seconds(lambda fmt=fmt: mx.fake_quantize(x, fmt, policy=args.policy), repeat)
+        t_q = median_seconds(lambda fmt=fmt: mx.quantize(x, fmt, policy=args.policy), repeat)
+        t_np = median_seconds(lambda fmt=fmt: numpy_fake_quantize(x, fmt), max(1, repeat // 2))
+        same = np.array_equal(numpy_fake_quantize(x, fmt).view(np.uint32),
+                              mx.fake_quantize(x, fmt, policy=args.policy).view(np.uint32))
+        t_tao = None
+        if tao is not None and fmt in tao_dtypes:
+            t_tao = median_seconds(lambda fmt=fmt: to_mx(xt, tao_dtypes[fmt], 32), repeat)
+        tao_cols = (f"{melem(t_tao):9.0f}", f"{t_tao / t_q:10.2f}") if t_tao else (f"{'-':>9}", f"{'-':>10}")
+        print(f"{fmt:<12}{melem(t_fq):11.0f}{melem(t_q):10.0f}{melem(t_np):10.0f}{tao_cols[0]}"
+              f"{t_copy / t_fq:9.2f}{t_copy / t_q:8.2f}{tao_cols[1]}{'yes' if same else 'no':>11}")
+    print("\nMelem/s = million input elements per second; fq/copy and q/copy = mxemu speed / np.copyto speed;"
+          "\nq/torchao = mxemu quantize speed / torchao to_mx speed; numpy==fq: the numpy + ml_dtypes"
+          " fake-quantize gives the same float32 bits as mxemu.")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,409 @@
+"""Fast block quantize / fake-quantize and element encode, byte-equal to the kernels in block.py.
+
+Accepted (`supported`): float32 and bfloat16 inputs (int32 / int16 bit views), rounding rne, rna or
+rtz, subnormal_inputs "keep"; every other policy field, every element format whose values and quanta
+lie in the float32 normal range (all MX formats). dispatch.py routes here; tests/test_fast_path.py
+holds the bytes equal to block.py's. Per block:
+
+* amax = max of the lanes' |bits| (a vectorized max); the E8M0 code comes from `scale.scale_code`
+  and the elements' exponent from `scale.element_scale_exponent`, called once per block, so scale
+  rules live in scale.py only.
+* A block with a NaN or Inf lane, a NaN scale, or a scale so small that float32 subnormal lanes
+  would land in the element's normal range (amax below about 2^-110) is marked `slow`; dispatch
+  runs the general kernels of block.py on those blocks.
+* Every other block runs the branch-free lane loop, on the float32 bits a = |x| (bfloat16 bits
+  shifted left by 16) at element scale exponent s, with c = 127 + s + emin a block constant:
+
+      efe = max(exponent field, 1), m = a - ((efe - 1) << 23)           |x| = m * 2^(efe - 150)
+      floats: shift = 23 - M + max(c - efe, 0), eb = max(efe - c, 0)   quantum 2^(max(E-s, emin) - M)
+      ints:   shift = 23 + c - efe,            eb = 0                  quantum 2^-fraction_bits
+      k = (m + bias) >> shift     bias = half - 1 + lsb (rne), half (rna), 0 (rtz); half = 2^(shift-1)
+      mag = (eb << M) + k         a carry out of k moves into the exponent field by itself
+      mag > limit(sign) -> the general code's overflow result (saturate, IEEE Inf/NaN, int ranges)
+
+  Everything is int32 arithmetic with min/max/select and loop-invariant parameters (the tuple G,
+  built by `lane_params`), so LLVM vectorizes the lane loop, and one compiled kernel per input
+  dtype serves every format and policy (no per-format compilation). Fake-quantize turns the code
+  into float bits directly: sig * 2^e (exact) times the dequantize factor 2^(code - 127), rounded
+  once, as block.py's float64 product stored into the output dtype.
+
+`encode_kernel` is the same lane loop without blocks (one scale exponent for all lanes), NaN and
+Inf lanes taking the general code's codes through a select.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit, prange, types
+from numba.extending import overload
+
+from mxemu.kernels.element import decode_value, max_code, overflow_code, unpack
+from mxemu.kernels.params import (
+    BITS,
+    EMAX,
+    EMIN,
+    INT_RANGE,
+    KEEP,
+    KIND,
+    KIND_INT,
+    MAXINT,
+    MBITS,
+    RNA,
+    RNE,
+    ROUNDING,
+    RTZ,
+    SUBNORMAL_INPUTS,
+    ZERO_SIGN,
+)
+from mxemu.kernels.scale import E8M0_NAN, element_scale_exponent, scale_code
+
+# Input layouts (exponent bits, mantissa bits) the fast kernels take, with their integer view dtype.
+LAYOUTS = {(8, 23): np.dtype(np.int32), (8, 7): np.dtype(np.int16)}
+ROUNDINGS = (RNE, RNA, RTZ)
+
+# Slots of the lane-parameter tuple G (loop-invariant integers; see `lane_params`).
+(G_INT, G_IN16, G_EMIN, G_BITS, G_HALFMASK, G_R1, G_LSBMASK,  # every format
+ G_M, G_MAXMAG, G_OVFMAG, G_ZPOS, G_DEXP, G_OVFSPEC, G_OVF_F32, G_OVF_F64,  # floats
+ G_KMAXP, G_KMAXN, G_FRAC_EXP) = range(18)  # integers
+
+
+def supported(ebits: int, mbits: int, x_dtype: np.dtype, F: tuple, P: tuple, stochastic: bool) -> bool:
+    """Whether the fast kernels accept this call (otherwise the general kernels of block.py run)."""
+    if stochastic or LAYOUTS.get((ebits, mbits)) != np.dtype(x_dtype):
+        return False
+    if P[ROUNDING] not in ROUNDINGS or P[SUBNORMAL_INPUTS] != KEEP or not 2 <= F[BITS] <= 8:
+        return False
+    if F[KIND] == KIND_INT:
+        # Two's complement k * 2^-f with f = bits - 2 (the MXINT family).
+        return F[MBITS] == F[BITS] - 2 and F[EMIN] == -F[MBITS]
+    # Element values and their quanta lie in the float32 normal range.
+    return F[MBITS] >= 1 and F[EMIN] - F[MBITS] >= -126 and F[EMAX] <= 64
+
+
+def lane_params(F: tuple, P: tuple, in16: bool) -> tuple[int, ...]:
+    """The tuple G of loop-invariant lane parameters for an element format, policy and input dtype."""
+    bits, M = F[BITS], F[MBITS]
+    rounding = P[ROUNDING]
+    # bias = (half & halfmask) - r1 + (lsb & lsbmask): rne half - 1 + lsb, rna half, rtz 0.
+    halfmask, r1, lsbmask = {RNE: (-1, 1, 1), RNA: (-1, 0, 0), RTZ: (0, 0, 0)}[rounding]
+    common = (int(F[KIND] == KIND_INT), int(in16), F[EMIN], bits, halfmask, r1, lsbmask)
+    if F[KIND] == KIND_INT:
+        kmax = F[MAXINT]
+        kmaxn = kmax + (1 if P[INT_RANGE] == 1 else 0)
+        return (*common, M, 0, 0, 0, 0, 0, 0, 0, kmax, kmaxn, 127 - M)
+    # Beyond max normal: the general code's overflow result (saturate, or the IEEE Inf/NaN of the
+    # modes that round away), and its float32 / float64 value bits when it is not a number.
+    maxmag = int(max_code(F, 0, P))
+    ovfmag = int(overflow_code(F, 0, P, rounding != RTZ))
+    special = decode_value(ovfmag, F)
+    ovfspec = int(not np.isfinite(special))
+    ovf32 = int(np.float32(special).view(np.uint32)) if ovfspec else 0
+    ovf64 = int(np.float64(special).view(np.uint64)) if ovfspec else 0
+    zpos = 1 if P[ZERO_SIGN] == 1 else 0
+    return (*common, M, maxmag, ovfmag, zpos, F[EMIN] - 1 - M + 127, ovfspec, ovf32, ovf64, 0, 0, 0)
+
+
+@njit(cache=True, inline="always")
+def _i32(v):
+    return np.int32(v)
+
+
+@njit(cache=True, inline="always")
+def _shr(v, n):
+    """Arithmetic right shift in int32 (numba's >> widens to int64, which halves the vector width)."""
+    return np.right_shift(np.int32(v), np.int32(n))
+
+
+@njit(cache=True, inline="always")
+def _shl(v, n):
+    return np.left_shift(np.int32(v), np.int32(n))
+
+
+def _bits32(u):
+    """float32 bits of one input lane: int32 as is, bfloat16 (int16) moved to the top half."""
+
+
+@overload(_bits32, jit_options={"cache": True})
+def _bits32_impl(u):
+    if u == types.int16:
+        return lambda u: _shl(u, 16)
+    return lambda u: np.int32(u)
+
+
+@njit(cache=True)
+def _block_scale(amax, F, P, G):
+    """(E8M0 code, c, whether the lane loop applies) of a block whose largest |bits| (as float32) is amax.
+
+    c = 127 + s + emin with s the exponent the elements are encoded at (`element_scale_exponent`;
+    0 for an all-zero block, whose lanes give zero codes at any s).
+    """
+    if amax >= 0x7F800000:
+        return np.int64(0), np.int32(0), False
+    if G[G_IN16] == 1:
+        cls, _, m, e, E = unpack(np.int64(amax >> 16), 8, 7)
+    else:
+        cls, _, m, e, E = unpack(np.int64(amax), 8, 23)
+    scale = np.int64(scale_code(cls, m, e, E, F, P))
+    if scale == E8M0_NAN:
+        return scale, np.int32(0), False
+    s = element_scale_exponent(scale, P) if amax != 0 else np.int64(0)
+    c = np.int32(127 + s + G[G_EMIN])
+    if G[G_INT] == 1:
+        # The largest lane is shifted right by at least one bit.
+        fast = 23 + c - max(amax >> 23, 1) >= 1
+    else:
+        # Every float32 subnormal lane lies in the element's subnormal range.
+        fast = c >= 1
+    return scale, c, fast
+
+
+@njit(cache=True, inline="always")
+def _round(w, c, sh0, dmin, G):
+    """(sign, -d, k) of one lane: k = |x| * 2^-shift rounded, shift = min(sh0 + max(c - efe, dmin), 31)."""
+    sign = _i32(_shr(w, 31) & 1)
+    a = _i32(w & 0x7FFFFFFF)
+    efe = _i32(max(_shr(a, 23), _i32(1)))
+    m = _i32(a - _shl(efe - 1, 23))
+    d = _i32(c - efe)
+    shift = _i32(min(_i32(sh0 + max(d, dmin)), _i32(31)))
+    half = _i32(_shl(1, shift - 1) & _i32(G[G_HALFMASK]))
+    lsb = _i32(_shr(m, shift) & _i32(G[G_LSBMASK]))
+    bias = _i32(_i32(half - _i32(G[G_R1])) + lsb)
+    return sign, _i32(-d), _shr(m + bias, shift)
+
+
+@njit(cache=True)
+def _lane_float(u, c, G):
+    """(sign, magnitude code, overflowed) of one finite lane; the sign is 0 for a zero that drops it."""
+    M = _i32(G[G_M])
+    sign, nd, k = _round(_bits32(u), c, _i32(23 - M), _i32(0), G)
+    mag = _i32(_shl(max(nd, _i32(0)), M) + k)
+    ovf = mag > _i32(G[G_MAXMAG])
+    if ovf:
+        mag = _i32(G[G_OVFMAG])
+    if mag == 0 and _i32(G[G_ZPOS]) == 1:
+        sign = _i32(0)
+    return sign, mag, ovf
+
+
+@njit(cache=True)
+def _lane_int(u, c, G):
+    """Signed integer k of one finite lane, clamped to the format's range."""
+    sign, _, k = _round(_bits32(u), c, _i32(23), _i32(-(1 << 20)), G)
+    k = _i32(min(k, _i32(G[G_KMAXN]) if sign else _i32(G[G_KMAXP])))
+    return _i32((k ^ -sign) + sign)
+
+
+@njit(cache=True, inline="always")
+def _code_float(sign, mag, G):
+    return np.uint8(_shl(sign, _i32(G[G_BITS]) - 1) | mag)
+
+
+@njit(cache=True, inline="always")
+def _code_int(k, G):
+    return np.uint8(k & _i32(_shl(1, G[G_BITS]) - 1))
+
+
+@njit(cache=True, inline="always")
+def _float_parts(mag, G):
+    """(significand, biased float32 exponent) of the element magnitude code mag."""
+    M = _i32(G[G_M])
+    e_el = _i32(max(_shr(mag, M), _i32(1)))
+    return _i32(mag - _shl(e_el - 1, M)), _i32(e_el + _i32(G[G_DEXP]))
+
+
+@njit(cache=True)
+def _value32_float(sign, mag, ovf, scale_f, G):
+    """float32 bits of the element value times 2^s (scale_f = 2^s as float32)."""
+    sig, ex = _float_parts(mag, G)
+    v = np.float32(np.float32(sig) * np.int32(_shl(ex, 23)).view(np.float32) * scale_f)
+    vb = _i32(v.view(np.int32) | _shl(sign, 31))
+    if ovf and _i32(G[G_OVFSPEC]) == 1:
+        vb = _i32(G[G_OVF_F32] | _shl(sign, 31))
+    return vb
+
+
+@njit(cache=True)
+def _value64_float(sign, mag, ovf, scale_d, G):
+    """float64 bits of the element value times 2^s (scale_d = 2^s as float64)."""
+    sig, ex = _float_parts(mag, G)
+    p = np.int64(np.int64(ex + (1023 - 127)) << 52)
+    v = np.float64(np.float64(sig) * np.int64(p).view(np.float64) * scale_d)
+    vb = np.int64(v.view(np.int64) | (np.int64(sign) << 63))
+    if ovf and _i32(G[G_OVFSPEC]) == 1:
+        vb = np.int64(np.int64(G[G_OVF_F64]) | (np.int64(sign) << 63))
+    return vb
+
+
+# The kernels work on chunks of CHUNK blocks (x[b*k:(b+1)*k] is block b; a chunk's input stays
+# in cache between the passes). Pass 1 finds each block's amax and scale; pass 2 runs the lane
+# loops with no call inside, so their vector constants stay in registers. Arrays are flat and
+# indexed with unsigned integers: numba then adds no negative-index wraparound and LLVM sees
+# contiguous accesses, so the lane loops vectorize. Float and integer elements take separate
+# loops (a branch that always goes the same way).
+
+CHUNK = 256
+_SLOW = -(1 << 30)
+
+
+@njit(cache=True)
+def _chunk_scales(x, k, b0, b1, F, P, G, sc, cs):
+    """Pass 1 over blocks b0..b1-1: sc[j] = E8M0 code, cs[j] = c of block b0 + j, or _SLOW."""
+    for b in range(b0, b1):
+        lo = np.uint64(b) * np.uint64(k)
+        amax = np.int32(0)
+        for i in range(lo, lo + np.uint64(k)):
+            amax = max(amax, _i32(_bits32(x[i]) & 0x7FFFFFFF))
+        scale, c, fast = _block_scale(amax, F, P, G)
+        sc[b - b0] = np.uint8(scale)
+        cs[b - b0] = c if fast else _SLOW
+
+
+@njit(cache=True, parallel=True)
+def quantize_kernel(x, k, F, P, G, codes, scales, slow):
+    """Codes and E8M0 scales of the blocks; slow[b] marks the blocks left to block.py."""
+    nb = slow.shape[0]
+    for ch in prange((nb + CHUNK - 1) // CHUNK):
+        b0 = ch * CHUNK
+        b1 = min(b0 + CHUNK, nb)
+        sc = np.empty(CHUNK, np.uint8)
+        cs = np.empty(CHUNK, np.int32)
+        _chunk_scales(x, k, b0, b1, F, P, G, sc, cs)
+        for b in range(b0, b1):
+            c = cs[b - b0]
+            lo = np.uint64(b) * np.uint64(k)
+            hi = lo + np.uint64(k)
+            if c == _SLOW:
+                continue
+            if G[G_INT] == 1:
+                for i in range(lo, hi):
+                    codes[i] = _code_int(_lane_int(x[i], c, G), G)
+            else:
+                for i in range(lo, hi):
+                    sign, mag, _ = _lane_float(x[i], c, G)
+                    codes[i] = _code_float(sign, mag, G)
+        for b in range(b0, b1):
+            scales[b] = sc[b - b0]
+            slow[b] = cs[b - b0] == _SLOW
+
+
+@njit(cache=True, inline="always")
+def _scale_f32(code):
+    """2^(code - 127) as float32 (subnormal for code 0): the factor dequantize applies."""
+    s = np.int32(np.int32(code) - np.int32(127))
+    if s >= -126:
+        return np.int32((s + np.int32(127)) << np.int32(23)).view(np.float32)
+    return np.int32(np.int32(1) << (s + np.int32(149))).view(np.float32)
+
+
+@njit(cache=True, parallel=True)
+def fake_quantize32_kernel(x, k, F, P, G, out_bits, slow):
+    """float32 bits of the dequantized blocks; slow[b] marks the blocks left to block.py."""
+    nb = slow.shape[0]
+    for ch in prange((nb + CHUNK - 1) // CHUNK):
+        b0 = ch * CHUNK
+        b1 = min(b0 + CHUNK, nb)
+        sc = np.empty(CHUNK, np.uint8)
+        cs = np.empty(CHUNK, np.int32)
+        _chunk_scales(x, k, b0, b1, F, P, G, sc, cs)
+        for b in range(b0, b1):
+            c = cs[b - b0]
+            lo = np.uint64(b) * np.uint64(k)
+            hi = lo + np.uint64(k)
+            if c == _SLOW:
+                continue
+            scale_f = _scale_f32(sc[b - b0])
+            if G[G_INT] == 1:
+                # k * 2^-f * 2^s: the first product is exact, the second rounds once.
+                unit = np.float32(np.int32(np.int32(G[G_FRAC_EXP]) << np.int32(23)).view(np.float32) * scale_f)
+                for i in range(lo, hi):
+                    out_bits[i] = np.float32(np.float32(_lane_int(x[i], c, G)) * unit).view(np.int32)
+            else:
+                for i in range(lo, hi):
+                    sign, mag, ovf = _lane_float(x[i], c, G)
+                    out_bits[i] = _value32_float(sign, mag, ovf, scale_f, G)
+        for b in range(b0, b1):
+            slow[b] = cs[b - b0] == _SLOW
+
+
+@njit(cache=True, parallel=True)
+def fake_quantize64_kernel(x, k, F, P, G, out_bits, slow):
+    """float64 bits of the dequantized blocks; slow[b] marks the blocks left to block.py."""
+    nb = slow.shape[0]
+    for ch in prange((nb + CHUNK - 1) // CHUNK):
+        b0 = ch * CHUNK
+        b1 = min(b0 + CHUNK, nb)
+        sc = np.empty(CHUNK, np.uint8)
+        cs = np.empty(CHUNK, np.int32)
+        _chunk_scales(x, k, b0, b1, F, P, G, sc, cs)
+        for b in range(b0, b1):
+            c = cs[b - b0]
+            lo = np.uint64(b) * np.uint64(k)
+            hi = lo + np.uint64(k)
+            if c == _SLOW:
+                continue
+            scale_d = np.int64((np.int64(sc[b - b0]) - 127 + 1023) << 52).view(np.float64)
+            if G[G_INT] == 1:
+                unit = np.int64((np.int64(G[G_FRAC_EXP]) + (1023 - 127)) << 52).view(np.float64) * scale_d
+                for i in range(lo, hi):
+                    out_bits[i] = np.float64(np.float64(_lane_int(x[i], c, G)) * unit).view(np.int64)
+            else:
+                for i in range(lo, hi):
+                    sign, mag, ovf = _lane_float(x[i], c, G)
+                    out_bits[i] = _value64_float(sign, mag, ovf, scale_d, G)
+        for b in range(b0, b1):
+            slow[b] = cs[b - b0] == _SLOW
+
+
+# Element encode (no blocks) at one scale exponent s for every lane: c = 127 + s + emin.
+# NaN and Inf lanes take the codes in S = (NaN +, NaN -, Inf +, Inf -), a select per lane.
+
+ENCODE_CHUNK = 1 << 14
+
+
+def encode_supported(ebits: int, mbits: int, x_dtype: np.dtype, F: tuple, P: tuple, s: int, stochastic: bool) -> bool:
+    """Whether `encode_kernel` takes x * 2^-s (a single s; floats need 127 + s + emin >= 1)."""
+    if not supported(ebits, mbits, x_dtype, F, P, stochastic):
+        return False
+    return F[KIND] == KIND_INT or 127 + s + F[EMIN] >= 1
+
+
+@njit(cache=True)
+def _lane_int_saturating(u, c, G):
+    """Signed k of one finite lane at any scale: lanes far above the grid saturate."""
+    w = _bits32(u)
+    sign, nd, k = _round(w, c, _i32(23), _i32(-22), G)
+    if nd > 22 and (w & 0x7FFFFFFF) != 0:
+        k = _i32(1 << 30)
+    k = _i32(min(k, _i32(G[G_KMAXN]) if sign else _i32(G[G_KMAXP])))
+    return _i32((k ^ -sign) + sign)
+
+
+@njit(cache=True, inline="always")
+def _special(u, code, S):
+    """code, or the NaN / Inf code of u's sign when u is NaN or Inf."""
+    w = _bits32(u)
+    a = _i32(w & 0x7FFFFFFF)
+    neg = w < 0
+    if a > 0x7F800000:
+        code = np.uint8(S[1] if neg else S[0])
+    elif a == 0x7F800000:
+        code = np.uint8(S[3] if neg else S[2])
+    return code
+
+
+@njit(cache=True, parallel=True)
+def encode_kernel(x, c, G, S, out):
+    """out[i] = code of x[i] * 2^-s, c = 127 + s + emin (`encode_supported` holds)."""
+    n = x.shape[0]
+    c = np.int32(c)
+    for ch in prange((n + ENCODE_CHUNK - 1) // ENCODE_CHUNK):
+        lo = np.uint64(ch) * np.uint64(ENCODE_CHUNK)
+        hi = min(lo + np.uint64(ENCODE_CHUNK), np.uint64(n))
+        if G[G_INT] == 1:
+            for i in range(lo, hi):
+                out[i] = _special(x[i], _code_int(_lane_int_saturating(x[i], c, G), G), S)
+        else:
+            for i in range(lo, hi):
+                sign, mag, _ = _lane_float(x[i], c, G)
+                out[i] = _special(x[i], _code_float(sign, mag, G), S)
