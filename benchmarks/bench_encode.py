@@ -16,12 +16,12 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import statistics
 import time
 
 import ml_dtypes
 import numba
 import numpy as np
+from timing import median_seconds
 
 import mxemu as mx
 
@@ -49,14 +49,6 @@ def input_classes(x: np.ndarray, element: mx.ElementFormat) -> dict[str, int]:
     return {k: int(v.sum()) for k, v in {**classes, "other": rest}.items() if v.any()}
 
 
-def median_seconds(fn, repeat: int) -> float:
-    fn()
-    times = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
 
 
 def main() -> None:

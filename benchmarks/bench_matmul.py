@@ -3,23 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import statistics
-import time
 
 import numpy as np
+from timing import median_seconds
 
 import mxemu as mx
 from mxemu.products import matmul
-
-
-def _median_seconds(fn, repeat: int) -> float:
-    fn()  # warm-up (and numba compilation on a cold cache)
-    times = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
 
 
 def main() -> None:
@@ -37,12 +26,12 @@ def main() -> None:
     for fmt in ("mxfp8_e4m3", "mxfp4_e2m1"):
         A = mx.quantize(x, fmt, axis=1)
         B = mx.quantize(y, fmt, axis=0)
-        base = _median_seconds(lambda A=A, B=B: A.dequantize(np.float32) @ B.dequantize(np.float32), args.repeat)
+        base = median_seconds(lambda A=A, B=B: A.dequantize(np.float32) @ B.dequantize(np.float32), args.repeat)
         a32, b32 = A.dequantize(np.float32), B.dequantize(np.float32)
         rows = [("dequantize + numpy float32", base),
-                ("numpy float32 only", _median_seconds(lambda a32=a32, b32=b32: a32 @ b32, args.repeat))]
+                ("numpy float32 only", median_seconds(lambda a32=a32, b32=b32: a32 @ b32, args.repeat))]
         for model in ("block_exact_fp32", "exact"):
-            rows.append((model, _median_seconds(lambda A=A, B=B, m=model: matmul(A, B, m), args.repeat)))
+            rows.append((model, median_seconds(lambda A=A, B=B, m=model: matmul(A, B, m), args.repeat)))
         for name, t in rows:
             print(f"{fmt:<12} {name:<28} {t * 1e3:9.2f} {t / base:8.1f}")
 

@@ -20,12 +20,11 @@ import contextlib
 import io
 import os
 import platform
-import statistics
-import time
 
 import ml_dtypes
 import numba
 import numpy as np
+from timing import median_seconds
 
 import mxemu as mx
 
@@ -36,14 +35,6 @@ ML_DTYPES = {"fp8_e4m3": ml_dtypes.float8_e4m3fn, "fp8_e5m2": ml_dtypes.float8_e
              "fp4_e2m1": ml_dtypes.float4_e2m1fn}
 
 
-def median_seconds(fn, repeat: int) -> float:
-    fn()
-    times = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
 
 
 def numpy_fake_quantize(x: np.ndarray, fmt: str) -> np.ndarray:
@@ -86,7 +77,10 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=None, help="timed runs per measurement (default 7, quick 3)")
     ap.add_argument("--formats", nargs="*", default=MX_FORMATS)
     ap.add_argument("--policy", default="ocp")
+    ap.add_argument("--threads", type=int, default=None, help="numba and torch threads (default: all cores)")
     args = ap.parse_args()
+    if args.threads:
+        numba.set_num_threads(args.threads)
     n = 1 << (args.log2n or (22 if args.quick else 24))
     repeat = args.repeat or (3 if args.quick else 7)
 
@@ -94,9 +88,12 @@ def main() -> None:
     x = (rng.standard_normal(n) * np.exp2(rng.integers(-10, 11, n))).astype(np.float32)
     y = np.empty_like(x)
     t_copy = median_seconds(lambda: np.copyto(y, x), repeat)
+    t_alloc_copy = median_seconds(lambda: x.copy(), repeat)
     melem = lambda t: n / t / 1e6
 
     tao = torchao_to_mx()
+    if tao is not None and args.threads:
+        tao[0].set_num_threads(args.threads)
     print(f"mxemu {mx.__version__}, numpy {np.__version__}, numba {numba.__version__} "
           f"({numba.get_num_threads()} threads), ml_dtypes {ml_dtypes.__version__}, "
           f"torchao {'missing' if tao is None else __import__('torchao').__version__}; "
@@ -104,7 +101,8 @@ def main() -> None:
     if tao is not None:
         print(f"torch {tao[0].__version__} ({tao[0].get_num_threads()} threads)")
     print(f"float32 array of {n} elements, policy {args.policy}, median of {repeat} runs\n")
-    print(f"np.copyto: {melem(t_copy):8.0f} Melem/s\n")
+    print(f"np.copyto into a preallocated array: {melem(t_copy):6.0f} Melem/s")
+    print(f"x.copy() (allocates, as mxemu does): {melem(t_alloc_copy):6.0f} Melem/s\n")
     head = (f"{'format':<12}{'fake_quant':>11}{'quantize':>10}{'numpy+mld':>10}{'torchao':>9}"
             f"{'fq/copy':>9}{'q/copy':>8}{'q/torchao':>10}{'numpy==fq':>11}")
     print(head)

@@ -115,7 +115,7 @@ def encode(x: np.ndarray, fmt: str | ElementFormat, *, scale_exp: int | np.ndarr
     rbits = _random_bits(x, pol, seed, random_bits).reshape(-1)
     ebits, mbits = INPUT_LAYOUTS[x.dtype.name]
     out = np.empty(x.size, np.uint8)
-    kb.encode_elements(x.reshape(-1).view(INT_VIEW[x.dtype.name]), ebits, mbits, s,
+    dispatch.encode_elements(x.reshape(-1).view(INT_VIEW[x.dtype.name]), ebits, mbits, s,
                        format_params(element), policy_params(pol), rbits, out)
     return out.reshape(x.shape)
 

@@ -5,6 +5,8 @@ Every comparison is bit for bit: element codes, E8M0 scales and the fake-quantiz
 
 from __future__ import annotations
 
+import functools
+
 import ml_dtypes
 import numpy as np
 import pytest
@@ -69,6 +71,7 @@ def _slow_blocks(rows: np.ndarray, fmt: str, policy: mx.Policy) -> int:
     return int(slow.sum())
 
 
+@functools.cache
 def _all_bf16_blocks() -> np.ndarray:
     """All 2^16 bfloat16 bit patterns, in order and shuffled, as blocks of 32 (int16 rows)."""
     every = np.arange(1 << 16, dtype=np.uint16).view(np.int16)
@@ -95,6 +98,7 @@ def _f32(values) -> np.ndarray:
     return np.asarray(values, np.float64).astype(np.float32)
 
 
+@functools.cache
 def _edge_blocks(fmt: str) -> np.ndarray:
     """Blocks at the edges: amax one ulp below / at / above powers of two, exact ties of the element
     grid, zeros, float32-subnormal amax, amax near 2^127 and float32 max, NaN/Inf lanes."""
