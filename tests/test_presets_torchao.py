@@ -6,10 +6,10 @@ import warnings
 import ml_dtypes
 import numpy as np
 import pytest
+import torch
 
 import mxemu as mx
 
-torch = pytest.importorskip("torch")
 logging.disable(logging.WARNING)
 warnings.filterwarnings("ignore", module="torchao")
 from torchao.prototype.mx_formats.config import ScaleCalculationMode  # noqa: E402

@@ -6,13 +6,13 @@ import warnings
 import ml_dtypes
 import numpy as np
 import pytest
+import torch
 from gfloat import compute_scale_amax, encode_block
 from gfloat.formats import format_info_mxfp8_e4m3
 
 import mxemu as mx
 from mxemu.testing import ConformanceError, check_quantizer, identify
 
-torch = pytest.importorskip("torch")
 logging.disable(logging.WARNING)
 warnings.filterwarnings("ignore", module="torchao")
 from torchao.prototype.mx_formats.config import ScaleCalculationMode  # noqa: E402
