@@ -124,3 +124,32 @@ def test_the_conform_command_reports_pass_fail_and_the_policy(tmp_path, monkeypa
     assert main(["conform", "my_kernels:ties_away", "--format", "mxfp4_e2m1", "--max-examples", "200"]) == 1
     assert "FAIL my_kernels:ties_away" in capsys.readouterr().out
     assert main(["conform", "my_kernels:missing", "--format", "mxfp4_e2m1"]) == 2
+
+
+def _quantizer(fmt, policy):
+    def fn(x):
+        q = mx.quantize(x, fmt, policy=policy)
+        return q.scales, q.codes
+    return fn
+
+
+@pytest.mark.parametrize(("fmt", "wrong", "field"), [
+    ("mxfp4_e2m1", {"rounding": "rna"}, "rounding=rna"),            # ties away instead of RNE
+    ("mxfp8_e4m3", {"log2": "fp32"}, "log2=fp32"),                   # float32 log2 for the scale
+    ("mxfp8_e4m3", {"overflow": "ieee"}, "overflow=ieee"),           # no saturation
+    ("mxfp6_e3m2", {"nonfinite": "finite_amax"}, "nonfinite=finite_amax"),  # NaN lost in the amax
+])
+def test_a_wrong_implementation_is_caught_and_named_by_the_field_that_explains_it(fmt, wrong, field):
+    fn = _quantizer(fmt, mx.get_policy("ocp").replace(**wrong))
+    with pytest.raises(ConformanceError):
+        check_quantizer(fn, fmt, "ocp", kind="quantize", max_examples=300)
+    found = identify(fn, fmt)
+    assert not found.unexplained and field in str(found), str(found)
+
+
+def test_ml_dtypes_casts_are_identified_as_the_ml_dtypes_element_preset():
+    def cast(x):
+        with np.errstate(invalid="ignore", over="ignore"):
+            return x.astype(ml_dtypes.float8_e4m3fn).view(np.uint8)
+    found = identify(cast, "mxfp8_e4m3", kind="encode")
+    assert "ml_dtypes" in found.presets, str(found)

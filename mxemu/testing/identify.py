@@ -68,6 +68,8 @@ class Identification:
                            if getattr(self.policy, f) != getattr(default, f)) or "all ocp defaults"
         if self.presets:
             return f"{self.format}: matches preset(s) {', '.join(self.presets)} ({fields})"
+        if not self.unexplained:
+            return f"{self.format}: matches no preset, but matches the policy {fields}"
         lines = [f"{self.format}: no preset matches; closest policy: {fields}",
                  "blocks no policy explains:"] + [f"  - {b}" for b in self.unexplained]
         return "\n".join(lines)

@@ -8,11 +8,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from mxemu.errors import InputError, MXError
-from mxemu.ops import fake_quantize, quantize
+from mxemu.ops import encode, fake_quantize, quantize
 from mxemu.policy import Policy, get_policy
 from mxemu.spec import MXFormat, ScaleFormat, get_format
 
-KINDS = ("fake_quantize", "quantize")
+KINDS = ("fake_quantize", "quantize", "encode")
 TENSORS = ("numpy", "torch")
 
 
@@ -67,6 +67,15 @@ class Difference:
 def compare(fn_out: object, x: np.ndarray, fmt: MXFormat, policy: Policy, kind: str) -> Difference | None:
     """The first difference between fn's output for the single block x and mxemu's, or None."""
     block = x.reshape(1, -1)
+    if kind == "encode":
+        # Element casts: fn maps the lanes to codes of the element format at scale 1.
+        want_codes = encode(block, fmt.element, policy=policy).reshape(-1)
+        got_codes = _as_numpy(fn_out).astype(np.int64).reshape(-1)
+        differ = got_codes != want_codes
+        if differ.any():
+            lane = int(np.argmax(differ))
+            return Difference(x, lane, "code", f"0x{int(want_codes[lane]):02x}", f"0x{int(got_codes[lane]):02x}")
+        return None
     if kind == "fake_quantize":
         want = fake_quantize(block, fmt, policy=policy)
         got = _as_numpy(fn_out).reshape(want.shape)
@@ -104,8 +113,9 @@ def check_quantizer(fn: Callable, fmt: str | MXFormat, policy: str | Policy | No
     """Drive `fn` with boundary-dense blocks and compare it with mxemu under `policy`, byte for byte.
 
     `fn` takes one block as an array of shape (1, block_size) — numpy, or a torch tensor on `device`
-    when tensor="torch" — and returns the fake-quantized block (kind="fake_quantize"), or
-    (scales, codes) with one code per element (kind="quantize"). A difference raises
+    when tensor="torch" — and returns the fake-quantized block (kind="fake_quantize"),
+    (scales, codes) with one code per element (kind="quantize"), or the element codes of a plain
+    cast at scale 1 (kind="encode", for element casts such as ml_dtypes'). A difference raises
     `ConformanceError` for the smallest failing block hypothesis can find, with its input bits,
     both outputs and the first differing lane.
 
