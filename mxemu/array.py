@@ -85,7 +85,8 @@ def scale_array(scales: np.ndarray, padded: tuple[int, ...], axes: tuple[int, ..
 def to_dtype(values64: np.ndarray, dtype: np.dtype) -> np.ndarray:
     """Exact float64 values into dtype: float32/float64 by a cast (RNE), float16/bfloat16 by RNE + IEEE overflow."""
     if dtype.name in ("float32", "float64"):
-        return values64.astype(dtype, copy=False)
+        with np.errstate(over="ignore"):  # beyond float32's range the value rounds to Inf, as documented
+            return values64.astype(dtype, copy=False)
     out = np.empty(values64.size, np.int16)
     kb.round_float64(values64.reshape(-1).view(np.int64), OUTPUT_FORMATS[dtype.name],
                      policy_params(Policy()), out)

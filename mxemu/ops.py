@@ -54,7 +54,9 @@ def _names(kind: type) -> list[str]:
 
 
 def _check_nan_policy(x: np.ndarray, element: ElementFormat, policy: Policy) -> None:
-    if policy.nan_to_nonan == "error" and not element.has_nan and np.isnan(x).any():
+    with np.errstate(invalid="ignore"):  # ml_dtypes' bfloat16 isnan warns on NaN inputs
+        has_nan = policy.nan_to_nonan == "error" and not element.has_nan and bool(np.isnan(x).any())
+    if has_nan:
         raise InputError(f"input holds NaN and {element.name} has no NaN encoding "
                          f"(policy nan_to_nonan='error'; choose zero, signed_zero or flipped_zero)")
 
