@@ -149,17 +149,12 @@ def main(argv: list[str] | None = None) -> int:
     _golden_parser(sub)
     _conform_parser(sub)
     args = parser.parse_args(argv)
-    if args.command == "conform":
+    handlers = {"conform": _conform, "golden": _golden}
+    if args.command in handlers:
         try:
-            return _conform(args)
+            return handlers[args.command](args)
         except MXError as exc:
-            print(f"mxemu conform: error: {exc}", file=sys.stderr)
-            return 2
-    if args.command == "golden":
-        try:
-            return _golden(args)
-        except MXError as exc:
-            print(f"mxemu golden: error: {exc}", file=sys.stderr)
+            print(f"mxemu {args.command}: error: {exc}", file=sys.stderr)
             return 2
     print(format_table())
     if args.command in (None, "info"):
