@@ -10,7 +10,8 @@ import numpy as np
 
 from mxemu.errors import InputError
 from mxemu.kernels import block as kb
-from mxemu.kernels.params import OUTPUT_FORMATS, format_params, policy_params
+from mxemu.kernels.dispatch import to_dtype
+from mxemu.kernels.params import format_params
 from mxemu.policy import Policy
 from mxemu.spec import ElementFormat, MXFormat
 
@@ -79,18 +80,6 @@ def scale_array(scales: np.ndarray, padded: tuple[int, ...], axes: tuple[int, ..
     lead = padded[: nd - len(axes)]
     blocks = tuple(n // k for n in padded[nd - len(axes):])
     return np.moveaxis(scales.reshape(*lead, *blocks), tuple(range(nd - len(axes), nd)), axes)
-
-
-
-def to_dtype(values64: np.ndarray, dtype: np.dtype) -> np.ndarray:
-    """Exact float64 values into dtype: float32/float64 by a cast (RNE), float16/bfloat16 by RNE + IEEE overflow."""
-    if dtype.name in ("float32", "float64"):
-        with np.errstate(over="ignore"):  # beyond float32's range the value rounds to Inf, as documented
-            return values64.astype(dtype, copy=False)
-    out = np.empty(values64.size, np.int16)
-    kb.round_float64(values64.reshape(-1).view(np.int64), OUTPUT_FORMATS[dtype.name],
-                     policy_params(Policy()), out)
-    return out.view(dtype).reshape(values64.shape)
 
 
 

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO
 import numpy as np
 
 from mxemu.errors import FileFormatError, InputError, MXError
-from mxemu.packing import LAYOUTS, block_geometry, check_array, pack_codes, packed_size, unpack_codes
+from mxemu.packing import LAYOUTS, block_geometry, check_array, is_tensor_scale, pack_codes, packed_size, unpack_codes
 
 if TYPE_CHECKING:
     from mxemu.array import MXArray
@@ -28,6 +28,8 @@ METADATA_KEYS = (
     "schema_version", "mxemu_version", "format", "format_definition", "policy", "axis", "shape",
     "block_size", "layout", "codes_sha256", "scales_sha256", "metadata_sha256",
 )
+# Present only for formats with a per-tensor scale (NVFP4): JSON null (one level) or the float32 value.
+OPTIONAL_KEYS = ("tensor_scale",)
 BYTE_LAYOUTS = ("byte", "byte_msb")  # one code per byte: the codes tensor keeps the array's shape
 
 
@@ -170,6 +172,8 @@ def save(q: MXArray, path: str | os.PathLike, layout: str = "byte") -> Path:
         "codes_sha256": _sha256(codes),
         "scales_sha256": _sha256(scales),
     }
+    if q.format.tensor_scale:
+        meta["tensor_scale"] = _canonical(q.tensor_scale)
     meta["metadata_sha256"] = hashlib.sha256(_canonical(meta).encode()).hexdigest()
     if suffix == ".npz":
         blob = np.frombuffer(_canonical(meta).encode("utf-8"), np.uint8)
@@ -265,7 +269,7 @@ def _build(arrays: dict[str, np.ndarray], meta: Any) -> MXArray:
     missing = [k for k in METADATA_KEYS if k not in meta]
     if missing:
         raise FileFormatError(f"metadata is missing {missing} (not a file written by mxemu.save?)")
-    unknown = sorted(set(meta) - set(METADATA_KEYS))
+    unknown = sorted(set(meta) - set(METADATA_KEYS) - set(OPTIONAL_KEYS))
     if unknown:
         raise FileFormatError(f"metadata has unknown key(s) {unknown}; expected {list(METADATA_KEYS)}")
     body = {k: v for k, v in meta.items() if k != "metadata_sha256"}
@@ -281,12 +285,18 @@ def _build(arrays: dict[str, np.ndarray], meta: Any) -> MXArray:
     except MXError:
         raise FileFormatError(f"unknown format {name!r}; register its definition (mxemu.register_formats) "
                               f"before loading; the file defines it as {meta['format_definition']}") from None
-    if not isinstance(f, MXFormat) or f.tensor_scale:
+    if not isinstance(f, MXFormat):
         raise FileFormatError(f"format {name!r} is not an MX block format an MXArray can hold")
     stored, registered = _json(meta, "format_definition"), format_definition(f)
     if stored != registered:
         raise FileFormatError(f"the file's definition of format {name!r} differs from the registered one: "
                               f"file {_canonical(stored)} vs registered {_canonical(registered)}")
+    if ("tensor_scale" in meta) != f.tensor_scale:
+        raise FileFormatError(f"metadata 'tensor_scale' is {'present' if 'tensor_scale' in meta else 'missing'}, "
+                              f"but format {name!r} {'has' if f.tensor_scale else 'has no'} per-tensor scale")
+    tensor_scale = _json(meta, "tensor_scale") if f.tensor_scale else None
+    if tensor_scale is not None and not is_tensor_scale(tensor_scale):
+        raise FileFormatError(f"metadata 'tensor_scale' = {tensor_scale!r} is not null or a positive finite float32")
 
     pdata = _json(meta, "policy")
     if not isinstance(pdata, dict) or set(pdata) != {*FIELDS, "name"}:
@@ -326,4 +336,5 @@ def _build(arrays: dict[str, np.ndarray], meta: Any) -> MXArray:
         codes = unpack_codes(arrays["codes"].reshape(-1), bits, count, layout).reshape(shape)
     except MXError as exc:
         raise FileFormatError(f"tensor 'codes': {exc}") from None
-    return MXArray(codes=codes, scales=np.ascontiguousarray(arrays["scales"]), format=f, policy=policy, axis=axis)
+    return MXArray(codes=codes, scales=np.ascontiguousarray(arrays["scales"]), format=f, policy=policy, axis=axis,
+                   tensor_scale=None if tensor_scale is None else float(tensor_scale))

@@ -6,10 +6,11 @@ import secrets
 
 import numpy as np
 
-from mxemu.array import MXArray, from_blocks, normalize_axes, output_dtype, scale_array, to_blocks, to_dtype
+from mxemu.array import MXArray, from_blocks, normalize_axes, output_dtype, scale_array, to_blocks
 from mxemu.errors import InputError, PolicyError
 from mxemu.kernels import block as kb
 from mxemu.kernels import dispatch, nvfp4
+from mxemu.kernels.dispatch import to_dtype
 from mxemu.kernels.params import INPUT_LAYOUTS, INT_VIEW, format_params, policy_params
 from mxemu.policy import Policy, get_policy
 from mxemu.spec import ElementFormat, MXFormat, get_format
@@ -247,11 +248,8 @@ def fake_quantize(x: np.ndarray, fmt: str | MXFormat, axis: int | tuple[int, int
         return quantize(x, fmt, axis, policy, seed, random_bits).dequantize(x.dtype)
     f, pol, x, axes, k, rows, padded, rrows = _prepare(x, fmt, axis, policy, seed, random_bits)
     ebits, mbits = INPUT_LAYOUTS[x.dtype.name]
-    direct = x.dtype.name in ("float32", "float64")
-    out = np.empty(rows.shape, x.dtype if direct else np.float64)
+    out = np.empty(rows.shape, x.dtype)
     dispatch.fake_quantize_rows(rows, ebits, mbits, format_params(f.element), policy_params(pol), rrows, out)
-    if not direct:
-        out = to_dtype(out, x.dtype)
     return np.ascontiguousarray(from_blocks(out, padded, x.shape, axes, k))
 
 

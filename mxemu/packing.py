@@ -278,6 +278,12 @@ def block_geometry(shape: tuple[int, ...], axes: tuple[int, ...], k: int) -> tup
     return padded, scale_shape
 
 
+def is_tensor_scale(v: object) -> bool:
+    """Whether v is a positive finite number that float32 holds exactly (an NVFP4 tensor scale)."""
+    return (isinstance(v, (float, int, np.floating)) and not isinstance(v, bool) and np.isfinite(v) and v > 0
+            and float(np.float32(v)) == float(v))
+
+
 def check_array(q: object) -> MXArray:
     """`q` if it is a consistent MXArray (uint8 codes and scales, scales shaped for its blocks), else `InputError`.
 
@@ -289,8 +295,9 @@ def check_array(q: object) -> MXArray:
 
     if not isinstance(q, MXArray):
         raise InputError(f"expected an MXArray, got {type(q).__name__}")
-    if q.format.tensor_scale:
-        raise InputError(f"{q.format.name} has a per-tensor scale, which an MXArray does not hold")
+    if q.tensor_scale is not None and not (q.format.tensor_scale and is_tensor_scale(q.tensor_scale)):
+        raise InputError(f"MXArray tensor_scale {q.tensor_scale!r}: accepted only for a format with a per-tensor "
+                         f"scale (NVFP4), as a positive finite float32 value")
     if q.codes.dtype != np.uint8 or q.scales.dtype != np.uint8:
         raise InputError(f"MXArray codes and scales must be uint8, got {q.codes.dtype} and {q.scales.dtype}")
     axes = normalize_axes(q.axis, q.codes.ndim)
@@ -323,8 +330,12 @@ def pack_array(q: MXArray, layout: str = "byte",
 
 def unpack_array(packed: np.ndarray | bytes | tuple[np.ndarray, np.ndarray], fmt: str | MXFormat,
                  shape: tuple[int, ...], axis: int | tuple[int, ...] = -1, policy: str | Policy | None = None,
-                 layout: str = "byte", scale_layout: str = "separate") -> MXArray:
+                 layout: str = "byte", scale_layout: str = "separate",
+                 tensor_scale: float | None = None) -> MXArray:
     """Inverse of `pack_array`: the MXArray of `fmt`, `shape`, `axis`, `policy` whose packing is `packed`.
+
+    `tensor_scale` is the second-level scale of a format that has one (NVFP4), which the packing
+    does not hold; None for one level.
 
     Raises `FileFormatError` if the bytes cannot be a packing of such an array (wrong length, set
     padding bits, or a padding lane whose code is not 0).
@@ -342,8 +353,9 @@ def unpack_array(packed: np.ndarray | bytes | tuple[np.ndarray, np.ndarray], fmt
     f = get_format(fmt)
     if not isinstance(f, MXFormat):
         raise InputError(f"{f.name} is not an MX block format")
-    if f.tensor_scale:
-        raise InputError(f"{f.name} has a per-tensor scale, which an MXArray does not hold")
+    if tensor_scale is not None and not (f.tensor_scale and is_tensor_scale(tensor_scale)):
+        raise InputError(f"tensor_scale {tensor_scale!r}: accepted only for a format with a per-tensor scale "
+                         f"(NVFP4), as a positive finite float32 value")
     if not isinstance(shape, (tuple, list)) or not shape or \
             not all(isinstance(n, (int, np.integer)) and not isinstance(n, bool) and n >= 0 for n in shape):
         raise InputError(f"shape must be a non-empty tuple of non-negative ints, got {shape!r}")
@@ -359,4 +371,5 @@ def unpack_array(packed: np.ndarray | bytes | tuple[np.ndarray, np.ndarray], fmt
     if not np.array_equal(to_blocks(codes, axes, k)[0], rows):
         raise FileFormatError("a padding lane (beyond the array's shape) holds a nonzero code")
     scales = np.ascontiguousarray(scale_array(srows, padded, axes, k))
-    return MXArray(codes=codes, scales=scales, format=f, policy=pol, axis=axes)
+    return MXArray(codes=codes, scales=scales, format=f, policy=pol, axis=axes,
+                   tensor_scale=None if tensor_scale is None else float(tensor_scale))

@@ -39,10 +39,11 @@ def edge_data(fmt: str) -> np.ndarray:
     rows.append(np.resize([3.4028235e38, -1e38, 1e30, 2.0 ** 127], 32))
     rows.append(np.zeros(32))
     rows.append(np.resize([0.0, -0.0], 32))
-    if elem.is_int:
-        # Tiny blocks: the scale clamps at 2^-127 and the codes are small (integer slicing keeps the property).
-        rows.append(np.resize([1e-45, -3e-45, 1.4e-40, -1e-39], 32))
-        rows.append(np.resize([2.0 ** -130, 2.0 ** -133, -(2.0 ** -128)], 32))
+    # Tiny blocks: the scale clamps at 2^-127 and the largest code lies below the top binade.
+    rows.append(np.resize([1e-45, -3e-45, 1.4e-40, -1e-39], 32))
+    rows.append(np.resize([2.0 ** -130, 2.0 ** -133, -(2.0 ** -128)], 32))
+    for e in range(-127 + elem.emax - 12, -126 + elem.emax):
+        rows.append(np.resize([2.0 ** e, -0.75 * 2.0 ** e, 0.3 * 2.0 ** e, 2.0 ** (e - 5)], 32))
     with np.errstate(over="ignore"):
         return np.array(rows, np.float64).clip(-3.4028235e38, 3.4028235e38).astype(F32)
 
@@ -60,16 +61,15 @@ def assert_same_array(a: mx.MXArray, b: mx.MXArray) -> None:
 # exponent Slice-and-Scale chooses (Δ = 0 for MXINT: the element emax is 0 for every width; a clamp above
 # 2^127 is the same clamp, or the same NaN). At that common scale both methods round the same exact value
 # P·2^-Δ once, with the same rounding and saturation (encode_value), so the codes agree too. All-zero
-# blocks get zero_block_scale from both. Integer blocks whose scale was clamped at 2^-127 agree as well
-# (the requantized scale clamps there again); float blocks clamped there are the documented exception
-# (test_fp_blocks_clamped_at_the_smallest_scale_keep_the_raised_exponent).
+# blocks get zero_block_scale from both. A block clamped at 2^-127 has its largest element E binades up
+# with E <= emax_src; Slice-and-Scale raises it by max(E - emax_dst, 0) <= Δ there, which is again the
+# exponent requantization chooses (or its clamp at 2^-127).
 @pytest.mark.parametrize("policy", ["ocp", mx.get_policy("ocp").replace(scale_overflow="nan")])
 @pytest.mark.parametrize("seed, source, targets", [(1, "mxint8", INT_TARGETS), (2, "mxfp8_e4m3", FP_TARGETS),
                                                    (3, "mxfp8_e5m2", FP_TARGETS)])
 def test_slice_and_scale_equals_requantize_for_rne_symmetric_anchors(seed, source, targets, policy):
-    # Integer anchors include blocks whose scale clamps at 2^-127; float anchors stay above (see the exception).
-    min_exp = -140 if source == "mxint8" else -127 + mx.get_format(source).element.emax
-    x = np.concatenate([random_data(seed, min_exp=min_exp), edge_data(source)])
+    # Both include blocks whose scale clamps at 2^-127.
+    x = np.concatenate([random_data(seed, min_exp=-140), edge_data(source)])
     assert x.size >= 10**6
     anchor = mx.quantize(x, source, axis=1, policy=policy)
     for target in targets:
@@ -155,14 +155,19 @@ def test_nan_scale_blocks_stay_nan_and_zero_blocks_take_zero_block_scale():
         assert (out.dequantize()[2] == 1).all()
 
 
-def test_fp_blocks_clamped_at_the_smallest_scale_keep_the_raised_exponent():
-    # amax = 2^-130: the anchor scale clamps at 2^-127 (code 0) with P = 2^-3. Slicing raises the scale by
-    # Δ = 6 (code 6) and P·2^-6 = 2^-9 rounds to 0 in e2m1; requantizing finds the clamped scale again.
-    anchor = mx.quantize(np.full(32, 2.0 ** -130, F32), "mxfp8_e4m3")
+def test_blocks_clamped_at_the_smallest_scale_rise_only_as_far_as_their_largest_element_needs():
+    # amax = 2^-122 in e4m3: the scale 2^(-122 - 8) clamps at 2^-127 (code 0) with P = 2^5. The plain
+    # Δ = 6 would give 2^-121 and P·2^-6 = 0.5; the largest element needs only 5 - emax(e2m1) = 3, so the
+    # scale is 2^-124 (code 3) and P·2^-3 = 4 keeps the value exactly, as requantizing does.
+    anchor = mx.quantize(np.full(32, 2.0 ** -122, F32), "mxfp8_e4m3")
     assert anchor.scales.tolist() == [0]
     sliced = convert(anchor, "mxfp4_e2m1")
-    assert sliced.scales.tolist() == [6] and (sliced.codes == 0).all()
-    assert convert(anchor, "mxfp4_e2m1", "requantize").scales.tolist() == [0]
+    assert sliced.scales.tolist() == [3]
+    assert (sliced.dequantize(np.float64) == 2.0 ** -122).all()
+    assert_same_array(sliced, convert(anchor, "mxfp4_e2m1", "requantize"))
+    # A block above the smallest scale rises by the full Δ.
+    unclamped = mx.quantize(np.full(32, 2.0 ** -100, F32), "mxfp8_e4m3")
+    assert convert(unclamped, "mxfp4_e2m1").scales.tolist() == [int(unclamped.scales[0]) + 6]
 
 
 def test_requantize_is_quantize_of_the_exact_values():

@@ -45,7 +45,8 @@ def _params(fmt: str, policy: mx.Policy) -> tuple[tuple, tuple]:
 
 
 def _assert_fast_equals_general(rows: np.ndarray, fmt: str, policy: mx.Policy) -> None:
-    """Codes, scales and fake-quantized bits (float32 and float64 outputs) of both paths are equal."""
+    """Codes, scales and fake-quantized bits (in the input's type) of both paths are equal; the general
+    path's fake-quantized values are its float64 values rounded once into that type."""
     ebits, mbits = F32_LAYOUT if rows.dtype == np.int32 else BF16_LAYOUT
     F, P = _params(fmt, policy)
     assert dispatch.uses_fast_path(rows, ebits, mbits, F, P, NO_RBITS)
@@ -55,11 +56,13 @@ def _assert_fast_equals_general(rows: np.ndarray, fmt: str, policy: mx.Policy) -
     dispatch.quantize_rows(rows, ebits, mbits, F, P, NO_RBITS, codes[1], scales[1])
     np.testing.assert_array_equal(scales[1], scales[0], err_msg=f"scales {fmt} {policy}")
     np.testing.assert_array_equal(codes[1], codes[0], err_msg=f"codes {fmt} {policy}")
-    for dtype, bits in ((np.float32, np.uint32), (np.float64, np.uint64)):
-        out = [np.empty(rows.shape, dtype) for _ in range(2)]
-        kb.fake_quantize_blocks(rows, ebits, mbits, F, P, NO_RBITS, out[0])
-        dispatch.fake_quantize_rows(rows, ebits, mbits, F, P, NO_RBITS, out[1])
-        np.testing.assert_array_equal(out[1].view(bits), out[0].view(bits), err_msg=f"{dtype} {fmt} {policy}")
+    values = np.empty(rows.shape, np.float64)
+    kb.fake_quantize_blocks(rows, ebits, mbits, F, P, NO_RBITS, values)
+    dtype = np.dtype(np.float32) if rows.dtype == np.int32 else np.dtype(ml_dtypes.bfloat16)
+    out = np.empty(rows.shape, dtype)
+    dispatch.fake_quantize_rows(rows, ebits, mbits, F, P, NO_RBITS, out)
+    np.testing.assert_array_equal(out.view(rows.dtype), dispatch.to_dtype(values, dtype).view(rows.dtype),
+                                  err_msg=f"{dtype} {fmt} {policy}")
 
 
 def _slow_blocks(rows: np.ndarray, fmt: str, policy: mx.Policy) -> int:
@@ -215,7 +218,7 @@ class _Spy:
 
 @pytest.fixture
 def spies(monkeypatch):
-    names = {"fast": ("quantize_kernel", "fake_quantize32_kernel", "fake_quantize64_kernel"),
+    names = {"fast": ("quantize_kernel", "fake_quantize_kernel"),
              "kb": ("quantize_blocks", "fake_quantize_blocks")}
     out = {}
     for module, fns in names.items():
@@ -232,8 +235,7 @@ def test_quantize_and_fake_quantize_run_the_fast_kernels_for_the_common_case(spi
     x = np.random.default_rng(0).standard_normal((64, 96)).astype(dtype)
     q = mx.quantize(x, "mxfp8_e4m3", policy=policy)
     y = mx.fake_quantize(x, "mxfp4_e2m1", policy=policy)
-    fq_kernel = "fake_quantize32_kernel" if dtype == np.float32 else "fake_quantize64_kernel"
-    assert spies["quantize_kernel"].calls == 1 and spies[fq_kernel].calls == 1
+    assert spies["quantize_kernel"].calls == 1 and spies["fake_quantize_kernel"].calls == 1
     assert spies["quantize_blocks"].calls == 0 and spies["fake_quantize_blocks"].calls == 0
     assert q.codes.shape == x.shape and y.dtype == x.dtype
 
@@ -246,7 +248,7 @@ def test_calls_outside_the_fast_kernels_run_the_general_kernels(spies, case):
               "flush": _OCP.replace(subnormal_inputs="flush")}.get(case, _OCP)
     mx.fake_quantize(x.astype(dtype), "mxint8", policy=policy, seed=0)
     assert spies["fake_quantize_blocks"].calls == 1
-    assert spies["fake_quantize32_kernel"].calls == spies["fake_quantize64_kernel"].calls == 0
+    assert spies["fake_quantize_kernel"].calls == 0
 
 
 @pytest.mark.parametrize("fmt", ["mxfp8_e4m3", "mxfp6_e2m3", "mxint4"])

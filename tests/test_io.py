@@ -63,6 +63,37 @@ def test_round_trip_keeps_axis_shape_and_a_custom_policy(tmp_path: Path, suffix:
 
 
 @pytest.mark.parametrize("suffix", SUFFIXES)
+@pytest.mark.parametrize("tensor_scale", [None, "amax", 0.375])
+def test_nvfp4_round_trips_with_its_tensor_scale(tmp_path: Path, suffix: str, tensor_scale: object) -> None:
+    x = np.random.default_rng(4).standard_normal((3, 40)).astype(np.float32)
+    q = mx.quantize(x, "nvfp4", tensor_scale=tensor_scale)
+    for layout in ("byte", "nibble_lo_first"):
+        r = load(save(q, tmp_path / f"{layout}{suffix}", layout=layout))
+        assert_same(r, q)
+        assert r.tensor_scale == q.tensor_scale
+        np.testing.assert_array_equal(r.dequantize().view(np.uint32), q.dequantize().view(np.uint32))
+
+
+@pytest.mark.parametrize("value, what", [
+    (None, "metadata 'tensor_scale' is missing, but format 'nvfp4' has per-tensor scale"),
+    ("-1.0", "is not null or a positive finite float32"),
+    ("0.1", "is not null or a positive finite float32"),  # not a float32 value
+    ('"amax"', "is not null or a positive finite float32"),
+    ("1e400", "is not null or a positive finite float32"),  # JSON reads it as Inf
+    ("[1", "not valid JSON"),
+])
+def test_a_wrong_nvfp4_tensor_scale_is_refused(tmp_path: Path, value: str | None, what: str) -> None:
+    q = mx.quantize(np.ones((2, 32), np.float32), "nvfp4", tensor_scale=0.5)
+    path = save(q, tmp_path / "w.safetensors")
+    arrays, meta = _read_raw(path)
+    meta.pop("tensor_scale")
+    if value is not None:
+        meta["tensor_scale"] = value
+    _write_raw(path, arrays, meta)
+    _refused(path, what)
+
+
+@pytest.mark.parametrize("suffix", SUFFIXES)
 def test_round_trip_keeps_a_preset_policy_name(tmp_path: Path, suffix: str) -> None:
     name = next(p for p in mx.policies() if p != "ocp")
     q = _quantized("mxint8", policy=name)
@@ -228,7 +259,8 @@ def test_edited_metadata_without_a_new_checksum_is_caught(saved: tuple[Path, MXA
 @pytest.mark.parametrize("changes, what", [
     ({"format": "mxfp5_e2m2"}, "unknown format 'mxfp5_e2m2'"),
     ({"format": "fp4_e2m1"}, "not an MX block format"),
-    ({"format": "nvfp4"}, "not an MX block format"),
+    ({"format": "nvfp4"}, "differs from the registered one"),
+    ({"tensor_scale": "null"}, "metadata 'tensor_scale' is present, but format 'mxfp4_e2m1' has no per-tensor"),
     ({"format": "mxfp6_e2m3"}, "differs from the registered one"),
     ({"policy": json.dumps({**mx.Policy().as_dict(), "rounding": "banana"})}, "Policy.rounding = 'banana'"),
     ({"policy": json.dumps({**mx.Policy().as_dict(), "zero_block_scale": 300})}, "Policy.zero_block_scale = 300"),

@@ -48,6 +48,25 @@ def test_fake_quantize_returns_the_input_dtype_with_dequantize_bits(dtype):
     _same_bits(y, mx.quantize(x, "mxfp8_e4m3").dequantize(dtype))
 
 
+@pytest.mark.parametrize("dtype", [np.float16, ml_dtypes.bfloat16])
+@pytest.mark.parametrize("policy", ["ocp", "torchao_ceil"])
+def test_dequantize_into_16_bits_is_the_ieee_cast_of_the_exact_values(dtype, policy):
+    # The casts of numpy (float16) and ml_dtypes (bfloat16) are the independent reference: round to
+    # nearest even, and Inf beyond the largest finite value (the ceil rule's 256 * 2^120 = 2^128 case).
+    x = _data((64, 32), seed=3)
+    x[0] = np.float32(3.3e38)
+    x[1] = np.linspace(-65504, 65504, 32, dtype=np.float32)
+    x[2] = np.float32(2.0 ** -140)
+    q = mx.quantize(x, "mxfp8_e4m3", policy=policy)
+    exact = q.dequantize(np.float64)
+    with np.errstate(over="ignore"):
+        _same_bits(q.dequantize(dtype), exact.astype(dtype))
+        _same_bits(mx.fake_quantize(x.astype(dtype), "mxfp8_e4m3", policy=policy),
+                   mx.quantize(x.astype(dtype), "mxfp8_e4m3", policy=policy).dequantize(np.float64).astype(dtype))
+    if policy == "torchao_ceil":
+        assert np.isinf(q.dequantize(dtype)[0]).any()
+
+
 @pytest.mark.parametrize("fmt", ["mxfp8_e4m3", "mxfp4_e2m1", "mxint8"])
 def test_blocks_along_any_axis_equal_blocks_of_the_moved_axis(fmt):
     x = _data((64, 5, 3))

@@ -6,7 +6,7 @@ import numpy as np
 from numba import njit, prange
 
 from mxemu.kernels.element import FINITE, INF, NAN, ZERO, bit_length, encode_value, nan_code
-from mxemu.kernels.params import BITS, EMIN, KIND, KIND_INT, MBITS, SCALE_OVERFLOW, SPECIALS, ZERO_BLOCK_SCALE
+from mxemu.kernels.params import BITS, EMAX, EMIN, KIND, KIND_INT, MBITS, SCALE_OVERFLOW, SPECIALS, ZERO_BLOCK_SCALE
 from mxemu.kernels.scale import E8M0_BIAS, E8M0_MAX_EXP, E8M0_NAN
 
 _Z = np.int64(0)
@@ -47,7 +47,8 @@ def split_code(code, F):
 def slice_blocks(codes, scales, Fs, Fd, P, delta, out_codes, out_scales):
     """Slice-and-Scale each block (row of `codes`, E8M0 code `scales[b]`) into format Fd.
 
-    The scale exponent rises by `delta` (clamped to 2^127, or NaN, by the policy's scale_overflow);
+    The scale exponent rises by `delta` (clamped to 2^127, or NaN, by the policy's scale_overflow;
+    at the smallest scale 2^-127, only as far as the block's largest element needs);
     each element m * 2^e is re-encoded at the raised scale by `encode_value` (the policy's rounding
     and saturation, one exact rounding). A NaN scale stays NaN with don't-care codes; an all-zero
     block gets the policy's zero_block_scale.
@@ -73,8 +74,20 @@ def slice_blocks(codes, scales, Fs, Fd, P, delta, out_codes, out_scales):
                 _, sign, _, _, _ = split_code(codes[b, i], Fs)
                 out_codes[b, i] = encode_value(ZERO, sign, _Z, _Z, _Z, Fd, P, _Z)
             continue
-        x = s - E8M0_BIAS + delta
         shift = np.int64(delta)
+        if s == 0:
+            # A block at the smallest scale 2^-127 may have been clamped there: its largest element
+            # then lies below the source's top binade, and raising by the full Δ would discard
+            # precision the target can hold. Raise only as far as the largest element needs (the
+            # scale requantization chooses); blocks above 2^-127 have their largest element in the
+            # top binade (floor rule), where this is Δ itself.
+            top = np.int64(-(1 << 20))
+            for i in range(n):
+                cls, _, _, _, E = split_code(codes[b, i], Fs)
+                if cls == FINITE:
+                    top = max(top, E)
+            shift = min(shift, max(top - Fd[EMAX], _Z))
+        x = s - E8M0_BIAS + shift
         if x > E8M0_MAX_EXP:
             if P[SCALE_OVERFLOW] == 1:
                 out_scales[b] = E8M0_NAN

@@ -14,6 +14,13 @@ import numpy as np
 from mxemu.kernels import block as kb
 from mxemu.kernels import fast
 from mxemu.kernels.element import INF, NAN, nonfinite_code
+from mxemu.kernels.params import INT_VIEW, OUTPUT_FORMATS, policy_params
+from mxemu.policy import Policy
+
+# IEEE conversion (what a cast does): round to nearest even, beyond the largest finite value to Inf.
+_IEEE_RNE = policy_params(Policy(overflow="ieee"))
+# The output type the fast fake-quantize kernel writes for an input layout: the input's own.
+FAST_OUTPUT = {(8, 23): "float32", (8, 7): "bfloat16"}
 
 _NO_RBITS = np.empty((0, 0), np.uint32)
 
@@ -45,22 +52,46 @@ def quantize_rows(rows: np.ndarray, ebits: int, mbits: int, F: tuple, P: tuple, 
 
 def fake_quantize_rows(rows: np.ndarray, ebits: int, mbits: int, F: tuple, P: tuple, rbits: np.ndarray,
                        out: np.ndarray) -> None:
-    """Quantize each row and write the dequantized values into out (float32 or float64)."""
+    """Quantize each row and write the dequantized values into out (float16, bfloat16, float32 or float64).
+
+    The fast kernel writes the input's own type (float32 for float32 rows, bfloat16 for bfloat16
+    rows); any other output type, and the blocks the fast kernel leaves, take the general kernel's
+    exact float64 values, rounded once (RNE, IEEE overflow) into out's type.
+    """
     if not (uses_fast_path(rows, ebits, mbits, F, P, rbits) and out.flags.c_contiguous
-            and out.dtype in (np.float32, np.float64)):
-        kb.fake_quantize_blocks(rows, ebits, mbits, F, P, rbits, out)
+            and FAST_OUTPUT.get((ebits, mbits)) == out.dtype.name):
+        _fake_quantize_general(rows, ebits, mbits, F, P, rbits, out)
         return
     slow = np.empty(rows.shape[0], np.bool_)
     G = fast.lane_params(F, P, mbits == 7)
-    if out.dtype == np.float32:
-        fast.fake_quantize32_kernel(rows.reshape(-1), rows.shape[1], F, P, G, out.reshape(-1).view(np.int32), slow)
-    else:
-        fast.fake_quantize64_kernel(rows.reshape(-1), rows.shape[1], F, P, G, out.reshape(-1).view(np.int64), slow)
+    fast.fake_quantize_kernel(rows.reshape(-1), rows.shape[1], F, P, G,
+                              out.reshape(-1).view(INT_VIEW[out.dtype.name]), slow)
     idx = np.flatnonzero(slow)
     if idx.size:
         sub = np.empty((idx.size, rows.shape[1]), out.dtype)
-        kb.fake_quantize_blocks(rows[idx], ebits, mbits, F, P, _NO_RBITS, sub)
+        _fake_quantize_general(rows[idx], ebits, mbits, F, P, _NO_RBITS, sub)
         out[idx] = sub
+
+
+def _fake_quantize_general(rows: np.ndarray, ebits: int, mbits: int, F: tuple, P: tuple, rbits: np.ndarray,
+                           out: np.ndarray) -> None:
+    """block.py's fake-quantize: float64 values, stored (RNE) into float32/float64 or rounded into 16 bits."""
+    if out.dtype.name in ("float32", "float64"):
+        kb.fake_quantize_blocks(rows, ebits, mbits, F, P, rbits, out)
+        return
+    values = np.empty(rows.shape, np.float64)
+    kb.fake_quantize_blocks(rows, ebits, mbits, F, P, rbits, values)
+    out[...] = to_dtype(values, out.dtype)
+
+
+def to_dtype(values64: np.ndarray, dtype: np.dtype) -> np.ndarray:
+    """Exact float64 values into dtype: float32/float64 by a cast (RNE), float16/bfloat16 by RNE + IEEE overflow."""
+    if dtype.name in ("float32", "float64"):
+        with np.errstate(over="ignore"):  # beyond float32's range the value rounds to Inf, as documented
+            return values64.astype(dtype, copy=False)
+    out = np.empty(values64.size, np.int16)
+    kb.round_float64(values64.reshape(-1).view(np.int64), OUTPUT_FORMATS[dtype.name], _IEEE_RNE, out)
+    return out.view(dtype).reshape(values64.shape)
 
 
 def encode_elements(x: np.ndarray, ebits: int, mbits: int, scale_exp: np.ndarray, F: tuple, P: tuple,

@@ -23,9 +23,10 @@ holds the bytes equal to block.py's. Per block:
 
   Everything is int32 arithmetic with min/max/select and loop-invariant parameters (the tuple G,
   built by `lane_params`), so LLVM vectorizes the lane loop, and one compiled kernel per input
-  dtype serves every format and policy (no per-format compilation). Fake-quantize turns the code
-  into float bits directly: sig * 2^e (exact) times the dequantize factor 2^(code - 127), rounded
-  once, as block.py's float64 product stored into the output dtype.
+  dtype serves every format and policy (no per-format compilation). Fake-quantize writes the
+  input's own type: it turns the code into float32 bits directly, sig * 2^e (exact) times the
+  dequantize factor 2^(code - 127), a product that is exact in every block the lane loop takes,
+  and a bfloat16 input keeps the top half of those bits (the value is on bfloat16's grid).
 
 `encode_kernel` is the same lane loop without blocks (one scale exponent for all lanes), NaN and
 Inf lanes taking the general code's codes through a select.
@@ -63,8 +64,8 @@ ROUNDINGS = (RNE, RNA, RTZ)
 
 # Slots of the lane-parameter tuple G (loop-invariant integers; see `lane_params`).
 (G_INT, G_IN16, G_EMIN, G_BITS, G_HALFMASK, G_R1, G_LSBMASK,  # every format
- G_M, G_MAXMAG, G_OVFMAG, G_ZPOS, G_DEXP, G_OVFSPEC, G_OVF_F32, G_OVF_F64,  # floats
- G_KMAXP, G_KMAXN, G_FRAC_EXP) = range(18)  # integers
+ G_M, G_MAXMAG, G_OVFMAG, G_ZPOS, G_DEXP, G_OVFSPEC, G_OVF_F32,  # floats
+ G_KMAXP, G_KMAXN, G_FRAC_EXP) = range(17)  # integers
 
 
 def supported(ebits: int, mbits: int, x_dtype: np.dtype, F: tuple, P: tuple, stochastic: bool) -> bool:
@@ -90,17 +91,16 @@ def lane_params(F: tuple, P: tuple, in16: bool) -> tuple[int, ...]:
     if F[KIND] == KIND_INT:
         kmax = F[MAXINT]
         kmaxn = kmax + (1 if P[INT_RANGE] == 1 else 0)
-        return (*common, M, 0, 0, 0, 0, 0, 0, 0, kmax, kmaxn, 127 - M)
+        return (*common, M, 0, 0, 0, 0, 0, 0, kmax, kmaxn, 127 - M)
     # Beyond max normal: the general code's overflow result (saturate, or the IEEE Inf/NaN of the
-    # modes that round away), and its float32 / float64 value bits when it is not a number.
+    # modes that round away), and its float32 value bits when it is not a number.
     maxmag = int(max_code(F, 0, P))
     ovfmag = int(overflow_code(F, 0, P, rounding != RTZ))
     special = decode_value(ovfmag, F)
     ovfspec = int(not np.isfinite(special))
     ovf32 = int(np.float32(special).view(np.uint32)) if ovfspec else 0
-    ovf64 = int(np.float64(special).view(np.uint64)) if ovfspec else 0
     zpos = 1 if P[ZERO_SIGN] == 1 else 0
-    return (*common, M, maxmag, ovfmag, zpos, F[EMIN] - 1 - M + 127, ovfspec, ovf32, ovf64, 0, 0, 0)
+    return (*common, M, maxmag, ovfmag, zpos, F[EMIN] - 1 - M + 127, ovfspec, ovf32, 0, 0, 0)
 
 
 @njit(cache=True, inline="always")
@@ -149,10 +149,13 @@ def _block_scale(amax, F, P, G):
     s = element_scale_exponent(scale, P) if amax != 0 else np.int64(0)
     c = np.int32(127 + s + G[G_EMIN])
     if G[G_INT] == 1:
-        # The largest lane is shifted right by at least one bit.
-        fast = 23 + c - max(amax >> 23, 1) >= 1
+        # The largest lane is shifted right by at least one bit; for a bfloat16 input, whose
+        # fake-quantized values are bfloat16, the quantum 2^(c - 127) is on its grid (>= 2^-133).
+        fast = 23 + c - max(amax >> 23, 1) >= 1 and (G[G_IN16] == 0 or c >= -6)
     else:
-        # Every float32 subnormal lane lies in the element's subnormal range.
+        # Every float32 subnormal lane lies in the element's subnormal range. The quantum
+        # 2^(c - 127 - M) is then >= 2^-133 (M <= 6), so element values times 2^s are exact in
+        # float32 and, with at most M + 1 <= 7 significant bits, in bfloat16.
         fast = c >= 1
     return scale, c, fast
 
@@ -223,18 +226,6 @@ def _value32_float(sign, mag, ovf, scale_f, G):
     return vb
 
 
-@njit(cache=True)
-def _value64_float(sign, mag, ovf, scale_d, G):
-    """float64 bits of the element value times 2^s (scale_d = 2^s as float64)."""
-    sig, ex = _float_parts(mag, G)
-    p = np.int64(np.int64(ex + (1023 - 127)) << 52)
-    v = np.float64(np.float64(sig) * np.int64(p).view(np.float64) * scale_d)
-    vb = np.int64(v.view(np.int64) | (np.int64(sign) << 63))
-    if ovf and _i32(G[G_OVFSPEC]) == 1:
-        vb = np.int64(np.int64(G[G_OVF_F64]) | (np.int64(sign) << 63))
-    return vb
-
-
 # The kernels work on chunks of CHUNK blocks (x[b*k:(b+1)*k] is block b; a chunk's input stays
 # in cache between the passes). Pass 1 finds each block's amax and scale; pass 2 runs the lane
 # loops with no call inside, so their vector constants stay in registers. Arrays are flat and
@@ -297,9 +288,14 @@ def _scale_f32(code):
 
 
 @njit(cache=True, parallel=True)
-def fake_quantize32_kernel(x, k, F, P, G, out_bits, slow):
-    """float32 bits of the dequantized blocks; slow[b] marks the blocks left to block.py."""
+def fake_quantize_kernel(x, k, F, P, G, out_bits, slow):
+    """Bits of the dequantized blocks in the input's type; slow[b] marks the blocks left to block.py.
+
+    The value is built in float32 (exact, see `_block_scale`); a bfloat16 input gets the top half of
+    those bits, which is the same value: it has at most 8 significant bits and lies on bfloat16's grid.
+    """
     nb = slow.shape[0]
+    out_shift = _i32(16 * G[G_IN16])
     for ch in prange((nb + CHUNK - 1) // CHUNK):
         b0 = ch * CHUNK
         b1 = min(b0 + CHUNK, nb)
@@ -314,43 +310,15 @@ def fake_quantize32_kernel(x, k, F, P, G, out_bits, slow):
                 continue
             scale_f = _scale_f32(sc[b - b0])
             if G[G_INT] == 1:
-                # k * 2^-f * 2^s: the first product is exact, the second rounds once.
+                # k * 2^-f * 2^s: both products are exact (quantum 2^(c - 127) >= 2^-133).
                 unit = np.float32(np.int32(np.int32(G[G_FRAC_EXP]) << np.int32(23)).view(np.float32) * scale_f)
                 for i in range(lo, hi):
-                    out_bits[i] = np.float32(np.float32(_lane_int(x[i], c, G)) * unit).view(np.int32)
+                    v = np.float32(np.float32(_lane_int(x[i], c, G)) * unit)
+                    out_bits[i] = _shr(v.view(np.int32), out_shift)
             else:
                 for i in range(lo, hi):
                     sign, mag, ovf = _lane_float(x[i], c, G)
-                    out_bits[i] = _value32_float(sign, mag, ovf, scale_f, G)
-        for b in range(b0, b1):
-            slow[b] = cs[b - b0] == _SLOW
-
-
-@njit(cache=True, parallel=True)
-def fake_quantize64_kernel(x, k, F, P, G, out_bits, slow):
-    """float64 bits of the dequantized blocks; slow[b] marks the blocks left to block.py."""
-    nb = slow.shape[0]
-    for ch in prange((nb + CHUNK - 1) // CHUNK):
-        b0 = ch * CHUNK
-        b1 = min(b0 + CHUNK, nb)
-        sc = np.empty(CHUNK, np.uint8)
-        cs = np.empty(CHUNK, np.int32)
-        _chunk_scales(x, k, b0, b1, F, P, G, sc, cs)
-        for b in range(b0, b1):
-            c = cs[b - b0]
-            lo = np.uint64(b) * np.uint64(k)
-            hi = lo + np.uint64(k)
-            if c == _SLOW:
-                continue
-            scale_d = np.int64((np.int64(sc[b - b0]) - 127 + 1023) << 52).view(np.float64)
-            if G[G_INT] == 1:
-                unit = np.int64((np.int64(G[G_FRAC_EXP]) + (1023 - 127)) << 52).view(np.float64) * scale_d
-                for i in range(lo, hi):
-                    out_bits[i] = np.float64(np.float64(_lane_int(x[i], c, G)) * unit).view(np.int64)
-            else:
-                for i in range(lo, hi):
-                    sign, mag, ovf = _lane_float(x[i], c, G)
-                    out_bits[i] = _value64_float(sign, mag, ovf, scale_d, G)
+                    out_bits[i] = _shr(_value32_float(sign, mag, ovf, scale_f, G), out_shift)
         for b in range(b0, b1):
             slow[b] = cs[b - b0] == _SLOW
 
