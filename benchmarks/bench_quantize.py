@@ -1,16 +1,19 @@
-"""Throughput of MX quantize / fake-quantize on one float32 array, next to memory copy and other tools.
+"""Throughput of MX quantize / fake-quantize on one array, next to memory copy and other tools.
 
-In one run, on the same array (default 16M float32 elements, values spread over 2^-10..2^10):
+In one run, on the same array (default 16M float32 elements, values spread over 2^-10..2^10;
+--dtype bfloat16 for a bfloat16 array, whose fake-quantize returns bfloat16):
   mxemu fake_quantize and quantize (codes + scales) for every MX format;
   np.copyto of the array into a preallocated one (a memory-bandwidth bound);
   a hand-written numpy + ml_dtypes MX fake-quantize (floor scale from the exponent bits, divide,
   clamp and cast to the element dtype, multiply back);
   torchao's to_mx on the CPU (codes + scales) for the formats torchao supports.
+The numpy + ml_dtypes columns apply to float32 arrays only.
 Each time is the median of --repeat runs after a warm-up call. Prints Melem/s and the ratios
 mxemu/torchao (quantize against to_mx) and mxemu/copyto.
 
     python benchmarks/bench_quantize.py            # 16M elements, 7 repeats
     python benchmarks/bench_quantize.py --quick    # 4M elements, 3 repeats
+    python benchmarks/bench_quantize.py --dtype bfloat16
 """
 
 from __future__ import annotations
@@ -77,6 +80,7 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=None, help="timed runs per measurement (default 7, quick 3)")
     ap.add_argument("--formats", nargs="*", default=MX_FORMATS)
     ap.add_argument("--policy", default="ocp")
+    ap.add_argument("--dtype", choices=("float32", "bfloat16"), default="float32")
     ap.add_argument("--threads", type=int, default=None, help="numba and torch threads (default: all cores)")
     args = ap.parse_args()
     if args.threads:
@@ -86,6 +90,9 @@ def main() -> None:
 
     rng = np.random.default_rng(0)
     x = (rng.standard_normal(n) * np.exp2(rng.integers(-10, 11, n))).astype(np.float32)
+    if args.dtype == "bfloat16":
+        x = x.astype(ml_dtypes.bfloat16)
+    f32 = x.dtype == np.float32
     y = np.empty_like(x)
     t_copy = median_seconds(lambda: np.copyto(y, x), repeat)
     t_alloc_copy = median_seconds(lambda: x.copy(), repeat)
@@ -100,7 +107,7 @@ def main() -> None:
           f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs")
     if tao is not None:
         print(f"torch {tao[0].__version__} ({tao[0].get_num_threads()} threads)")
-    print(f"float32 array of {n} elements, policy {args.policy}, median of {repeat} runs\n")
+    print(f"{args.dtype} array of {n} elements, policy {args.policy}, median of {repeat} runs\n")
     print(f"np.copyto into a preallocated array: {melem(t_copy):6.0f} Melem/s")
     print(f"x.copy() (allocates, as mxemu does): {melem(t_alloc_copy):6.0f} Melem/s\n")
     head = (f"{'format':<12}{'fake_quant':>11}{'quantize':>10}{'numpy+mld':>10}{'torchao':>9}"
@@ -109,19 +116,25 @@ def main() -> None:
     print("-" * len(head))
     if tao is not None:
         _torch, to_mx, tao_dtypes = tao
-        xt = _torch.from_numpy(x).reshape(-1, 1024)
+        xt = _torch.from_numpy(x.view(np.int16 if not f32 else np.float32)).reshape(-1, 1024)
+        if not f32:
+            xt = xt.view(_torch.bfloat16)
     for fmt in args.formats:
         t_fq = median_seconds(lambda fmt=fmt: mx.fake_quantize(x, fmt, policy=args.policy), repeat)
         t_q = median_seconds(lambda fmt=fmt: mx.quantize(x, fmt, policy=args.policy), repeat)
-        t_np = median_seconds(lambda fmt=fmt: numpy_fake_quantize(x, fmt), max(1, repeat // 2))
-        same = np.array_equal(numpy_fake_quantize(x, fmt).view(np.uint32),
-                              mx.fake_quantize(x, fmt, policy=args.policy).view(np.uint32))
+        if f32:
+            t_np = median_seconds(lambda fmt=fmt: numpy_fake_quantize(x, fmt), max(1, repeat // 2))
+            same = np.array_equal(numpy_fake_quantize(x, fmt).view(np.uint32),
+                                  mx.fake_quantize(x, fmt, policy=args.policy).view(np.uint32))
+            np_cols = f"{melem(t_np):10.0f}", f"{'yes' if same else 'no':>11}"
+        else:
+            np_cols = f"{'-':>10}", f"{'-':>11}"
         t_tao = None
         if tao is not None and fmt in tao_dtypes:
             t_tao = median_seconds(lambda fmt=fmt: to_mx(xt, tao_dtypes[fmt], 32), repeat)
         tao_cols = (f"{melem(t_tao):9.0f}", f"{t_tao / t_q:10.2f}") if t_tao else (f"{'-':>9}", f"{'-':>10}")
-        print(f"{fmt:<12}{melem(t_fq):11.0f}{melem(t_q):10.0f}{melem(t_np):10.0f}{tao_cols[0]}"
-              f"{t_copy / t_fq:9.2f}{t_copy / t_q:8.2f}{tao_cols[1]}{'yes' if same else 'no':>11}")
+        print(f"{fmt:<12}{melem(t_fq):11.0f}{melem(t_q):10.0f}{np_cols[0]}{tao_cols[0]}"
+              f"{t_copy / t_fq:9.2f}{t_copy / t_q:8.2f}{tao_cols[1]}{np_cols[1]}")
     print("\nMelem/s = million input elements per second; fq/copy and q/copy = mxemu speed / np.copyto speed;"
           "\nq/torchao = mxemu quantize speed / torchao to_mx speed; numpy==fq: the numpy + ml_dtypes"
           " fake-quantize gives the same float32 bits as mxemu.")
