@@ -12,6 +12,7 @@ from gfloat.formats import format_info_mxfp8_e4m3
 
 import mxemu as mx
 from mxemu.testing import ConformanceError, check_quantizer, identify
+from mxemu.testing.identify import discriminating_blocks
 
 logging.disable(logging.WARNING)
 warnings.filterwarnings("ignore", module="torchao")
@@ -153,3 +154,24 @@ def test_ml_dtypes_casts_are_identified_as_the_ml_dtypes_element_preset():
             return x.astype(ml_dtypes.float8_e4m3fn).view(np.uint8)
     found = identify(cast, "mxfp8_e4m3", kind="encode")
     assert "ml_dtypes" in found.presets, str(found)
+
+
+@pytest.mark.parametrize("fmt", [n for n in mx.formats() if isinstance(mx.get_format(n), mx.MXFormat)
+                                 and n != "nvfp4"])
+def test_the_tie_block_holds_exact_midpoints_that_separate_the_rounding_modes(fmt):
+    block = dict(discriminating_blocks(mx.get_format(fmt)))["ties at element precision"]
+    ocp = mx.get_policy("ocp")
+    q = {r: mx.quantize(block, fmt, policy=ocp.replace(rounding=r)) for r in ("rne", "rna", "rtz")}
+    assert q["rne"].scales.tolist() == [127]  # block scale 1: the lanes are element-grid midpoints
+    lanes = np.abs(block[1:].astype(np.float64))
+    down = np.abs(q["rtz"].dequantize(np.float64)[1:])
+    up = np.abs(q["rna"].dequantize(np.float64)[1:])
+    np.testing.assert_array_equal((down + up) / 2, lanes)  # exactly halfway between the two neighbours
+    assert (up > down).all()
+    assert not np.array_equal(q["rne"].codes, q["rna"].codes)
+
+
+def test_a_float32_log2_kernel_with_ties_to_even_is_not_taken_for_microxcaling():
+    fn = _quantizer("mxfp4_e2m1", mx.get_policy("ocp").replace(log2="fp32"))
+    found = identify(fn, "mxfp4_e2m1")
+    assert "microxcaling" not in found.presets and found.policy.rounding == "rne", str(found)

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from mxemu.errors import InputError
+from mxemu.ops import decode
 from mxemu.policy import CHOICES, PRESETS, Policy
 from mxemu.spec import MXFormat, get_format
 from mxemu.testing.runner import KINDS, TENSORS, call, compare
@@ -21,7 +22,15 @@ def discriminating_blocks(fmt: MXFormat) -> list[tuple[str, np.ndarray]]:
     k = fmt.block_size
     lane = np.linspace(-1, 1, k, dtype=F32)
     top = F32(float(e.max_normal))
-    quantum = 2.0 ** (-(0 if e.is_int else e.mantissa_bits))
+    # Element values (block scale 1: the largest lane is max_normal, in the top binade) and the
+    # midpoints between neighbours, where rne, rna and rtz part ways; below half the smallest quantum,
+    # the largest float32 (a float32 "floor(|t| + 0.5)" rounding would take it up).
+    values = np.unique(np.abs(decode(np.arange(e.num_codes, dtype=np.uint8), e.name, dtype=np.float64)))
+    values = values[values <= float(e.max_normal)]  # not NaN/Inf, nor the asymmetric integer minimum
+    mids = (values[:-1] + values[1:]) / 2
+    mids = mids[np.linspace(0, mids.size - 1, k - 1).round().astype(int)]
+    signs = np.where(np.arange(k - 1) % 2, -1.0, 1.0)
+    below_half = np.nextafter(F32(values[1] / 2), F32(0))
 
     def put(name: str, i: int, value: float, base: np.ndarray = lane) -> tuple[str, np.ndarray]:
         row = base.astype(F32)
@@ -30,10 +39,8 @@ def discriminating_blocks(fmt: MXFormat) -> list[tuple[str, np.ndarray]]:
         return name, row
 
     rows = [
-        ("ties at element precision", (np.arange(k) % 8 * 2 + 1).astype(F32) * F32(quantum / 2)
-         + F32(2.0 ** e.emax)),
-        ("ties just below half a quantum", np.where(np.arange(k) == 0, F32(2.0 ** e.emax),
-                                                   F32(quantum / 2 - quantum * 2.0 ** -26)).astype(F32)),
+        ("ties at element precision", np.concatenate([[values[-1]], mids * signs]).astype(F32)),
+        ("just below half the smallest quantum", np.where(np.arange(k) == 0, top, below_half).astype(F32)),
         put("NaN lane", 3, np.nan), put("Inf lane", 3, np.inf), put("-Inf lane", 5, -np.inf),
         ("all zero", np.zeros(k, F32)), ("all -0", -np.zeros(k, F32)),
         ("FP32-subnormal amax", lane * F32(1e-39)),
