@@ -13,6 +13,7 @@ import pytest
 import mxemu
 import mxemu.testing
 import mxemu.torch
+from mxemu.spec import REGISTRY
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
 
@@ -76,8 +77,11 @@ def test_every_public_function_and_class_has_a_docstring_example():
 
 @pytest.mark.parametrize("name", [n for n, _ in _public_callables() if n.split(".")[1] != "cuda"])
 def test_docstring_examples_run(name, tmp_path, monkeypatch):
-    # The GPU package's examples need a GPU and are not run here.
+    # The GPU package's examples need a GPU and are not run here. The format registry is restored
+    # afterwards, so the register_formats example leaves no format behind for later tests.
     monkeypatch.chdir(tmp_path)
+    for table in ("elements", "scales", "mx"):
+        monkeypatch.setattr(REGISTRY, table, dict(getattr(REGISTRY, table)))
     obj = dict(_public_callables())[name]
     module = sys.modules[obj.__module__]
     tests = doctest.DocTestFinder(recurse=False).find(obj, name, module=module, globs=vars(module).copy())
