@@ -1,4 +1,4 @@
-"""The code on the getting-started and tutorial pages runs as written.
+"""The code on the home, getting-started and tutorial pages runs as written.
 
 Each page's ```python blocks run in order in one namespace, and its ```bash blocks in a shell, all in
 a fresh directory; `mxemu` on the shell's PATH runs this tree's CLI. Blocks in other languages
@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-PAGES = ["getting-started.md", "tutorials/rtl-golden.md", "tutorials/kernel-check.md", "tutorials/mfqat.md",
+PAGES = ["index.md", "getting-started.md", "tutorials/rtl-golden.md", "tutorials/kernel-check.md", "tutorials/mfqat.md",
          "tutorials/gemm.md"]
 FENCE = re.compile(r"^```(\w+)[^\n]*\n(.*?)^```\s*$", re.MULTILINE | re.DOTALL)
 
