@@ -100,7 +100,7 @@ def _constants(f: MXFormat) -> list[str]:
              ("NaN codes", ", ".join(f"`0x{c:02x}`" for c in e.nan_codes) or "—"),
              ("Inf codes", ", ".join(f"`0x{c:02x}`" for c in e.inf_codes) or "—"),
              ("spec", f"{f.clause}; element: {e.clause}")]
-    return ["| | |", "| --- | --- |", *(f"| {k} | {v} |" for k, v in rows)]
+    return ["| property | value |", "| --- | --- |", *(f"| {k} | {v} |" for k, v in rows)]
 
 
 def format_page(f: MXFormat) -> str:
@@ -182,12 +182,12 @@ def write_figures(out_dir: Path) -> list[Path]:
         lin.set_yticks([])
         lin.set_title(f"{name}: the {finite.size} distinct finite values of {e.name} at scale 2^0", fontsize=10)
         lin.set_xlabel("value (linear)")
-        log.vlines(np.log2(positive[~subnormal]), 0, 1, color="#3f51b5", linewidth=0.8, label="normal")
+        log.vlines(np.log2(positive[~subnormal]), 0, 1, color="#3f51b5", linewidth=0.8)
         if subnormal.any():
-            log.vlines(np.log2(positive[subnormal]), 0, 1, color="#e91e63", linewidth=0.8, label="subnormal")
+            log.vlines(np.log2(positive[subnormal]), 0, 1, color="#e91e63", linewidth=0.8)
         log.set_yticks([])
-        log.set_xlabel("log2(value), positive values")
-        log.legend(loc="upper left", fontsize=8, frameon=False)
+        log.set_xlabel("log2(value) of the positive values" + (": normal (blue), subnormal (red)"
+                                                                if subnormal.any() else ""))
         fig.tight_layout()
         path = out_dir / f"{name}.png"
         fig.savefig(path, metadata={"Software": None})

@@ -115,7 +115,7 @@ def _f32(v: np.float32) -> str:
 def divergence_page() -> str:
     presets = list(PRESETS)
     rows = divergence_rows()
-    lines = ["# Where the presets differ", "", GENERATED, "",
+    lines = ["---", "hide:", "  - navigation", "  - toc", "---", "", "# Where the presets differ", "", GENERATED, "",
              "One input block (32 float32 lanes) per row, quantized by `mxemu.quantize` under every preset of",
              "`spec/policies.toml`. Each cell is the E8M0 scale byte, then the element codes of the lanes named",
              "in the first column (hex). A cell in **bold** differs from `ocp`. Codes under a NaN scale (`ff`)",
@@ -123,6 +123,7 @@ def divergence_page() -> str:
              "to tell which behaviour it has; [`mxemu.testing.identify`](testing.md) does this for you.", "",
              "The blocks are those of `mxemu.testing.discriminating_blocks(fmt)`, plus the exact midpoints of",
              "each element grid (ties); each one is written out in full [below](#the-input-blocks).", "",
+             '<div class="divergence" markdown>', "",
              "| block (lanes shown) | format | " + " | ".join(f"`{p}`" for p in presets) + " |",
              "| --- | --- | " + " | ".join("---" for _ in presets) + " |"]
     details = []
@@ -157,7 +158,7 @@ def divergence_page() -> str:
                     "```python", *source, "```", "",
                     f"float32 bits, lane 0 first: `{words}`", "",
                     f"values: {values}", ""]
-    lines += ["", "## The input blocks", "", *details]
+    lines += ["", "</div>", "", "## The input blocks", "", *details]
     return "\n".join(lines)
 
 

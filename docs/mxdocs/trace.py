@@ -101,6 +101,10 @@ def marked_tests(tests_dir: Path = ROOT / "tests") -> dict[str, list[str]]:
     return out
 
 
+def _anchor(clause_id: str) -> str:
+    return "clause-" + clause_id.replace(".", "-")
+
+
 def page() -> str:
     listed = clauses()
     tests = marked_tests()
@@ -115,15 +119,19 @@ def page() -> str:
              "with `@pytest.mark.clause(\"6.3\")`; the clause list is `docs/clauses.toml`.", "",
              f"{len(listed)} clauses, {len(listed) - len(untested)} with tests"
              + (f"; **no test**: {', '.join(untested)}." if untested else "."), "",
-             "| clause | what | spec entries | policy fields | implemented by | tests |",
-             "| --- | --- | --- | --- | --- | --- |"]
+             "| clause | what | tests |", "| --- | --- | ---: |"]
     for c in listed:
-        spec = "<br>".join(f"`{e}`" for e in spec_entries(c)) or "—"
-        pol = ", ".join(f"`{p}`" for p in c.policy) or "—"
-        code = "<br>".join(f"`mxemu/{r.split(':')[0].replace('.', '/')}.py::{r.split(':')[1]}`" for r in c.code)
+        count = len(tests.get(c.id, []))
+        lines.append(f"| [{c.id}](#{_anchor(c.id)}) | {c.title} | {count or '**no test**'} |")
+    for c in listed:
         marked = tests.get(c.id, [])
-        shown = (f"{len(marked)}: " + "<br>".join(f"`{t}`" for t in marked)) if marked else "**no test**"
-        lines.append(f"| **{c.id}** | {c.title} | {spec} | {pol} | {code} | {shown} |")
+        lines += ["", f"## {c.id}: {c.title} {{#{_anchor(c.id)}}}", "",
+                  "- spec entries: " + (", ".join(f"`{e}`" for e in spec_entries(c)) or "—"),
+                  "- policy fields: " + (", ".join(f"`{p}`" for p in c.policy) or "—"),
+                  "- implemented by: " + ", ".join(f"`mxemu/{r.split(':')[0].replace('.', '/')}.py::{r.split(':')[1]}`"
+                                                   for r in c.code),
+                  f"- tests ({len(marked)}):" if marked else "- tests: **no test**",
+                  *(f"    - `tests/{t}`" for t in marked)]
     lines.append("")
     return "\n".join(lines)
 
