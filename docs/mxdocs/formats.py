@@ -154,6 +154,12 @@ def index_page() -> str:
     return "\n".join(lines)
 
 
+def nav() -> list[dict[str, str]]:
+    """The nav entries of the Formats section: the overview, one page per MX format, the E8M0 scale."""
+    return [{"Overview": "formats/index.md"}, *({name: f"formats/{name}.md"} for name in REGISTRY.mx),
+            {"E8M0 scale": "formats/e8m0.md"}]
+
+
 def pages() -> dict[str, Callable[[], str]]:
     """Relative page path -> function that builds it."""
     out = {"formats/index.md": index_page, "formats/e8m0.md": e8m0_page}
