@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 from collections.abc import Callable
 from fractions import Fraction
 from pathlib import Path
@@ -169,7 +170,9 @@ def pages() -> dict[str, Callable[[], str]]:
 
 
 def write_figures(out_dir: Path) -> list[Path]:
-    """One PNG per MX format: its representable values on a linear and on a log2 axis (needs matplotlib)."""
+    """One PNG per MX format: its representable values on a linear and on a log2 axis (needs matplotlib).
+
+    Returns the files written (those whose bytes changed)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -195,8 +198,11 @@ def write_figures(out_dir: Path) -> list[Path]:
         log.set_xlabel("log2(value) of the positive values" + (": normal (blue), subnormal (red)"
                                                                 if subnormal.any() else ""))
         fig.tight_layout()
-        path = out_dir / f"{name}.png"
-        fig.savefig(path, metadata={"Software": None})
+        png = io.BytesIO()
+        fig.savefig(png, format="png", metadata={"Software": None})
         plt.close(fig)
-        written.append(path)
+        path = out_dir / f"{name}.png"
+        if not path.is_file() or path.read_bytes() != png.getvalue():  # unchanged files stay, for `mkdocs serve`
+            path.write_bytes(png.getvalue())
+            written.append(path)
     return written
