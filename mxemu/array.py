@@ -89,6 +89,11 @@ class MXArray:
 
     `axis` holds the blocked dimension (or two, for square 2-D tiles); `scales` has the shape of
     `codes` with each blocked dimension n replaced by ceil(n / block_size).
+
+    >>> import numpy as np, mxemu as mx
+    >>> q = mx.quantize(np.linspace(-6, 6, 64, dtype=np.float32).reshape(2, 32), "mxfp4_e2m1")
+    >>> q.codes.shape, q.scales.shape, q.scales.ravel().tolist()
+    ((2, 32), (2, 1), [127, 127])
     """
 
     codes: np.ndarray

@@ -108,7 +108,7 @@ def encode(x: np.ndarray, fmt: str | ElementFormat, *, scale_exp: int | np.ndarr
 
     >>> import numpy as np
     >>> encode(np.array([1.0, 7.0, -0.25], np.float32), "fp4_e2m1")
-    array([ 2,  7, 8], dtype=uint8)
+    array([2, 7, 8], dtype=uint8)
     """
     element = _element_format(fmt)
     pol = get_policy(policy)
@@ -254,7 +254,13 @@ def fake_quantize(x: np.ndarray, fmt: str | MXFormat, axis: int | tuple[int, int
 
 
 def dequantize(q: MXArray, dtype: object = np.float32) -> np.ndarray:
-    """Values of an MXArray: exact in float64; float32 exact unless beyond its range; RNE into narrower types."""
+    """Values of an MXArray: exact in float64; float32 exact unless beyond its range; RNE into narrower types.
+
+    >>> import numpy as np
+    >>> q = quantize(np.array([1.0, -3.0, 0.3, 6.0] * 8, np.float32), "mxfp4_e2m1")
+    >>> dequantize(q)[:4]
+    array([ 1. , -3. ,  0.5,  6. ], dtype=float32)
+    """
     if not isinstance(q, MXArray):
         raise InputError(f"dequantize takes an MXArray, got {type(q).__name__}")
     return q.dequantize(dtype)

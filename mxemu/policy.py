@@ -165,5 +165,9 @@ def get_policy(policy: str | Policy | None = None) -> Policy:
 
 
 def policies() -> list[str]:
-    """Names of the policy presets."""
+    """Names of the policy presets.
+
+    >>> policies()[:3]
+    ['ocp', 'torchao', 'torchao_ceil']
+    """
     return list(PRESETS)

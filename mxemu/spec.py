@@ -33,6 +33,10 @@ class ElementFormat:
 
     Floats: value = (-1)^S * 2^(E - bias) * (1 + M / 2^m) for E > 0, and
     (-1)^S * 2^(1 - bias) * (M / 2^m) for E = 0 (MX v1.0 §5.3). Integers: value = k * 2^-fraction_bits.
+
+    >>> e = get_format("fp8_e4m3")
+    >>> e.bits, e.emax, e.max_normal, e.nan_codes
+    (8, 8, Fraction(448, 1), (127, 255))
     """
 
     name: str
@@ -143,7 +147,12 @@ class ElementFormat:
 
 @dataclass(frozen=True)
 class ScaleFormat:
-    """An exponent-only scale: value = 2^(code - bias); the all-ones code is NaN (E8M0, MX §5.4.1)."""
+    """An exponent-only scale: value = 2^(code - bias); the all-ones code is NaN (E8M0, MX §5.4.1).
+
+    >>> s = get_format("e8m0")
+    >>> s.min_exponent, s.max_exponent, hex(s.nan_code)
+    (-127, 127, '0xff')
+    """
 
     name: str
     exponent_bits: int
@@ -165,7 +174,12 @@ class ScaleFormat:
 
 @dataclass(frozen=True)
 class MXFormat:
-    """A block format: `block_size` elements share one scale (MX v1.0 §5.2)."""
+    """A block format: `block_size` elements share one scale (MX v1.0 §5.2).
+
+    >>> f = get_format("mxfp4_e2m1")
+    >>> f.element.name, f.scale.name, f.block_size
+    ('fp4_e2m1', 'e8m0', 32)
+    """
 
     name: str
     element: ElementFormat
@@ -399,5 +413,25 @@ def get_format(name: str | Format) -> Format:
 
 
 def register_formats(path: str | Path) -> list[str]:
-    """Add the formats of a user's TOML file (same schema as spec/formats.toml); returns their names."""
+    """Add the formats of a user's TOML file (same schema as spec/formats.toml); returns their names.
+
+    >>> import pathlib, tempfile
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "mine.toml"
+    >>> _ = path.write_text('''
+    ... [element.int4_doc]
+    ... clause = "example"
+    ... kind = "int"
+    ... bits = 4
+    ... fraction_bits = 2
+    ... [mx.mxint4_doc]
+    ... clause = "example"
+    ... element = "int4_doc"
+    ... scale = "e8m0"
+    ... block_size = 16
+    ... ''')
+    >>> register_formats(path)
+    ['int4_doc', 'mxint4_doc']
+    >>> get_format("mxint4_doc").block_size
+    16
+    """
     return REGISTRY.load(Path(path))

@@ -1,6 +1,7 @@
 """Block quantization equals the exact-rational oracle, for every policy field value, on hostile blocks."""
 
 import numpy as np
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -22,6 +23,7 @@ def policies(draw) -> mx.Policy:
     return mx.Policy(**fields)
 
 
+@pytest.mark.clause("5.2", "6.3", "ext.scale-rules", "ext.rounding", "ext.nonfinite", "ext.subnormal")
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(data=st.data())
 def test_quantize_equals_the_oracle_for_every_policy(data):
@@ -39,6 +41,7 @@ def test_quantize_equals_the_oracle_for_every_policy(data):
     np.testing.assert_array_equal(q.codes[0], want_codes)
 
 
+@pytest.mark.clause("5.2")
 @settings(max_examples=150, deadline=None)
 @given(data=st.data())
 def test_dequantize_equals_the_oracle(data):
@@ -49,6 +52,7 @@ def test_dequantize_equals_the_oracle(data):
     np.testing.assert_array_equal(q.dequantize(np.float64)[0], want)
 
 
+@pytest.mark.clause("5.4.1")
 def test_scale_clamps_at_both_ends_of_e8m0():
     tiny = np.full((1, 32), 2.0 ** -149, np.float32)
     huge = np.full((1, 32), np.finfo(np.float32).max, np.float32)

@@ -52,6 +52,7 @@ def check(x: np.ndarray, fmt: str, scale_exp: int, policy: Policy) -> None:
 @pytest.mark.parametrize("overflow", CHOICES["overflow"])
 @pytest.mark.parametrize("rounding", CHOICES["rounding"])
 @pytest.mark.parametrize("fmt", ELEMENTS)
+@pytest.mark.clause("5.3.1", "5.3.2", "5.3.3", "5.3.4", "ext.mxint", "ext.rounding")
 def test_encode_equals_oracle_on_every_input(fmt: str, rounding: str, overflow: str, scale_exp: int,
                                              dtype: str) -> None:
     check(INPUTS[dtype], fmt, scale_exp, Policy(rounding=rounding, overflow=overflow))
@@ -59,6 +60,7 @@ def test_encode_equals_oracle_on_every_input(fmt: str, rounding: str, overflow: 
 
 @pytest.mark.parametrize("scale_exp", SCALES)
 @pytest.mark.parametrize("fmt", ELEMENTS)
+@pytest.mark.clause("5.3.1", "5.3.2", "5.3.3", "5.3.4", "ext.mxint")
 def test_decode_of_every_code_equals_oracle(fmt: str, scale_exp: int) -> None:
     codes = np.arange(get_format(fmt).num_codes, dtype=np.uint8)
     want = oracle.decode_array(codes, fmt, scale_exp)
@@ -79,6 +81,7 @@ def test_decode_of_every_code_equals_oracle(fmt: str, scale_exp: int) -> None:
 
 @pytest.mark.parametrize("sr_bits", [32, 5])
 @pytest.mark.parametrize("fmt", ELEMENTS)
+@pytest.mark.clause("ext.rounding")
 def test_stochastic_encode_with_a_seed_draws_philox_at_the_flat_index(fmt: str, sr_bits: int) -> None:
     rng = np.random.default_rng(5)
     x = rng.choice(INPUTS["float16"], 4096).reshape(64, 64)  # 2-D: the index is the flat C-order position
@@ -116,6 +119,7 @@ def _variant_id(case: tuple[str, Policy]) -> str:
 @pytest.mark.parametrize("dtype", list(INPUTS))
 @pytest.mark.parametrize("scale_exp", [-127, 0])
 @pytest.mark.parametrize("case", VARIANTS, ids=[_variant_id(c) for c in VARIANTS])
+@pytest.mark.clause("ext.nonfinite", "ext.subnormal")
 def test_policy_variants_equal_oracle_on_every_input(case: tuple[str, Policy], scale_exp: int,
                                                       dtype: str) -> None:
     fmt, policy = case
@@ -124,6 +128,7 @@ def test_policy_variants_equal_oracle_on_every_input(case: tuple[str, Policy], s
 
 @pytest.mark.parametrize("dtype", list(INPUTS))
 @pytest.mark.parametrize("fmt", ["fp4_e2m1", "fp6_e2m3", "int8", "fp8_e4m3"])
+@pytest.mark.clause("ext.nonfinite")
 def test_nan_to_nonan_error_raises_on_nan_only_for_formats_without_nan(fmt: str, dtype: str) -> None:
     x = INPUTS[dtype]
     policy = Policy(nan_to_nonan="error")

@@ -180,6 +180,7 @@ def ties(fmt: str) -> list[tuple[Fraction, Fraction]]:
 @PROPERTY
 @given(st.sampled_from(ELEMENTS), SCALES, st.sampled_from(list(WIDTHS)), st.booleans(),
        st.sampled_from(CHOICES["overflow"]))
+@pytest.mark.clause("6.3", "ext.rounding")
 def test_ties_go_to_even_under_rne_and_away_under_rna(fmt: str, scale_exp: int, width: int, negative: bool,
                                                       overflow: str) -> None:
     scale = Fraction(2) ** scale_exp

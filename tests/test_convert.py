@@ -67,6 +67,7 @@ def assert_same_array(a: mx.MXArray, b: mx.MXArray) -> None:
 @pytest.mark.parametrize("policy", ["ocp", mx.get_policy("ocp").replace(scale_overflow="nan")])
 @pytest.mark.parametrize("seed, source, targets", [(1, "mxint8", INT_TARGETS), (2, "mxfp8_e4m3", FP_TARGETS),
                                                    (3, "mxfp8_e5m2", FP_TARGETS)])
+@pytest.mark.clause("ext.slice-and-scale")
 def test_slice_and_scale_equals_requantize_for_rne_symmetric_anchors(seed, source, targets, policy):
     # Both include blocks whose scale clamps at 2^-127.
     x = np.concatenate([random_data(seed, min_exp=-140), edge_data(source)])
@@ -128,6 +129,7 @@ def test_mxfp8_to_mxfp4_raises_the_scale_by_six_and_rerounds(rounding, expected)
     assert mx.decode(out.codes[:5], "fp4_e2m1").tolist() == expected
 
 
+@pytest.mark.clause("ext.slice-and-scale")
 def test_scale_overflow_clamps_and_rerounds_at_the_clamped_scale_or_gives_nan():
     codes = mx.encode(np.array([448.0, 192.0, 12.0, 3.0], F32), "fp8_e4m3")
     anchor = mx.MXArray(np.r_[codes, np.zeros(28, np.uint8)].astype(np.uint8), np.array([254], np.uint8),
@@ -170,6 +172,7 @@ def test_blocks_clamped_at_the_smallest_scale_rise_only_as_far_as_their_largest_
     assert convert(unclamped, "mxfp4_e2m1").scales.tolist() == [int(unclamped.scales[0]) + 6]
 
 
+@pytest.mark.clause("ext.slice-and-scale")
 def test_requantize_is_quantize_of_the_exact_values():
     x = random_data(9, blocks=64)
     anchor = mx.quantize(x, "mxfp8_e4m3", axis=1)

@@ -212,6 +212,7 @@ def matmul_operands(draw):
     return make(a, sa, fa, 1), make(b, sb, fb, 0)
 
 
+@pytest.mark.clause("6.1", "ext.accumulation")
 @settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(ops=matmul_operands(), model=st.sampled_from(MODELS))
 def test_every_model_equals_the_fraction_reference(ops, model):
@@ -294,6 +295,7 @@ def test_cancellation_to_exact_zero_gives_positive_zero(model):
 
 
 @pytest.mark.parametrize("model", MODELS)
+@pytest.mark.clause("6.1")
 def test_nan_scale_gives_nan(model):
     a = _vector("mxint8", [([1.0] * 32, 127), ([1.0] * 32, 255)])
     b = _vector("mxfp4_e2m1", [([1.0] * 32, 127), ([1.0] * 32, 127)])
@@ -309,6 +311,7 @@ def test_inf_times_zero_is_nan_and_inf_minus_inf_is_nan(model):
     assert dot(inf, _vector("mxfp8_e5m2", [([-2.0, 1.0], 127)]), model) == -np.inf
 
 
+@pytest.mark.clause("6.2")
 def test_exact_model_is_exact_across_the_whole_scale_range():
     # ±448^2 * 2^254 cancel exactly and leave 1; float32 models overflow to Inf and give Inf - Inf = NaN.
     a = _vector("mxfp8_e4m3", [([448.0], 254), ([1.0], 127), ([-448.0], 254)])
@@ -331,6 +334,7 @@ def test_e5m2_block_sums_beyond_int64_are_exact(model):
         assert same(dot(a, b, model), reference(_row(a), _col(b), 0, 0, model))
 
 
+@pytest.mark.clause("ext.accumulation")
 def test_accumulator_bits_are_tight_bounds():
     assert accumulator_bits("mxfp8_e4m3", "mxfp8_e4m3") == 42
     assert accumulator_bits("mxfp8_e5m2", "mxfp8_e5m2") == 70
@@ -389,6 +393,7 @@ def test_errors_name_what_is_accepted():
         accumulator_bits("fp3", "mxfp4")
 
 
+@pytest.mark.clause("6.2")
 def test_matmul_agrees_with_dot_row_by_column():
     rng = np.random.default_rng(7)
     A = mx.quantize(rng.standard_normal((3, 100)).astype(F32), "mxfp8_e4m3", axis=1)

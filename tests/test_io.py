@@ -44,6 +44,7 @@ def assert_same(r: MXArray, q: MXArray) -> None:
 
 @pytest.mark.parametrize("suffix", SUFFIXES)
 @pytest.mark.parametrize("fmt", MX_FORMATS)
+@pytest.mark.clause("ext.packing")
 def test_load_of_save_is_the_same_array_for_every_format_and_layout(tmp_path: Path, fmt: str, suffix: str) -> None:
     bits = mx.get_format(fmt).element.bits
     q = _quantized(fmt, seed=bits)

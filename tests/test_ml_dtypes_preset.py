@@ -33,6 +33,7 @@ def boundary_dense_float32(fmt: str, width: int) -> np.ndarray:
 
 
 @pytest.mark.parametrize("fmt", list(CASTS))
+@pytest.mark.clause("ext.presets")
 def test_ml_dtypes_preset_equals_ml_dtypes_cast_around_every_boundary(fmt):
     x = boundary_dense_float32(fmt, width=2048)
     with np.errstate(invalid="ignore", over="ignore"):

@@ -104,6 +104,7 @@ def edge_values(fmt: str, scale_exp: int) -> np.ndarray:
 
 
 @pytest.mark.parametrize("fmt", FLOATS)
+@pytest.mark.clause("5.3.1", "5.3.2", "5.3.3")
 def test_decode_of_every_code_equals_ml_dtypes(fmt: str) -> None:
     codes = np.arange(1 << get_format(fmt).bits, dtype=np.uint8)
     expected = codes.view(ML_DTYPES[fmt]).astype(np.float64)
@@ -112,6 +113,7 @@ def test_decode_of_every_code_equals_ml_dtypes(fmt: str) -> None:
 
 
 @pytest.mark.parametrize("fmt", list(GFLOAT))
+@pytest.mark.clause("5.3.1", "5.3.2", "5.3.3", "5.3.4")
 def test_decode_of_every_code_equals_gfloat(fmt: str) -> None:
     fi = GFLOAT[fmt]
     codes = range(1 << get_format(fmt).bits)
@@ -119,6 +121,7 @@ def test_decode_of_every_code_equals_gfloat(fmt: str) -> None:
 
 
 @pytest.mark.parametrize("fmt", ELEMENTS)
+@pytest.mark.clause("5.3.1")
 def test_nan_and_inf_codes_from_the_layout_equal_the_spec_tables(fmt: str) -> None:
     elem = get_format(fmt)
     values = [oracle.decode_value(c, elem) for c in range(1 << elem.bits)]
@@ -131,6 +134,7 @@ def test_nan_and_inf_codes_from_the_layout_equal_the_spec_tables(fmt: str) -> No
 
 
 @pytest.mark.parametrize("fmt", ELEMENTS)
+@pytest.mark.clause("5.3.4", "ext.mxint")
 def test_integer_codes_are_twos_complement(fmt: str) -> None:
     elem = get_format(fmt)
     if not elem.is_int:
@@ -338,6 +342,7 @@ def test_random_int_is_the_top_bits_of_philox_word_0_and_random_ints_agrees() ->
 # ----------------------------------------------------------------------------------------------------------
 
 
+@pytest.mark.clause("6.3")
 def test_block_example_from_the_spec_notes() -> None:
     x = np.array([7.0, 3.5, 0.25, 0.75, -5.0] + [0.0] * 27, dtype=np.float32)
     scale, codes = oracle.quantize_block(x, "mxfp4_e2m1", "ocp")
@@ -368,6 +373,7 @@ def test_block_example_from_the_spec_notes() -> None:
         (3.0, "ceil", "fp32", "mxfp4_e2m1", 127),
     ],
 )
+@pytest.mark.clause("6.3", "ext.scale-rules")
 def test_scale_rules_on_hand_computed_blocks(amax: float, rule: str, log2: str, fmt: str, scale: int) -> None:
     policy = Policy(scale_rule=rule, log2=log2)
     x = np.array([amax / 3, -amax, 0.0])
@@ -412,6 +418,7 @@ def test_an_infinite_amax_under_float32_log2_overflows_the_scale() -> None:
         (np.array([1.0, np.inf], np.float64), "inf_as_exponent", 0xFE),  # 2^1024: clamped
     ],
 )
+@pytest.mark.clause("ext.nonfinite")
 def test_nonfinite_rules_choose_the_scale(x: list | np.ndarray, nonfinite: str, scale: int) -> None:
     code, codes = oracle.quantize_block(np.asarray(x), "mxfp8_e4m3", Policy(nonfinite=nonfinite))
     assert code == scale
@@ -420,6 +427,7 @@ def test_nonfinite_rules_choose_the_scale(x: list | np.ndarray, nonfinite: str, 
         assert np.isnan(oracle.dequantize_block(code, codes, "mxfp8_e4m3")).all()
 
 
+@pytest.mark.clause("5.4.1", "ext.nonfinite")
 def test_scale_overflow_nan_and_zero_block_scale() -> None:
     policy = Policy(nonfinite="propagate", scale_overflow="nan", zero_block_scale=0x7F)
     scale, codes = oracle.quantize_block(np.array([1.0, np.inf]), "mxint8", policy)
@@ -428,6 +436,7 @@ def test_scale_overflow_nan_and_zero_block_scale() -> None:
     assert scale == 0x7F and not codes.any()
 
 
+@pytest.mark.clause("ext.subnormal")
 def test_flush_block_zeroes_a_block_whose_amax_is_an_fp32_subnormal() -> None:
     x = np.array([2.0**-130, -(2.0**-127)], dtype=np.float32)
     keep = oracle.quantize_block(x, "mxfp8_e4m3", Policy())
@@ -459,6 +468,7 @@ GFLOAT_BLOCKS = {
 
 
 @pytest.mark.parametrize("fmt", list(GFLOAT_BLOCKS))
+@pytest.mark.clause("6.3")
 def test_finite_blocks_dequantize_like_gfloat_quantize_block(fmt: str) -> None:
     fi = getattr(gfloat.formats, GFLOAT_BLOCKS[fmt])
     policy = get_policy("gfloat")

@@ -72,6 +72,7 @@ def test_unpack_of_pack_returns_the_codes_exactly(case: tuple[str, int, np.ndarr
     np.testing.assert_array_equal(out, codes)
 
 
+@pytest.mark.clause("ext.packing")
 @SETTINGS
 @given(layout_and_codes())
 def test_pack_equals_the_bit_by_bit_definition(case: tuple[str, int, np.ndarray]) -> None:
@@ -149,6 +150,7 @@ KNOWN = [
 
 
 @pytest.mark.parametrize("codes, bits, layout, expected", KNOWN)
+@pytest.mark.clause("ext.packing")
 def test_known_answer(codes: list[int], bits: int, layout: str, expected: list[int]) -> None:
     assert pack_codes(np.array(codes, np.uint8), bits, layout).tolist() == expected
     assert unpack_codes(bytes(expected), bits, len(codes), layout).tolist() == codes

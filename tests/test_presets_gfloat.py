@@ -49,6 +49,7 @@ def blocks(seed: int) -> np.ndarray:
 
 @pytest.mark.parametrize("rounding", list(ROUNDINGS))
 @pytest.mark.parametrize("fmt", list(BLOCK_FORMATS))
+@pytest.mark.clause("ext.presets")
 def test_preset_equals_gfloat_encode_block(fmt, rounding):
     x = blocks(1)
     policy = mx.get_policy("gfloat").replace(rounding=rounding)
@@ -58,6 +59,7 @@ def test_preset_equals_gfloat_encode_block(fmt, rounding):
         assert [int(q.scales[row, 0]), *q.codes[row].tolist()] == want, f"block {row}"
 
 
+@pytest.mark.clause("5.3.4")
 def test_gfloat_preset_produces_the_full_int8_range():
     x = np.full((1, 32), -1.999, np.float32)
     x[0, 0] = 1.5

@@ -80,6 +80,7 @@ def random_blocks(seed: int) -> np.ndarray:
 @pytest.mark.parametrize("preset", list(MODES))
 @pytest.mark.parametrize("fmt", list(ELEMENTS))
 @pytest.mark.parametrize("data", ["random", "special", "bfloat16"])
+@pytest.mark.clause("ext.presets", "ext.scale-rules")
 def test_preset_equals_torchao_to_mx(preset, fmt, data):
     x = {"random": lambda: random_blocks(0), "special": special_blocks,
          "bfloat16": lambda: random_blocks(1).astype(ml_dtypes.bfloat16)}[data]()
@@ -94,6 +95,7 @@ def test_preset_equals_torchao_to_mx(preset, fmt, data):
 
 
 @pytest.mark.parametrize("tensor_scale", [None, "amax", 0.001, 3.0])
+@pytest.mark.clause("ext.nvfp4")
 def test_nvfp4_equals_torchao_nvfp4_quantize(tensor_scale):
     from torchao.prototype.mx_formats.nvfp4_tensor import nvfp4_quantize
 

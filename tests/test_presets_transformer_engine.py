@@ -51,6 +51,7 @@ def blocks(seed: int) -> np.ndarray:
 
 
 @pytest.mark.parametrize("fmt", list(FP8))
+@pytest.mark.clause("ext.presets", "ext.scale-rules")
 def test_preset_equals_the_transformer_engine_kernel_arithmetic(fmt):
     x = blocks(0)
     want_scales, want_codes = te_mxfp8(x, fmt)

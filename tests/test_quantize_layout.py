@@ -22,6 +22,7 @@ def _same_bits(a, b):
     np.testing.assert_array_equal(a.view(width), b.view(width))
 
 
+@pytest.mark.clause("5.2", "6.3")
 def test_spec_example_block_matches_hand_derivation():
     # [7, 3.5, 0.25, 0.75, -5, 0...] in MXFP4 FLOOR/RNE: amax 7 -> floor(log2 7) - 2 = 0 -> X = 1;
     # 7 -> 6 (saturate), 3.5 -> 4 (tie to even), 0.25 -> 0 (tie to even), 0.75 -> 1 (tie), -5 -> -4 (tie).
@@ -78,6 +79,7 @@ def test_blocks_along_any_axis_equal_blocks_of_the_moved_axis(fmt):
 
 
 @pytest.mark.parametrize("n", [1, 31, 33, 70])
+@pytest.mark.clause("5.2")
 def test_padding_changes_no_code_and_no_scale(n):
     x = _data((3, n))
     padded = np.zeros((3, -(-n // 32) * 32), np.float32)

@@ -31,6 +31,7 @@ def _write(tmp_path, text, name="custom.toml"):
     ("fp6_e3m2", 28, Fraction(1, 16), 4), ("fp6_e2m3", Fraction(15, 2), Fraction(1, 8), 2),
     ("fp4_e2m1", 6, Fraction(1, 2), 2), ("int8", Fraction(127, 64), Fraction(1, 64), 0),
 ])
+@pytest.mark.clause("5.3.1", "5.3.2", "5.3.3", "5.3.4")
 def test_derived_constants_equal_the_spec_tables(name, max_normal, min_subnormal, emax):
     # Values of MX v1.0 §5.3 / OFP8 as tabulated in NUMERICS.md, independent of the TOML file.
     f = mx.get_format(name)

@@ -17,7 +17,13 @@ F32 = np.float32
 
 
 def discriminating_blocks(fmt: MXFormat) -> list[tuple[str, np.ndarray]]:
-    """Named blocks on which the policies part ways, for the element format of `fmt`."""
+    """Named blocks on which the policies part ways, for the element format of `fmt`.
+
+    >>> import mxemu as mx
+    >>> blocks = dict(discriminating_blocks(mx.get_format("mxfp8_e4m3")))
+    >>> blocks["NaN lane"].shape, bool(np.isnan(blocks["NaN lane"][3]))
+    ((32,), True)
+    """
     e = fmt.element
     k = fmt.block_size
     lane = np.linspace(-1, 1, k, dtype=F32)
@@ -62,7 +68,11 @@ def discriminating_blocks(fmt: MXFormat) -> list[tuple[str, np.ndarray]]:
 
 @dataclass
 class Identification:
-    """What an implementation matches: presets that explain every block, or the closest policy."""
+    """What an implementation matches: presets that explain every block, or the closest policy.
+
+    >>> print(Identification("mxfp4_e2m1", ["ocp"], Policy()))
+    mxfp4_e2m1: matches preset(s) ocp (all ocp defaults)
+    """
 
     format: str
     presets: list[str]

@@ -122,7 +122,15 @@ class MXLinear(nn.Linear):
 
 @dataclass
 class QuantizeHandle:
-    """What `quantize_model` replaced: qualified name -> (original module, MXLinear). `undo()` reverts."""
+    """What `quantize_model` replaced: qualified name -> (original module, MXLinear). `undo()` reverts.
+
+    >>> model = torch.nn.Sequential(torch.nn.Linear(32, 8))
+    >>> handle = quantize_model(model, "mxint4")
+    >>> list(handle.replaced), type(model[0]).__name__
+    (['0'], 'MXLinear')
+    >>> handle.undo(); type(model[0]).__name__
+    'Linear'
+    """
 
     model: nn.Module
     replaced: dict[str, tuple[nn.Module, MXLinear]] = field(default_factory=dict)
@@ -229,7 +237,13 @@ def dequantize_model(model: nn.Module) -> None:
 
 
 def mx_layers(model: nn.Module) -> list[MXLinear]:
-    """Every MXLinear in `model` (itself included), in module order."""
+    """Every MXLinear in `model` (itself included), in module order.
+
+    >>> model = torch.nn.Sequential(torch.nn.Linear(32, 8), torch.nn.ReLU(), torch.nn.Linear(8, 2))
+    >>> _ = quantize_model(model, "mxint8")
+    >>> [layer.weight_format for layer in mx_layers(model)]
+    ['mxint8', 'mxint8']
+    """
     if not isinstance(model, nn.Module):
         raise InputError(f"model must be a torch.nn.Module, got {type(model).__name__}")
     return [m for m in model.modules() if isinstance(m, MXLinear)]
