@@ -8,6 +8,7 @@ from __future__ import annotations
 import functools
 
 import ml_dtypes
+import numba
 import numpy as np
 import pytest
 
@@ -298,3 +299,19 @@ def test_encode_runs_the_fast_kernel_for_one_scale_and_the_general_one_otherwise
     assert (spies["encode_kernel"].calls, spies["encode_elements"].calls) == (1, 0)
     dispatch.encode_elements(x, 8, 23, np.zeros(x.size, np.int64), F, P, NO_RBITS.reshape(-1), out)
     assert (spies["encode_kernel"].calls, spies["encode_elements"].calls) == (1, 1)
+
+
+def test_a_one_chunk_call_runs_on_the_calling_thread_and_restores_the_thread_count(monkeypatch):
+    seen = []
+    kernel = fast.fake_quantize_kernel
+
+    def spy(*args):
+        seen.append(numba.get_num_threads())
+        return kernel(*args)
+
+    monkeypatch.setattr(fast, "fake_quantize_kernel", spy)
+    before = numba.get_num_threads()
+    small = np.random.default_rng(0).standard_normal(32 * fast.CHUNK).astype(np.float32)
+    large = np.random.default_rng(0).standard_normal(32 * fast.CHUNK + 32).astype(np.float32)
+    np.testing.assert_array_equal(mx.fake_quantize(small, "mxfp4_e2m1"), mx.fake_quantize(large, "mxfp4_e2m1")[:-32])
+    assert seen == [1, before] and numba.get_num_threads() == before

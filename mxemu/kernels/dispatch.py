@@ -9,6 +9,10 @@ byte-equal on exhaustive and random inputs.
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
+
+import numba
 import numpy as np
 
 from mxemu.kernels import block as kb
@@ -23,6 +27,25 @@ _IEEE_RNE = policy_params(Policy(overflow="ieee"))
 FAST_OUTPUT = {(8, 23): "float32", (8, 7): "bfloat16"}
 
 _NO_RBITS = np.empty((0, 0), np.uint32)
+
+
+@contextlib.contextmanager
+def _one_thread_if(single_chunk: bool) -> Iterator[None]:
+    """Run a parallel kernel on the calling thread alone when its work is one chunk.
+
+    A parallel region that has one chunk to do gains nothing from the thread pool but still wakes
+    it, which costs more than the work on a loaded machine. numba's thread count is per calling
+    thread, so this does not affect other threads.
+    """
+    if not single_chunk:
+        yield
+        return
+    previous = numba.get_num_threads()
+    numba.set_num_threads(1)
+    try:
+        yield
+    finally:
+        numba.set_num_threads(previous)
 
 
 def uses_fast_path(rows: np.ndarray, ebits: int, mbits: int, F: tuple, P: tuple, rbits: np.ndarray) -> bool:
@@ -40,7 +63,8 @@ def quantize_rows(rows: np.ndarray, ebits: int, mbits: int, F: tuple, P: tuple, 
         return
     slow = np.empty(rows.shape[0], np.bool_)
     G = fast.lane_params(F, P, mbits == 7)
-    fast.quantize_kernel(rows.reshape(-1), rows.shape[1], F, P, G, codes.reshape(-1), scales, slow)
+    with _one_thread_if(rows.shape[0] <= fast.CHUNK):
+        fast.quantize_kernel(rows.reshape(-1), rows.shape[1], F, P, G, codes.reshape(-1), scales, slow)
     idx = np.flatnonzero(slow)
     if idx.size:
         sub_codes = np.empty((idx.size, rows.shape[1]), np.uint8)
@@ -64,8 +88,9 @@ def fake_quantize_rows(rows: np.ndarray, ebits: int, mbits: int, F: tuple, P: tu
         return
     slow = np.empty(rows.shape[0], np.bool_)
     G = fast.lane_params(F, P, mbits == 7)
-    fast.fake_quantize_kernel(rows.reshape(-1), rows.shape[1], F, P, G,
-                              out.reshape(-1).view(INT_VIEW[out.dtype.name]), slow)
+    with _one_thread_if(rows.shape[0] <= fast.CHUNK):
+        fast.fake_quantize_kernel(rows.reshape(-1), rows.shape[1], F, P, G,
+                                  out.reshape(-1).view(INT_VIEW[out.dtype.name]), slow)
     idx = np.flatnonzero(slow)
     if idx.size:
         sub = np.empty((idx.size, rows.shape[1]), out.dtype)
@@ -103,4 +128,5 @@ def encode_elements(x: np.ndarray, ebits: int, mbits: int, scale_exp: np.ndarray
         kb.encode_elements(x, ebits, mbits, scale_exp, F, P, rbits, out)
         return
     specials = tuple(int(nonfinite_code(F, cls, sign, P)) for cls in (NAN, INF) for sign in (0, 1))
-    fast.encode_kernel(x, 127 + s + F[fast.EMIN], fast.lane_params(F, P, mbits == 7), specials, out)
+    with _one_thread_if(x.shape[0] <= fast.ENCODE_CHUNK):
+        fast.encode_kernel(x, 127 + s + F[fast.EMIN], fast.lane_params(F, P, mbits == 7), specials, out)
