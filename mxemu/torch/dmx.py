@@ -84,7 +84,7 @@ class DMXLinear(nn.Linear):
         init = ladder.top / 2 if init_offset is None else init_offset
         if isinstance(init, bool) or not isinstance(init, (int, float)) or not 0 <= init <= ladder.top:
             raise InputError(f"init_offset must be a number in [0, {ladder.top}], got {init_offset!r}")
-        self.offset = nn.Parameter(torch.tensor(float(init), device=None if device == "meta" else device))
+        self.offset = nn.Parameter(torch.tensor(float(init), dtype=dtype, device=None if device == "meta" else device))
         self.quantize_input = bool(quantize_input)
         self.policy = mx.get_policy(policy)
         self.temperature = _check_temperature(temperature)
@@ -103,7 +103,7 @@ class DMXLinear(nn.Linear):
                 **options)
         m.weight = linear.weight
         m.bias = linear.bias
-        m.offset = nn.Parameter(m.offset.detach().to(linear.weight.device))
+        m.offset = nn.Parameter(m.offset.detach().to(linear.weight.device, linear.weight.dtype))
         m.train(linear.training)
         return m
 
