@@ -1,6 +1,7 @@
 """dMX: ladder blending, temperature annealing to a hard assignment, bit budget, and freezing to MXLinear."""
 
 import doctest
+import itertools
 import math
 
 import numpy as np
@@ -77,13 +78,13 @@ def test_annealing_schedule_reaches_a_hard_assignment_equal_to_mxlinear():
     x = torch.randn(4, 64, dtype=torch.float64)
     total = 50
     temps = [dmx.temperature_at(k, total, 1.0, 1e-3, 0.1) for k in range(total)]
-    assert temps[0] == 1.0 and all(a > b for a, b in zip(temps[:44], temps[1:45], strict=True))
+    assert temps[0] == 1.0 and all(a > b for a, b in itertools.pairwise(temps[:45]))
     assert temps[44] > 0 and temps[45:] == [0.0] * 5
     alphas = []
     for T in temps:
         layer.temperature = T
         alphas.append(layer.blend()[1].item())
-    assert all(b >= a for a, b in zip(alphas, alphas[1:], strict=False))  # monotone towards the upper rung
+    assert all(b >= a for a, b in itertools.pairwise(alphas))  # monotone towards the upper rung
     assert 1 - alphas[44] < 1e-30 and alphas[-1] == 1.0
     ref = mxt.MXLinear.from_linear(torch.nn.Linear(64, 16, dtype=torch.float64), weight_format=LADDER[2])
     ref.weight, ref.bias = layer.weight, layer.bias

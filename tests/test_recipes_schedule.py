@@ -1,6 +1,7 @@
 """Compute-optimal QAT schedules: phase boundaries, warmup/cooldown placement, S statistic, f*(S) fit."""
 
 import doctest
+import itertools
 import math
 
 import pytest
@@ -22,7 +23,7 @@ def test_fused_cooldown_lies_inside_qat_when_qat_is_longer_than_the_cooldown():
     assert all(s.lr(k) == 0.1 for k in range(50, 800))  # QAT starts at the constant LR
     assert s.lr(800) < 0.1 and s.lr(999) == pytest.approx(0.01)
     lrs = [s.lr(k) for k in range(800, 1000)]
-    assert all(a > b for a, b in zip(lrs, lrs[1:], strict=False))
+    assert all(a > b for a, b in itertools.pairwise(lrs))
 
 
 def test_fused_cooldown_shrinks_to_the_qat_phase_when_qat_is_shorter():
