@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -30,7 +31,7 @@ def mlp(widths: Sequence[int], seed: int) -> torch.nn.Sequential:
     """Linear/ReLU stack with the given layer widths (input first, classes last)."""
     torch.manual_seed(seed)
     layers: list[torch.nn.Module] = []
-    for i, (a, b) in enumerate(zip(widths[:-1], widths[1:], strict=True)):
+    for i, (a, b) in enumerate(itertools.pairwise(widths)):
         layers.append(torch.nn.Linear(a, b))
         if i < len(widths) - 2:
             layers.append(torch.nn.ReLU())

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import itertools
 from pathlib import Path
 
 import numpy as np
@@ -47,7 +48,7 @@ def main(argv: list[str] | None = None) -> list[list[object]]:
     parser.add_argument("--format", default="mxint2")
     parser.add_argument("--out", type=Path, default=FIGURES)
     args = parser.parse_args(argv)
-    params = sum(a * b for a, b in zip(WIDTHS[:-1], WIDTHS[1:], strict=True))
+    params = sum(a * b for a, b in itertools.pairwise(WIDTHS))
     bits = int(args.format.removeprefix("mxint")) if args.format.startswith("mxint") else 4
     loss = {}
     acc = {}
