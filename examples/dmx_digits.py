@@ -91,7 +91,7 @@ def main(argv: list[str] | None = None) -> list[list[object]]:
         for target in args.targets:
             model = mlp(WIDTHS, seed)
             model.load_state_dict(state)
-            mxt.to_dmx(model, mxt.FormatLadder(LADDER), init_offset=1.0, quantize_input=True)
+            mxt.to_dmx(model, mxt.FormatLadder(LADDER), init_offset=1.9, quantize_input=True)
             crossings = finetune(model, data, args.steps, seed, target, args.strength)
             fmap = mxt.freeze(model)
             name = f"dMX target {target:g}"
