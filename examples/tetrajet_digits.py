@@ -18,8 +18,9 @@ BATCH = 32
 
 
 def train(variant: str, data: tuple[torch.Tensor, ...], epochs: int, seed: int,
-          window: int) -> tuple[float, float, float]:
-    """(test accuracy, % weights with R_w > 16 over the last epoch, r(Q(W)) over the last epoch).
+          window: int) -> tuple[float, float, float, float]:
+    """(test accuracy, % weights with R_w > 16 and % weights whose Q(w) reversed direction at least twice,
+    both over the last epoch, r(Q(W)) over the last epoch).
 
     `variant`: "Microscaling", "TetraJet", "TetraJet + Q-EMA(<beta>)" or "TetraJet + Q-Ramping"."""
     xtr, ytr, xte, yte = data
@@ -65,7 +66,8 @@ def train(variant: str, data: tuple[torch.Tensor, ...], epochs: int, seed: int,
                 tracker.record()
     assert tracker is not None
     acc = evaluate(model, xte, yte)[0]
-    return acc, 100 * tracker.oscillating_fraction(16.0), tracker.rate_of_change()
+    return (acc, 100 * tracker.oscillating_fraction(16.0), 100 * tracker.reversing_fraction(2),
+            tracker.rate_of_change())
 
 
 def main(argv: list[str] | None = None) -> list[list[object]]:
@@ -82,21 +84,25 @@ def main(argv: list[str] | None = None) -> list[list[object]]:
            for v in args.variants}
     rows = []
     for v, r in res.items():
-        acc, osc, rate = np.array(r).T
-        rows.append([v, f"{acc.mean():.1f} ± {acc.std():.1f}", f"{osc.mean():.2f}", f"{rate.mean():.4f}"])
+        acc, osc, rev, rate = np.array(r).T
+        rows.append([v, f"{acc.mean():.1f} ± {acc.std():.1f}", f"{osc.mean():.2f}", f"{rev.mean():.2f}",
+                     f"{rate.mean():.4f}"])
     text = write_table(args.out / "tetrajet_digits.md",
-                       ["variant", "test acc. (%)", "% weights R_w > 16 (last epoch)", "r(Q(W)) (last epoch)"],
+                       ["variant", "test acc. (%)", "% weights R_w > 16", "% weights with >= 2 reversals of Q(w)",
+                        "r(Q(W))"],
                        rows, f"MLP {WIDTHS} from scratch, all six GEMM operands MXFP4, {args.epochs} epochs of "
                        f"{BATCH}-sample steps, AdamW with cosine LR, Q-Ramping window {args.window} steps every epoch, "
-                       f"{args.seeds} seeds")
+                       f"{args.seeds} seeds; oscillation statistics over the last epoch")
     print(text)
     fig, axes = figure()
     x = np.arange(len(rows))
-    axes.bar(x - 0.2, [float(r[2]) for r in rows], 0.4, label="% oscillating weights")
-    axes.set_ylabel("% weights with R_w > 16")
+    axes.bar(x - 0.2, [float(r[2]) for r in rows], 0.4, label="R_w > 16")
+    axes.bar(x + 0.2, [float(r[3]) for r in rows], 0.4, label=">= 2 reversals")
+    axes.set_ylabel("% weights (last epoch)")
+    axes.legend(fontsize=7, loc="upper left")
     axes.set_xticks(x, [r[0].replace(" + ", "\n+ ") for r in rows], fontsize=7)
     twin = axes.twinx()
-    twin.plot(x, [np.mean([a for a, _, _ in res[v]]) for v in res], "ko-", label="test acc.")
+    twin.plot(x, [np.mean([r[0] for r in res[v]]) for v in res], "ko-", label="test acc.")
     twin.set_ylabel("test accuracy (%)")
     axes.set_title("MXFP4 training: oscillation and accuracy (digits MLP)")
     fig.tight_layout()

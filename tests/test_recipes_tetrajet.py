@@ -178,6 +178,8 @@ def test_oscillation_tracker_sums_weight_and_quantized_weight_changes():
     assert r[0].item() == 0.0  # never moved
     assert r[1].item() == pytest.approx(4 * 0.5 / (4 * 0.02), rel=1e-4)  # 25: oscillating
     assert tr.oscillating_fraction(16.0) == pytest.approx(31 / 32)
+    assert tr.reversals["0"][0].tolist() == [0] + [3] * 31  # up, down, up, down: three reversals
+    assert tr.reversing_fraction(3) == pytest.approx(31 / 32) and tr.reversing_fraction(4) == 0.0
     n_lo = np.linalg.norm(mx.fake_quantize(base, FMT))  # Q with the 1.0 codes
     n_hi = np.linalg.norm(mx.fake_quantize(np.array([6.0] + [1.26] * 31, np.float32), FMT))  # the 1.5 codes
     d = np.sqrt(31 * 0.25)

@@ -234,8 +234,9 @@ class QEMA:
 
 class OscillationTracker:
     """Per-element Σ_t |ΔQ(w)| and Σ_t |Δw| of every TetraJetLinear weight between `record()` calls,
-    the oscillation ratio R_w = Σ|ΔQ(w)| / Σ|Δw| (0 where w never moved) and the rate of change
-    r(Q(W)) = mean_t ‖Q_t − Q_{t−1}‖_F / ‖Q_{t−1}‖_F.
+    the oscillation ratio R_w = Σ|ΔQ(w)| / Σ|Δw| (0 where w never moved), the rate of change
+    r(Q(W)) = mean_t ‖Q_t − Q_{t−1}‖_F / ‖Q_{t−1}‖_F, and the number of reversals of each quantized
+    weight (a change of Q(w) opposite in sign to its previous non-zero change).
 
     >>> model = torch.nn.Sequential(TetraJetLinear(32, 4))
     >>> tr = OscillationTracker(model); tr.record(); tr.oscillating_fraction()
@@ -253,6 +254,8 @@ class OscillationTracker:
         self._prev = {n: (m.weight.detach().clone(), m.quantized_weight()) for n, m in self.layers.items()}
         self.dist_w = {n: torch.zeros_like(m.weight, dtype=torch.float64) for n, m in self.layers.items()}
         self.dist_q = {n: torch.zeros_like(m.weight, dtype=torch.float64) for n, m in self.layers.items()}
+        self.reversals = {n: torch.zeros_like(m.weight, dtype=torch.int64) for n, m in self.layers.items()}
+        self._last_sign = {n: torch.zeros_like(m.weight) for n, m in self.layers.items()}
         self._rate: list[float] = []
 
     @torch.no_grad()
@@ -264,6 +267,9 @@ class OscillationTracker:
             w0, q0 = self._prev[n]
             self.dist_w[n] += (w - w0).abs().double()
             self.dist_q[n] += (q - q0).abs().double()
+            sign = torch.sign(q - q0)
+            self.reversals[n] += (sign * self._last_sign[n] < 0).long()
+            self._last_sign[n] = torch.where(sign != 0, sign, self._last_sign[n])
             num += float((q - q0).double().square().sum())
             den += float(q0.double().square().sum())
             self._prev[n] = (w, q)
@@ -278,6 +284,11 @@ class OscillationTracker:
         """Fraction of all weight elements with R_w > `threshold`."""
         r = torch.cat([v.reshape(-1) for v in self.ratios().values()])
         return float((r > threshold).double().mean())
+
+    def reversing_fraction(self, at_least: int = 2) -> float:
+        """Fraction of all weight elements whose quantized value reversed direction `at_least` times."""
+        r = torch.cat([v.reshape(-1) for v in self.reversals.values()])
+        return float((r >= at_least).double().mean())
 
     def rate_of_change(self) -> float:
         """r(Q(W)) averaged over the recorded steps (the Frobenius norms taken over all layers together)."""
