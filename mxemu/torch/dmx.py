@@ -147,7 +147,11 @@ def _check_temperature(t: object) -> float:
 
 
 def dmx_layers(model: nn.Module) -> dict[str, DMXLinear]:
-    """Every DMXLinear of `model` by qualified name."""
+    """Every DMXLinear of `model` by qualified name.
+
+    >>> list(dmx_layers(torch.nn.Sequential(DMXLinear(32, 2, FormatLadder(["mxint4", "mxint8"])))))
+    ['0']
+    """
     if not isinstance(model, nn.Module):
         raise InputError(f"model must be a torch.nn.Module, got {type(model).__name__}")
     return {n: m for n, m in model.named_modules() if isinstance(m, DMXLinear)}
@@ -193,7 +197,12 @@ def set_temperature(model: nn.Module, temperature: float) -> None:
 
 
 def clamp_offsets(model: nn.Module) -> None:
-    """Clamp every offset into [0, n] in place (call after the optimizer step)."""
+    """Clamp every offset into [0, n] in place (call after the optimizer step).
+
+    >>> model = torch.nn.Sequential(DMXLinear(32, 2, FormatLadder(["mxint4", "mxint8"])))
+    >>> _ = model[0].offset.data.fill_(3.0); clamp_offsets(model); model[0].offset.item()
+    1.0
+    """
     with torch.no_grad():
         for m in dmx_layers(model).values():
             m.offset.clamp_(0.0, float(m.ladder.top))

@@ -55,7 +55,11 @@ class ChannelStats:
     below6: dict[str, int]
 
     def ratios(self, variant: str) -> tuple[float, float, float]:
-        """(r4, r6, r8): the element fractions below T4, in [T4, T6), and at or above T6."""
+        """(r4, r6, r8): the element fractions below T4, in [T4, T6), and at or above T6.
+
+        >>> ChannelStats(np.ones(4), 100, {"main": 50, "iclr": 0}, {"main": 75, "iclr": 0}).ratios("main")
+        (0.5, 0.25, 0.25)
+        """
         thresholds(variant)
         r4 = self.below4[variant] / self.count
         r6 = self.below6[variant] / self.count - r4
@@ -229,7 +233,12 @@ class MicroMixLinear(nn.Linear):
 
     @classmethod
     def from_linear(cls, linear: nn.Linear, plan: MicroMixPlan, **options: Any) -> MicroMixLinear:
-        """A MicroMixLinear sharing `linear`'s weight and bias Parameters."""
+        """A MicroMixLinear sharing `linear`'s weight and bias Parameters.
+
+        >>> lin = torch.nn.Linear(64, 4)
+        >>> MicroMixLinear.from_linear(lin, MicroMixPlan(np.arange(64), 64, 0, 0)).weight is lin.weight
+        True
+        """
         if not isinstance(linear, nn.Linear):
             raise InputError(f"from_linear takes an nn.Linear, got {type(linear).__name__}")
         m = cls(linear.in_features, linear.out_features, plan, bias=linear.bias is not None, device="meta",

@@ -135,7 +135,12 @@ class TetraJetLinear(nn.Linear):
 
     @classmethod
     def from_linear(cls, linear: nn.Linear, config: TetraJetConfig | None = None, seed: int = 0) -> TetraJetLinear:
-        """A TetraJetLinear sharing `linear`'s weight and bias Parameters."""
+        """A TetraJetLinear sharing `linear`'s weight and bias Parameters.
+
+        >>> lin = torch.nn.Linear(32, 4)
+        >>> TetraJetLinear.from_linear(lin).weight is lin.weight
+        True
+        """
         if not isinstance(linear, nn.Linear):
             raise InputError(f"from_linear takes an nn.Linear, got {type(linear).__name__}")
         m = cls(linear.in_features, linear.out_features, config, bias=linear.bias is not None, seed=seed,
@@ -171,7 +176,11 @@ class TetraJetLinear(nn.Linear):
 
 
 def tetrajet_layers(model: nn.Module) -> dict[str, TetraJetLinear]:
-    """Every TetraJetLinear of `model` by qualified name."""
+    """Every TetraJetLinear of `model` by qualified name.
+
+    >>> list(tetrajet_layers(torch.nn.Sequential(TetraJetLinear(32, 4))))
+    ['0']
+    """
     if not isinstance(model, nn.Module):
         raise InputError(f"model must be a torch.nn.Module, got {type(model).__name__}")
     return {n: m for n, m in model.named_modules() if isinstance(m, TetraJetLinear)}
