@@ -24,7 +24,7 @@ def run(data: tuple[torch.Tensor, ...], steps: int, fraction: float, fused: bool
     mxt.quantize_model(model, {"*": {"weight_format": fmt}})
     sched = mxt.QATSchedule(steps, fraction, warmup_steps=max(1, steps // 20), cooldown_fraction=0.2,
                             peak_lr=3e-3, final_lr=0.0, shape="linear", fused=fused,
-                            qat_warmup_steps=0 if fused else max(1, round(fraction * steps) // 10))
+                            qat_warmup_steps=0 if fused else round(fraction * steps) // 10)
     opt = torch.optim.Adam(model.parameters(), lr=sched.peak_lr)
     g = torch.Generator().manual_seed(seed)
     for step in range(steps):
