@@ -129,3 +129,55 @@ def fake_quantize(t: torch.Tensor, fmt: str | MXFormat, axis: int | tuple[int, i
     if isinstance(axis, list):
         axis = tuple(axis)
     return _FakeQuantize.apply(t, f, axis, pol, ste, seed)
+
+
+class _SliceFakeQuantize(torch.autograd.Function):
+    """Forward: quantize in `anchor`, Slice-and-Scale to `fmt`, dequantize; backward: the STE."""
+
+    @staticmethod
+    def forward(ctx: Any, t: torch.Tensor, anchor: MXFormat, fmt: MXFormat, policy: Policy,
+                ste: str) -> torch.Tensor:
+        x = to_numpy(t)
+        q = mx.quantize(x, anchor, -1, policy)
+        out = from_numpy(mx.convert(q, fmt, "slice_and_scale").dequantize(x.dtype))
+        if ste == "masked" and ctx.needs_input_grad[0]:
+            # where the anchor saturates, or where the anchor's value saturates in fmt (the slice clamps
+            # exactly there: Slice-and-Scale of an RNE anchor equals a cast of its values, METHODS.md §1.4)
+            mask = saturation_mask(x, anchor, -1, policy) | saturation_mask(q.dequantize(x.dtype), fmt, -1, policy)
+            ctx.save_for_backward(torch.from_numpy(mask))
+        ctx.ste = ste
+        return out
+
+    @staticmethod
+    def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
+        if ctx.ste == "masked":
+            (saturated,) = ctx.saved_tensors
+            grad = grad.masked_fill(saturated, 0)
+        return grad, None, None, None, None
+
+
+@torch.compiler.disable
+def slice_fake_quantize(t: torch.Tensor, anchor: str | MXFormat, fmt: str | MXFormat,
+                        policy: str | Policy | None = None, ste: str = "identity") -> torch.Tensor:
+    """Slice-aware fake quantization: `t` quantized in `anchor` (blocks along the last axis), converted
+    to `fmt` by `mxemu.convert(..., "slice_and_scale")` and dequantized — exactly the values an anchor
+    checkpoint loaded at `fmt` holds. Differentiable by the straight-through estimator (`ste` as in
+    `fake_quantize`; "masked" zeroes where the anchor or the slice saturates). `fmt == anchor` is
+    `fake_quantize(t, anchor)`.
+
+    >>> import torch
+    >>> t = torch.linspace(-1, 1, 32)
+    >>> sliced = slice_fake_quantize(t, "mxint8", "mxint4")
+    >>> bool((sliced == fake_quantize(fake_quantize(t, "mxint8"), "mxint4")).all())  # METHODS.md §1.4
+    True
+    """
+    check_tensor(t)
+    _check_ste(ste)
+    pol = mx.get_policy(policy)
+    a, f = mx.get_format(anchor), mx.get_format(fmt)
+    for g, what in ((a, "anchor"), (f, "fmt")):
+        if not isinstance(g, MXFormat):
+            raise InputError(f"{what} {g.name!r} is not an MX block format")
+    if a.name == f.name:
+        return _FakeQuantize.apply(t, a, -1, pol, ste, None)
+    return _SliceFakeQuantize.apply(t, a, f, pol, ste)
