@@ -1,6 +1,6 @@
 """torch integration: autograd MX fake quantization, MXLinear, model conversion and MF-QAT recipes."""
 
-from mxemu.torch.functional import fake_quantize, saturation_mask
+from mxemu.torch.functional import fake_quantize, saturation_mask, slice_fake_quantize
 from mxemu.torch.nn import (
     MXLinear,
     QuantizeHandle,
@@ -24,5 +24,6 @@ __all__ = [
     "saturation_mask",
     "save_anchor",
     "set_format",
+    "slice_fake_quantize",
     "use_format",
 ]
