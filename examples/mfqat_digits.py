@@ -8,13 +8,14 @@ formats and unseen widths) by direct cast, and by Slice-and-Scale from its 8-bit
 
     python examples/mfqat_digits.py --seeds 5 --out docs/img/mfqat_digits
 
-writes `<out>.md` (mean ± std over seeds) and `<out>.png`.
+writes `<out>.md` (mean ± std over seeds), `<out>.png` and `<out>.json` (every seed's numbers).
 """
 
 from __future__ import annotations
 
 import argparse
 import copy
+import json
 import math
 import tempfile
 import time
@@ -148,30 +149,31 @@ def table(runs: list[dict[str, dict[str, float]]], family: str, unseen: set[str]
 
 
 def figure(runs: list[dict[str, dict[str, float]]], family: str, path: Path, title: str) -> None:
-    """Mean accuracy against the evaluated format: direct cast solid, sliced from the anchor dashed."""
+    """Mean accuracy against the evaluated format, direct cast (left) and sliced from the anchor (right)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     _, evals, _ = FAMILIES[family]
-    fig, ax = plt.subplots(figsize=(8, 4.5))
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.5), sharey=True)
     xs = np.arange(len(evals))
-    for i, name in enumerate(runs[0]):
-        color = f"C{i}"
-        direct = [np.mean([r[name][f] for r in runs]) for f in evals]
-        sliced = [direct[0]] + [np.mean([r[name][f + " sliced"] for r in runs]) for f in evals[1:]]
-        ax.plot(xs, direct, "o-", color=color, label=name)
-        ax.plot(xs, sliced, "x--", color=color, alpha=0.7)
-    ax.set_xticks(xs, evals)
-    ax.set_ylabel("test accuracy (%), mean over seeds")
-    ax.set_title(title + "  (solid: direct cast, dashed: sliced from the anchor)", fontsize=9)
-    low = min(min(r[n][f] for f in evals) for r in runs for n in r)
-    ax.set_ylim(max(0.0, low - 2), 100)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8, loc="lower left")
+    for ax, sliced in zip(axes, (False, True), strict=True):
+        for i, name in enumerate(runs[0]):
+            keys = [f if (not sliced or j == 0) else f + " sliced" for j, f in enumerate(evals)]
+            mean = [np.mean([r[name][k] for r in runs]) for k in keys]
+            style = {"lw": 2.5, "marker": "o"} if name.startswith("MF-QAT") else {"lw": 1, "marker": ".", "ls": "--"}
+            ax.plot(xs, mean, color=f"C{i}", label=name, **style)
+        ax.set_xticks(xs, evals, fontsize=8)
+        ax.set_title("sliced from the anchor" if sliced else "direct cast", fontsize=10)
+        ax.grid(alpha=0.3)
+    axes[0].set_ylabel("test accuracy (%), mean over seeds")
+    low = min(r[n][k] for r in runs for n in r for k in r[n])
+    axes[0].set_ylim(max(0.0, low - 2), 100)
+    axes[0].legend(fontsize=8, loc="lower left")
+    fig.suptitle(title, fontsize=10)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    fig.savefig(path, dpi=100)
     plt.close(fig)
 
 
@@ -183,7 +185,7 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--fp-epochs", type=int, default=40)
     parser.add_argument("--qat-epochs", type=int, default=20)
-    parser.add_argument("--out", type=Path, default=None, help="write <out>.md and <out>.png")
+    parser.add_argument("--out", type=Path, default=None, help="write <out>.md, <out>.png and <out>.json")
     args = parser.parse_args()
     # 64-wide layers: one thread each for torch and the numba kernels beats the cost of starting threads
     torch.set_num_threads(1)
@@ -204,6 +206,7 @@ def main() -> None:
     if args.out is not None:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.with_suffix(".md").write_text(md)
+        args.out.with_suffix(".json").write_text(json.dumps(runs, indent=1) + "\n")
         figure(runs, args.family, args.out.with_suffix(".png"), title)
     print(f"total {time.perf_counter() - t0:.0f} s")
 
