@@ -60,6 +60,7 @@ def main() -> None:
     parser.add_argument("--layers", type=int, default=4)
     parser.add_argument("--batch", type=int, default=256)
     parser.add_argument("--rounds", type=int, default=9)
+    parser.add_argument("--ste", choices=["identity", "masked"], default="identity")
     args = parser.parse_args()
     g = torch.Generator().manual_seed(1)
     x = torch.randn(args.batch, args.width, generator=g)
@@ -67,12 +68,12 @@ def main() -> None:
     steps = {"nn.Linear": step_fn(mlp(args.width, args.layers), x, y)}
     for fmt in FORMATS:
         model = mlp(args.width, args.layers)
-        mxt.quantize_model(model, {"*": {"weight_format": fmt, "input_format": fmt}})
+        mxt.quantize_model(model, {"*": {"weight_format": fmt, "input_format": fmt, "ste": args.ste}})
         steps[f"MXLinear {fmt} (W + A)"] = step_fn(model, x, y)
     load = os.getloadavg()[0]
     res = interleaved(steps, args.rounds)
     print(f"train step, {args.layers}-layer MLP width {args.width}, batch {args.batch}, median of {args.rounds} "
-          f"interleaved rounds; torch threads {torch.get_num_threads()}, {os.cpu_count()} CPUs, "
+          f"interleaved rounds; ste {args.ste}; torch threads {torch.get_num_threads()}, {os.cpu_count()} CPUs, "
           f"load average {load:.1f} -> {os.getloadavg()[0]:.1f}")
     print(f"{'layer':<30} {'wall ms':>9} {'x nn.Linear':>12} {'CPU ms':>9} {'x nn.Linear':>12}")
     bw, bc = res["nn.Linear"]

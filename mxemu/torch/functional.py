@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import dataclasses
+import functools
 import secrets
 from typing import Any
 
@@ -10,9 +10,10 @@ import numpy as np
 import torch
 
 import mxemu as mx
+from mxemu.array import from_blocks, to_blocks
 from mxemu.errors import InputError
 from mxemu.policy import Policy
-from mxemu.spec import MXFormat
+from mxemu.spec import ElementFormat, MXFormat
 
 STE_MODES = ("identity", "masked")
 TORCH_DTYPES = {torch.float32: "float32", torch.float64: "float64", torch.float16: "float16",
@@ -58,6 +59,15 @@ def _check_ste(ste: object) -> str:
     return ste  # type: ignore[return-value]
 
 
+@functools.lru_cache(maxsize=256)
+def _extremes(element: ElementFormat, policy: Policy) -> tuple[float, float]:
+    """Values of the element format's most positive and most negative codes under `policy` (cached:
+    each kernel call costs a parallel launch, which dominates for two values)."""
+    big = mx.encode(np.array([BIG, -BIG]), element, policy=policy.replace(overflow="saturate"))
+    top, bottom = mx.decode(big, element, dtype=np.float64)
+    return float(top), float(bottom)
+
+
 def saturation_mask(x: np.ndarray, fmt: str | MXFormat, axis: int | tuple[int, int] = -1,
                     policy: str | Policy | None = None, seed: int | None = None) -> np.ndarray:
     """Where x saturates in `fmt`: x above its block's largest value or below its block's most negative one.
@@ -71,11 +81,13 @@ def saturation_mask(x: np.ndarray, fmt: str | MXFormat, axis: int | tuple[int, i
     [True, False, True, True]
     """
     q = mx.quantize(x, fmt, axis, policy, seed=seed)
-    big = mx.encode(np.array([BIG, -BIG]), q.format.element, policy=q.policy.replace(overflow="saturate"))
-    hi = dataclasses.replace(q, codes=np.full(q.shape, big[0], np.uint8)).dequantize(np.float64)
-    lo = dataclasses.replace(q, codes=np.full(q.shape, big[1], np.uint8)).dequantize(np.float64)
-    x64 = x.astype(np.float64)
-    return (x64 > hi) | (x64 < lo)
+    top, bottom = _extremes(q.format.element, q.policy)
+    # one bound pair per block (block order), compared with the blocked input: no full-size bound arrays
+    factors = q.block_factors()[:, None]
+    rows, padded = to_blocks(x, q.axis, q.block_size)
+    rows64 = rows.astype(np.float64)  # exact for every accepted input dtype
+    saturated = (rows64 > factors * top) | (rows64 < factors * bottom)
+    return np.ascontiguousarray(from_blocks(saturated, padded, x.shape, q.axis, q.block_size))
 
 
 class _FakeQuantize(torch.autograd.Function):
