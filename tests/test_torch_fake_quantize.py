@@ -11,6 +11,7 @@ import torch
 
 import mxemu as mx
 import mxemu.torch as mxt
+from mxemu.array import MXArray
 from mxemu.torch import functional, nn, qat
 
 MX_FORMATS = [n for n in mx.formats() if isinstance(mx.get_format(n), mx.MXFormat) and n != "nvfp4"]
@@ -221,3 +222,24 @@ def test_bad_arguments_raise_typed_errors():
 def test_docstring_examples_run(module):
     result = doctest.testmod(module, optionflags=doctest.ELLIPSIS)
     assert result.attempted > 0 and result.failed == 0
+
+
+@pytest.mark.parametrize("fmt, axis", [(f, a) for f in MX_FORMATS for a in AXES] + [("nvfp4", a) for a in AXES[:3]])
+def test_saturation_mask_is_the_input_beyond_the_dequantized_extreme_codes_of_its_block(fmt, axis):
+    # oracle: dequantize full arrays of the most positive / most negative code at the stored scales
+    x = _numpy(_tensor((3, 40, 64), torch.float32, seed=7))
+    x[0, 0, :4] = [np.inf, -np.inf, np.nan, 1e30]
+    x[1, 5, 5] = 1.99 * 2.0 ** 20  # beyond X·max_normal of its block in every format (mxint8: 127/64)
+    for policy in ("ocp", "torchao", "microxcaling"):
+        q = mx.quantize(x, fmt, axis, policy)
+        big = mx.encode(np.array([2.0 ** 200, -(2.0 ** 200)]), q.format.element,
+                        policy=q.policy.replace(overflow="saturate"))
+        hi = MXArray(np.full(q.shape, big[0], np.uint8), q.scales, q.format, q.policy, q.axis,
+                     q.tensor_scale).dequantize(np.float64)
+        lo = MXArray(np.full(q.shape, big[1], np.uint8), q.scales, q.format, q.policy, q.axis,
+                     q.tensor_scale).dequantize(np.float64)
+        with np.errstate(invalid="ignore"):
+            expected = (x > hi) | (x < lo)
+        mask = mxt.saturation_mask(x, fmt, axis, policy)
+        assert mask.shape == x.shape and mask.any()
+        np.testing.assert_array_equal(mask, expected)

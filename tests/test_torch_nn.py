@@ -191,3 +191,69 @@ def test_use_format_restores_the_previous_formats_even_on_error():
     with pytest.raises(RuntimeError), mxt.use_format(model, "mxint2"):
         raise RuntimeError("inside")
     assert all(m.weight_format == "mxint8" for m in mxt.mx_layers(model))
+
+
+def _raw(t):
+    return t.detach().contiguous().view({torch.float32: torch.int32}.get(t.dtype, torch.int16)).numpy()
+
+
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
+def test_mxlinear_in_half_precision_is_linear_of_operands_fake_quantized_in_that_dtype(dtype):
+    import ml_dtypes
+
+    np_dtype = {torch.bfloat16: ml_dtypes.bfloat16, torch.float16: np.float16}[dtype]
+    torch.manual_seed(4)
+    layer = mxt.MXLinear(64, 16, weight_format="mxint4", input_format="mxfp8_e4m3").to(dtype)
+    x = torch.randn(5, 64).to(dtype).requires_grad_()
+
+    def fq(t, fmt):  # the numpy API on the same half-precision values
+        a = mx.fake_quantize(t.detach().float().numpy().astype(np_dtype), fmt)
+        return torch.from_numpy(a.astype(np.float32)).to(dtype)
+
+    out = layer(x)
+    assert out.dtype == dtype
+    expected = functional.linear(fq(x, "mxfp8_e4m3"), fq(layer.weight, "mxint4"), layer.bias)
+    np.testing.assert_array_equal(_raw(out), _raw(expected))
+    out.float().sum().backward()
+    assert x.grad.dtype == dtype and layer.weight.grad.dtype == dtype and torch.isfinite(x.grad.float()).all()
+
+
+def test_mxlinear_on_a_non_contiguous_input_equals_its_contiguous_copy():
+    torch.manual_seed(5)
+    layer = mxt.MXLinear(64, 8, weight_format="mxfp6_e2m3", input_format="mxfp4_e2m1")
+    base = torch.randn(64, 12, requires_grad=True)
+    view = base.t()[::2]  # 6 x 64, strided
+    assert not view.is_contiguous()
+    copy = view.detach().contiguous().requires_grad_()
+    np.testing.assert_array_equal(_bits(layer(view)), _bits(layer(copy)))
+    layer(view).square().sum().backward()
+    layer(copy).square().sum().backward()
+    np.testing.assert_array_equal(_bits(base.grad.t()[::2]), _bits(copy.grad))
+    assert base.grad.t()[1::2].eq(0).all()
+
+
+def test_mxlinear_under_no_grad_gives_the_same_output_and_no_graph():
+    torch.manual_seed(6)
+    layer = mxt.MXLinear(64, 8, weight_format="mxint4", input_format="mxint8", grad_format="mxfp8_e5m2")
+    x = torch.randn(3, 64)
+    with torch.no_grad():
+        out = layer(x)
+    assert out.grad_fn is None and not out.requires_grad
+    np.testing.assert_array_equal(_bits(out), _bits(layer(x)))
+
+
+def test_compiled_training_step_gives_the_outputs_and_gradients_of_eager():
+    torch.manual_seed(7)
+    model = torch.nn.Sequential(mxt.MXLinear(64, 32, weight_format="mxint4", input_format="mxfp8_e4m3",
+                                             grad_format="mxfp8_e5m2"),
+                                torch.nn.ReLU(), mxt.MXLinear(32, 10, weight_format="mxfp4_e2m1", ste="masked"))
+    x = torch.randn(8, 64)
+    compiled = torch.compile(model, backend="aot_eager")
+    grads = []
+    for m in (model, compiled):
+        model.zero_grad()
+        out = m(x)
+        out.square().sum().backward()
+        grads.append([_bits(out)] + [_bits(p.grad) for p in model.parameters()])
+    for eager, comp in zip(*grads, strict=True):
+        np.testing.assert_array_equal(comp, eager)

@@ -196,3 +196,65 @@ def test_anchor_arguments_are_validated(tmp_path):
         mxt.load_anchor(model, path, runtime_format="int4")
     with pytest.raises(mx.MXError):
         mxt.load_anchor(model, path, runtime_format="mxfp4_e2m1")  # no Slice-and-Scale from MXINT8 to MXFP4
+
+
+@pytest.mark.parametrize("anchor, fmt", [("mxint8", "mxint6"), ("mxint8", "mxint4"), ("mxint8", "mxint2"),
+                                         ("mxfp8_e4m3", "mxfp6_e2m3"), ("mxfp8_e4m3", "mxfp4_e2m1")])
+def test_slice_fake_quantize_is_the_sliced_anchor_and_a_cast_of_the_anchor_values(anchor, fmt):
+    rng = np.random.default_rng(11)
+    w = rng.standard_normal((16, 96)).astype(np.float32) * rng.uniform(0.01, 4, (16, 1)).astype(np.float32)
+    out = mxt.slice_fake_quantize(torch.from_numpy(w), anchor, fmt)
+    sliced = convert(mx.quantize(w, anchor), fmt, "slice_and_scale").dequantize(np.float32)
+    np.testing.assert_array_equal(_bits(out), sliced.view(np.int32))
+    # METHODS.md §1.4: with RNE, Slice-and-Scale of an OCP anchor = an OCP cast of the anchor's values
+    recast = mx.fake_quantize(mx.fake_quantize(w, anchor), fmt)
+    np.testing.assert_array_equal(_bits(out), recast.view(np.int32))
+    assert not np.array_equal(sliced, mx.fake_quantize(w, fmt))  # double rounding: not the direct cast
+
+
+def test_slice_fake_quantize_gradients_identity_and_masked():
+    # every block has X = 1: MXINT8 holds k/64 up to 127/64 = 1.984, MXINT4 k/4 up to 1.75
+    w = torch.zeros(2, 32)
+    w[0, :4] = torch.tensor([1.9, 1.8, 1.7, 0.5])  # anchor 1.90625, 1.796875 (beyond 1.75), 1.703125, 0.5
+    w[1, :2] = torch.tensor([1.99, 0.25])  # saturates already in the anchor
+    w.requires_grad_()
+    mxt.slice_fake_quantize(w, "mxint8", "mxint4").sum().backward()
+    assert w.grad.eq(1).all()
+    w.grad = None
+    mxt.slice_fake_quantize(w, "mxint8", "mxint4", ste="masked").sum().backward()
+    saturated = w.detach() > 1.75
+    assert saturated.sum() == 3 and w.grad[saturated].eq(0).all() and w.grad[~saturated].eq(1).all()
+    with pytest.raises(mx.InputError, match="slice_and_scale is not defined"):
+        mxt.slice_fake_quantize(w, "mxint8", "mxfp4_e2m1")
+
+
+def test_slice_aware_training_sees_the_weights_the_anchor_loads_at_each_format(tmp_path):
+    model = _model(3)
+    recipe = mxt.MFQATRecipe(["mxint8", "mxint6", "mxint4", "mxint2"], rule="sum", slice_aware=True)
+    x = torch.randn(4, 64)
+    seen = {}
+
+    def compute_loss():
+        layer = mxt.mx_layers(model)[0]
+        assert layer.weight_anchor == "mxint8"
+        seen[layer.weight_format] = [m.quantized_weight().detach().clone() for m in mxt.mx_layers(model)]
+        return model(x).sum()
+
+    recipe.loss(model, 0, compute_loss).backward()
+    assert all(m.weight_anchor is None for m in mxt.mx_layers(model))  # restored after the step
+    path = mxt.save_anchor(model, tmp_path / "anchor.safetensors", fmt="mxint8")
+    for fmt, weights in seen.items():
+        served = _model(4)
+        mxt.load_anchor(served, path, runtime_format=fmt)
+        for m, w in zip(mxt.mx_layers(served), weights, strict=True):
+            np.testing.assert_array_equal(_bits(m.weight), _bits(w))
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"formats": ["mxint8", "mxfp4_e2m1"], "slice_aware": True}, "slice_and_scale is not defined"),
+    ({"formats": ["mxint4"], "slice_aware": True, "anchor": "mxint6"}, "anchor must be one of"),
+    ({"formats": ["mxint4"], "slice_aware": 1}, "slice_aware"),
+])
+def test_slice_aware_recipe_arguments_are_validated(kwargs, message):
+    with pytest.raises(mx.InputError, match=message):
+        mxt.MFQATRecipe(**kwargs)

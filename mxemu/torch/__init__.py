@@ -11,7 +11,7 @@ from mxemu.torch.dmx import (
     temperature_at,
     to_dmx,
 )
-from mxemu.torch.functional import fake_quantize, saturation_mask
+from mxemu.torch.functional import fake_quantize, saturation_mask, slice_fake_quantize
 from mxemu.torch.micromix import (
     MicroMixCalibrator,
     MicroMixLinear,
@@ -74,6 +74,7 @@ __all__ = [
     "save_anchor",
     "set_format",
     "set_temperature",
+    "slice_fake_quantize",
     "temperature_at",
     "to_dmx",
     "to_tetrajet",

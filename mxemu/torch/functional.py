@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import dataclasses
+import functools
 import secrets
 from typing import Any
 
@@ -10,9 +10,10 @@ import numpy as np
 import torch
 
 import mxemu as mx
+from mxemu.array import from_blocks, to_blocks
 from mxemu.errors import InputError
 from mxemu.policy import Policy
-from mxemu.spec import MXFormat
+from mxemu.spec import ElementFormat, MXFormat
 
 STE_MODES = ("identity", "masked")
 TORCH_DTYPES = {torch.float32: "float32", torch.float64: "float64", torch.float16: "float16",
@@ -58,6 +59,15 @@ def _check_ste(ste: object) -> str:
     return ste  # type: ignore[return-value]
 
 
+@functools.lru_cache(maxsize=256)
+def _extremes(element: ElementFormat, policy: Policy) -> tuple[float, float]:
+    """Values of the element format's most positive and most negative codes under `policy` (cached:
+    each kernel call costs a parallel launch, which dominates for two values)."""
+    big = mx.encode(np.array([BIG, -BIG]), element, policy=policy.replace(overflow="saturate"))
+    top, bottom = mx.decode(big, element, dtype=np.float64)
+    return float(top), float(bottom)
+
+
 def saturation_mask(x: np.ndarray, fmt: str | MXFormat, axis: int | tuple[int, int] = -1,
                     policy: str | Policy | None = None, seed: int | None = None) -> np.ndarray:
     """Where x saturates in `fmt`: x above its block's largest value or below its block's most negative one.
@@ -71,11 +81,13 @@ def saturation_mask(x: np.ndarray, fmt: str | MXFormat, axis: int | tuple[int, i
     [True, False, True, True]
     """
     q = mx.quantize(x, fmt, axis, policy, seed=seed)
-    big = mx.encode(np.array([BIG, -BIG]), q.format.element, policy=q.policy.replace(overflow="saturate"))
-    hi = dataclasses.replace(q, codes=np.full(q.shape, big[0], np.uint8)).dequantize(np.float64)
-    lo = dataclasses.replace(q, codes=np.full(q.shape, big[1], np.uint8)).dequantize(np.float64)
-    x64 = x.astype(np.float64)
-    return (x64 > hi) | (x64 < lo)
+    top, bottom = _extremes(q.format.element, q.policy)
+    # one bound pair per block (block order), compared with the blocked input: no full-size bound arrays
+    factors = q.block_factors()[:, None]
+    rows, padded = to_blocks(x, q.axis, q.block_size)
+    rows64 = rows.astype(np.float64)  # exact for every accepted input dtype
+    saturated = (rows64 > factors * top) | (rows64 < factors * bottom)
+    return np.ascontiguousarray(from_blocks(saturated, padded, x.shape, q.axis, q.block_size))
 
 
 class _FakeQuantize(torch.autograd.Function):
@@ -129,3 +141,55 @@ def fake_quantize(t: torch.Tensor, fmt: str | MXFormat, axis: int | tuple[int, i
     if isinstance(axis, list):
         axis = tuple(axis)
     return _FakeQuantize.apply(t, f, axis, pol, ste, seed)
+
+
+class _SliceFakeQuantize(torch.autograd.Function):
+    """Forward: quantize in `anchor`, Slice-and-Scale to `fmt`, dequantize; backward: the STE."""
+
+    @staticmethod
+    def forward(ctx: Any, t: torch.Tensor, anchor: MXFormat, fmt: MXFormat, policy: Policy,
+                ste: str) -> torch.Tensor:
+        x = to_numpy(t)
+        q = mx.quantize(x, anchor, -1, policy)
+        out = from_numpy(mx.convert(q, fmt, "slice_and_scale").dequantize(x.dtype))
+        if ste == "masked" and ctx.needs_input_grad[0]:
+            # where the anchor saturates, or where the anchor's value saturates in fmt (the slice clamps
+            # exactly there: Slice-and-Scale of an RNE anchor equals a cast of its values, METHODS.md §1.4)
+            mask = saturation_mask(x, anchor, -1, policy) | saturation_mask(q.dequantize(x.dtype), fmt, -1, policy)
+            ctx.save_for_backward(torch.from_numpy(mask))
+        ctx.ste = ste
+        return out
+
+    @staticmethod
+    def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
+        if ctx.ste == "masked":
+            (saturated,) = ctx.saved_tensors
+            grad = grad.masked_fill(saturated, 0)
+        return grad, None, None, None, None
+
+
+@torch.compiler.disable
+def slice_fake_quantize(t: torch.Tensor, anchor: str | MXFormat, fmt: str | MXFormat,
+                        policy: str | Policy | None = None, ste: str = "identity") -> torch.Tensor:
+    """Slice-aware fake quantization: `t` quantized in `anchor` (blocks along the last axis), converted
+    to `fmt` by `mxemu.convert(..., "slice_and_scale")` and dequantized — exactly the values an anchor
+    checkpoint loaded at `fmt` holds. Differentiable by the straight-through estimator (`ste` as in
+    `fake_quantize`; "masked" zeroes where the anchor or the slice saturates). `fmt == anchor` is
+    `fake_quantize(t, anchor)`.
+
+    >>> import torch
+    >>> t = torch.linspace(-1, 1, 32)
+    >>> sliced = slice_fake_quantize(t, "mxint8", "mxint4")
+    >>> bool((sliced == fake_quantize(fake_quantize(t, "mxint8"), "mxint4")).all())  # METHODS.md §1.4
+    True
+    """
+    check_tensor(t)
+    _check_ste(ste)
+    pol = mx.get_policy(policy)
+    a, f = mx.get_format(anchor), mx.get_format(fmt)
+    for g, what in ((a, "anchor"), (f, "fmt")):
+        if not isinstance(g, MXFormat):
+            raise InputError(f"{what} {g.name!r} is not an MX block format")
+    if a.name == f.name:
+        return _FakeQuantize.apply(t, a, -1, pol, ste, None)
+    return _SliceFakeQuantize.apply(t, a, f, pol, ste)

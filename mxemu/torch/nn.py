@@ -18,7 +18,7 @@ import mxemu as mx
 from mxemu.errors import InputError
 from mxemu.policy import Policy
 from mxemu.spec import MXFormat
-from mxemu.torch.functional import _check_ste, check_tensor, fake_quantize
+from mxemu.torch.functional import _check_ste, check_tensor, fake_quantize, slice_fake_quantize
 
 LAYER_OPTIONS = ("weight_format", "input_format", "weight_policy", "input_policy", "grad_format",
                  "grad_policy", "ste")
@@ -67,6 +67,8 @@ class MXLinear(nn.Linear):
     torch.Size([2, 8])
     """
 
+    weight_anchor: str | None = None  # set by slice-aware MF-QAT: the weight is sliced from this anchor format
+
     def __init__(self, in_features: int, out_features: int, bias: bool = True,
                  weight_format: str | MXFormat | None = "mxfp8_e4m3", input_format: str | MXFormat | None = None,
                  weight_policy: str | Policy | None = None, input_policy: str | Policy | None = None,
@@ -101,9 +103,13 @@ class MXLinear(nn.Linear):
         return m
 
     def quantized_weight(self) -> torch.Tensor:
-        """The weight as the forward uses it: fake-quantized in `weight_format` (or as is when None)."""
+        """The weight as the forward uses it: fake-quantized in `weight_format` (or as is when None);
+        with `weight_anchor` set, quantized in the anchor format and sliced to `weight_format`."""
         if self.weight_format is None:
             return self.weight
+        if self.weight_anchor is not None:
+            return slice_fake_quantize(self.weight, self.weight_anchor, self.weight_format, self.weight_policy,
+                                       self.ste)
         return fake_quantize(self.weight, self.weight_format, -1, self.weight_policy, self.ste)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

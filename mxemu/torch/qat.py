@@ -37,7 +37,9 @@ class MFQATRecipe:
     `rule="sample"`: one format per step, drawn with probabilities `weights` (uniform by default)
     by a generator seeded with (seed, step), so step n draws the same format on every run and after
     a resume. `rule="sum"`: every format each step, loss Σ λ_f L(Q_f) with λ = `weights` (all 1 by
-    default).
+    default). `slice_aware=True`: the weights of every MXLinear are quantized in `anchor` and
+    converted to the step's format by Slice-and-Scale (`slice_fake_quantize`), the numerics an
+    anchor checkpoint loaded at that format runs; activations stay directly cast.
 
     >>> recipe = MFQATRecipe(["mxint8", "mxint4"], rule="sum", weights=[1.0, 0.5])
     >>> recipe.formats_for_step(0)
@@ -47,7 +49,8 @@ class MFQATRecipe:
     """
 
     def __init__(self, formats: Sequence[str | MXFormat], rule: str = "sample",
-                 weights: Sequence[float] | None = None, seed: int = 0) -> None:
+                 weights: Sequence[float] | None = None, seed: int = 0, slice_aware: bool = False,
+                 anchor: str | MXFormat = "mxint8") -> None:
         if isinstance(formats, str) or not isinstance(formats, Sequence) or not formats:
             raise InputError(f"formats must be a non-empty sequence of MX format names, got {formats!r}")
         self.formats = [_mx_name(f, "each format") for f in formats]
@@ -66,9 +69,21 @@ class MFQATRecipe:
         if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool) or seed < 0:
             raise InputError(f"seed must be a non-negative integer, got {seed!r}")
         self.seed = int(seed)
+        if not isinstance(slice_aware, bool):
+            raise InputError(f"slice_aware must be True or False, got {slice_aware!r}")
+        self.slice_aware = slice_aware
+        self.anchor = _mx_name(anchor, "anchor")
+        if self.anchor not in ANCHOR_FORMATS:
+            raise InputError(f"anchor must be one of {', '.join(ANCHOR_FORMATS)}, got {self.anchor!r}")
+        if slice_aware:
+            probe = mx.quantize(np.zeros(mx.get_format(self.anchor).block_size, np.float32), self.anchor)
+            for f in self.formats:
+                if f != self.anchor:
+                    convert(probe, f, "slice_and_scale")  # raises InputError for a pair Slice-and-Scale lacks
 
     def __repr__(self) -> str:
-        return f"MFQATRecipe(formats={self.formats}, rule={self.rule!r}, weights={self.weights}, seed={self.seed})"
+        return (f"MFQATRecipe(formats={self.formats}, rule={self.rule!r}, weights={self.weights}, seed={self.seed}, "
+                f"slice_aware={self.slice_aware}, anchor={self.anchor!r})")
 
     def formats_for_step(self, step: int) -> list[tuple[str, float]]:
         """The (format, loss weight) pairs of training step `step` (sample: one pair of weight 1)."""
@@ -82,7 +97,8 @@ class MFQATRecipe:
 
     def loss(self, model: nn.Module, step: int, compute_loss: Callable[[], torch.Tensor]) -> torch.Tensor:
         """Σ weight · compute_loss() over the step's formats, each run with the model's MXLinear weights
-        in that format (`use_format`); call `.backward()` on the result.
+        in that format (`use_format`; sliced from the anchor when slice-aware); call `.backward()` on
+        the result.
 
         >>> from mxemu.torch import MXLinear
         >>> model = torch.nn.Sequential(MXLinear(32, 2))
@@ -92,11 +108,19 @@ class MFQATRecipe:
         """
         from mxemu.torch.nn import use_format
 
+        layers = mx_layers(model)
+        anchors = [m.weight_anchor for m in layers]
         total: torch.Tensor | None = None
-        for fmt, w in self.formats_for_step(step):
-            with use_format(model, fmt):
-                term = compute_loss() * w
-            total = term if total is None else total + term
+        try:
+            for m in layers:
+                m.weight_anchor = self.anchor if self.slice_aware else None
+            for fmt, w in self.formats_for_step(step):
+                with use_format(model, fmt):
+                    term = compute_loss() * w
+                total = term if total is None else total + term
+        finally:
+            for m, a in zip(layers, anchors, strict=True):
+                m.weight_anchor = a
         assert total is not None
         return total
 
