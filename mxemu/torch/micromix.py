@@ -134,6 +134,13 @@ class MicroMixPlan:
     in `formats[0]`, the next `p6` in `formats[1]`, the last `p8` in `formats[2]`.
 
     `perm` lists input channels by ascending importance (outlier channels last).
+
+    >>> import numpy as np
+    >>> plan = MicroMixPlan(perm=np.array([2, 0, 3, 1]), p4=2, p6=1, p8=1)
+    >>> plan.segments, plan.average_bits
+    ([('mxfp4_e2m1', 0, 2), ('mxfp6_e3m2', 2, 3), ('mxfp8_e4m3', 3, 4)], 5.5)
+    >>> plan.channel_formats()
+    ['mxfp4_e2m1', 'mxfp8_e4m3', 'mxfp4_e2m1', 'mxfp6_e3m2']
     """
 
     perm: np.ndarray
