@@ -10,7 +10,7 @@ import numpy as np
 
 from mxemu.errors import InputError
 from mxemu.kernels import block as kb
-from mxemu.kernels.dispatch import to_dtype
+from mxemu.kernels.dispatch import serial_if_small, to_dtype
 from mxemu.kernels.params import format_params
 from mxemu.policy import Policy
 from mxemu.spec import ElementFormat, MXFormat
@@ -143,7 +143,8 @@ class MXArray:
         s = self.scale_rows()
         if isinstance(self.format.scale, ElementFormat):
             factors = np.empty(s.size, np.float64)
-            kb.decode_elements(s, format_params(self.format.scale), np.zeros(1, np.int64), factors)
+            with serial_if_small(s.size):
+                kb.decode_elements(s, format_params(self.format.scale), np.zeros(1, np.int64), factors)
             return factors * (1.0 if self.tensor_scale is None else self.tensor_scale)
         with np.errstate(over="ignore"):
             return np.where(s == self.format.scale.nan_code, np.nan,
@@ -154,6 +155,7 @@ class MXArray:
         dt = output_dtype(dtype)
         rows, padded = to_blocks(self.codes, self.axis, self.block_size)
         out = np.empty(rows.shape, dt if dt.name in ("float32", "float64") else np.float64)
-        kb.dequantize_blocks(rows, self.block_factors(), format_params(self.format.element), out)
+        with serial_if_small(rows.size):
+            kb.dequantize_blocks(rows, self.block_factors(), format_params(self.format.element), out)
         return np.ascontiguousarray(from_blocks(to_dtype(out, dt), padded, self.shape, self.axis,
                                                 self.block_size))

@@ -10,7 +10,7 @@ from mxemu.array import MXArray, from_blocks, normalize_axes, output_dtype, scal
 from mxemu.errors import InputError, PolicyError
 from mxemu.kernels import block as kb
 from mxemu.kernels import dispatch, nvfp4
-from mxemu.kernels.dispatch import to_dtype
+from mxemu.kernels.dispatch import serial_if_small, to_dtype
 from mxemu.kernels.params import INPUT_LAYOUTS, INT_VIEW, format_params, policy_params
 from mxemu.policy import Policy, get_policy
 from mxemu.spec import ElementFormat, MXFormat, get_format
@@ -147,7 +147,8 @@ def decode(codes: np.ndarray, fmt: str | ElementFormat, *, scale_exp: int | np.n
     dt = output_dtype(dtype)
     s = _scale_exp(scale_exp, c.shape)
     out = np.empty(c.size, np.float64)
-    kb.decode_elements(c.reshape(-1), format_params(element), s, out)
+    with serial_if_small(c.size):
+        kb.decode_elements(c.reshape(-1), format_params(element), s, out)
     return to_dtype(out.reshape(c.shape), dt)
 
 

@@ -301,7 +301,7 @@ def test_encode_runs_the_fast_kernel_for_one_scale_and_the_general_one_otherwise
     assert (spies["encode_kernel"].calls, spies["encode_elements"].calls) == (1, 1)
 
 
-def test_a_one_chunk_call_runs_on_the_calling_thread_and_restores_the_thread_count(monkeypatch):
+def test_a_small_call_runs_on_the_calling_thread_and_restores_the_thread_count(monkeypatch):
     seen = []
     kernel = fast.fake_quantize_kernel
 

@@ -29,15 +29,19 @@ FAST_OUTPUT = {(8, 23): "float32", (8, 7): "bfloat16"}
 _NO_RBITS = np.empty((0, 0), np.uint32)
 
 
-@contextlib.contextmanager
-def _one_thread_if(single_chunk: bool) -> Iterator[None]:
-    """Run a parallel kernel on the calling thread alone when its work is one chunk.
+# Calls on at most this many elements run their parallel kernels on the calling thread.
+SERIAL_ELEMENTS = 1 << 13
 
-    A parallel region that has one chunk to do gains nothing from the thread pool but still wakes
-    it, which costs more than the work on a loaded machine. numba's thread count is per calling
-    thread, so this does not affect other threads.
+
+@contextlib.contextmanager
+def serial_if_small(n_elements: int) -> Iterator[None]:
+    """Run the parallel kernels inside on the calling thread alone when the call is small.
+
+    A parallel region with a few thousand elements (one chunk of the fast kernels) gains nothing
+    from the thread pool but still wakes it, which costs milliseconds on a loaded machine. numba's
+    thread count is per calling thread, so this does not affect other threads.
     """
-    if not single_chunk:
+    if n_elements > SERIAL_ELEMENTS:
         yield
         return
     previous = numba.get_num_threads()
@@ -59,11 +63,12 @@ def quantize_rows(rows: np.ndarray, ebits: int, mbits: int, F: tuple, P: tuple, 
     """Quantize each row (one block) of integer-viewed floats into codes and E8M0 scales."""
     if not (uses_fast_path(rows, ebits, mbits, F, P, rbits) and codes.flags.c_contiguous
             and scales.flags.c_contiguous):
-        kb.quantize_blocks(rows, ebits, mbits, F, P, rbits, codes, scales)
+        with serial_if_small(rows.size):
+            kb.quantize_blocks(rows, ebits, mbits, F, P, rbits, codes, scales)
         return
     slow = np.empty(rows.shape[0], np.bool_)
     G = fast.lane_params(F, P, mbits == 7)
-    with _one_thread_if(rows.shape[0] <= fast.CHUNK):
+    with serial_if_small(rows.size):
         fast.quantize_kernel(rows.reshape(-1), rows.shape[1], F, P, G, codes.reshape(-1), scales, slow)
     idx = np.flatnonzero(slow)
     if idx.size:
@@ -88,7 +93,7 @@ def fake_quantize_rows(rows: np.ndarray, ebits: int, mbits: int, F: tuple, P: tu
         return
     slow = np.empty(rows.shape[0], np.bool_)
     G = fast.lane_params(F, P, mbits == 7)
-    with _one_thread_if(rows.shape[0] <= fast.CHUNK):
+    with serial_if_small(rows.size):
         fast.fake_quantize_kernel(rows.reshape(-1), rows.shape[1], F, P, G,
                                   out.reshape(-1).view(INT_VIEW[out.dtype.name]), slow)
     idx = np.flatnonzero(slow)
@@ -102,10 +107,12 @@ def _fake_quantize_general(rows: np.ndarray, ebits: int, mbits: int, F: tuple, P
                            out: np.ndarray) -> None:
     """block.py's fake-quantize: float64 values, stored (RNE) into float32/float64 or rounded into 16 bits."""
     if out.dtype.name in ("float32", "float64"):
-        kb.fake_quantize_blocks(rows, ebits, mbits, F, P, rbits, out)
+        with serial_if_small(rows.size):
+            kb.fake_quantize_blocks(rows, ebits, mbits, F, P, rbits, out)
         return
     values = np.empty(rows.shape, np.float64)
-    kb.fake_quantize_blocks(rows, ebits, mbits, F, P, rbits, values)
+    with serial_if_small(rows.size):
+        kb.fake_quantize_blocks(rows, ebits, mbits, F, P, rbits, values)
     out[...] = to_dtype(values, out.dtype)
 
 
@@ -125,8 +132,9 @@ def encode_elements(x: np.ndarray, ebits: int, mbits: int, scale_exp: np.ndarray
     s = int(scale_exp[0]) if scale_exp.shape[0] == 1 else None
     if s is None or not (x.ndim == 1 and x.flags.c_contiguous and out.flags.c_contiguous
                          and fast.encode_supported(ebits, mbits, x.dtype, F, P, s, rbits.size > 0)):
-        kb.encode_elements(x, ebits, mbits, scale_exp, F, P, rbits, out)
+        with serial_if_small(x.size):
+            kb.encode_elements(x, ebits, mbits, scale_exp, F, P, rbits, out)
         return
     specials = tuple(int(nonfinite_code(F, cls, sign, P)) for cls in (NAN, INF) for sign in (0, 1))
-    with _one_thread_if(x.shape[0] <= fast.ENCODE_CHUNK):
+    with serial_if_small(x.size):
         fast.encode_kernel(x, 127 + s + F[fast.EMIN], fast.lane_params(F, P, mbits == 7), specials, out)
