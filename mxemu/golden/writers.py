@@ -88,9 +88,10 @@ def npz_bytes(table: Table) -> bytes:
 
 
 def read_npz(path: str) -> dict[str, np.ndarray]:
-    """The arrays of a suite .npz (integer arrays only; pickles refused)."""
-    with np.load(path, allow_pickle=False) as z:
-        return {k: z[k] for k in z.files}
+    """The arrays of a suite .npz (no pickle; sizes checked before allocating: `mxemu.io.read_npz`)."""
+    from mxemu.io import read_npz as read
+
+    return read(path)
 
 
 def parse_tv(text: str, table_fields: tuple[Field, ...], where: str) -> dict[str, np.ndarray]:
