@@ -97,6 +97,20 @@ def read_dut(path: Path, entry: dict) -> dict[int, dict[str, list[int]]]:
     return result
 
 
+def _expected(directory: Path, entry: dict, fields: tuple[Field, ...]) -> dict[str, np.ndarray]:
+    """The suite's .tv columns, once its bytes match the SHA-256 the manifest records (a damaged or edited
+    expected file is refused, never compared against)."""
+    tv = directory / entry["files"]["tv"]["path"]
+    try:
+        data = tv.read_bytes()
+    except OSError as exc:
+        raise FileFormatError(f"{tv}: cannot read the suite file ({exc})") from None
+    if mf.sha256_bytes(data) != entry["files"]["tv"]["sha256"]:
+        raise FileFormatError(f"{tv}: SHA-256 differs from {mf.MANIFEST}; the set is damaged "
+                              f"(run `mxemu golden verify`)")
+    return parse_tv(data.decode("ascii"), fields, str(tv))
+
+
 def _is_nan32(v: int) -> bool:
     return (v >> 23) & 0xFF == 0xFF and v & 0x7FFFFF != 0
 
@@ -110,8 +124,7 @@ def check(directory: str | Path, suite: str, dut: str | Path, fmt: str | None = 
     entry = resolve_table(doc, suite, fmt)
     fields = _fields(entry)
     outputs = tuple(f for f in fields if f.role == "output")
-    tv = directory / entry["files"]["tv"]["path"]
-    expected = parse_tv(tv.read_text(encoding="ascii"), fields, str(tv))
+    expected = _expected(directory, entry, fields)
     tags = [t["name"] for t in doc["tags"]]
     got = read_dut(Path(dut), entry)
     n = entry["count"]
