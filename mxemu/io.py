@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import hashlib
+import io
 import json
 import math
 import os
@@ -134,6 +135,56 @@ def _safetensors() -> Any:
     return safetensors
 
 
+NPZ_DATE = (1980, 1, 1, 0, 0, 0)  # every member's zip timestamp: the same arrays give the same bytes
+SAFETENSORS_DTYPES = {"bool": "BOOL", "uint8": "U8", "int8": "I8", "int16": "I16", "uint16": "U16", "int32": "I32",
+                      "uint32": "U32", "int64": "I64", "uint64": "U64", "float16": "F16", "bfloat16": "BF16",
+                      "float32": "F32", "float64": "F64"}
+
+
+def npz_bytes(arrays: dict[str, np.ndarray]) -> bytes:
+    """An .npz archive of `arrays` (stored, fixed timestamps, no pickle): equal arrays give equal bytes.
+
+    >>> import tempfile, pathlib
+    >>> p = pathlib.Path(tempfile.mkdtemp()) / "a.npz"
+    >>> _ = p.write_bytes(npz_bytes({"a": np.arange(3, dtype=np.uint8)}))
+    >>> read_npz(p)["a"].tolist()
+    [0, 1, 2]
+    """
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_STORED) as z:
+        for name, a in arrays.items():
+            member = io.BytesIO()
+            np.lib.format.write_array(member, np.ascontiguousarray(a), allow_pickle=False)
+            info = zipfile.ZipInfo(f"{name}.npy", date_time=NPZ_DATE)
+            info.external_attr = 0o644 << 16
+            z.writestr(info, member.getvalue())
+    return buf.getvalue()
+
+
+def safetensors_bytes(tensors: dict[str, np.ndarray], metadata: dict[str, str]) -> bytes:
+    """A .safetensors file of `tensors` (little-endian, C order) and string `metadata`, keys sorted, so
+    that equal inputs give equal bytes (the `safetensors` package writes its metadata in hash order).
+
+    >>> import safetensors.numpy
+    >>> safetensors.numpy.load(safetensors_bytes({"a": np.arange(3, dtype=np.uint8)}, {"k": "v"}))["a"].tolist()
+    [0, 1, 2]
+    """
+    header: dict[str, Any] = {"__metadata__": dict(sorted(metadata.items()))}
+    chunks, at = [], 0
+    for name in sorted(tensors):
+        a = tensors[name]
+        if a.dtype.name not in SAFETENSORS_DTYPES:
+            raise InputError(f"tensor {name!r} has dtype {a.dtype}; accepted: {', '.join(SAFETENSORS_DTYPES)}")
+        data = np.ascontiguousarray(a, dtype=a.dtype.newbyteorder("<")).tobytes()
+        header[name] = {"dtype": SAFETENSORS_DTYPES[a.dtype.name], "shape": list(a.shape),
+                        "data_offsets": [at, at + len(data)]}
+        chunks.append(data)
+        at += len(data)
+    text = _canonical(header).encode("utf-8")
+    text += b" " * (-len(text) % 8)  # the data starts 8-byte aligned, as the format recommends
+    return len(text).to_bytes(8, "little") + text + b"".join(chunks)
+
+
 def save(q: MXArray, path: str | os.PathLike, layout: str = "byte") -> Path:
     """Write `q` to `path` (.npz or .safetensors by extension), atomically; returns the path.
 
@@ -174,16 +225,11 @@ def save(q: MXArray, path: str | os.PathLike, layout: str = "byte") -> Path:
     }
     meta["metadata_sha256"] = hashlib.sha256(_canonical(meta).encode()).hexdigest()
     if suffix == ".npz":
-        blob = np.frombuffer(_canonical(meta).encode("utf-8"), np.uint8)
-
-        def writer(f: BinaryIO) -> None:
-            np.savez(f, codes=codes, scales=scales, metadata=blob)
+        data = npz_bytes({"codes": codes, "scales": scales,
+                          "metadata": np.frombuffer(_canonical(meta).encode("utf-8"), np.uint8)})
     else:
-        data = _safetensors().numpy.save({"codes": codes, "scales": scales}, metadata=meta)
-
-        def writer(f: BinaryIO) -> None:
-            f.write(data)
-    return atomic_write(path, writer)
+        data = safetensors_bytes({"codes": codes, "scales": scales}, meta)
+    return atomic_write(path, lambda f: f.write(data))
 
 
 def read_npz(path: str | os.PathLike, names: set[str] | None = None) -> dict[str, np.ndarray]:

@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-import io
-import zipfile
 from collections.abc import Iterable
 
 import numpy as np
 
 from mxemu.errors import FileFormatError
 from mxemu.golden.suites import CHECK_CLASSES, EVENT_NAMES, TAGS, Field, Table
-
-NPZ_DATE = (1980, 1, 1, 0, 0, 0)  # fixed zip timestamps: the same bytes on every machine
 
 
 def _lanes(table: Table, f: Field) -> np.ndarray:
@@ -74,17 +70,13 @@ def text_bytes(lines: Iterable[str]) -> bytes:
 
 def npz_bytes(table: Table) -> bytes:
     """An .npz (stored, fixed timestamps) with one unsigned-integer array per field, (n,) or (n, lanes)."""
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_STORED) as z:
-        for f in table.fields:
-            a = np.ascontiguousarray(np.asarray(table.columns[f.name]).astype(f.dtype.newbyteorder("<")))
-            a = a.reshape(table.count, f.lanes) if f.lanes > 1 else a.reshape(table.count)
-            member = io.BytesIO()
-            np.lib.format.write_array(member, a, allow_pickle=False)
-            info = zipfile.ZipInfo(f"{f.name}.npy", date_time=NPZ_DATE)
-            info.external_attr = 0o644 << 16
-            z.writestr(info, member.getvalue())
-    return buf.getvalue()
+    from mxemu.io import npz_bytes as archive
+
+    arrays = {}
+    for f in table.fields:
+        a = np.ascontiguousarray(np.asarray(table.columns[f.name]).astype(f.dtype.newbyteorder("<")))
+        arrays[f.name] = a.reshape(table.count, f.lanes) if f.lanes > 1 else a.reshape(table.count)
+    return archive(arrays)
 
 
 def read_npz(path: str) -> dict[str, np.ndarray]:
