@@ -201,6 +201,18 @@ def test_format_toml_loader_of_mutated_text_registers_or_raises_spec_error(base_
 # Targeted hostile files: huge claimed sizes, pickles, zip bombs
 # -------------------------------------------------------------------------------------------------------------
 
+@pytest.mark.parametrize("token", ["1" + "0" * 16, "-5", "0x1f", "1_0", "+7", "wide"])
+def test_a_tv_field_that_is_not_plain_hex_or_wider_than_its_lanes_is_a_file_format_error(base_files, token):
+    # found by benchmarks/fuzz_readers.py: a 17-digit field overflowed the uint64 column (OverflowError)
+    entry = json.loads(base_files["manifest"])["tables"][0]
+    lines = [ln for ln in base_files["tv"].decode().splitlines() if ln and not ln.startswith("#")]
+    tokens = lines[0].split()
+    fields = gc._fields(entry)
+    tokens[1] = format(1 << fields[0].lane_bits, "x") if token == "wide" else token
+    with pytest.raises(FileFormatError, match=r"hexadecimal|wider than"):
+        parse_tv(" ".join(tokens), fields, "x.tv")
+
+
 def _npy(header_shape: tuple[int, ...], dtype: str, payload: bytes) -> bytes:
     buf = io.BytesIO()
     np.lib.format.write_array_header_1_0(buf, {"descr": dtype, "fortran_order": False, "shape": header_shape})

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 
 import numpy as np
@@ -86,11 +87,16 @@ def read_npz(path: str) -> dict[str, np.ndarray]:
     return read(path)
 
 
+HEX = re.compile(r"[0-9a-fA-F]+")
+
+
 def parse_tv(text: str, table_fields: tuple[Field, ...], where: str) -> dict[str, np.ndarray]:
     """Columns of a .tv text (header lines starting with # and blank lines skipped); `FileFormatError` on
     a line that does not have the suite's fields."""
     widths = [(f, f.lanes) for f in table_fields]
     ntok = 1 + sum(n for _, n in widths)
+    # the case index, then every lane: at most its lane_bits (the index at most 64 bits)
+    limits = [64] + [f.lane_bits for f, n in widths for _ in range(n)]
     rows: list[list[int]] = []
     for lineno, line in enumerate(text.splitlines(), 1):
         if not line.strip() or line.startswith("#"):
@@ -98,10 +104,14 @@ def parse_tv(text: str, table_fields: tuple[Field, ...], where: str) -> dict[str
         tokens = line.split()
         if len(tokens) != ntok:
             raise FileFormatError(f"{where}:{lineno}: {len(tokens)} fields, expected {ntok}")
-        try:
-            rows.append([int(t, 16) for t in tokens])
-        except ValueError:
-            raise FileFormatError(f"{where}:{lineno}: a field is not hexadecimal") from None
+        if not all(HEX.fullmatch(t) for t in tokens):
+            raise FileFormatError(f"{where}:{lineno}: a field is not hexadecimal (digits 0-9, a-f only)")
+        row = [int(t, 16) for t in tokens]
+        wide = [i for i, (v, bits) in enumerate(zip(row, limits, strict=True)) if v >> bits]
+        if wide:
+            raise FileFormatError(f"{where}:{lineno}: field {wide[0] + 1} ({tokens[wide[0]]}) is wider than its "
+                                  f"{limits[wide[0]]} bits")
+        rows.append(row)
     arr = np.array(rows, dtype=np.uint64).reshape(len(rows), ntok)
     out = {"idx": arr[:, 0]}
     at = 1
