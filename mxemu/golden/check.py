@@ -11,7 +11,7 @@ import numpy as np
 from mxemu.errors import FileFormatError, InputError
 from mxemu.golden import manifest as mf
 from mxemu.golden.suites import Field
-from mxemu.golden.writers import hex_digits, parse_tv
+from mxemu.golden.writers import HEX, hex_digits, parse_tv
 
 
 @dataclass
@@ -83,10 +83,9 @@ def read_dut(path: Path, entry: dict) -> dict[int, dict[str, list[int]]]:
     result = {}
     for n, line in enumerate(lines):
         token = line.strip()
-        try:
-            word = int(token, 16)
-        except ValueError:
-            raise FileFormatError(f"{path}: line {n + 1} is not a hex word") from None
+        if not HEX.fullmatch(token):
+            raise FileFormatError(f"{path}: line {n + 1} is not a hex word (digits 0-9, a-f only)")
+        word = int(token, 16)
         if len(token) == out_digits:
             result[n] = _split(word, outputs)
         elif len(token) == rec_digits:
