@@ -116,7 +116,7 @@ def encode(x: np.ndarray, fmt: str | ElementFormat, *, scale_exp: int | np.ndarr
 
     >>> import numpy as np
     >>> encode(np.array([1.0, 7.0, -0.25], np.float32), "fp4_e2m1")
-    array([ 2,  7, 8], dtype=uint8)
+    array([2, 7, 8], dtype=uint8)
     """
     element = _element_format(fmt)
     pol = get_policy(policy)
