@@ -158,3 +158,20 @@ def test_interrupted_golden_generation_never_verifies_and_a_rerun_repairs_it(tmp
     complete = tmp_path / "complete"
     assert _run("golden", "none:0", complete) == 0
     assert _files(out) == _files(complete)
+
+
+def test_every_file_the_library_writes_goes_through_atomic_write():
+    import re
+
+    pattern = re.compile(r"write_bytes\(|write_text\(|open\([^)]*['\"][wax]b?['\"]|np\.save|save_file\(|fdopen\(")
+    root = ROOT / "mxemu"
+    offenders = []
+    for src in root.rglob("*.py"):
+        if src.parent.name == "kernels":  # numba's cache stamp, not a user file
+            continue
+        for lineno, line in enumerate(src.read_text().splitlines(), 1):
+            if pattern.search(line) and not line.lstrip().startswith((">>>", "#")):
+                offenders.append(f"{src.relative_to(ROOT)}:{lineno}: {line.strip()}")
+    # the one place that opens a file for writing is atomic_write's temp file
+    assert [o for o in offenders if not o.startswith("mxemu/io.py") or "os.fdopen(fd" not in o] == []
+    assert len(offenders) == 1
