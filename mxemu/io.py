@@ -5,9 +5,12 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import hashlib
+import io
 import json
+import math
 import os
 import tempfile
+import zipfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
@@ -134,6 +137,56 @@ def _safetensors() -> Any:
     return safetensors
 
 
+NPZ_DATE = (1980, 1, 1, 0, 0, 0)  # every member's zip timestamp: the same arrays give the same bytes
+SAFETENSORS_DTYPES = {"bool": "BOOL", "uint8": "U8", "int8": "I8", "int16": "I16", "uint16": "U16", "int32": "I32",
+                      "uint32": "U32", "int64": "I64", "uint64": "U64", "float16": "F16", "bfloat16": "BF16",
+                      "float32": "F32", "float64": "F64"}
+
+
+def npz_bytes(arrays: dict[str, np.ndarray]) -> bytes:
+    """An .npz archive of `arrays` (stored, fixed timestamps, no pickle): equal arrays give equal bytes.
+
+    >>> import tempfile, pathlib
+    >>> p = pathlib.Path(tempfile.mkdtemp()) / "a.npz"
+    >>> _ = p.write_bytes(npz_bytes({"a": np.arange(3, dtype=np.uint8)}))
+    >>> read_npz(p)["a"].tolist()
+    [0, 1, 2]
+    """
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_STORED) as z:
+        for name, a in arrays.items():
+            member = io.BytesIO()
+            np.lib.format.write_array(member, np.ascontiguousarray(a), allow_pickle=False)
+            info = zipfile.ZipInfo(f"{name}.npy", date_time=NPZ_DATE)
+            info.external_attr = 0o644 << 16
+            z.writestr(info, member.getvalue())
+    return buf.getvalue()
+
+
+def safetensors_bytes(tensors: dict[str, np.ndarray], metadata: dict[str, str]) -> bytes:
+    """A .safetensors file of `tensors` (little-endian, C order) and string `metadata`, keys sorted, so
+    that equal inputs give equal bytes (the `safetensors` package writes its metadata in hash order).
+
+    >>> import safetensors.numpy
+    >>> safetensors.numpy.load(safetensors_bytes({"a": np.arange(3, dtype=np.uint8)}, {"k": "v"}))["a"].tolist()
+    [0, 1, 2]
+    """
+    header: dict[str, Any] = {"__metadata__": dict(sorted(metadata.items()))}
+    chunks, at = [], 0
+    for name in sorted(tensors):
+        a = tensors[name]
+        if a.dtype.name not in SAFETENSORS_DTYPES:
+            raise InputError(f"tensor {name!r} has dtype {a.dtype}; accepted: {', '.join(SAFETENSORS_DTYPES)}")
+        data = np.ascontiguousarray(a, dtype=a.dtype.newbyteorder("<")).tobytes()
+        header[name] = {"dtype": SAFETENSORS_DTYPES[a.dtype.name], "shape": list(a.shape),
+                        "data_offsets": [at, at + len(data)]}
+        chunks.append(data)
+        at += len(data)
+    text = _canonical(header).encode("utf-8")
+    text += b" " * (-len(text) % 8)  # the data starts 8-byte aligned, as the format recommends
+    return len(text).to_bytes(8, "little") + text + b"".join(chunks)
+
+
 def save(q: MXArray, path: str | os.PathLike, layout: str = "byte") -> Path:
     """Write `q` to `path` (.npz or .safetensors by extension), atomically; returns the path.
 
@@ -176,28 +229,78 @@ def save(q: MXArray, path: str | os.PathLike, layout: str = "byte") -> Path:
         meta["tensor_scale"] = _canonical(q.tensor_scale)
     meta["metadata_sha256"] = hashlib.sha256(_canonical(meta).encode()).hexdigest()
     if suffix == ".npz":
-        blob = np.frombuffer(_canonical(meta).encode("utf-8"), np.uint8)
-
-        def writer(f: BinaryIO) -> None:
-            np.savez(f, codes=codes, scales=scales, metadata=blob)
+        data = npz_bytes({"codes": codes, "scales": scales,
+                          "metadata": np.frombuffer(_canonical(meta).encode("utf-8"), np.uint8)})
     else:
-        data = _safetensors().numpy.save({"codes": codes, "scales": scales}, metadata=meta)
+        data = safetensors_bytes({"codes": codes, "scales": scales}, meta)
+    return atomic_write(path, lambda f: f.write(data))
 
-        def writer(f: BinaryIO) -> None:
-            f.write(data)
-    return atomic_write(path, writer)
+
+def read_npz(path: str | os.PathLike, names: set[str] | None = None) -> dict[str, np.ndarray]:
+    """The arrays of an .npz archive, read without pickle and without trusting the sizes it claims.
+
+    Each member's .npy header (format 1.0 or 2.0) is parsed first; an object dtype, or a shape whose
+    bytes differ from what the member holds, is refused before any array is allocated, so a header
+    claiming 2^40 elements costs nothing. `names` (without ".npy"), if given, must be exactly the
+    archive's members. Anything wrong raises `FileFormatError` naming the file.
+
+    >>> import io, tempfile, pathlib
+    >>> p = pathlib.Path(tempfile.mkdtemp()) / "a.npz"
+    >>> np.savez(p, a=np.arange(3, dtype=np.uint8))
+    >>> read_npz(p)["a"].tolist()
+    [0, 1, 2]
+    """
+    path = Path(path)
+    try:
+        return _read_npz_members(path, names)
+    except (MXError, MemoryError):
+        raise
+    except Exception as exc:
+        # Only bytes are parsed, so any failure means a damaged or foreign file: zipfile.BadZipFile, zlib.error,
+        # EOFError, ValueError (npy header), OSError, NotImplementedError / RuntimeError (zip flags, encryption).
+        raise FileFormatError(f"{path}: cannot read as .npz ({type(exc).__name__}: {exc})") from None
+
+
+NPY_HEADER_READERS = {(1, 0): np.lib.format.read_array_header_1_0, (2, 0): np.lib.format.read_array_header_2_0}
+
+
+def _read_npz_members(path: Path, names: set[str] | None) -> dict[str, np.ndarray]:
+    with path.open("rb") as f:
+        if f.read(len(np.lib.format.MAGIC_PREFIX)) == np.lib.format.MAGIC_PREFIX:
+            raise FileFormatError(f"{path}: not an .npz archive (a single .npy array)")
+    with zipfile.ZipFile(path) as z:
+        infos = z.infolist()
+        members = [i.filename for i in infos]
+        if len(set(members)) != len(members) or not all(m.endswith(".npy") for m in members):
+            raise FileFormatError(f"{path}: archive members {members} are not distinct .npy files")
+        found = {m[: -len(".npy")] for m in members}
+        if names is not None and found != names:
+            raise FileFormatError(f"{path}: the archive holds {sorted(found)}; expected {sorted(names)}")
+        out = {}
+        for info in infos:
+            with z.open(info) as f:
+                version = np.lib.format.read_magic(f)
+                if version not in NPY_HEADER_READERS:
+                    raise FileFormatError(f"{path}: {info.filename}: .npy format {version} is not read "
+                                          f"(accepted: 1.0, 2.0)")
+                shape, fortran, dtype = NPY_HEADER_READERS[version](f)
+                if dtype.hasobject or dtype.kind not in "biuf":
+                    raise FileFormatError(f"{path}: {info.filename}: dtype {dtype} refused (objects are never "
+                                          f"unpickled; accepted: bool, integer and float arrays)")
+                nbytes = math.prod(shape) * dtype.itemsize
+                if nbytes != info.file_size - f.tell():
+                    raise FileFormatError(f"{path}: {info.filename}: header claims shape {shape} of {dtype} "
+                                          f"({nbytes} bytes) but the member holds {info.file_size - f.tell()}")
+                data = f.read(nbytes)
+            if len(data) != nbytes:
+                raise FileFormatError(f"{path}: {info.filename}: truncated ({len(data)} of {nbytes} bytes)")
+            a = np.frombuffer(data, dtype).reshape(shape, order="F" if fortran else "C")
+            out[info.filename[: -len(".npy")]] = np.ascontiguousarray(a).copy() if fortran else a.copy()
+    return out
 
 
 def _read_npz(path: Path) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
-    npz = np.load(path, allow_pickle=False)
-    if not isinstance(npz, np.lib.npyio.NpzFile):
-        raise FileFormatError(f"{path}: not an .npz archive (a single .npy array)")
-    with npz:
-        names = set(npz.files)
-        if names != {*TENSORS, "metadata"}:
-            raise FileFormatError(f"{path}: the archive holds {sorted(names)}; "
-                                  f"expected {sorted({*TENSORS, 'metadata'})}")
-        arrays = {name: npz[name] for name in (*TENSORS, "metadata")}
+    arrays = read_npz(path, {*TENSORS, "metadata"})
     blob = arrays.pop("metadata")
     if blob.dtype != np.uint8 or blob.ndim != 1:
         raise FileFormatError(f"{path}: 'metadata' must be a 1-D uint8 array of UTF-8 JSON, "

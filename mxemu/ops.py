@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import math
 import secrets
+from collections.abc import Iterator
 
 import numpy as np
 
@@ -12,14 +14,15 @@ from mxemu.kernels import block as kb
 from mxemu.kernels import dispatch, nvfp4
 from mxemu.kernels.dispatch import serial_if_small, to_dtype
 from mxemu.kernels.params import INPUT_LAYOUTS, INT_VIEW, format_params, policy_params
+from mxemu.packing import block_geometry
 from mxemu.policy import Policy, get_policy
 from mxemu.spec import ElementFormat, MXFormat, get_format
 
 MAX_SCALE_EXP = 512
 
 
-def _float_input(x: object, what: str = "x") -> np.ndarray:
-    """x as a native-endian, C-contiguous float16/bfloat16/float32/float64 array (a view when it can)."""
+def _float_array(x: object, what: str = "x") -> np.ndarray:
+    """x if it is a float16/bfloat16/float32/float64 numpy array (a numpy scalar as a 0-d array), else InputError."""
     if isinstance(x, np.generic):
         x = np.asarray(x)
     if not isinstance(x, np.ndarray):
@@ -27,6 +30,12 @@ def _float_input(x: object, what: str = "x") -> np.ndarray:
                          f"{type(x).__name__} (wrap it, e.g. np.asarray({what}, dtype=np.float32))")
     if x.dtype.name not in INPUT_LAYOUTS:
         raise InputError(f"{what} has dtype {x.dtype}; accepted: float16, bfloat16 (ml_dtypes), float32, float64")
+    return x
+
+
+def _float_input(x: object, what: str = "x") -> np.ndarray:
+    """x as a native-endian, C-contiguous float16/bfloat16/float32/float64 array (a view when it can)."""
+    x = _float_array(x, what)
     if not x.dtype.isnative:
         x = x.astype(x.dtype.newbyteorder("="))
     # np.ascontiguousarray would turn a 0-d array into a 1-d one; keep the shape.
@@ -168,6 +177,50 @@ def _prepare(x: object, fmt: object, axis: object, policy: object, seed: object,
     return f, pol, x, axes, k, rows, padded, rrows
 
 
+CHUNK_ELEMENTS = 1 << 22  # elements quantized per kernel call: bounds every temporary to a few x 16 MiB
+
+
+def _chunks(shape: tuple[int, ...], axes: tuple[int, ...], k: int, limit: int,
+            dim: int = 0) -> Iterator[tuple[slice, ...]]:
+    """Index tuples of sub-arrays of at most about `limit` elements that cover `shape` and cut no block:
+    along a blocked axis a cut falls on a multiple of k, so every block lies wholly in one sub-array."""
+    n, inner = shape[dim], math.prod(shape[dim + 1:])
+    unit = k if dim in axes else 1
+    if n * inner <= limit:
+        yield (slice(0, n),)
+        return
+    if unit * inner > limit and dim + 1 < len(shape):  # one unit along this axis is still too big: cut deeper
+        for a in range(0, n, unit):
+            for rest in _chunks(shape, axes, k, max(limit // unit, 1), dim + 1):
+                yield (slice(a, min(a + unit, n)), *rest)
+        return
+    step = max(unit, limit // inner // unit * unit)
+    for a in range(0, n, step):
+        yield (slice(a, min(a + step, n)),)
+
+
+def _scale_index(index: tuple[slice, ...], axes: tuple[int, ...], k: int) -> tuple[slice, ...]:
+    """The scales of the blocks of the sub-array x[index] (its cuts along blocked axes are multiples of k)."""
+    return tuple(slice(s.start // k, -(-s.stop // k)) if d in axes else s for d, s in enumerate(index))
+
+
+def _chunked(x: object, fmt: object, axis: object, policy: object, seed: object, random_bits: object):
+    """(format, policy, x, axes, sub-array indexes, random bits) when x is large enough to go in chunks, else None.
+
+    Large inputs are converted (byte order, contiguity) one chunk at a time, so no temporary is of
+    x's size; only stochastic rounding keeps one uint32 random integer per element (the Philox
+    stream is indexed by the element's position in the whole array)."""
+    f = _mx_format(fmt)
+    pol = get_policy(policy)
+    x = _float_array(x)
+    axes = normalize_axes(axis, x.ndim)
+    if x.size <= CHUNK_ELEMENTS or f.tensor_scale:
+        return None
+    rbits = _random_bits(x, pol, seed, random_bits)
+    index = list(_chunks(x.shape, axes, f.block_size, CHUNK_ELEMENTS))
+    return f, pol, x, axes, index, rbits if rbits.size else None
+
+
 def quantize(x: np.ndarray, fmt: str | MXFormat, axis: int | tuple[int, int] = -1,
              policy: str | Policy | None = None, seed: int | None = None,
              random_bits: np.ndarray | None = None, tensor_scale: float | str | None = None) -> MXArray:
@@ -187,6 +240,21 @@ def quantize(x: np.ndarray, fmt: str | MXFormat, axis: int | tuple[int, int] = -
         return _quantize_two_level(x, _mx_format(fmt), axis, get_policy(policy), tensor_scale)
     if tensor_scale is not None:
         raise InputError(f"{_mx_format(fmt).name} has no per-tensor scale; tensor_scale applies to NVFP4")
+    big = _chunked(x, fmt, axis, policy, seed, random_bits)
+    if big is not None:
+        f, pol, x, axes, index, rbits = big
+        codes = np.empty(x.shape, np.uint8)
+        scales = np.empty(block_geometry(x.shape, axes, f.block_size)[1], np.uint8)
+        for ix in index:
+            part = _quantize(x[ix], f, axes, pol, None, None if rbits is None else rbits[ix])
+            codes[ix] = part.codes
+            scales[_scale_index(ix, axes, f.block_size)] = part.scales
+        return MXArray(codes=codes, scales=scales, format=f, policy=pol, axis=axes)
+    return _quantize(x, fmt, axis, policy, seed, random_bits)
+
+
+def _quantize(x: object, fmt: object, axis: object, policy: object, seed: object, random_bits: object) -> MXArray:
+    """`quantize` of an E8M0-scaled format in one pass over the whole array."""
     f, pol, x, axes, k, rows, padded, rrows = _prepare(x, fmt, axis, policy, seed, random_bits)
     ebits, mbits = INPUT_LAYOUTS[x.dtype.name]
     codes = np.empty(rows.shape, np.uint8)
@@ -247,6 +315,19 @@ def fake_quantize(x: np.ndarray, fmt: str | MXFormat, axis: int | tuple[int, int
     if _mx_format(fmt).tensor_scale:
         x = _float_input(x)
         return quantize(x, fmt, axis, policy, seed, random_bits).dequantize(x.dtype)
+    big = _chunked(x, fmt, axis, policy, seed, random_bits)
+    if big is not None:
+        f, pol, x, axes, index, rbits = big
+        out = np.empty(x.shape, x.dtype.newbyteorder("="))
+        for ix in index:
+            out[ix] = _fake_quantize(x[ix], f, axes, pol, None, None if rbits is None else rbits[ix])
+        return out
+    return _fake_quantize(x, fmt, axis, policy, seed, random_bits)
+
+
+def _fake_quantize(x: object, fmt: object, axis: object, policy: object, seed: object,
+                   random_bits: object) -> np.ndarray:
+    """`fake_quantize` of an E8M0-scaled format in one pass over the whole array."""
     f, pol, x, axes, k, rows, padded, rrows = _prepare(x, fmt, axis, policy, seed, random_bits)
     ebits, mbits = INPUT_LAYOUTS[x.dtype.name]
     out = np.empty(rows.shape, x.dtype)

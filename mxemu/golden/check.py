@@ -11,7 +11,7 @@ import numpy as np
 from mxemu.errors import FileFormatError, InputError
 from mxemu.golden import manifest as mf
 from mxemu.golden.suites import Field
-from mxemu.golden.writers import hex_digits, parse_tv
+from mxemu.golden.writers import HEX, hex_digits, parse_tv
 
 
 @dataclass
@@ -83,10 +83,9 @@ def read_dut(path: Path, entry: dict) -> dict[int, dict[str, list[int]]]:
     result = {}
     for n, line in enumerate(lines):
         token = line.strip()
-        try:
-            word = int(token, 16)
-        except ValueError:
-            raise FileFormatError(f"{path}: line {n + 1} is not a hex word") from None
+        if not HEX.fullmatch(token):
+            raise FileFormatError(f"{path}: line {n + 1} is not a hex word (digits 0-9, a-f only)")
+        word = int(token, 16)
         if len(token) == out_digits:
             result[n] = _split(word, outputs)
         elif len(token) == rec_digits:
@@ -95,6 +94,20 @@ def read_dut(path: Path, entry: dict) -> dict[int, dict[str, list[int]]]:
             raise FileFormatError(f"{path}: line {n + 1} has {len(token)} hex digits; expected {out_digits} "
                                   f"(output word) or {rec_digits} (whole record)")
     return result
+
+
+def _expected(directory: Path, entry: dict, fields: tuple[Field, ...]) -> dict[str, np.ndarray]:
+    """The suite's .tv columns, once its bytes match the SHA-256 the manifest records (a damaged or edited
+    expected file is refused, never compared against)."""
+    tv = directory / entry["files"]["tv"]["path"]
+    try:
+        data = tv.read_bytes()
+    except OSError as exc:
+        raise FileFormatError(f"{tv}: cannot read the suite file ({exc})") from None
+    if mf.sha256_bytes(data) != entry["files"]["tv"]["sha256"]:
+        raise FileFormatError(f"{tv}: SHA-256 differs from {mf.MANIFEST}; the set is damaged "
+                              f"(run `mxemu golden verify`)")
+    return parse_tv(data.decode("ascii"), fields, str(tv))
 
 
 def _is_nan32(v: int) -> bool:
@@ -110,8 +123,7 @@ def check(directory: str | Path, suite: str, dut: str | Path, fmt: str | None = 
     entry = resolve_table(doc, suite, fmt)
     fields = _fields(entry)
     outputs = tuple(f for f in fields if f.role == "output")
-    tv = directory / entry["files"]["tv"]["path"]
-    expected = parse_tv(tv.read_text(encoding="ascii"), fields, str(tv))
+    expected = _expected(directory, entry, fields)
     tags = [t["name"] for t in doc["tags"]]
     got = read_dut(Path(dut), entry)
     n = entry["count"]

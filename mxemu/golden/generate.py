@@ -51,11 +51,16 @@ def _check_directory(out: Path) -> None:
 
 def _invalidate_directory(out: Path) -> None:
     """Create `out` and remove an older set's MANIFEST.json / SHA256SUMS first, so that an interrupted run
-    never leaves a directory that claims to be a complete set."""
+    never leaves a directory that claims to be a complete set; also the temp files a killed run's
+    atomic writes left behind (`.<name>.<random>.tmp`), so that a rerun leaves exactly the set."""
     out.mkdir(parents=True, exist_ok=True)
     for name in (mf.SUMS, mf.MANIFEST):
         with contextlib.suppress(FileNotFoundError):
             (out / name).unlink()
+    for folder in (out, *(out / s for s in gs.SUITES)):
+        for stale in folder.glob(".*.tmp") if folder.is_dir() else []:
+            with contextlib.suppress(FileNotFoundError):
+                stale.unlink()
 
 
 def generate(out: str | Path, suites: tuple[str, ...], formats: tuple[str, ...], policy: Policy, level: str,

@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import io
-import zipfile
+import re
 from collections.abc import Iterable
 
 import numpy as np
 
 from mxemu.errors import FileFormatError
 from mxemu.golden.suites import CHECK_CLASSES, EVENT_NAMES, TAGS, Field, Table
-
-NPZ_DATE = (1980, 1, 1, 0, 0, 0)  # fixed zip timestamps: the same bytes on every machine
 
 
 def _lanes(table: Table, f: Field) -> np.ndarray:
@@ -74,23 +71,23 @@ def text_bytes(lines: Iterable[str]) -> bytes:
 
 def npz_bytes(table: Table) -> bytes:
     """An .npz (stored, fixed timestamps) with one unsigned-integer array per field, (n,) or (n, lanes)."""
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_STORED) as z:
-        for f in table.fields:
-            a = np.ascontiguousarray(np.asarray(table.columns[f.name]).astype(f.dtype.newbyteorder("<")))
-            a = a.reshape(table.count, f.lanes) if f.lanes > 1 else a.reshape(table.count)
-            member = io.BytesIO()
-            np.lib.format.write_array(member, a, allow_pickle=False)
-            info = zipfile.ZipInfo(f"{f.name}.npy", date_time=NPZ_DATE)
-            info.external_attr = 0o644 << 16
-            z.writestr(info, member.getvalue())
-    return buf.getvalue()
+    from mxemu.io import npz_bytes as archive
+
+    arrays = {}
+    for f in table.fields:
+        a = np.ascontiguousarray(np.asarray(table.columns[f.name]).astype(f.dtype.newbyteorder("<")))
+        arrays[f.name] = a.reshape(table.count, f.lanes) if f.lanes > 1 else a.reshape(table.count)
+    return archive(arrays)
 
 
 def read_npz(path: str) -> dict[str, np.ndarray]:
-    """The arrays of a suite .npz (integer arrays only; pickles refused)."""
-    with np.load(path, allow_pickle=False) as z:
-        return {k: z[k] for k in z.files}
+    """The arrays of a suite .npz (no pickle; sizes checked before allocating: `mxemu.io.read_npz`)."""
+    from mxemu.io import read_npz as read
+
+    return read(path)
+
+
+HEX = re.compile(r"[0-9a-fA-F]+")
 
 
 def parse_tv(text: str, table_fields: tuple[Field, ...], where: str) -> dict[str, np.ndarray]:
@@ -98,6 +95,8 @@ def parse_tv(text: str, table_fields: tuple[Field, ...], where: str) -> dict[str
     a line that does not have the suite's fields."""
     widths = [(f, f.lanes) for f in table_fields]
     ntok = 1 + sum(n for _, n in widths)
+    # the case index, then every lane: at most its lane_bits (the index at most 64 bits)
+    limits = [64] + [f.lane_bits for f, n in widths for _ in range(n)]
     rows: list[list[int]] = []
     for lineno, line in enumerate(text.splitlines(), 1):
         if not line.strip() or line.startswith("#"):
@@ -105,10 +104,14 @@ def parse_tv(text: str, table_fields: tuple[Field, ...], where: str) -> dict[str
         tokens = line.split()
         if len(tokens) != ntok:
             raise FileFormatError(f"{where}:{lineno}: {len(tokens)} fields, expected {ntok}")
-        try:
-            rows.append([int(t, 16) for t in tokens])
-        except ValueError:
-            raise FileFormatError(f"{where}:{lineno}: a field is not hexadecimal") from None
+        if not all(HEX.fullmatch(t) for t in tokens):
+            raise FileFormatError(f"{where}:{lineno}: a field is not hexadecimal (digits 0-9, a-f only)")
+        row = [int(t, 16) for t in tokens]
+        wide = [i for i, (v, bits) in enumerate(zip(row, limits, strict=True)) if v >> bits]
+        if wide:
+            raise FileFormatError(f"{where}:{lineno}: field {wide[0] + 1} ({tokens[wide[0]]}) is wider than its "
+                                  f"{limits[wide[0]]} bits")
+        rows.append(row)
     arr = np.array(rows, dtype=np.uint64).reshape(len(rows), ntok)
     out = {"idx": arr[:, 0]}
     at = 1

@@ -17,7 +17,7 @@ import mxemu as mx
 from mxemu.array import MXArray
 from mxemu.conversion import convert
 from mxemu.errors import FileFormatError, InputError, MXError
-from mxemu.io import atomic_write, format_definition
+from mxemu.io import atomic_write, format_definition, safetensors_bytes
 from mxemu.policy import Policy
 from mxemu.spec import MXFormat
 from mxemu.torch.functional import TORCH_DTYPES, from_numpy, to_numpy
@@ -199,7 +199,7 @@ def save_anchor(model: nn.Module, path: str | os.PathLike, fmt: str = "mxint8",
         "tensors_sha256": _canonical({k: _sha(t) for k, t in tensors.items()}),
     }
     meta["metadata_sha256"] = hashlib.sha256(_canonical(meta).encode()).hexdigest()
-    data = _safetensors().torch.save(tensors, metadata=meta)
+    data = safetensors_bytes({k: to_numpy(t) for k, t in tensors.items()}, meta)
     return atomic_write(path, lambda fh: fh.write(data))
 
 
