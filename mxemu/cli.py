@@ -47,14 +47,21 @@ def sample() -> str:
 
 def _golden_parser(sub: argparse._SubParsersAction) -> None:
     golden = sub.add_parser("golden", help="golden test-vector sets for RTL verification (gen, verify, check)")
-    gsub = golden.add_subparsers(dest="golden_command", metavar="{gen,verify,check}", required=True)
+    gsub = golden.add_subparsers(dest="golden_command", metavar="{gen,merge,verify,check}", required=True)
     gen = gsub.add_parser("gen", help="generate an oracle-checked golden set")
-    gen.add_argument("--suite", required=True, help="comma-separated: decode, encode, scale, quantize (or all)")
+    gen.add_argument("--suite", required=True,
+                     help="comma-separated: decode, encode, scale, quantize, dequantize (or all)")
     gen.add_argument("--format", required=True, help="comma-separated MX formats, or all (the six OCP formats)")
     gen.add_argument("--policy", default="ocp", help="policy preset (default ocp)")
     gen.add_argument("--level", default="L0", help="L0 (small, committed) or L1 (adds random cases)")
     gen.add_argument("--seed", default="0", help="Philox seed, an integer in [0, 2^64) (default 0)")
     gen.add_argument("--out", required=True, help="output directory (new, empty, or an earlier golden set)")
+    gen.add_argument("--jobs", default="1", help="processes building suite files in parallel (0: every CPU)")
+    gen.add_argument("--shard", default=None, help="i/N: write only shard i (0 <= i < N) for a job array; "
+                                                   "join the N shards with `mxemu golden merge`")
+    mrg = gsub.add_parser("merge", help="join the shards of a --shard i/N run into one set")
+    mrg.add_argument("--out", required=True, help="output directory of the merged set")
+    mrg.add_argument("shards", nargs="+", help="the N shard directories")
     ver = gsub.add_parser("verify", help="re-check SHA256SUMS and the manifest, regenerate and compare")
     ver.add_argument("directory")
     chk = gsub.add_parser("check", help="compare a device-under-test dump with a suite")
@@ -68,7 +75,7 @@ def _golden_parser(sub: argparse._SubParsersAction) -> None:
 def _golden(args: argparse.Namespace) -> int:
     from mxemu.golden import suites
     from mxemu.golden.check import check
-    from mxemu.golden.generate import generate
+    from mxemu.golden.generate import Shard, default_jobs, generate, merge
     from mxemu.golden.verify import verify
     from mxemu.policy import get_policy
 
@@ -77,11 +84,23 @@ def _golden(args: argparse.Namespace) -> int:
             seed = int(args.seed, 0)
         except ValueError:
             raise InputError(f"--seed must be an integer, got {args.seed!r}") from None
+        try:
+            jobs = int(args.jobs)
+        except ValueError:
+            raise InputError(f"--jobs must be an integer, got {args.jobs!r}") from None
         doc = generate(args.out, suites.parse_suites(args.suite), suites.parse_formats(args.format),
                        get_policy(args.policy), suites.check_level(args.level), suites.check_seed(seed),
-                       progress=sys.stderr)
+                       progress=sys.stderr, jobs=default_jobs() if jobs == 0 else jobs,
+                       shard=None if args.shard is None else Shard.parse(args.shard))
         total = sum(t["count"] for t in doc["tables"])
-        print(f"wrote {len(doc['tables'])} suite files ({total} cases) to {args.out}", file=sys.stderr)
+        what = "" if args.shard is None else f"shard {args.shard}: "
+        print(f"{what}wrote {len(doc['tables'])} suite files ({total} cases) to {args.out}", file=sys.stderr)
+        return 0
+    if args.golden_command == "merge":
+        doc = merge(args.out, args.shards, progress=sys.stderr)
+        total = sum(t["count"] for t in doc["tables"])
+        print(f"merged {len(args.shards)} shard(s): {len(doc['tables'])} suite files ({total} cases) in {args.out}",
+              file=sys.stderr)
         return 0
     if args.golden_command == "verify":
         notes: list[str] = []

@@ -15,6 +15,7 @@ from mxemu.cli import main
 from mxemu.errors import InputError, MXError, PolicyError, UnknownNameError
 from mxemu.golden import manifest as mf
 from mxemu.golden import suites, writers
+from mxemu.golden import generate as gen_module
 from mxemu.golden.generate import generate
 from mxemu.policy import Policy, get_policy
 
@@ -79,15 +80,15 @@ def test_interrupted_generation_leaves_no_complete_set(tmp_path: Path, monkeypat
     generate(out, ("decode",), ("mxfp4_e2m1",), Policy(), "L0", 0, progress=None)
     assert (out / mf.MANIFEST).exists() and (out / mf.SUMS).exists()
     calls = {"n": 0}
-    real = writers.npz_bytes
+    real = gen_module.atomic_write
 
-    def dies_midway(table: suites.Table) -> bytes:
+    def dies_midway(path: Path, writer: object) -> Path:  # interrupted while writing the third file
         calls["n"] += 1
         if calls["n"] == 3:
             raise KeyboardInterrupt
-        return real(table)
+        return real(path, writer)
 
-    monkeypatch.setattr(writers, "npz_bytes", dies_midway)
+    monkeypatch.setattr(gen_module, "atomic_write", dies_midway)
     with pytest.raises(KeyboardInterrupt):
         generate(out, ("decode", "encode"), ("mxfp4_e2m1", "mxint8"), Policy(), "L0", 0, progress=None)
     assert calls["n"] == 3
@@ -100,7 +101,7 @@ def test_progress_is_one_line_per_suite(tmp_path: Path, capsys: pytest.CaptureFi
     assert _gen(tmp_path, "--suite", "decode,scale", "--format", "mxfp4_e2m1,mxint8") == 0
     err = capsys.readouterr().err.splitlines()
     assert [ln.split(":")[1].strip() for ln in err[:4]] == [
-        "decode/mxfp4_e2m1", "decode/mxint8", "scale/mxfp4_e2m1", "scale/mxint8"]
+        "[1/4] decode/mxfp4_e2m1", "[2/4] decode/mxint8", "[3/4] scale/mxfp4_e2m1", "[4/4] scale/mxint8"]
 
 
 def test_other_presets_pass_the_oracle_gate(tmp_path: Path) -> None:

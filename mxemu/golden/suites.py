@@ -11,12 +11,13 @@ from fractions import Fraction
 import numpy as np
 
 from mxemu import oracle
+from mxemu.array import MXArray
 from mxemu.errors import InputError, MXError, PolicyError, UnknownNameError
 from mxemu.ops import decode, encode, quantize
 from mxemu.policy import Policy
 from mxemu.spec import ElementFormat, MXFormat, ScaleFormat, formats, get_format
 
-SUITES = ("decode", "encode", "scale", "quantize")
+SUITES = ("decode", "encode", "scale", "quantize", "dequantize")
 LEVELS = ("L0", "L1")
 OCP_FORMATS = ("mxfp8_e4m3", "mxfp8_e5m2", "mxfp6_e3m2", "mxfp6_e2m3", "mxfp4_e2m1", "mxint8")
 BLOCK = 32
@@ -36,9 +37,11 @@ EVENTS: dict[int, str] = {
     3: "nonfinite input: some input (or decoded value) is NaN or Inf",
     4: "scale at an end of the E8M0 range (0x00 or 0xFE)",
     5: "scale NaN (0xFF)",
+    6: "overflow: a finite element times the scale lies beyond the float32 range (dequantizes to Inf)",
 }
-EVENT_NAMES = ("inexact", "underflow", "saturated", "nonfinite", "scale_end", "scale_nan")
-EV_INEXACT, EV_UNDERFLOW, EV_SATURATED, EV_NONFINITE, EV_SCALE_END, EV_SCALE_NAN = (1 << i for i in range(6))
+EVENT_NAMES = ("inexact", "underflow", "saturated", "nonfinite", "scale_end", "scale_nan", "overflow")
+EV_INEXACT, EV_UNDERFLOW, EV_SATURATED, EV_NONFINITE, EV_SCALE_END, EV_SCALE_NAN, EV_OVERFLOW = (
+    1 << i for i in range(7))
 
 # Coverage tags: the TAG field is an index into this table (ids never change meaning; append only).
 TAGS: tuple[tuple[str, str], ...] = (
@@ -81,6 +84,12 @@ TAGS: tuple[tuple[str, str], ...] = (
     ("MB9-int-min", "quantize: integer elements at -2^(b-1) (the 0x80 question)"),
     ("MB-fp32-sub", "quantize: blocks of FP32 subnormals"),
     ("MB-random", "quantize: Philox-random blocks (log-uniform magnitudes, outliers)"),
+    ("DQ-zero", "dequantize: a zero element code"),
+    ("DQ-normal", "dequantize: a finite non-zero element whose product is a float32 normal"),
+    ("DQ-fp32-sub", "dequantize: a product below the float32 minimum normal (a float32 subnormal result)"),
+    ("DQ-overflow", "dequantize: a product beyond the float32 range (Inf)"),
+    ("DQ-special", "dequantize: a NaN or Inf element code"),
+    ("DQ-scale-nan", "dequantize: the NaN scale 0xFF (every element dequantizes to NaN)"),
 )
 TAG_IDS: dict[str, int] = {name: i for i, (name, _) in enumerate(TAGS)}
 
@@ -159,6 +168,7 @@ def layout(suite: str, mx: MXFormat) -> tuple[Field, ...]:
         "encode": (Field("scale", "input", 8), Field("x", "input", 32), Field("code", "output", w)),
         "scale": (Field("x", "input", 32, BLOCK), Field("scale", "output", 8)),
         "quantize": (Field("x", "input", 32, BLOCK), Field("scale", "output", 8), Field("codes", "output", w, BLOCK)),
+        "dequantize": (Field("scale", "input", 8), Field("code", "input", w), Field("value", "output", 32)),
     }[suite]
     return head + body + tail
 
@@ -599,8 +609,55 @@ def build_quantize(mx: MXFormat, policy: Policy, level: str, seed: int) -> Table
     return _block_table("quantize", mx, policy, _quantize_blocks(mx, level, seed))
 
 
+# ----------------------------------------------------------------------------------------------------------
+# dequantize
+# ----------------------------------------------------------------------------------------------------------
+
+
+def dequantize_scales(mx: MXFormat, level: str) -> tuple[int, ...]:
+    """E8M0 scale codes of the dequantize suite: both ends (float32-subnormal products, overflow to Inf),
+    around 2^0, the NaN code; L1 adds every code for elements of up to 6 bits, every 8th code for 8-bit ones."""
+    nan = mx.scale.nan_code
+    ends = {0, 1, 2, 3, 5, 8, 10, 16, 0x70, 0x7E, 0x7F, 0x80, 0x85, 0xF0, 0xF8, 0xFB, 0xFC, 0xFD, nan - 1, nan}
+    if level == "L0":
+        return tuple(sorted(ends))
+    if mx.element.bits <= 6:
+        return tuple(range(nan + 1))
+    return tuple(sorted(ends | set(range(0, nan + 1, 8)) | set(range(0x77, 0x88))))
+
+
+def build_dequantize(mx: MXFormat, policy: Policy, level: str, seed: int) -> Table:
+    """(E8M0 scale, element code) -> float32 bits of the element's value times the scale, by
+    MXArray.dequantize: every code at each scale of `dequantize_scales` (NaN results: check class nan)."""
+    elem = mx.element
+    scales = np.array(dequantize_scales(mx, level), dtype=np.uint8)
+    codes = np.arange(elem.num_codes, dtype=np.uint8)
+    sc = np.repeat(scales, len(codes))
+    cd = np.tile(codes, len(scales))
+    q = MXArray(codes=cd.reshape(-1, 1), scales=sc.reshape(-1, 1), format=mx, policy=policy, axis=(1,))
+    values = q.dequantize(np.float32).reshape(-1)
+    elem_value = decode(cd, elem, dtype=np.float64)
+    is_nan_scale = sc == mx.scale.nan_code
+    finite = np.isfinite(elem_value) & ~is_nan_scale
+    v = values.astype(np.float64)
+    tiny = float(np.finfo(np.float32).tiny)
+    tags = np.select(
+        [is_nan_scale, ~np.isfinite(elem_value), elem_value == 0, ~np.isfinite(v), np.abs(v) < tiny],
+        [TAG_IDS["DQ-scale-nan"], TAG_IDS["DQ-special"], TAG_IDS["DQ-zero"], TAG_IDS["DQ-overflow"],
+         TAG_IDS["DQ-fp32-sub"]], TAG_IDS["DQ-normal"])
+    ev = np.where(~np.isfinite(elem_value) | is_nan_scale, EV_NONFINITE, 0)
+    ev |= np.where(finite & ~np.isfinite(v), EV_OVERFLOW, 0)
+    ev |= np.where((sc == 0) | (sc == mx.scale.nan_code - 1), EV_SCALE_END, 0)
+    ev |= np.where(is_nan_scale, EV_SCALE_NAN, 0)
+    t = Table("dequantize", mx, layout("dequantize", mx))
+    t.columns = {"tag": tags.astype(np.uint16), "scale": sc, "code": cd, "value": f32_bits(values).copy(),
+                 "ev": ev.astype(np.uint8), "chk": np.where(np.isnan(v), 1, 0).astype(np.uint8)}
+    return t
+
+
 BUILDERS: dict[str, Callable[[MXFormat, Policy, str, int], Table]] = {
     "decode": build_decode, "encode": build_encode, "scale": build_scale, "quantize": build_quantize,
+    "dequantize": build_dequantize,
 }
 
 
@@ -638,6 +695,10 @@ def oracle_outputs(suite: str, mx: MXFormat, policy: Policy, inputs: dict[str, n
             else:
                 out.append(int(f32_bits(np.float32([v]))[0]))
         return {"value": np.array(out, dtype=np.uint32)}
+    if suite == "dequantize":
+        return {"value": np.array([_oracle_dequantize(int(s), int(c), mx) for s, c in
+                                   zip(inputs["scale"].tolist(), inputs["code"].tolist(), strict=True)],
+                                  dtype=np.uint32)}
     if suite == "encode":
         x = bits_to_f32(inputs["x"])
         s = inputs["scale"].astype(np.int64) - 127
@@ -657,6 +718,34 @@ def oracle_outputs(suite: str, mx: MXFormat, policy: Policy, inputs: dict[str, n
     return {"scale": scales} if suite == "scale" else {"scale": scales, "codes": codes}
 
 
+_F32_OVERFLOW = Fraction(2**25 - 1, 2**24) * Fraction(2) ** 127  # FLT_MAX + half an ulp: RNE rounds to Inf here
+
+
+def _float32_bits_exact(v: Fraction | float, negative_zero: bool) -> int:
+    """float32 bits of an exact value that must be representable, or beyond the RNE overflow threshold (Inf);
+    NaN / Inf pass through. `MXError` for a value float32 would have to round (never in the dequantize suite)."""
+    if not isinstance(v, Fraction):
+        return int(f32_bits(np.float32([v]))[0])
+    if abs(v) >= _F32_OVERFLOW:
+        return 0xFF800000 if v < 0 else 0x7F800000
+    f = np.float32(float(v))
+    if Fraction(float(f)) != v:
+        raise MXError(f"{v} is not a float32 value")
+    bits = int(f32_bits(np.float32([f]))[0])
+    return 0x80000000 if v == 0 and negative_zero else bits
+
+
+def _oracle_dequantize(scale: int, code: int, mx: MXFormat) -> int:
+    """Exact element value times 2^(scale - bias), into float32 bits; a NaN scale gives the quiet NaN."""
+    if scale == mx.scale.nan_code:
+        return 0x7FC00000
+    v = oracle.decode_value(code, mx.element)
+    negative_zero = not mx.element.is_int and bool(code >> (mx.element.bits - 1))
+    if isinstance(v, Fraction):
+        v = v * Fraction(2) ** (scale - mx.scale.bias)
+    return _float32_bits_exact(v, negative_zero)
+
+
 def oracle_mismatches(table: Table, policy: Policy) -> list[int]:
     """Case indices whose expected outputs differ from mxemu.oracle (NaN values compared as NaN)."""
     inputs = {f.name: table.columns[f.name] for f in table.fields if f.role == "input"}
@@ -664,7 +753,7 @@ def oracle_mismatches(table: Table, policy: Policy) -> list[int]:
     bad = np.zeros(table.count, dtype=bool)
     for name, ref in want.items():
         got = table.columns[name]
-        if table.suite == "decode":
+        if table.suite in ("decode", "dequantize"):
             nan = np.isnan(bits_to_f32(ref)) & np.isnan(bits_to_f32(got))
             diff = (ref != got) & ~nan
         else:
