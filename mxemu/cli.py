@@ -63,7 +63,8 @@ def _golden_parser(sub: argparse._SubParsersAction) -> None:
     mrg.add_argument("--out", required=True, help="output directory of the merged set")
     mrg.add_argument("shards", nargs="+", help="the N shard directories")
     ver = gsub.add_parser("verify", help="re-check SHA256SUMS and the manifest, regenerate and compare")
-    ver.add_argument("directory")
+    ver.add_argument("directory", help="a golden set, or a directory of sets (each one below it is verified)")
+    ver.add_argument("--jobs", default="1", help="processes regenerating suite files (0: every CPU)")
     chk = gsub.add_parser("check", help="compare a device-under-test dump with a suite")
     chk.add_argument("directory")
     chk.add_argument("--suite", required=True, help="suite file name, e.g. quantize/mxfp4_e2m1 (or suite + --format)")
@@ -72,11 +73,23 @@ def _golden_parser(sub: argparse._SubParsersAction) -> None:
     chk.add_argument("--max-errors", type=int, default=20, help="mismatches explained in full (default 20)")
 
 
+def _jobs(text: str) -> int:
+    from mxemu.golden.generate import default_jobs
+
+    try:
+        jobs = int(text)
+    except ValueError:
+        raise InputError(f"--jobs must be an integer, got {text!r}") from None
+    if jobs < 0:
+        raise InputError(f"--jobs must be 0 (every CPU) or positive, got {jobs}")
+    return default_jobs() if jobs == 0 else jobs
+
+
 def _golden(args: argparse.Namespace) -> int:
     from mxemu.golden import suites
     from mxemu.golden.check import check
-    from mxemu.golden.generate import Shard, default_jobs, generate, merge
-    from mxemu.golden.verify import verify
+    from mxemu.golden.generate import Shard, generate, merge
+    from mxemu.golden.verify import find_sets, verify
     from mxemu.policy import get_policy
 
     if args.golden_command == "gen":
@@ -84,13 +97,9 @@ def _golden(args: argparse.Namespace) -> int:
             seed = int(args.seed, 0)
         except ValueError:
             raise InputError(f"--seed must be an integer, got {args.seed!r}") from None
-        try:
-            jobs = int(args.jobs)
-        except ValueError:
-            raise InputError(f"--jobs must be an integer, got {args.jobs!r}") from None
         doc = generate(args.out, suites.parse_suites(args.suite), suites.parse_formats(args.format),
                        get_policy(args.policy), suites.check_level(args.level), suites.check_seed(seed),
-                       progress=sys.stderr, jobs=default_jobs() if jobs == 0 else jobs,
+                       progress=sys.stderr, jobs=_jobs(args.jobs),
                        shard=None if args.shard is None else Shard.parse(args.shard))
         total = sum(t["count"] for t in doc["tables"])
         what = "" if args.shard is None else f"shard {args.shard}: "
@@ -103,14 +112,17 @@ def _golden(args: argparse.Namespace) -> int:
               file=sys.stderr)
         return 0
     if args.golden_command == "verify":
-        notes: list[str] = []
-        problems = verify(args.directory, notes)
-        for note in notes:
-            print(f"note: {note}", file=sys.stderr)
-        for p in problems:
-            print(f"FAIL {p}")
-        print(f"{args.directory}: {'verified' if not problems else f'{len(problems)} problem(s)'}")
-        return 1 if problems else 0
+        bad = 0
+        for directory in find_sets(args.directory):
+            notes: list[str] = []
+            problems = verify(directory, notes, jobs=_jobs(args.jobs))
+            for note in notes:
+                print(f"note: {directory}: {note}", file=sys.stderr)
+            for p in problems:
+                print(f"FAIL {directory}: {p}")
+            print(f"{directory}: {'verified' if not problems else f'{len(problems)} problem(s)'}")
+            bad += bool(problems)
+        return 1 if bad else 0
     res = check(args.directory, args.suite, args.dut, args.format, args.max_errors)
     for line in res.lines:
         print(line)

@@ -14,10 +14,12 @@ from mxemu import oracle
 from mxemu.array import MXArray
 from mxemu.errors import InputError, MXError, PolicyError, UnknownNameError
 from mxemu.ops import decode, encode, quantize
-from mxemu.policy import Policy
+from mxemu.policy import Policy, get_policy, policies
 from mxemu.spec import ElementFormat, MXFormat, ScaleFormat, formats, get_format
 
-SUITES = ("decode", "encode", "scale", "quantize", "dequantize")
+SUITES = ("decode", "encode", "scale", "quantize", "dequantize", "divergence")
+# "all": the suites of one policy; divergence compares presets and is asked for by name
+ALL_SUITES = ("decode", "encode", "scale", "quantize", "dequantize")
 LEVELS = ("L0", "L1")
 OCP_FORMATS = ("mxfp8_e4m3", "mxfp8_e5m2", "mxfp6_e3m2", "mxfp6_e2m3", "mxfp4_e2m1", "mxint8")
 BLOCK = 32
@@ -169,6 +171,8 @@ def layout(suite: str, mx: MXFormat) -> tuple[Field, ...]:
         "scale": (Field("x", "input", 32, BLOCK), Field("scale", "output", 8)),
         "quantize": (Field("x", "input", 32, BLOCK), Field("scale", "output", 8), Field("codes", "output", w, BLOCK)),
         "dequantize": (Field("scale", "input", 8), Field("code", "input", w), Field("value", "output", 32)),
+        "divergence": (Field("x", "input", 32, BLOCK), Field("scale", "output", 8),
+                       Field("codes", "output", w, BLOCK), Field("differs", "meta", 16)),
     }[suite]
     return head + body + tail
 
@@ -184,7 +188,7 @@ def parse_suites(text: str) -> tuple[str, ...]:
     if not names:
         raise InputError(f"--suite is empty; suites: {', '.join(SUITES)}")
     if names == ["all"]:
-        return SUITES
+        return ALL_SUITES
     for n in names:
         if n not in SUITES:
             raise UnknownNameError(f"unknown suite {n!r}; suites: {', '.join(SUITES)} (or all)")
@@ -589,7 +593,7 @@ def _block_table(suite: str, mx: MXFormat, policy: Policy, blocks: _Blocks) -> T
     ev |= np.where(~np.isfinite(x).all(axis=1), EV_NONFINITE, 0).astype(np.uint8)
     t = Table(suite, mx, layout(suite, mx))
     t.columns = {"tag": tags, "x": f32_bits(x).copy(), "scale": scales}
-    if suite == "quantize":
+    if suite in ("quantize", "divergence"):
         t.columns["codes"] = codes
         t.columns["ev"] = ev.astype(np.uint8)
         t.columns["chk"] = np.where(is_nan, 2, 0).astype(np.uint8)
@@ -655,9 +659,72 @@ def build_dequantize(mx: MXFormat, policy: Policy, level: str, seed: int) -> Tab
     return t
 
 
+# ----------------------------------------------------------------------------------------------------------
+# divergence
+# ----------------------------------------------------------------------------------------------------------
+
+
+def divergence_presets() -> tuple[str, ...]:
+    """The presets a divergence suite compares against: bit i of the DIFFERS field is preset i."""
+    return tuple(policies())
+
+
+def _block_results(x: np.ndarray, mx: MXFormat, policy: Policy) -> tuple[np.ndarray, np.ndarray]:
+    q = quantize(x, mx, axis=-1, policy=policy)
+    return np.asarray(q.scales, dtype=np.uint8).reshape(-1), np.asarray(q.codes, dtype=np.uint8)
+
+
+DIVERGENCE_PER_CLASS = 3  # blocks kept per (coverage tag, agreement pattern of the presets)
+
+
+def build_divergence(mx: MXFormat, policy: Policy, level: str, seed: int) -> Table:
+    """Blocks on which the presets disagree, with this policy's scale and codes as the expected outputs.
+
+    The candidates are the blocks of the scale and quantize suites (same level and seed). Each is quantized
+    under every preset (`divergence_presets`); the presets fall into classes of equal results (codes under
+    a NaN scale are don't-care). Blocks where all presets agree are dropped, and at most
+    DIVERGENCE_PER_CLASS blocks are kept per (coverage tag, class pattern), so every preset's set holds the
+    same inputs. DIFFERS has bit i set when preset i's result differs from this policy's."""
+    pool = _scale_blocks(mx, level)
+    extra = _quantize_blocks(mx, level, seed)
+    x = np.stack(pool.rows + extra.rows).astype(np.float32)
+    tags = pool.tags + extra.tags
+    nan = mx.scale.nan_code
+    names = divergence_presets()
+    results = []
+    for name in names:
+        other = get_policy(name)
+        if other.rounding == "stochastic" or (other.nan_to_nonan == "error" and not mx.element.has_nan):
+            results.append(None)  # not comparable on these blocks: never marked as differing
+            continue
+        s, c = _block_results(x, mx, other)
+        results.append(np.concatenate([s[:, None], np.where((s == nan)[:, None], 0, c)], axis=1))
+    mine = results[names.index(policy.name)] if policy.name in names else None
+    if mine is None:
+        s, c = _block_results(x, mx, policy)
+        mine = np.concatenate([s[:, None], np.where((s == nan)[:, None], 0, c)], axis=1)
+    seen: dict[tuple, int] = {}
+    keep, differs = [], []
+    for i in range(len(x)):
+        rows = [r[i].tobytes() if r is not None else None for r in results]
+        labels = tuple(rows.index(r) if r is not None else -1 for r in rows)  # first preset with that result
+        if len(set(labels) - {-1}) <= 1:
+            continue
+        key = (tags[i], labels)
+        seen[key] = seen.get(key, 0) + 1
+        if seen[key] > DIVERGENCE_PER_CLASS:
+            continue
+        keep.append(i)
+        differs.append(sum(1 << b for b, r in enumerate(rows) if r is not None and r != mine[i].tobytes()))
+    blocks = _Blocks(rows=list(x[keep]), tags=[tags[i] for i in keep])
+    t = _block_table("divergence", mx, policy, blocks)
+    t.columns["differs"] = np.array(differs, dtype=np.uint16)
+    return t
+
+
 BUILDERS: dict[str, Callable[[MXFormat, Policy, str, int], Table]] = {
     "decode": build_decode, "encode": build_encode, "scale": build_scale, "quantize": build_quantize,
-    "dequantize": build_dequantize,
+    "dequantize": build_dequantize, "divergence": build_divergence,
 }
 
 
@@ -715,7 +782,7 @@ def oracle_outputs(suite: str, mx: MXFormat, policy: Policy, inputs: dict[str, n
             scales[i] = oracle.scale_code(row, mx, policy)
         else:
             scales[i], codes[i] = oracle.quantize_block(row, mx, policy)
-    return {"scale": scales} if suite == "scale" else {"scale": scales, "codes": codes}
+    return {"scale": scales} if suite == "scale" else {"scale": scales, "codes": codes}  # quantize, divergence
 
 
 _F32_OVERFLOW = Fraction(2**25 - 1, 2**24) * Fraction(2) ** 127  # FLT_MAX + half an ulp: RNE rounds to Inf here

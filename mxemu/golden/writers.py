@@ -9,7 +9,7 @@ from collections.abc import Iterable
 import numpy as np
 
 from mxemu.errors import FileFormatError
-from mxemu.golden.suites import CHECK_CLASSES, EVENT_NAMES, TAGS, Field, Table
+from mxemu.golden.suites import CHECK_CLASSES, EVENT_NAMES, TAGS, Field, Table, divergence_presets
 
 NPZ_DATE = (1980, 1, 1, 0, 0, 0)  # fixed zip timestamps: the same bytes on every machine
 
@@ -141,6 +141,8 @@ def c_header(entries: list[dict]) -> str:
         out.append(f"#define MXG_EV_{name.upper()} (1u << {bit})")
     for i, (name, _) in enumerate(TAGS):
         out.append(f"#define MXG_TAG_{name.replace('-', '_').upper()} {i}u")
+    for i, name in enumerate(divergence_presets()):  # bit i of a divergence record's DIFFERS field
+        out.append(f"#define MXG_PRESET_{name.upper()}_BIT {i}u")
     out.append("")
     for t in entries:
         p = f"MXG_{_ident(t)}"
@@ -172,6 +174,8 @@ def sv_package(entries: list[dict]) -> str:
         out.append(f"  localparam int unsigned EV_{name.upper()} = 1 << {bit};")
     for i, (name, _) in enumerate(TAGS):
         out.append(f"  localparam int unsigned TAG_{name.replace('-', '_').upper()} = {i};")
+    for i, name in enumerate(divergence_presets()):  # bit i of a divergence record's DIFFERS field
+        out.append(f"  localparam int unsigned PRESET_{name.upper()}_BIT = {i};")
     out.append("")
     for t in entries:
         p = _ident(t)
