@@ -12,6 +12,7 @@ package golden_pkg;
   localparam int unsigned EV_NONFINITE = 1 << 3;
   localparam int unsigned EV_SCALE_END = 1 << 4;
   localparam int unsigned EV_SCALE_NAN = 1 << 5;
+  localparam int unsigned EV_OVERFLOW = 1 << 6;
   localparam int unsigned TAG_DEC_ZERO = 0;
   localparam int unsigned TAG_DEC_SUBNORMAL = 1;
   localparam int unsigned TAG_DEC_NORMAL = 2;
@@ -50,6 +51,21 @@ package golden_pkg;
   localparam int unsigned TAG_MB9_INT_MIN = 35;
   localparam int unsigned TAG_MB_FP32_SUB = 36;
   localparam int unsigned TAG_MB_RANDOM = 37;
+  localparam int unsigned TAG_DQ_ZERO = 38;
+  localparam int unsigned TAG_DQ_NORMAL = 39;
+  localparam int unsigned TAG_DQ_FP32_SUB = 40;
+  localparam int unsigned TAG_DQ_OVERFLOW = 41;
+  localparam int unsigned TAG_DQ_SPECIAL = 42;
+  localparam int unsigned TAG_DQ_SCALE_NAN = 43;
+  localparam int unsigned PRESET_OCP_BIT = 0;
+  localparam int unsigned PRESET_TORCHAO_BIT = 1;
+  localparam int unsigned PRESET_TORCHAO_CEIL_BIT = 2;
+  localparam int unsigned PRESET_TORCHAO_EVEN_BIT = 3;
+  localparam int unsigned PRESET_TORCHAO_RCEIL_BIT = 4;
+  localparam int unsigned PRESET_MICROXCALING_BIT = 5;
+  localparam int unsigned PRESET_TRANSFORMER_ENGINE_BIT = 6;
+  localparam int unsigned PRESET_GFLOAT_BIT = 7;
+  localparam int unsigned PRESET_ML_DTYPES_BIT = 8;
 
   // decode/mxfp8_e4m3: 256 cases
   localparam int unsigned DECODE_MXFP8_E4M3_COUNT = 256;
@@ -722,5 +738,185 @@ package golden_pkg;
     logic [7:0] ev;
     logic [3:0] chk;
   } quantize_mxint8_t;
+
+  // dequantize/mxfp8_e4m3: 5120 cases
+  localparam int unsigned DEQUANTIZE_MXFP8_E4M3_COUNT = 5120;
+  localparam int unsigned DEQUANTIZE_MXFP8_E4M3_RECORD_BITS = 76;
+  localparam int unsigned DEQUANTIZE_MXFP8_E4M3_TAG_OFFSET = 60;
+  localparam int unsigned DEQUANTIZE_MXFP8_E4M3_TAG_LANE_BITS = 16;
+  localparam int unsigned DEQUANTIZE_MXFP8_E4M3_TAG_LANES = 1;
+  localparam int unsigned DEQUANTIZE_MXFP8_E4M3_SCALE_OFFSET = 52;
+  localparam int unsigned DEQUANTIZE_MXFP8_E4M3_SCALE_LANE_BITS = 8;
+  localparam int unsigned DEQUANTIZE_MXFP8_E4M3_SCALE_LANES = 1;
+  localparam int unsigned DEQUANTIZE_MXFP8_E4M3_CODE_OFFSET = 44;
+  localparam int unsigned DEQUANTIZE_MXFP8_E4M3_CODE_LANE_BITS = 8;
+  localparam int unsigned DEQUANTIZE_MXFP8_E4M3_CODE_LANES = 1;
+  localparam int unsigned DEQUANTIZE_MXFP8_E4M3_VALUE_OFFSET = 12;
+  localparam int unsigned DEQUANTIZE_MXFP8_E4M3_VALUE_LANE_BITS = 32;
+  localparam int unsigned DEQUANTIZE_MXFP8_E4M3_VALUE_LANES = 1;
+  localparam int unsigned DEQUANTIZE_MXFP8_E4M3_EV_OFFSET = 4;
+  localparam int unsigned DEQUANTIZE_MXFP8_E4M3_EV_LANE_BITS = 8;
+  localparam int unsigned DEQUANTIZE_MXFP8_E4M3_EV_LANES = 1;
+  localparam int unsigned DEQUANTIZE_MXFP8_E4M3_CHK_OFFSET = 0;
+  localparam int unsigned DEQUANTIZE_MXFP8_E4M3_CHK_LANE_BITS = 4;
+  localparam int unsigned DEQUANTIZE_MXFP8_E4M3_CHK_LANES = 1;
+  typedef struct packed {
+    logic [15:0] tag;
+    logic [7:0] scale;
+    logic [7:0] code;
+    logic [31:0] value;
+    logic [7:0] ev;
+    logic [3:0] chk;
+  } dequantize_mxfp8_e4m3_t;
+
+  // dequantize/mxfp8_e5m2: 5120 cases
+  localparam int unsigned DEQUANTIZE_MXFP8_E5M2_COUNT = 5120;
+  localparam int unsigned DEQUANTIZE_MXFP8_E5M2_RECORD_BITS = 76;
+  localparam int unsigned DEQUANTIZE_MXFP8_E5M2_TAG_OFFSET = 60;
+  localparam int unsigned DEQUANTIZE_MXFP8_E5M2_TAG_LANE_BITS = 16;
+  localparam int unsigned DEQUANTIZE_MXFP8_E5M2_TAG_LANES = 1;
+  localparam int unsigned DEQUANTIZE_MXFP8_E5M2_SCALE_OFFSET = 52;
+  localparam int unsigned DEQUANTIZE_MXFP8_E5M2_SCALE_LANE_BITS = 8;
+  localparam int unsigned DEQUANTIZE_MXFP8_E5M2_SCALE_LANES = 1;
+  localparam int unsigned DEQUANTIZE_MXFP8_E5M2_CODE_OFFSET = 44;
+  localparam int unsigned DEQUANTIZE_MXFP8_E5M2_CODE_LANE_BITS = 8;
+  localparam int unsigned DEQUANTIZE_MXFP8_E5M2_CODE_LANES = 1;
+  localparam int unsigned DEQUANTIZE_MXFP8_E5M2_VALUE_OFFSET = 12;
+  localparam int unsigned DEQUANTIZE_MXFP8_E5M2_VALUE_LANE_BITS = 32;
+  localparam int unsigned DEQUANTIZE_MXFP8_E5M2_VALUE_LANES = 1;
+  localparam int unsigned DEQUANTIZE_MXFP8_E5M2_EV_OFFSET = 4;
+  localparam int unsigned DEQUANTIZE_MXFP8_E5M2_EV_LANE_BITS = 8;
+  localparam int unsigned DEQUANTIZE_MXFP8_E5M2_EV_LANES = 1;
+  localparam int unsigned DEQUANTIZE_MXFP8_E5M2_CHK_OFFSET = 0;
+  localparam int unsigned DEQUANTIZE_MXFP8_E5M2_CHK_LANE_BITS = 4;
+  localparam int unsigned DEQUANTIZE_MXFP8_E5M2_CHK_LANES = 1;
+  typedef struct packed {
+    logic [15:0] tag;
+    logic [7:0] scale;
+    logic [7:0] code;
+    logic [31:0] value;
+    logic [7:0] ev;
+    logic [3:0] chk;
+  } dequantize_mxfp8_e5m2_t;
+
+  // dequantize/mxfp6_e3m2: 1280 cases
+  localparam int unsigned DEQUANTIZE_MXFP6_E3M2_COUNT = 1280;
+  localparam int unsigned DEQUANTIZE_MXFP6_E3M2_RECORD_BITS = 74;
+  localparam int unsigned DEQUANTIZE_MXFP6_E3M2_TAG_OFFSET = 58;
+  localparam int unsigned DEQUANTIZE_MXFP6_E3M2_TAG_LANE_BITS = 16;
+  localparam int unsigned DEQUANTIZE_MXFP6_E3M2_TAG_LANES = 1;
+  localparam int unsigned DEQUANTIZE_MXFP6_E3M2_SCALE_OFFSET = 50;
+  localparam int unsigned DEQUANTIZE_MXFP6_E3M2_SCALE_LANE_BITS = 8;
+  localparam int unsigned DEQUANTIZE_MXFP6_E3M2_SCALE_LANES = 1;
+  localparam int unsigned DEQUANTIZE_MXFP6_E3M2_CODE_OFFSET = 44;
+  localparam int unsigned DEQUANTIZE_MXFP6_E3M2_CODE_LANE_BITS = 6;
+  localparam int unsigned DEQUANTIZE_MXFP6_E3M2_CODE_LANES = 1;
+  localparam int unsigned DEQUANTIZE_MXFP6_E3M2_VALUE_OFFSET = 12;
+  localparam int unsigned DEQUANTIZE_MXFP6_E3M2_VALUE_LANE_BITS = 32;
+  localparam int unsigned DEQUANTIZE_MXFP6_E3M2_VALUE_LANES = 1;
+  localparam int unsigned DEQUANTIZE_MXFP6_E3M2_EV_OFFSET = 4;
+  localparam int unsigned DEQUANTIZE_MXFP6_E3M2_EV_LANE_BITS = 8;
+  localparam int unsigned DEQUANTIZE_MXFP6_E3M2_EV_LANES = 1;
+  localparam int unsigned DEQUANTIZE_MXFP6_E3M2_CHK_OFFSET = 0;
+  localparam int unsigned DEQUANTIZE_MXFP6_E3M2_CHK_LANE_BITS = 4;
+  localparam int unsigned DEQUANTIZE_MXFP6_E3M2_CHK_LANES = 1;
+  typedef struct packed {
+    logic [15:0] tag;
+    logic [7:0] scale;
+    logic [5:0] code;
+    logic [31:0] value;
+    logic [7:0] ev;
+    logic [3:0] chk;
+  } dequantize_mxfp6_e3m2_t;
+
+  // dequantize/mxfp6_e2m3: 1280 cases
+  localparam int unsigned DEQUANTIZE_MXFP6_E2M3_COUNT = 1280;
+  localparam int unsigned DEQUANTIZE_MXFP6_E2M3_RECORD_BITS = 74;
+  localparam int unsigned DEQUANTIZE_MXFP6_E2M3_TAG_OFFSET = 58;
+  localparam int unsigned DEQUANTIZE_MXFP6_E2M3_TAG_LANE_BITS = 16;
+  localparam int unsigned DEQUANTIZE_MXFP6_E2M3_TAG_LANES = 1;
+  localparam int unsigned DEQUANTIZE_MXFP6_E2M3_SCALE_OFFSET = 50;
+  localparam int unsigned DEQUANTIZE_MXFP6_E2M3_SCALE_LANE_BITS = 8;
+  localparam int unsigned DEQUANTIZE_MXFP6_E2M3_SCALE_LANES = 1;
+  localparam int unsigned DEQUANTIZE_MXFP6_E2M3_CODE_OFFSET = 44;
+  localparam int unsigned DEQUANTIZE_MXFP6_E2M3_CODE_LANE_BITS = 6;
+  localparam int unsigned DEQUANTIZE_MXFP6_E2M3_CODE_LANES = 1;
+  localparam int unsigned DEQUANTIZE_MXFP6_E2M3_VALUE_OFFSET = 12;
+  localparam int unsigned DEQUANTIZE_MXFP6_E2M3_VALUE_LANE_BITS = 32;
+  localparam int unsigned DEQUANTIZE_MXFP6_E2M3_VALUE_LANES = 1;
+  localparam int unsigned DEQUANTIZE_MXFP6_E2M3_EV_OFFSET = 4;
+  localparam int unsigned DEQUANTIZE_MXFP6_E2M3_EV_LANE_BITS = 8;
+  localparam int unsigned DEQUANTIZE_MXFP6_E2M3_EV_LANES = 1;
+  localparam int unsigned DEQUANTIZE_MXFP6_E2M3_CHK_OFFSET = 0;
+  localparam int unsigned DEQUANTIZE_MXFP6_E2M3_CHK_LANE_BITS = 4;
+  localparam int unsigned DEQUANTIZE_MXFP6_E2M3_CHK_LANES = 1;
+  typedef struct packed {
+    logic [15:0] tag;
+    logic [7:0] scale;
+    logic [5:0] code;
+    logic [31:0] value;
+    logic [7:0] ev;
+    logic [3:0] chk;
+  } dequantize_mxfp6_e2m3_t;
+
+  // dequantize/mxfp4_e2m1: 320 cases
+  localparam int unsigned DEQUANTIZE_MXFP4_E2M1_COUNT = 320;
+  localparam int unsigned DEQUANTIZE_MXFP4_E2M1_RECORD_BITS = 72;
+  localparam int unsigned DEQUANTIZE_MXFP4_E2M1_TAG_OFFSET = 56;
+  localparam int unsigned DEQUANTIZE_MXFP4_E2M1_TAG_LANE_BITS = 16;
+  localparam int unsigned DEQUANTIZE_MXFP4_E2M1_TAG_LANES = 1;
+  localparam int unsigned DEQUANTIZE_MXFP4_E2M1_SCALE_OFFSET = 48;
+  localparam int unsigned DEQUANTIZE_MXFP4_E2M1_SCALE_LANE_BITS = 8;
+  localparam int unsigned DEQUANTIZE_MXFP4_E2M1_SCALE_LANES = 1;
+  localparam int unsigned DEQUANTIZE_MXFP4_E2M1_CODE_OFFSET = 44;
+  localparam int unsigned DEQUANTIZE_MXFP4_E2M1_CODE_LANE_BITS = 4;
+  localparam int unsigned DEQUANTIZE_MXFP4_E2M1_CODE_LANES = 1;
+  localparam int unsigned DEQUANTIZE_MXFP4_E2M1_VALUE_OFFSET = 12;
+  localparam int unsigned DEQUANTIZE_MXFP4_E2M1_VALUE_LANE_BITS = 32;
+  localparam int unsigned DEQUANTIZE_MXFP4_E2M1_VALUE_LANES = 1;
+  localparam int unsigned DEQUANTIZE_MXFP4_E2M1_EV_OFFSET = 4;
+  localparam int unsigned DEQUANTIZE_MXFP4_E2M1_EV_LANE_BITS = 8;
+  localparam int unsigned DEQUANTIZE_MXFP4_E2M1_EV_LANES = 1;
+  localparam int unsigned DEQUANTIZE_MXFP4_E2M1_CHK_OFFSET = 0;
+  localparam int unsigned DEQUANTIZE_MXFP4_E2M1_CHK_LANE_BITS = 4;
+  localparam int unsigned DEQUANTIZE_MXFP4_E2M1_CHK_LANES = 1;
+  typedef struct packed {
+    logic [15:0] tag;
+    logic [7:0] scale;
+    logic [3:0] code;
+    logic [31:0] value;
+    logic [7:0] ev;
+    logic [3:0] chk;
+  } dequantize_mxfp4_e2m1_t;
+
+  // dequantize/mxint8: 5120 cases
+  localparam int unsigned DEQUANTIZE_MXINT8_COUNT = 5120;
+  localparam int unsigned DEQUANTIZE_MXINT8_RECORD_BITS = 76;
+  localparam int unsigned DEQUANTIZE_MXINT8_TAG_OFFSET = 60;
+  localparam int unsigned DEQUANTIZE_MXINT8_TAG_LANE_BITS = 16;
+  localparam int unsigned DEQUANTIZE_MXINT8_TAG_LANES = 1;
+  localparam int unsigned DEQUANTIZE_MXINT8_SCALE_OFFSET = 52;
+  localparam int unsigned DEQUANTIZE_MXINT8_SCALE_LANE_BITS = 8;
+  localparam int unsigned DEQUANTIZE_MXINT8_SCALE_LANES = 1;
+  localparam int unsigned DEQUANTIZE_MXINT8_CODE_OFFSET = 44;
+  localparam int unsigned DEQUANTIZE_MXINT8_CODE_LANE_BITS = 8;
+  localparam int unsigned DEQUANTIZE_MXINT8_CODE_LANES = 1;
+  localparam int unsigned DEQUANTIZE_MXINT8_VALUE_OFFSET = 12;
+  localparam int unsigned DEQUANTIZE_MXINT8_VALUE_LANE_BITS = 32;
+  localparam int unsigned DEQUANTIZE_MXINT8_VALUE_LANES = 1;
+  localparam int unsigned DEQUANTIZE_MXINT8_EV_OFFSET = 4;
+  localparam int unsigned DEQUANTIZE_MXINT8_EV_LANE_BITS = 8;
+  localparam int unsigned DEQUANTIZE_MXINT8_EV_LANES = 1;
+  localparam int unsigned DEQUANTIZE_MXINT8_CHK_OFFSET = 0;
+  localparam int unsigned DEQUANTIZE_MXINT8_CHK_LANE_BITS = 4;
+  localparam int unsigned DEQUANTIZE_MXINT8_CHK_LANES = 1;
+  typedef struct packed {
+    logic [15:0] tag;
+    logic [7:0] scale;
+    logic [7:0] code;
+    logic [31:0] value;
+    logic [7:0] ev;
+    logic [3:0] chk;
+  } dequantize_mxint8_t;
 
 endpackage : golden_pkg

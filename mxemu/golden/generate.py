@@ -110,7 +110,7 @@ def build_all(tasks: list[tuple[str, str]], policy: Policy, level: str, seed: in
 def _cost(task: tuple[str, str]) -> int:
     """Rough relative build time of a suite file (the oracle gate dominates), for scheduling only."""
     suite, fmt = task
-    return {"scale": 4, "quantize": 4, "encode": 3, "dequantize": 1, "decode": 0}[suite] * 10 + \
+    return {"scale": 4, "quantize": 4, "encode": 3, "divergence": 2, "dequantize": 1}.get(suite, 0) * 10 + \
         (2 if "8" in fmt else 1)
 
 
