@@ -13,9 +13,9 @@ import pytest
 from mxemu import oracle
 from mxemu.cli import main
 from mxemu.errors import InputError, MXError, PolicyError, UnknownNameError
+from mxemu.golden import generate as gen_module
 from mxemu.golden import manifest as mf
 from mxemu.golden import suites, writers
-from mxemu.golden import generate as gen_module
 from mxemu.golden.generate import generate
 from mxemu.policy import Policy, get_policy
 
@@ -193,3 +193,83 @@ def test_verify_reports_a_missing_manifest_and_unlisted_files(tmp_path: Path) ->
     problems = verify(tmp_path)
     assert "decode/extra.tv: not listed in SHA256SUMS" in problems
     assert "decode/extra.tv: not part of the regenerated set" in problems
+
+
+def test_jobs_and_shards_merge_to_the_unsharded_bytes(tmp_path: Path) -> None:
+    args = ("--suite", "decode,dequantize,quantize", "--format", "mxfp4_e2m1,mxint8,mxfp6_e2m3", "--seed", "7")
+    assert _gen(tmp_path / "one", *args) == 0
+    assert _gen(tmp_path / "two", *args, "--jobs", "2") == 0
+    for i in range(4):
+        assert _gen(tmp_path / f"s{i}", *args, "--shard", f"{i}/4", "--jobs", "2") == 0
+        assert not (tmp_path / f"s{i}" / mf.MANIFEST).exists()  # a shard never claims to be a set
+    shards = [str(tmp_path / f"s{i}") for i in (2, 0, 3, 1)]  # any order
+    assert main(["golden", "merge", "--out", str(tmp_path / "merged"), *shards]) == 0
+    one = _files(tmp_path / "one")
+    assert _files(tmp_path / "two") == one
+    assert _files(tmp_path / "merged") == one
+    assert main(["golden", "verify", str(tmp_path / "merged")]) == 0
+
+
+def test_merge_refuses_missing_repeated_foreign_or_altered_shards(tmp_path: Path) -> None:
+    from mxemu.golden.generate import Shard, merge
+
+    for i in range(2):
+        generate(tmp_path / f"s{i}", ("decode",), ("mxfp4_e2m1", "mxint8"), Policy(), "L0", 0, shard=Shard(i, 2))
+    generate(tmp_path / "other", ("decode",), ("mxfp4_e2m1", "mxint8"), Policy(), "L0", 1, shard=Shard(1, 2))
+    s0, s1, other = tmp_path / "s0", tmp_path / "s1", tmp_path / "other"
+    with pytest.raises(MXError, match=r"each needed once; got \[0\]"):
+        merge(tmp_path / "m", [s0])
+    with pytest.raises(MXError, match=r"each needed once; got \[0, 0\]"):
+        merge(tmp_path / "m", [s0, s0])
+    with pytest.raises(MXError, match="different commands"):
+        merge(tmp_path / "m", [s0, other])
+    with pytest.raises(MXError, match=r"no SHARD\.json"):
+        merge(tmp_path / "m", [s0, tmp_path / "nothing"])
+    (s1 / "decode" / "mxint8.hex").write_text("00\n")
+    with pytest.raises(MXError, match=r"mxint8\.hex: SHA-256 differs"):
+        merge(tmp_path / "m", [s0, s1])
+    assert not (tmp_path / "m" / mf.MANIFEST).exists()
+    with pytest.raises(InputError, match="0 <= i < N"):
+        Shard.parse("2/2")
+    with pytest.raises(InputError, match="--jobs must be a positive integer"):
+        generate(tmp_path / "j", ("decode",), ("mxint8",), Policy(), "L0", 0, jobs=0)
+
+
+def test_progress_counts_suite_files_on_parallel_runs(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert _gen(tmp_path, "--suite", "decode", "--format", "mxfp4_e2m1,mxint8,mxfp6_e3m2", "--jobs", "2") == 0
+    err = capsys.readouterr().err.splitlines()
+    assert [ln.split(" ")[2] for ln in err[:3]] == ["[1/3]", "[2/3]", "[3/3]"]
+
+
+def test_dequantize_suite_covers_every_code_at_every_scale_and_is_oracle_gated(monkeypatch: pytest.MonkeyPatch
+                                                                               ) -> None:
+    t = suites.build("dequantize", "mxfp6_e3m2", Policy(), "L1", 0)
+    pairs = set(zip(t.columns["scale"].tolist(), t.columns["code"].tolist(), strict=True))
+    assert pairs == {(s, c) for s in range(256) for c in range(64)}
+    tags = {suites.TAGS[i][0] for i in t.columns["tag"].tolist()}
+    assert tags == {"DQ-zero", "DQ-normal", "DQ-fp32-sub", "DQ-overflow", "DQ-scale-nan"}
+    real = suites.build_dequantize
+
+    def off_by_one(*args: object) -> suites.Table:
+        table = real(*args)
+        table.columns["value"] = table.columns["value"].copy()
+        table.columns["value"][1000] ^= 1
+        return table
+
+    monkeypatch.setitem(suites.BUILDERS, "dequantize", off_by_one)
+    with pytest.raises(MXError, match=r"dequantize/mxfp6_e3m2: 1 case\(s\) disagree with mxemu.oracle \(first: "
+                                      r"case 1000\)"):
+        suites.build("dequantize", "mxfp6_e3m2", Policy(), "L1", 0)
+
+
+def test_divergence_suite_holds_the_same_blocks_for_every_preset() -> None:
+    a = suites.build("divergence", "mxint8", get_policy("ocp"), "L0", 0)
+    b = suites.build("divergence", "mxint8", get_policy("gfloat"), "L0", 0)
+    assert a.count > 20 and np.array_equal(a.columns["x"], b.columns["x"])
+    gfloat_bit = 1 << suites.divergence_presets().index("gfloat")
+    ocp_bit = 1 << suites.divergence_presets().index("ocp")
+    # int_range = full (gfloat) gives code 0x80 for -2.0 where ocp clamps to 0x81: MB9 blocks differ
+    mb9 = a.columns["tag"] == suites.TAG_IDS["MB9-int-min"]
+    assert mb9.any() and (a.columns["differs"][mb9] & gfloat_bit).all()
+    assert (b.columns["differs"][mb9] & ocp_bit).all()
+    assert suites.parse_suites("all") == suites.ALL_SUITES and "divergence" not in suites.ALL_SUITES

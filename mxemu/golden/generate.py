@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import multiprocessing as mp
 import os
 import re
 from collections.abc import Callable
@@ -96,7 +97,8 @@ def build_all(tasks: list[tuple[str, str]], policy: Policy, level: str, seed: in
             out.append(_build_files(a))
             report(k, out[-1][0])
         return out
-    with ProcessPoolExecutor(max_workers=min(jobs, len(args))) as pool:
+    # forkserver, not fork: the numba kernels may already run OpenMP threads here, which fork cannot copy
+    with ProcessPoolExecutor(max_workers=min(jobs, len(args)), mp_context=mp.get_context("forkserver")) as pool:
         # the largest suites first keep both workers busy to the end; results go back into task order
         order = sorted(range(len(args)), key=lambda i: _cost(tasks[i]), reverse=True)
         futures = {i: pool.submit(_build_files, args[i]) for i in order}

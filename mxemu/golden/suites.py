@@ -561,6 +561,11 @@ def _quantize_blocks(mx: MXFormat, level: str, seed: int) -> _Blocks:
             row = np.resize(np.array([low, low / 2, m_norm * 2.0 ** E, low * 0.99]), BLOCK)
             b.add(row, "MB9-int-min")
             b.add(np.concatenate([[-m_norm * 2.0 ** E, low], np.zeros(BLOCK - 2)]), "MB9-int-min")
+            # |x| just below 2^(E+1) keeps the scale at 2^E, so these lanes round to -2^(b-1) steps (code 0x80
+            # for a full-range integer, clamped to -(2^(b-1) - 1) steps when symmetric): the tie, above, below
+            step = float(elem.min_subnormal) * 2.0 ** E
+            near = [low + step / 2, low + step / 4, low + 3 * step / 4]
+            b.add(np.resize(np.array([*near, m_norm * 2.0 ** E / 2]), BLOCK), "MB9-int-min")
     if level != "L0":
         n = 512
         w = stream(seed, f"quantize/{mx.name}", 3 * n * BLOCK).reshape(3, n, BLOCK)
