@@ -709,8 +709,8 @@ package golden_pkg;
     logic [3:0] chk;
   } quantize_mxfp4_e2m1_t;
 
-  // quantize/mxint8: 116 cases
-  localparam int unsigned QUANTIZE_MXINT8_COUNT = 116;
+  // quantize/mxint8: 118 cases
+  localparam int unsigned QUANTIZE_MXINT8_COUNT = 118;
   localparam int unsigned QUANTIZE_MXINT8_RECORD_BITS = 1316;
   localparam int unsigned QUANTIZE_MXINT8_TAG_OFFSET = 1300;
   localparam int unsigned QUANTIZE_MXINT8_TAG_LANE_BITS = 16;

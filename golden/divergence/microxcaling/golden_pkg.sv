@@ -237,8 +237,8 @@ package golden_pkg;
     logic [3:0] chk;
   } divergence_mxfp4_e2m1_t;
 
-  // divergence/mxint8: 130 cases
-  localparam int unsigned DIVERGENCE_MXINT8_COUNT = 130;
+  // divergence/mxint8: 132 cases
+  localparam int unsigned DIVERGENCE_MXINT8_COUNT = 132;
   localparam int unsigned DIVERGENCE_MXINT8_RECORD_BITS = 1332;
   localparam int unsigned DIVERGENCE_MXINT8_TAG_OFFSET = 1316;
   localparam int unsigned DIVERGENCE_MXINT8_TAG_LANE_BITS = 16;
