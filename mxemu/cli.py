@@ -50,10 +50,12 @@ def _golden_parser(sub: argparse._SubParsersAction) -> None:
     gsub = golden.add_subparsers(dest="golden_command", metavar="{gen,merge,verify,check}", required=True)
     gen = gsub.add_parser("gen", help="generate an oracle-checked golden set")
     gen.add_argument("--suite", required=True,
-                     help="comma-separated: decode, encode, scale, quantize, dequantize (or all)")
+                     help="comma-separated: decode, encode, scale, quantize, dequantize (all: these five), "
+                          "divergence, sweep (level exhaustive)")
     gen.add_argument("--format", required=True, help="comma-separated MX formats, or all (the six OCP formats)")
     gen.add_argument("--policy", default="ocp", help="policy preset (default ocp)")
-    gen.add_argument("--level", default="L0", help="L0 (small, committed) or L1 (adds random cases)")
+    gen.add_argument("--level", default="L0", help="L0 (small), L1 (adds random cases) or exhaustive (the sweep suite: "
+                                                        "SHA-256 digests of all 2^32 float32 patterns)")
     gen.add_argument("--seed", default="0", help="Philox seed, an integer in [0, 2^64) (default 0)")
     gen.add_argument("--out", required=True, help="output directory (new, empty, or an earlier golden set)")
     gen.add_argument("--jobs", default="1", help="processes building suite files in parallel (0: every CPU)")
@@ -97,8 +99,9 @@ def _golden(args: argparse.Namespace) -> int:
             seed = int(args.seed, 0)
         except ValueError:
             raise InputError(f"--seed must be an integer, got {args.seed!r}") from None
-        doc = generate(args.out, suites.parse_suites(args.suite), suites.parse_formats(args.format),
-                       get_policy(args.policy), suites.check_level(args.level), suites.check_seed(seed),
+        level = suites.check_level(args.level)
+        doc = generate(args.out, suites.parse_suites(args.suite, level), suites.parse_formats(args.format),
+                       get_policy(args.policy), level, suites.check_seed(seed),
                        progress=sys.stderr, jobs=_jobs(args.jobs),
                        shard=None if args.shard is None else Shard.parse(args.shard))
         total = sum(t["count"] for t in doc["tables"])

@@ -4,6 +4,7 @@ validator, and argument errors of the `mxemu golden` commands."""
 from __future__ import annotations
 
 import copy
+import hashlib
 import json
 from pathlib import Path
 
@@ -18,6 +19,7 @@ from mxemu.golden import manifest as mf
 from mxemu.golden import suites, writers
 from mxemu.golden.generate import generate
 from mxemu.policy import Policy, get_policy
+from mxemu.spec import get_format
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -273,3 +275,60 @@ def test_divergence_suite_holds_the_same_blocks_for_every_preset() -> None:
     assert mb9.any() and (a.columns["differs"][mb9] & gfloat_bit).all()
     assert (b.columns["differs"][mb9] & ocp_bit).all()
     assert suites.parse_suites("all") == suites.ALL_SUITES and "divergence" not in suites.ALL_SUITES
+
+
+def _oracle_digest(first: int, count: int, fmt: str, policy: Policy) -> str:
+    x = (np.arange(count, dtype=np.uint32) + np.uint32(first)).view(np.float32)
+    with np.errstate(invalid="ignore"):
+        codes = oracle.encode_array(x, get_format(fmt).element, 0, policy)
+    return hashlib.sha256(codes.astype(np.uint8).tobytes()).hexdigest()
+
+
+@pytest.mark.parametrize(("fmt", "preset"), [("mxfp8_e4m3", "ocp"), ("mxfp4_e2m1", "ml_dtypes"), ("mxint8", "ocp")])
+def test_sweep_chunks_are_sha256_of_the_oracle_codes(fmt: str, preset: str) -> None:
+    """A small range across the float32 overflow / Inf / NaN patterns, in chunks of 4096 with a short last
+    one: each digest equals SHA-256 of the codes mxemu.oracle gives every pattern of its chunk."""
+    first, count, chunk = 0x7F7FE000, 3 * 4096 + 100, 4096
+    t = suites.sweep_table(get_format(fmt), get_policy(preset), 0, first, count, chunk)
+    assert t.columns["first"].tolist() == [first + k * chunk for k in range(4)]
+    assert t.columns["count"].tolist() == [4096, 4096, 4096, 100]
+    for k in range(4):
+        got = "".join(f"{w:08x}" for w in t.columns["digest"][k].tolist())
+        assert got == _oracle_digest(first + k * chunk, int(t.columns["count"][k]), fmt, get_policy(preset))
+    tv = list(writers.tv_lines(t))[1]  # lane 0 first: the digest reads as its hex string
+    assert tv.split()[5:13] == [f"{w:08x}" for w in t.columns["digest"][0].tolist()]
+
+
+def test_sweep_gate_refuses_a_wrong_code(monkeypatch: pytest.MonkeyPatch) -> None:
+    real = suites.encode
+
+    def flips_pattern_5(x: np.ndarray, *args: object, **kwargs: object) -> np.ndarray:
+        codes = real(x, *args, **kwargs).copy()
+        codes[5] ^= 1
+        return codes
+
+    monkeypatch.setattr(suites, "encode", flips_pattern_5)
+    with pytest.raises(MXError, match=r"pattern 0x3f000005 disagrees with mxemu\.oracle"):
+        suites.sweep_table(get_format("mxfp6_e2m3"), Policy(), 0, 0x3F000000, 8192, 4096)
+    with pytest.raises(InputError, match="outside the float32 patterns"):
+        suites.sweep_table(get_format("mxfp6_e2m3"), Policy(), 0, 0xFFFFFF00, 512, 256)
+
+
+@pytest.mark.parametrize(("suite", "level"), [("decode", "exhaustive"), ("sweep", "L0"),
+                                              ("sweep,decode", "exhaustive")])
+def test_sweep_and_the_exhaustive_level_go_together(tmp_path: Path, capsys: pytest.CaptureFixture[str], suite: str,
+                                                    level: str) -> None:
+    assert _gen(tmp_path / "out", "--suite", suite, "--format", "mxint8", "--level", level) == 2
+    assert "level exhaustive takes --suite sweep" in capsys.readouterr().err
+    assert suites.parse_suites("all", "exhaustive") == ("sweep",)
+
+
+@pytest.mark.slow
+def test_exhaustive_sweep_covers_every_float32_pattern(tmp_path: Path) -> None:
+    """The whole 2^32 sweep of one format (minutes): 256 chunks of 2^24, one re-hashed from the oracle."""
+    assert _gen(tmp_path, "--suite", "sweep", "--format", "mxfp4_e2m1", "--level", "exhaustive", "--jobs", "2") == 0
+    npz = writers.read_npz(str(tmp_path / "sweep" / "mxfp4_e2m1.npz"))
+    assert npz["first"].tolist() == [k << 24 for k in range(256)] and set(npz["count"].tolist()) == {1 << 24}
+    k = 0x3F  # patterns 0x3f000000..0x3fffffff: 0.5 <= x < 2 and the rounding decisions between
+    got = "".join(f"{w:08x}" for w in npz["digest"][k].tolist())
+    assert got == _oracle_digest(k << 24, 1 << 24, "mxfp4_e2m1", Policy())

@@ -8,6 +8,7 @@ import json
 import multiprocessing as mp
 import os
 import re
+import sys
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
@@ -69,11 +70,11 @@ def suite_files(table: gs.Table) -> dict[str, Callable[[], bytes]]:
     }
 
 
-def _build_files(task: tuple[str, str, dict[str, Any], str, int]) -> tuple[dict[str, Any], dict[str, bytes]]:
+def _build_files(task: tuple[str, str, dict[str, Any], str, int, bool]) -> tuple[dict[str, Any], dict[str, bytes]]:
     """One suite file, built and oracle-checked: (its manifest entry without files, the bytes of each form).
-    A module-level function so that worker processes can run it."""
-    suite, fmt, policy, level, seed = task
-    table = gs.build(suite, fmt, Policy.from_dict(policy), level, seed)
+    A module-level function so that worker processes can run it (their stderr is the parent's)."""
+    suite, fmt, policy, level, seed, progress = task
+    table = gs.build(suite, fmt, Policy.from_dict(policy), level, seed, sys.stderr if progress else None)
     entry = mf.table_entry(table, {})
     return entry, {form: make() for form, make in suite_files(table).items()}
 
@@ -84,7 +85,7 @@ def build_all(tasks: list[tuple[str, str]], policy: Policy, level: str, seed: in
     do not depend on `jobs`). `progress` gets one line per finished suite file with a running count."""
     if not isinstance(jobs, int) or isinstance(jobs, bool) or jobs < 1:
         raise InputError(f"--jobs must be a positive integer, got {jobs!r}")
-    args = [(suite, fmt, policy.as_dict(), level, seed) for suite, fmt in tasks]
+    args = [(suite, fmt, policy.as_dict(), level, seed, progress is not None) for suite, fmt in tasks]
 
     def report(k: int, entry: dict[str, Any]) -> None:
         if progress is not None:
@@ -112,7 +113,7 @@ def build_all(tasks: list[tuple[str, str]], policy: Policy, level: str, seed: in
 def _cost(task: tuple[str, str]) -> int:
     """Rough relative build time of a suite file (the oracle gate dominates), for scheduling only."""
     suite, fmt = task
-    return {"scale": 4, "quantize": 4, "encode": 3, "divergence": 2, "dequantize": 1}.get(suite, 0) * 10 + \
+    return {"sweep": 9, "scale": 4, "quantize": 4, "encode": 3, "divergence": 2, "dequantize": 1}.get(suite, 0) * 10 + \
         (2 if "8" in fmt else 1)
 
 
@@ -193,6 +194,7 @@ def generate(out: str | Path, suites: tuple[str, ...], formats: tuple[str, ...],
     """
     gs.check_policy(policy)
     gs.check_level(level)
+    gs.check_level_suites(level, suites)
     gs.check_seed(seed)
     if not suites or not formats:
         raise InputError("give at least one suite and one format")

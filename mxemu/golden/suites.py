@@ -7,6 +7,7 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from fractions import Fraction
+from typing import TextIO
 
 import numpy as np
 
@@ -17,10 +18,10 @@ from mxemu.ops import decode, encode, quantize
 from mxemu.policy import Policy, get_policy, policies
 from mxemu.spec import ElementFormat, MXFormat, ScaleFormat, formats, get_format
 
-SUITES = ("decode", "encode", "scale", "quantize", "dequantize", "divergence")
+SUITES = ("decode", "encode", "scale", "quantize", "dequantize", "divergence", "sweep")
 # "all": the suites of one policy; divergence compares presets and is asked for by name
 ALL_SUITES = ("decode", "encode", "scale", "quantize", "dequantize")
-LEVELS = ("L0", "L1")
+LEVELS = ("L0", "L1", "exhaustive")
 OCP_FORMATS = ("mxfp8_e4m3", "mxfp8_e5m2", "mxfp6_e3m2", "mxfp6_e2m3", "mxfp4_e2m1", "mxint8")
 BLOCK = 32
 
@@ -92,6 +93,7 @@ TAGS: tuple[tuple[str, str], ...] = (
     ("DQ-overflow", "dequantize: a product beyond the float32 range (Inf)"),
     ("DQ-special", "dequantize: a NaN or Inf element code"),
     ("DQ-scale-nan", "dequantize: the NaN scale 0xFF (every element dequantizes to NaN)"),
+    ("SWEEP-chunk", "sweep: SHA-256 of the element codes of a contiguous range of float32 bit patterns"),
 )
 TAG_IDS: dict[str, int] = {name: i for i, (name, _) in enumerate(TAGS)}
 
@@ -173,6 +175,8 @@ def layout(suite: str, mx: MXFormat) -> tuple[Field, ...]:
         "dequantize": (Field("scale", "input", 8), Field("code", "input", w), Field("value", "output", 32)),
         "divergence": (Field("x", "input", 32, BLOCK), Field("scale", "output", 8),
                        Field("codes", "output", w, BLOCK), Field("differs", "meta", 16)),
+        "sweep": (Field("scale", "input", 8), Field("first", "input", 32), Field("count", "input", 32),
+                  Field("digest", "output", 32, 8)),
     }[suite]
     return head + body + tail
 
@@ -182,13 +186,14 @@ def layout(suite: str, mx: MXFormat) -> tuple[Field, ...]:
 # ----------------------------------------------------------------------------------------------------------
 
 
-def parse_suites(text: str) -> tuple[str, ...]:
-    """Comma-separated suite names (or "all") in canonical order; `UnknownNameError` for an unknown one."""
+def parse_suites(text: str, level: str = "L0") -> tuple[str, ...]:
+    """Comma-separated suite names (or "all": the suites of one policy, or `sweep` at level exhaustive) in
+    canonical order; `UnknownNameError` for an unknown one."""
     names = [s.strip() for s in text.split(",") if s.strip()]
     if not names:
         raise InputError(f"--suite is empty; suites: {', '.join(SUITES)}")
     if names == ["all"]:
-        return ALL_SUITES
+        return ("sweep",) if level == "exhaustive" else ALL_SUITES
     for n in names:
         if n not in SUITES:
             raise UnknownNameError(f"unknown suite {n!r}; suites: {', '.join(SUITES)} (or all)")
@@ -226,6 +231,12 @@ def check_level(level: str) -> str:
     if level not in LEVELS:
         raise InputError(f"unknown level {level!r}; levels: {', '.join(LEVELS)}")
     return level
+
+
+def check_level_suites(level: str, suites: tuple[str, ...]) -> None:
+    """The exhaustive level has exactly one suite, `sweep`, and `sweep` exists at that level only."""
+    if (level == "exhaustive") != ("sweep" in suites) or (level == "exhaustive" and len(suites) != 1):
+        raise InputError("level exhaustive takes --suite sweep (or all) alone, and sweep needs --level exhaustive")
 
 
 def check_seed(seed: int) -> int:
@@ -727,16 +738,67 @@ def build_divergence(mx: MXFormat, policy: Policy, level: str, seed: int) -> Tab
     return t
 
 
+# ----------------------------------------------------------------------------------------------------------
+# sweep: digests of every float32 bit pattern
+# ----------------------------------------------------------------------------------------------------------
+
+SWEEP_CHUNK_BITS = 24  # 2^24 patterns per record: 256 records cover the 2^32 float32 patterns
+SWEEP_SAMPLE = 4096  # Philox-chosen patterns per chunk re-encoded by mxemu.oracle, plus both ends of it
+
+
+def sweep_table(mx: MXFormat, policy: Policy, seed: int, first: int, count: int, chunk: int,
+                progress: TextIO | None = None) -> Table:
+    """One record per `chunk` consecutive float32 bit patterns from `first` (`count` in all, the last record
+    possibly shorter): DIGEST is SHA-256 of the patterns' element codes at scale 2^0 (one byte per code,
+    in pattern order), digest bytes 4i..4i+3 big-endian in lane i. Each chunk is gated on mxemu.oracle for
+    its first and last 256 patterns and SWEEP_SAMPLE Philox-chosen ones (`MXError` on any difference)."""
+    if not (first >= 0 and count > 0 and first + count <= 1 << 32 and chunk > 0):
+        raise InputError(f"sweep range [{first:#x}, {first:#x} + {count:#x}) outside the float32 patterns")
+    elem = mx.element
+    if policy.nan_to_nonan == "error" and not elem.has_nan:
+        raise PolicyError(f"a sweep meets NaN inputs, which {policy.name} refuses for {elem.name}")
+    starts = list(range(first, first + count, chunk))
+    digests = np.empty((len(starts), 8), np.uint32)
+    counts = np.empty(len(starts), np.uint32)
+    for k, start in enumerate(starts):
+        n = min(chunk, first + count - start)
+        x = (np.arange(n, dtype=np.uint32) + np.uint32(start)).view(np.float32)
+        codes = encode(x, elem, scale_exp=0, policy=policy).astype(np.uint8)
+        sample = stream(seed, f"sweep/{mx.name}/{start}", SWEEP_SAMPLE) % np.uint64(n)
+        pick = np.unique(np.concatenate([np.arange(min(n, 256)), np.arange(max(0, n - 256), n),
+                                         sample.astype(np.int64)]))
+        with np.errstate(invalid="ignore"):  # signalling NaNs on the way to float64
+            ref = oracle.encode_array(x[pick], elem, 0, policy)
+        bad = np.flatnonzero(ref != codes[pick])
+        if bad.size:
+            raise MXError(f"sweep/{mx.name}: pattern {int(start + pick[bad[0]]):#010x} disagrees with mxemu.oracle; "
+                          f"refusing to write the suite")
+        digests[k] = np.frombuffer(hashlib.sha256(codes.tobytes()).digest(), dtype=">u4")
+        counts[k] = n
+        if progress is not None and (k + 1) % 16 == 0:
+            print(f"mxemu golden: sweep/{mx.name}: {k + 1}/{len(starts)} chunks", file=progress, flush=True)
+    t = Table("sweep", mx, layout("sweep", mx))
+    t.columns = {"tag": np.full(len(starts), TAG_IDS["SWEEP-chunk"], np.uint16),
+                 "scale": np.full(len(starts), mx.scale.bias, np.uint8),
+                 "first": np.array(starts, dtype=np.uint32), "count": counts, "digest": digests,
+                 "ev": np.zeros(len(starts), np.uint8), "chk": np.zeros(len(starts), np.uint8)}
+    return t
+
+
 BUILDERS: dict[str, Callable[[MXFormat, Policy, str, int], Table]] = {
     "decode": build_decode, "encode": build_encode, "scale": build_scale, "quantize": build_quantize,
     "dequantize": build_dequantize, "divergence": build_divergence,
 }
 
 
-def build(suite: str, mx_name: str, policy: Policy, level: str, seed: int) -> Table:
-    """Build one suite for one MX format and gate it on the oracle (`MXError` if any case disagrees)."""
+def build(suite: str, mx_name: str, policy: Policy, level: str, seed: int, progress: TextIO | None = None) -> Table:
+    """Build one suite for one MX format and gate it on the oracle (`MXError` if any case disagrees).
+    `progress` gets a line every 16 chunks of a sweep (the other suites take seconds)."""
     mx = get_format(mx_name)
     assert isinstance(mx, MXFormat)
+    check_level_suites(level, (suite,))
+    if suite == "sweep":  # gated chunk by chunk inside: the codes exist only while their chunk is hashed
+        return sweep_table(mx, policy, seed, 0, 1 << 32, 1 << SWEEP_CHUNK_BITS, progress)
     table = BUILDERS[suite](mx, policy, level, seed)
     bad = oracle_mismatches(table, policy)
     if bad:
