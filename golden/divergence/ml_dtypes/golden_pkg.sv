@@ -57,6 +57,7 @@ package golden_pkg;
   localparam int unsigned TAG_DQ_OVERFLOW = 41;
   localparam int unsigned TAG_DQ_SPECIAL = 42;
   localparam int unsigned TAG_DQ_SCALE_NAN = 43;
+  localparam int unsigned TAG_SWEEP_CHUNK = 44;
   localparam int unsigned PRESET_OCP_BIT = 0;
   localparam int unsigned PRESET_TORCHAO_BIT = 1;
   localparam int unsigned PRESET_TORCHAO_CEIL_BIT = 2;
