@@ -53,7 +53,8 @@ def _golden_parser(sub: argparse._SubParsersAction) -> None:
                      help="comma-separated: decode, encode, scale, quantize, dequantize (all: these five), "
                           "divergence, sweep (level exhaustive)")
     gen.add_argument("--format", required=True, help="comma-separated MX formats, or all (the six OCP formats)")
-    gen.add_argument("--policy", default="ocp", help="policy preset (default ocp)")
+    gen.add_argument("--policy", default="ocp",
+                     help="preset (default ocp), preset,field=value[,..] (e.g. ocp,rounding=rtz), or a .toml file")
     gen.add_argument("--level", default="L0", help="L0 (small), L1 (adds random cases) or exhaustive (the sweep suite: "
                                                         "SHA-256 digests of all 2^32 float32 patterns)")
     gen.add_argument("--seed", default="0", help="Philox seed, an integer in [0, 2^64) (default 0)")
@@ -92,7 +93,6 @@ def _golden(args: argparse.Namespace) -> int:
     from mxemu.golden.check import check
     from mxemu.golden.generate import Shard, generate, merge
     from mxemu.golden.verify import find_sets, verify
-    from mxemu.policy import get_policy
 
     if args.golden_command == "gen":
         try:
@@ -101,7 +101,7 @@ def _golden(args: argparse.Namespace) -> int:
             raise InputError(f"--seed must be an integer, got {args.seed!r}") from None
         level = suites.check_level(args.level)
         doc = generate(args.out, suites.parse_suites(args.suite, level), suites.parse_formats(args.format),
-                       get_policy(args.policy), level, suites.check_seed(seed),
+                       suites.parse_policy(args.policy), level, suites.check_seed(seed),
                        progress=sys.stderr, jobs=_jobs(args.jobs),
                        shard=None if args.shard is None else Shard.parse(args.shard))
         total = sum(t["count"] for t in doc["tables"])

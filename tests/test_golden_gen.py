@@ -332,3 +332,24 @@ def test_exhaustive_sweep_covers_every_float32_pattern(tmp_path: Path) -> None:
     k = 0x3F  # patterns 0x3f000000..0x3fffffff: 0.5 <= x < 2 and the rounding decisions between
     got = "".join(f"{w:08x}" for w in npz["digest"][k].tolist())
     assert got == _oracle_digest(k << 24, 1 << 24, "mxfp4_e2m1", Policy())
+
+
+def test_custom_policies_on_the_command_line_and_from_toml(tmp_path: Path) -> None:
+    p = suites.parse_policy("torchao, rounding=rtz, zero_block_scale=127")
+    assert p == get_policy("torchao").replace(rounding="rtz", zero_block_scale=127)
+    assert p.name == "torchao, rounding=rtz, zero_block_scale=127"
+    toml = tmp_path / "mine.toml"
+    toml.write_text('base = "microxcaling"\nrounding = "rne"\n')
+    assert suites.parse_policy(str(toml)) == get_policy("microxcaling").replace(rounding="rne")
+    out = tmp_path / "set"
+    assert _gen(out, "--suite", "encode", "--format", "mxfp4_e2m1", "--policy", "ocp,rounding=rtz") == 0
+    doc = json.loads((out / mf.MANIFEST).read_text())
+    assert doc["policy"]["rounding"] == "rtz" and "--policy ocp,rounding=rtz " in doc["command"]
+    assert main(["golden", "verify", str(out)]) == 0
+    # RTZ differs from RNE on the midpoints of the encode suite, so the set really uses the policy
+    rne = suites.build("encode", "mxfp4_e2m1", Policy(), "L0", 0)
+    assert not np.array_equal(writers.read_npz(str(out / "encode" / "mxfp4_e2m1.npz"))["code"], rne.columns["code"])
+    for bad, message in [("ocp,rounding", "is not field=value"), ("ocp,colour=red", "colour"),
+                         ("ocp,rounding=sideways", "sideways"), (str(tmp_path / "none.toml"), "cannot read")]:
+        with pytest.raises(MXError, match=message):
+            suites.parse_policy(bad)

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import hashlib
 import math
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from fractions import Fraction
+from pathlib import Path
 from typing import TextIO
 
 import numpy as np
+import tomllib
 
 from mxemu import oracle
 from mxemu.array import MXArray
@@ -218,6 +221,37 @@ def parse_formats(text: str) -> tuple[str, ...]:
             raise InputError(f"{n}: golden suites cover E8M0-scaled MX formats only (not a two-level scale)")
         out.append(n)
     return tuple(dict.fromkeys(out))
+
+
+def parse_policy(text: str) -> Policy:
+    """A preset name; a preset with changed fields, "ocp,rounding=rtz,scale_rule=ceil" (the text becomes the
+    policy's name, so the manifest's command reproduces it); or a TOML file holding policy fields at the top
+    level, with an optional `base` preset (default ocp) and `name`.
+
+    >>> parse_policy("ocp,rounding=rtz").rounding
+    'rtz'
+    """
+    text = text.strip()
+    if text.endswith(".toml"):
+        try:
+            data = tomllib.loads(Path(text).read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+            raise InputError(f"--policy {text}: cannot read the TOML file ({exc})") from None
+        base = data.pop("base", "ocp")
+        name = data.pop("name", Path(text).stem)
+        if not isinstance(base, str) or not isinstance(name, str):
+            raise InputError(f"--policy {text}: base and name must be strings")
+        return get_policy(base).replace(**data, name=name)
+    preset, *changes = (part.strip() for part in text.split(","))
+    if not changes:
+        return get_policy(preset)
+    fields: dict[str, object] = {}
+    for change in changes:
+        key, eq, value = change.partition("=")
+        if not eq or not key.strip():
+            raise InputError(f"--policy {text!r}: {change!r} is not field=value")
+        fields[key.strip()] = int(value) if re.fullmatch(r"\s*-?\d+\s*", value) else value.strip()
+    return get_policy(preset).replace(**fields, name=text)
 
 
 def check_policy(policy: Policy) -> None:
