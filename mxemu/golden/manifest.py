@@ -10,7 +10,18 @@ from pathlib import Path
 from typing import Any
 
 from mxemu.errors import FileFormatError
-from mxemu.golden.suites import CHECK_CLASSES, EVENT_NAMES, EVENTS, LEVELS, SUITES, TAGS, Table, divergence_presets
+from mxemu.golden.suites import (
+    CHECK_CLASSES,
+    CONVERT_METHODS,
+    CONVERT_TARGETS,
+    EVENT_NAMES,
+    EVENTS,
+    LEVELS,
+    SUITES,
+    TAGS,
+    Table,
+    divergence_presets,
+)
 from mxemu.golden.writers import hex_digits
 from mxemu.policy import FIELDS
 
@@ -49,7 +60,8 @@ SCHEMA: dict[str, Any] = {
     "type": "object",
     "additionalProperties": False,
     "required": ["schema_version", "spec_version", "generator", "policy", "seed", "level", "prng", "suites",
-                 "formats", "command", "check_classes", "events", "tags", "presets", "tables", "exports"],
+                 "formats", "command", "check_classes", "events", "tags", "presets", "convert_targets",
+                 "convert_methods", "tables", "exports"],
     "properties": {
         "schema_version": {"const": SCHEMA_VERSION},
         "spec_version": {"const": SPEC_VERSION},
@@ -73,6 +85,8 @@ SCHEMA: dict[str, Any] = {
             "properties": {"id": {"type": "integer", "minimum": 0}, "name": {"type": "string"},
                            "description": {"type": "string"}}}},
         "presets": {"type": "array", "items": {"type": "string"}},
+        "convert_targets": {"type": "array", "items": {"type": "string"}},
+        "convert_methods": {"type": "array", "items": {"type": "string"}},
         "tables": {"type": "array", "items": _TABLE, "minItems": 1},
         "exports": {"type": "object", "required": ["c_header", "sv_package"], "additionalProperties": False,
                     "properties": {"c_header": _FILE, "sv_package": _FILE}},
@@ -196,6 +210,7 @@ def build_manifest(*, generator: dict[str, str], policy: dict[str, Any], seed: i
         "events": {f"bit{k} {EVENT_NAMES[k]}": v for k, v in EVENTS.items()},
         "tags": [{"id": i, "name": n, "description": d} for i, (n, d) in enumerate(TAGS)],
         "presets": list(divergence_presets()),
+        "convert_targets": list(CONVERT_TARGETS), "convert_methods": list(CONVERT_METHODS),
         "tables": tables, "exports": exports,
     }
 

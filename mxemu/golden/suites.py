@@ -21,9 +21,13 @@ from mxemu.ops import decode, encode, quantize
 from mxemu.policy import Policy, get_policy, policies
 from mxemu.spec import ElementFormat, MXFormat, ScaleFormat, formats, get_format
 
-SUITES = ("decode", "encode", "scale", "quantize", "dequantize", "divergence", "sweep")
+SUITES = ("decode", "encode", "scale", "quantize", "dequantize", "convert", "divergence", "sweep")
 # "all": the suites of one policy; divergence compares presets and is asked for by name
-ALL_SUITES = ("decode", "encode", "scale", "quantize", "dequantize")
+ALL_SUITES = ("decode", "encode", "scale", "quantize", "dequantize", "convert")
+# TARGET field of the convert suite: an index into this list (append only)
+CONVERT_TARGETS = ("mxfp8_e4m3", "mxfp8_e5m2", "mxfp6_e3m2", "mxfp6_e2m3", "mxfp4_e2m1", "mxint8", "mxint7", "mxint6",
+                   "mxint5", "mxint4", "mxint3", "mxint2")
+CONVERT_METHODS = ("requantize", "slice_and_scale")  # METHOD field
 LEVELS = ("L0", "L1", "exhaustive")
 OCP_FORMATS = ("mxfp8_e4m3", "mxfp8_e5m2", "mxfp6_e3m2", "mxfp6_e2m3", "mxfp4_e2m1", "mxint8")
 BLOCK = 32
@@ -97,6 +101,8 @@ TAGS: tuple[tuple[str, str], ...] = (
     ("DQ-special", "dequantize: a NaN or Inf element code"),
     ("DQ-scale-nan", "dequantize: the NaN scale 0xFF (every element dequantizes to NaN)"),
     ("SWEEP-chunk", "sweep: SHA-256 of the element codes of a contiguous range of float32 bit patterns"),
+    ("CV-edge", "convert: source blocks with the NaN scale, scales 0x00 / 0xF8 / 0xFE, all-zero codes, and "
+                "every source code at scale 2^0"),
 )
 TAG_IDS: dict[str, int] = {name: i for i, (name, _) in enumerate(TAGS)}
 
@@ -178,6 +184,9 @@ def layout(suite: str, mx: MXFormat) -> tuple[Field, ...]:
         "dequantize": (Field("scale", "input", 8), Field("code", "input", w), Field("value", "output", 32)),
         "divergence": (Field("x", "input", 32, BLOCK), Field("scale", "output", 8),
                        Field("codes", "output", w, BLOCK), Field("differs", "meta", 16)),
+        "convert": (Field("method", "input", 4), Field("target", "input", 8), Field("src_scale", "input", 8),
+                    Field("src_codes", "input", w, BLOCK), Field("scale", "output", 8),
+                    Field("codes", "output", 8, BLOCK)),
         "sweep": (Field("scale", "input", 8), Field("first", "input", 32), Field("count", "input", 32),
                   Field("digest", "output", 32, 8)),
     }[suite]
@@ -710,6 +719,112 @@ def build_dequantize(mx: MXFormat, policy: Policy, level: str, seed: int) -> Tab
 
 
 # ----------------------------------------------------------------------------------------------------------
+# convert
+# ----------------------------------------------------------------------------------------------------------
+
+
+def convert_targets(mx: MXFormat, policy: Policy) -> list[tuple[int, str]]:
+    """(method, target) pairs of the convert suite for source `mx`: requantize into every other OCP format,
+    and slice_and_scale into each defined target when the policy's rounding allows it."""
+    from mxemu.conversion import SLICE_ROUNDINGS, SLICE_TARGETS
+
+    out = [(0, t) for t in OCP_FORMATS if t != mx.name]
+    if policy.rounding in SLICE_ROUNDINGS:
+        out += [(1, f"mx{t}") for t in SLICE_TARGETS.get(mx.element.name, ())]
+    return out
+
+
+def _convert_anchors(mx: MXFormat, policy: Policy, level: str, seed: int) -> tuple[np.ndarray, np.ndarray, list[int]]:
+    """Source blocks (scale codes, element codes, tags): quantized coverage blocks and edge blocks."""
+    blocks = _quantize_blocks(mx, level, seed)
+    step = 8 if level == "L0" else 16
+    x = np.stack(blocks.rows[::step]).astype(np.float32)
+    tags = blocks.tags[::step]
+    if policy.nan_to_nonan == "error" and not mx.element.has_nan:
+        keep = ~np.isnan(x).any(axis=1)
+        x, tags = x[keep], [t for t, k in zip(tags, keep, strict=True) if k]
+    q = quantize(x, mx, axis=-1, policy=policy)
+    scales = list(np.asarray(q.scales, np.uint8).reshape(-1))
+    codes = list(np.asarray(q.codes, np.uint8))
+    n = mx.element.num_codes
+    every = np.arange(max(n, BLOCK), dtype=np.int64) % n
+    sign = 1 << (mx.element.bits - 1)
+    top = np.array([sign - 1 if i % 2 else (2 * sign - 1) for i in range(BLOCK)], np.int64)  # large magnitudes
+    edges = [(mx.scale.nan_code, every[:BLOCK]), (mx.scale.nan_code - 1, top), (0xF8, top), (0, every[:BLOCK]),
+             (mx.scale.bias, np.where(np.arange(BLOCK) % 2, sign, 0))]
+    edges += [(mx.scale.bias, every[i:i + BLOCK]) for i in range(0, len(every), BLOCK)]
+    for sc, cd in edges:
+        scales.append(np.uint8(sc))
+        codes.append(cd.astype(np.uint8))
+        tags.append(TAG_IDS["CV-edge"])
+    return np.array(scales, np.uint8), np.stack(codes).astype(np.uint8), tags
+
+
+def build_convert(mx: MXFormat, policy: Policy, level: str, seed: int) -> Table:
+    """Source MX blocks (scale, codes) -> the target's scale and codes (8-bit lanes) by mxemu.convert, for
+    every (method, target) of `convert_targets`."""
+    from mxemu.conversion import convert
+
+    src_scales, src_codes, tags = _convert_anchors(mx, policy, level, seed)
+    has_nan = np.array([np.isnan(oracle.dequantize_block(int(s), c, mx)).any() for s, c in
+                        zip(src_scales.tolist(), src_codes, strict=True)])
+    cols: dict[str, list[np.ndarray]] = {k: [] for k in ("method", "target", "src_scale", "src_codes", "scale",
+                                                         "codes", "tag")}
+    for method, target in convert_targets(mx, policy):
+        tgt = get_format(target)
+        keep = ~has_nan if policy.nan_to_nonan == "error" and not tgt.element.has_nan else np.ones(len(tags), bool)
+        q = MXArray(codes=src_codes[keep], scales=src_scales[keep].reshape(-1, 1), format=mx, policy=policy,
+                    axis=(1,))
+        r = convert(q, tgt, method=CONVERT_METHODS[method], policy=policy)
+        m = int(keep.sum())
+        cols["method"].append(np.full(m, method, np.uint8))
+        cols["target"].append(np.full(m, CONVERT_TARGETS.index(target), np.uint8))
+        cols["src_scale"].append(src_scales[keep])
+        cols["src_codes"].append(src_codes[keep])
+        cols["scale"].append(np.asarray(r.scales, np.uint8).reshape(-1))
+        cols["codes"].append(np.asarray(r.codes, np.uint8))
+        cols["tag"].append(np.array(tags, np.uint16)[keep])
+    c = {k: np.concatenate(v) for k, v in cols.items()}
+    nan = mx.scale.nan_code
+    is_nan = c["scale"] == nan
+    ev = np.where(is_nan, EV_SCALE_NAN, 0) | np.where((c["scale"] == 0) | (c["scale"] == nan - 1), EV_SCALE_END, 0)
+    t = Table("convert", mx, layout("convert", mx))
+    t.columns = {**c, "ev": ev.astype(np.uint8), "chk": np.where(is_nan, 2, 0).astype(np.uint8)}
+    return t
+
+
+def _oracle_convert(method: int, target: str, scale: int, codes: np.ndarray, mx: MXFormat,
+                    policy: Policy) -> tuple[int, np.ndarray]:
+    """The convert contract (docs/convert_dot.md) on exact values: requantize = quantize_block of the exact
+    dequantized values; slice_and_scale = the scale raised by emax_src - emax_dst (clamped or NaN past 2^127)
+    and each element's exact value re-encoded at the raised scale; NaN scale kept; all-zero blocks take
+    zero_block_scale."""
+    tgt = get_format(target)
+    values = oracle.dequantize_block(scale, codes, mx)
+    if method == 0:
+        return oracle.quantize_block(values, tgt, policy)
+    fill = oracle.encode_value(math.nan, tgt.element, 0, policy) if tgt.element.has_nan else 0
+    if scale == mx.scale.nan_code:
+        return scale, np.full(len(codes), fill, np.uint8)
+    elem = mx.element
+    exact = [oracle.decode_value(int(c), elem) for c in codes]
+    signed = [(-0.0 if (int(c) >> (elem.bits - 1)) and not elem.is_int else 0.0) if v == 0 else v
+              for c, v in zip(codes, exact, strict=True)]
+    if all(v == 0 for v in exact):
+        return policy.zero_block_scale, np.array([oracle.encode_value(v, tgt.element, 0, policy) for v in signed],
+                                                 np.uint8)
+    e = scale - mx.scale.bias
+    raised = e + elem.emax - tgt.element.emax
+    if raised > 127:
+        if policy.scale_overflow == "nan":
+            return mx.scale.nan_code, np.full(len(codes), fill, np.uint8)
+        raised = 127
+    shift = Fraction(2) ** (e - raised)
+    out = [oracle.encode_value(v * shift if isinstance(v, Fraction) else v, tgt.element, 0, policy) for v in signed]
+    return raised + mx.scale.bias, np.array(out, np.uint8)
+
+
+# ----------------------------------------------------------------------------------------------------------
 # divergence
 # ----------------------------------------------------------------------------------------------------------
 
@@ -821,7 +936,7 @@ def sweep_table(mx: MXFormat, policy: Policy, seed: int, first: int, count: int,
 
 BUILDERS: dict[str, Callable[[MXFormat, Policy, str, int], Table]] = {
     "decode": build_decode, "encode": build_encode, "scale": build_scale, "quantize": build_quantize,
-    "dequantize": build_dequantize, "divergence": build_divergence,
+    "dequantize": build_dequantize, "divergence": build_divergence, "convert": build_convert,
 }
 
 
@@ -867,6 +982,10 @@ def oracle_outputs(suite: str, mx: MXFormat, policy: Policy, inputs: dict[str, n
         return {"value": np.array([_oracle_dequantize(int(s), int(c), mx) for s, c in
                                    zip(inputs["scale"].tolist(), inputs["code"].tolist(), strict=True)],
                                   dtype=np.uint32)}
+    if suite == "convert":
+        pairs = [_oracle_convert(int(m), CONVERT_TARGETS[int(t)], int(s), c, mx, policy) for m, t, s, c in
+                 zip(inputs["method"], inputs["target"], inputs["src_scale"], inputs["src_codes"], strict=True)]
+        return {"scale": np.array([p[0] for p in pairs], np.uint8), "codes": np.stack([p[1] for p in pairs])}
     if suite == "encode":
         x = bits_to_f32(inputs["x"])
         s = inputs["scale"].astype(np.int64) - 127

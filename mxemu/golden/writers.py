@@ -9,7 +9,16 @@ from collections.abc import Iterable
 import numpy as np
 
 from mxemu.errors import FileFormatError
-from mxemu.golden.suites import CHECK_CLASSES, EVENT_NAMES, TAGS, Field, Table, divergence_presets
+from mxemu.golden.suites import (
+    CHECK_CLASSES,
+    CONVERT_METHODS,
+    CONVERT_TARGETS,
+    EVENT_NAMES,
+    TAGS,
+    Field,
+    Table,
+    divergence_presets,
+)
 
 NPZ_DATE = (1980, 1, 1, 0, 0, 0)  # fixed zip timestamps: the same bytes on every machine
 
@@ -143,6 +152,10 @@ def c_header(entries: list[dict]) -> str:
         out.append(f"#define MXG_TAG_{name.replace('-', '_').upper()} {i}u")
     for i, name in enumerate(divergence_presets()):  # bit i of a divergence record's DIFFERS field
         out.append(f"#define MXG_PRESET_{name.upper()}_BIT {i}u")
+    for i, name in enumerate(CONVERT_TARGETS):  # TARGET field of a convert record
+        out.append(f"#define MXG_CONVERT_TARGET_{name.upper()} {i}u")
+    for i, name in enumerate(CONVERT_METHODS):  # METHOD field of a convert record
+        out.append(f"#define MXG_CONVERT_METHOD_{name.upper()} {i}u")
     out.append("")
     for t in entries:
         p = f"MXG_{_ident(t)}"
@@ -176,6 +189,10 @@ def sv_package(entries: list[dict]) -> str:
         out.append(f"  localparam int unsigned TAG_{name.replace('-', '_').upper()} = {i};")
     for i, name in enumerate(divergence_presets()):  # bit i of a divergence record's DIFFERS field
         out.append(f"  localparam int unsigned PRESET_{name.upper()}_BIT = {i};")
+    for i, name in enumerate(CONVERT_TARGETS):  # TARGET field of a convert record
+        out.append(f"  localparam int unsigned CONVERT_TARGET_{name.upper()} = {i};")
+    for i, name in enumerate(CONVERT_METHODS):  # METHOD field of a convert record
+        out.append(f"  localparam int unsigned CONVERT_METHOD_{name.upper()} = {i};")
     out.append("")
     for t in entries:
         p = _ident(t)
