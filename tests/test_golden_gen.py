@@ -353,3 +353,31 @@ def test_custom_policies_on_the_command_line_and_from_toml(tmp_path: Path) -> No
                          ("ocp,rounding=sideways", "sideways"), (str(tmp_path / "none.toml"), "cannot read")]:
         with pytest.raises(MXError, match=message):
             suites.parse_policy(bad)
+
+
+def test_convert_suite_covers_both_methods_every_target_and_every_source_code() -> None:
+    t = suites.build("convert", "mxint8", Policy(), "L0", 0)
+    targets = {(int(m), suites.CONVERT_TARGETS[int(g)]) for m, g in zip(t.columns["method"], t.columns["target"],
+                                                                      strict=True)}
+    assert targets == {*((0, f) for f in suites.OCP_FORMATS if f != "mxint8"),
+                       *((1, f"mxint{b}") for b in range(2, 8))}
+    edge = t.columns["tag"] == suites.TAG_IDS["CV-edge"]
+    assert set(np.unique(t.columns["src_codes"][edge]).tolist()) == set(range(256))
+    # slice_and_scale keeps an int8 block's scale; requantize into mxint4 may not (it picks its own)
+    sl = (t.columns["method"] == 1) & (t.columns["src_scale"] != 0xFF) & (t.columns["src_codes"] != 0).any(axis=1)
+    assert np.array_equal(t.columns["scale"][sl], t.columns["src_scale"][sl])
+    assert (t.columns["chk"][t.columns["scale"] == 0xFF] == 2).all()
+
+
+def test_convert_oracle_gate_refuses_a_wrong_code(monkeypatch: pytest.MonkeyPatch) -> None:
+    real = suites.build_convert
+
+    def flips_one_code(*args: object) -> suites.Table:
+        table = real(*args)
+        table.columns["codes"] = table.columns["codes"].copy()
+        table.columns["codes"][7, 3] ^= 1
+        return table
+
+    monkeypatch.setitem(suites.BUILDERS, "convert", flips_one_code)
+    with pytest.raises(MXError, match=r"convert/mxfp8_e5m2: 1 case\(s\) disagree with mxemu\.oracle \(first: case 7\)"):
+        suites.build("convert", "mxfp8_e5m2", Policy(), "L0", 0)

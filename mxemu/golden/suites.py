@@ -793,7 +793,7 @@ def build_convert(mx: MXFormat, policy: Policy, level: str, seed: int) -> Table:
     return t
 
 
-def _oracle_convert(method: int, target: str, scale: int, codes: np.ndarray, mx: MXFormat,
+def oracle_convert(method: int, target: str, scale: int, codes: np.ndarray, mx: MXFormat,
                     policy: Policy) -> tuple[int, np.ndarray]:
     """The convert contract (docs/convert_dot.md) on exact values: requantize = quantize_block of the exact
     dequantized values; slice_and_scale = the scale raised by emax_src - emax_dst (clamped or NaN past 2^127)
@@ -983,7 +983,7 @@ def oracle_outputs(suite: str, mx: MXFormat, policy: Policy, inputs: dict[str, n
                                    zip(inputs["scale"].tolist(), inputs["code"].tolist(), strict=True)],
                                   dtype=np.uint32)}
     if suite == "convert":
-        pairs = [_oracle_convert(int(m), CONVERT_TARGETS[int(t)], int(s), c, mx, policy) for m, t, s, c in
+        pairs = [oracle_convert(int(m), CONVERT_TARGETS[int(t)], int(s), c, mx, policy) for m, t, s, c in
                  zip(inputs["method"], inputs["target"], inputs["src_scale"], inputs["src_codes"], strict=True)]
         return {"scale": np.array([p[0] for p in pairs], np.uint8), "codes": np.stack([p[1] for p in pairs])}
     if suite == "encode":

@@ -58,6 +58,7 @@ package golden_pkg;
   localparam int unsigned TAG_DQ_SPECIAL = 42;
   localparam int unsigned TAG_DQ_SCALE_NAN = 43;
   localparam int unsigned TAG_SWEEP_CHUNK = 44;
+  localparam int unsigned TAG_CV_EDGE = 45;
   localparam int unsigned PRESET_OCP_BIT = 0;
   localparam int unsigned PRESET_TORCHAO_BIT = 1;
   localparam int unsigned PRESET_TORCHAO_CEIL_BIT = 2;
@@ -67,6 +68,20 @@ package golden_pkg;
   localparam int unsigned PRESET_TRANSFORMER_ENGINE_BIT = 6;
   localparam int unsigned PRESET_GFLOAT_BIT = 7;
   localparam int unsigned PRESET_ML_DTYPES_BIT = 8;
+  localparam int unsigned CONVERT_TARGET_MXFP8_E4M3 = 0;
+  localparam int unsigned CONVERT_TARGET_MXFP8_E5M2 = 1;
+  localparam int unsigned CONVERT_TARGET_MXFP6_E3M2 = 2;
+  localparam int unsigned CONVERT_TARGET_MXFP6_E2M3 = 3;
+  localparam int unsigned CONVERT_TARGET_MXFP4_E2M1 = 4;
+  localparam int unsigned CONVERT_TARGET_MXINT8 = 5;
+  localparam int unsigned CONVERT_TARGET_MXINT7 = 6;
+  localparam int unsigned CONVERT_TARGET_MXINT6 = 7;
+  localparam int unsigned CONVERT_TARGET_MXINT5 = 8;
+  localparam int unsigned CONVERT_TARGET_MXINT4 = 9;
+  localparam int unsigned CONVERT_TARGET_MXINT3 = 10;
+  localparam int unsigned CONVERT_TARGET_MXINT2 = 11;
+  localparam int unsigned CONVERT_METHOD_REQUANTIZE = 0;
+  localparam int unsigned CONVERT_METHOD_SLICE_AND_SCALE = 1;
 
   // divergence/mxfp8_e4m3: 123 cases
   localparam int unsigned DIVERGENCE_MXFP8_E4M3_COUNT = 123;
