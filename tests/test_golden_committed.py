@@ -15,7 +15,15 @@ import pytest
 from mxemu import oracle
 from mxemu.golden import manifest as mf
 from mxemu.golden.generate import build_all, generate
-from mxemu.golden.suites import ALL_SUITES, CONVERT_TARGETS, OCP_FORMATS, Field, oracle_convert
+from mxemu.golden.suites import (
+    ALL_SUITES,
+    CONVERT_TARGETS,
+    DOT_MODELS,
+    OCP_FORMATS,
+    Field,
+    oracle_convert,
+    oracle_dot,
+)
 from mxemu.golden.verify import find_sets, verify
 from mxemu.golden.writers import pack, parse_tv, read_npz
 from mxemu.policy import Policy, get_policy, policies
@@ -47,7 +55,8 @@ def test_committed_sets_are_the_documented_commands() -> None:
     assert find_sets(GOLDEN) == sorted(ALL_SETS)
     for d, level in ((L0, "L0"), (L1, "L1")):
         doc = _doc(d)
-        assert doc["suites"] == list(ALL_SUITES) == ["decode", "encode", "scale", "quantize", "dequantize", "convert"]
+        assert doc["suites"] == list(ALL_SUITES) == ["decode", "encode", "scale", "quantize", "dequantize",
+                                                         "convert", "dot"]
         assert doc["formats"] == list(OCP_FORMATS)
         assert (doc["level"], doc["seed"], doc["policy"]["name"]) == (level, 0, "ocp")
         assert Policy.from_dict(doc["policy"]) == Policy()
@@ -78,7 +87,7 @@ def test_l1_subset_regenerates_bit_for_bit() -> None:
     """CI-sized: decode and dequantize of every format and every suite of mxfp4_e2m1 (the slow test
     `test_every_committed_set_verifies` regenerates all of L1)."""
     tasks = [(s, f) for s in ("decode", "dequantize") for f in OCP_FORMATS]
-    tasks += [(s, "mxfp4_e2m1") for s in ("encode", "scale", "quantize", "convert")]
+    tasks += [(s, "mxfp4_e2m1") for s in ("encode", "scale", "quantize", "convert", "dot")]
     fresh = _regenerated_files(L1, tasks)
     assert len(fresh) == 3 * len(tasks)
     assert [n for n, data in fresh.items() if (L1 / n).read_bytes() != data] == []
@@ -166,6 +175,10 @@ def _oracle_outputs(suite: str, mx_name: str, policy: Policy, cols: dict[str, np
             assert Fraction(float(f)) == v
             values.append(int(np.array([f], np.float32).view(np.uint32)[0]))
         return {"value": values}
+    if suite == "dot":  # exact products, then each accumulation model's float32 steps
+        rows = [oracle_dot(sa, a, sb, b, mx) for sa, a, sb, b in
+                zip(cols["sa"], cols["a"], cols["sb"], cols["b"], strict=True)]
+        return {m: [float(r[m]) for r in rows] for m in DOT_MODELS}
     if suite == "convert":  # the conversion contract on exact values (docs/convert_dot.md)
         pairs = [oracle_convert(int(m), CONVERT_TARGETS[int(t)], int(s), np.asarray(c), mx, policy) for m, t, s, c in
                  zip(cols["method"], cols["target"], cols["src_scale"], cols["src_codes"], strict=True)]

@@ -21,9 +21,11 @@ from mxemu.ops import decode, encode, quantize
 from mxemu.policy import Policy, get_policy, policies
 from mxemu.spec import ElementFormat, MXFormat, ScaleFormat, formats, get_format
 
-SUITES = ("decode", "encode", "scale", "quantize", "dequantize", "convert", "divergence", "sweep")
+SUITES = ("decode", "encode", "scale", "quantize", "dequantize", "convert", "dot", "divergence", "sweep")
 # "all": the suites of one policy; divergence compares presets and is asked for by name
-ALL_SUITES = ("decode", "encode", "scale", "quantize", "dequantize", "convert")
+ALL_SUITES = ("decode", "encode", "scale", "quantize", "dequantize", "convert", "dot")
+DOT_MODELS = ("exact", "block_exact_fp32", "fp32_sequential", "dequant_fp32")  # output fields of the dot suite
+DOT_K = 2 * 32  # two blocks per operand: the block-order steps of the float32 models show
 # TARGET field of the convert suite: an index into this list (append only)
 CONVERT_TARGETS = ("mxfp8_e4m3", "mxfp8_e5m2", "mxfp6_e3m2", "mxfp6_e2m3", "mxfp4_e2m1", "mxint8", "mxint7", "mxint6",
                    "mxint5", "mxint4", "mxint3", "mxint2")
@@ -35,7 +37,7 @@ BLOCK = 32
 # Check classes (the CHK field): how a device-under-test output is compared with the expected one.
 CHECK_CLASSES: dict[int, str] = {
     0: "exact: every output field must equal the expected bits",
-    1: "nan: the output value must be a NaN; any NaN bit pattern is accepted",
+    1: "nan: a float32 output whose expected value is a NaN must be a NaN; any NaN bit pattern is accepted",
     2: "codes_dont_care: the scale must match; element codes are ignored (NaN scale)",
 }
 # Events byte (the EV field): informative, never compared by `check`.
@@ -101,6 +103,9 @@ TAGS: tuple[tuple[str, str], ...] = (
     ("DQ-special", "dequantize: a NaN or Inf element code"),
     ("DQ-scale-nan", "dequantize: the NaN scale 0xFF (every element dequantizes to NaN)"),
     ("SWEEP-chunk", "sweep: SHA-256 of the element codes of a contiguous range of float32 bit patterns"),
+    ("DOT-pair", "dot: two quantized or edge blocks (every code, NaN scale, scale ends, zeros) per operand"),
+    ("DOT-cancel", "dot: b is a with every sign flipped (an exact sum of zero) or a itself"),
+    ("DOT-random", "dot: Philox-random codes and scales near 2^0"),
     ("CV-edge", "convert: source blocks with the NaN scale, scales 0x00 / 0xF8 / 0xFE, all-zero codes, and "
                 "every source code at scale 2^0"),
 )
@@ -187,6 +192,8 @@ def layout(suite: str, mx: MXFormat) -> tuple[Field, ...]:
         "convert": (Field("method", "input", 4), Field("target", "input", 8), Field("src_scale", "input", 8),
                     Field("src_codes", "input", w, BLOCK), Field("scale", "output", 8),
                     Field("codes", "output", 8, BLOCK)),
+        "dot": (Field("sa", "input", 8, 2), Field("a", "input", w, DOT_K), Field("sb", "input", 8, 2),
+                Field("b", "input", w, DOT_K), *(Field(m, "output", 32) for m in DOT_MODELS)),
         "sweep": (Field("scale", "input", 8), Field("first", "input", 32), Field("count", "input", 32),
                   Field("digest", "output", 32, 8)),
     }[suite]
@@ -825,6 +832,153 @@ def oracle_convert(method: int, target: str, scale: int, codes: np.ndarray, mx: 
 
 
 # ----------------------------------------------------------------------------------------------------------
+# dot
+# ----------------------------------------------------------------------------------------------------------
+
+
+def _dot_operands(mx: MXFormat, policy: Policy, level: str, seed: int) -> tuple[np.ndarray, ...]:
+    """(sa, a, sb, b, tags): pairs of two-block operands built from the convert anchors, their sign-flipped
+    copies and squares, and (L1) Philox-random blocks."""
+    scales, codes, _ = _convert_anchors(mx, policy, level, seed)
+    n = len(scales)
+    sign = np.uint8(1 << (mx.element.bits - 1))
+    sa, a, sb, b, tags = [], [], [], [], []
+
+    def put(i: tuple[int, int], x: np.ndarray, sj: np.ndarray, y: np.ndarray, tag: str) -> None:
+        sa.append(scales[list(i)])
+        a.append(x)
+        sb.append(sj)
+        b.append(y)
+        tags.append(TAG_IDS[tag])
+
+    for i in range(n):
+        pa = (i, (i + 1) % n)
+        pb = ((7 * i + 3) % n, (5 * i + 1) % n)
+        x = np.concatenate([codes[pa[0]], codes[pa[1]]])
+        put(pa, x, scales[list(pb)], np.concatenate([codes[pb[0]], codes[pb[1]]]), "DOT-pair")
+        if i % 3 == 0:  # b = -a: flip the sign bit of a float code, negate (mod 2^bits) an integer one
+            neg = (-x.astype(np.int64)) % mx.element.num_codes if mx.element.is_int else x ^ sign
+            put(pa, x, scales[list(pa)], neg.astype(np.uint8), "DOT-cancel")
+            put(pa, x, scales[list(pa)], x, "DOT-cancel")
+    if level != "L0":
+        m = 256
+        w = stream(seed, f"dot/{mx.name}", m * (2 * DOT_K + 4)).reshape(m, -1)
+        for r in range(m):
+            cw = (w[r, :2 * DOT_K] % np.uint64(mx.element.num_codes)).astype(np.uint8)
+            finite = np.isfinite(decode(cw, mx.element, dtype=np.float64))
+            cw = np.where(finite, cw, cw & sign)  # NaN / Inf codes become zeros: the edge pairs cover them
+            sc = (np.uint64(0x77) + w[r, 2 * DOT_K:] % np.uint64(16)).astype(np.uint8)
+            sa.append(sc[:2])
+            a.append(cw[:DOT_K])
+            sb.append(sc[2:])
+            b.append(cw[DOT_K:])
+            tags.append(TAG_IDS["DOT-random"])
+    return (np.stack(sa).astype(np.uint8), np.stack(a).astype(np.uint8), np.stack(sb).astype(np.uint8),
+            np.stack(b).astype(np.uint8), np.array(tags, np.uint16))
+
+
+def build_dot(mx: MXFormat, policy: Policy, level: str, seed: int) -> Table:
+    """Dot products of two 64-element MX vectors of the suite's format (two blocks each) under every
+    accumulation model of DOT_MODELS, by mxemu.dot, as float32 bits (NaN results: check class nan)."""
+    from mxemu.products import dot
+
+    sa, a, sb, b, tags = _dot_operands(mx, policy, level, seed)
+    out = {m: np.empty(len(tags), np.uint32) for m in DOT_MODELS}
+    for r in range(len(tags)):
+        qa = MXArray(codes=a[r], scales=sa[r], format=mx, policy=policy, axis=(0,))
+        qb = MXArray(codes=b[r], scales=sb[r], format=mx, policy=policy, axis=(0,))
+        for m in DOT_MODELS:
+            out[m][r] = f32_bits(np.float32([dot(qa, qb, accumulation=m)]))[0]
+    nan = np.zeros(len(tags), bool)
+    for m in DOT_MODELS:
+        nan |= np.isnan(bits_to_f32(out[m]))
+    scale_ev = np.zeros(len(tags), np.uint8)
+    for s in (sa, sb):
+        scale_ev |= np.where((s == mx.scale.nan_code).any(axis=1), EV_SCALE_NAN, 0).astype(np.uint8)
+    t = Table("dot", mx, layout("dot", mx))
+    t.columns = {"tag": tags, "sa": sa, "a": a, "sb": sb, "b": b, **out,
+                 "ev": scale_ev | np.where(nan, EV_NONFINITE, 0).astype(np.uint8), "chk": nan.astype(np.uint8)}
+    return t
+
+
+def rne_float32(v: Fraction) -> np.float32:
+    """The float32 nearest to an exact rational (ties to even; from 2^128 - 2^103 up: Inf; +0 for 0)."""
+    if v == 0:
+        return np.float32(0.0)
+    mag = abs(v)
+    e = mag.numerator.bit_length() - mag.denominator.bit_length()
+    e -= Fraction(2) ** e > mag
+    q = Fraction(2) ** (max(e, -126) - 23)
+    n, rem = divmod(mag, q)
+    n += rem > q / 2 or (rem == q / 2 and n % 2 == 1)
+    r = n * q
+    out = np.float32(np.inf) if r >= Fraction(2) ** 128 - Fraction(2) ** 103 else np.float32(float(r))
+    return -out if v < 0 else out
+
+
+def _ieee_sum(specials: list[float]) -> np.float32:
+    with np.errstate(invalid="ignore"):
+        return np.float32(np.sum(np.array(specials, np.float64)))
+
+
+def oracle_dot(sa: np.ndarray, a: np.ndarray, sb: np.ndarray, b: np.ndarray, mx: MXFormat) -> dict[str, np.float32]:
+    """Each DOT_MODELS result from exact products (docs/convert_dot.md): `exact` rounds the exact sum once;
+    `block_exact_fp32` rounds each block's exact sum and adds in float32; `fp32_sequential` adds each exact
+    product with one rounding; `dequant_fp32` multiplies and adds float32 values. NaN / Inf by IEEE rules."""
+    elem, k = mx.element, mx.block_size
+
+    def value(codes: np.ndarray, scales: np.ndarray, t: int) -> Fraction | float:
+        s = int(scales[t // k])
+        v = oracle.decode_value(int(codes[t]), elem)
+        if s == mx.scale.nan_code:
+            return math.nan
+        return v * Fraction(2) ** (s - mx.scale.bias) if isinstance(v, Fraction) else v
+
+    def negative(codes: np.ndarray, t: int) -> bool:  # the code's sign bit: -0 for floats, < 0 for integers
+        return bool(int(codes[t]) >> (elem.bits - 1))
+
+    def as_f32(v: Fraction | float, codes: np.ndarray, t: int) -> np.float32:
+        if not isinstance(v, Fraction):
+            return np.float32(v)
+        return np.float32(-0.0) if v == 0 and negative(codes, t) and not elem.is_int else rne_float32(v)
+
+    xs = [value(a, sa, t) for t in range(len(a))]
+    ys = [value(b, sb, t) for t in range(len(b))]
+    p: list[Fraction | float] = []
+    for x, y in zip(xs, ys, strict=True):
+        if isinstance(x, Fraction) and isinstance(y, Fraction):
+            p.append(x * y)
+        else:
+            with np.errstate(invalid="ignore"):
+                p.append(float(np.float64(x) * np.float64(y)))  # NaN, +-Inf, Inf * 0 = NaN
+    out: dict[str, np.float32] = {}
+    specials = [x for x in p if isinstance(x, float)]
+    out["exact"] = _ieee_sum(specials) if specials else rne_float32(sum(p, Fraction(0)))
+    with np.errstate(invalid="ignore", over="ignore"):
+        acc = np.float32(0.0)
+        for lo in range(0, len(p), k):
+            blk = p[lo:lo + k]
+            sp = [x for x in blk if isinstance(x, float)]
+            acc = np.float32(acc + (_ieee_sum(sp) if sp else rne_float32(sum(blk, Fraction(0)))))
+        out["block_exact_fp32"] = acc
+        acc = np.float32(0.0)
+        for t, x in enumerate(p):
+            if isinstance(x, float):
+                acc = np.float32(acc + np.float32(x))
+            elif x == 0:
+                # IEEE: a zero product's sign is the XOR of the factors' signs
+                acc = np.float32(acc + np.float32(-0.0 if negative(a, t) != negative(b, t) else 0.0))
+            elif np.isfinite(acc):
+                acc = rne_float32(Fraction(float(acc)) + x)
+        out["fp32_sequential"] = acc
+        acc = np.float32(0.0)
+        for t, (x, y) in enumerate(zip(xs, ys, strict=True)):
+            acc = np.float32(acc + np.float32(as_f32(x, a, t) * as_f32(y, b, t)))
+        out["dequant_fp32"] = acc
+    return out
+
+
+# ----------------------------------------------------------------------------------------------------------
 # divergence
 # ----------------------------------------------------------------------------------------------------------
 
@@ -936,7 +1090,7 @@ def sweep_table(mx: MXFormat, policy: Policy, seed: int, first: int, count: int,
 
 BUILDERS: dict[str, Callable[[MXFormat, Policy, str, int], Table]] = {
     "decode": build_decode, "encode": build_encode, "scale": build_scale, "quantize": build_quantize,
-    "dequantize": build_dequantize, "divergence": build_divergence, "convert": build_convert,
+    "dequantize": build_dequantize, "divergence": build_divergence, "convert": build_convert, "dot": build_dot,
 }
 
 
@@ -982,6 +1136,10 @@ def oracle_outputs(suite: str, mx: MXFormat, policy: Policy, inputs: dict[str, n
         return {"value": np.array([_oracle_dequantize(int(s), int(c), mx) for s, c in
                                    zip(inputs["scale"].tolist(), inputs["code"].tolist(), strict=True)],
                                   dtype=np.uint32)}
+    if suite == "dot":
+        rows = [oracle_dot(sa, a, sb, b, mx) for sa, a, sb, b in
+                zip(inputs["sa"], inputs["a"], inputs["sb"], inputs["b"], strict=True)]
+        return {m: f32_bits(np.array([r[m] for r in rows], np.float32)).copy() for m in DOT_MODELS}
     if suite == "convert":
         pairs = [oracle_convert(int(m), CONVERT_TARGETS[int(t)], int(s), c, mx, policy) for m, t, s, c in
                  zip(inputs["method"], inputs["target"], inputs["src_scale"], inputs["src_codes"], strict=True)]
@@ -1040,7 +1198,7 @@ def oracle_mismatches(table: Table, policy: Policy) -> list[int]:
     bad = np.zeros(table.count, dtype=bool)
     for name, ref in want.items():
         got = table.columns[name]
-        if table.suite in ("decode", "dequantize"):
+        if table.suite in ("decode", "dequantize", "dot"):
             nan = np.isnan(bits_to_f32(ref)) & np.isnan(bits_to_f32(got))
             diff = (ref != got) & ~nan
         else:
