@@ -135,7 +135,7 @@ def test_manifest_validator_rejects_bad_documents(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(("args", "message"), [
-    (("--suite", "dot", "--format", "all"), "unknown suite 'dot'"),
+    (("--suite", "dots", "--format", "all"), "unknown suite 'dots'"),
     (("--suite", "decode", "--format", "mxfp9"), "unknown MX format 'mxfp9'"),
     (("--suite", "decode", "--format", "nvfp4"), "E8M0-scaled MX formats only"),
     (("--suite", "decode", "--format", "fp8_e4m3"), "unknown MX format 'fp8_e4m3'"),
@@ -381,3 +381,42 @@ def test_convert_oracle_gate_refuses_a_wrong_code(monkeypatch: pytest.MonkeyPatc
     monkeypatch.setitem(suites.BUILDERS, "convert", flips_one_code)
     with pytest.raises(MXError, match=r"convert/mxfp8_e5m2: 1 case\(s\) disagree with mxemu\.oracle \(first: case 7\)"):
         suites.build("convert", "mxfp8_e5m2", Policy(), "L0", 0)
+
+
+def test_dot_suite_models_differ_somewhere_and_the_gate_refuses_a_wrong_sum(monkeypatch: pytest.MonkeyPatch) -> None:
+    t = suites.build("dot", "mxfp8_e4m3", Policy(), "L1", 0)
+    cols = {m: suites.bits_to_f32(t.columns[m]) for m in suites.DOT_MODELS}
+    finite = np.isfinite(cols["exact"])
+    for m in suites.DOT_MODELS[1:]:  # every float32 model rounds differently from the exact one on some pair
+        assert (cols[m][finite] != cols["exact"][finite]).any(), m
+    assert {suites.TAGS[i][0] for i in t.columns["tag"].tolist()} == {"DOT-pair", "DOT-cancel", "DOT-random"}
+    real = suites.build_dot
+
+    def wrong_sum(*args: object) -> suites.Table:
+        table = real(*args)
+        table.columns["fp32_sequential"] = table.columns["fp32_sequential"].copy()
+        table.columns["fp32_sequential"][4] ^= 1
+        return table
+
+    monkeypatch.setitem(suites.BUILDERS, "dot", wrong_sum)
+    with pytest.raises(MXError, match=r"dot/mxfp6_e2m3: 1 case\(s\) disagree with mxemu\.oracle \(first: case 4\)"):
+        suites.build("dot", "mxfp6_e2m3", Policy(), "L0", 0)
+
+
+def test_dot_oracle_gives_a_zero_product_the_ieee_sign() -> None:
+    """Block 0: 32 products -2^-266 that underflow to -0; block 1: +0 (integer code 0) times -2.0 (code 0x80),
+    which IEEE signs -0, so fp32_sequential keeps -0 (a +0 there would turn it into +0). exact: the nonzero
+    sum underflows to -0; block_exact_fp32 and dequant_fp32 add -0 to the initial +0 and end at +0."""
+    mx8 = get_format("mxint8")
+    a = np.concatenate([np.full(32, 0x01), np.zeros(32)]).astype(np.uint8)
+    b = np.concatenate([np.full(32, 0xFF), np.full(32, 0x80)]).astype(np.uint8)
+    scales = np.uint8([0, 127])
+    r = suites.oracle_dot(scales, a, scales, b, mx8)
+    assert [bool(np.signbit(r[m])) for m in suites.DOT_MODELS] == [True, False, True, False]
+    from mxemu.array import MXArray
+    from mxemu.products import dot
+
+    qa, qb = (MXArray(codes=c, scales=scales, format=mx8, policy=Policy(), axis=(0,)) for c in (a, b))
+    for m in suites.DOT_MODELS:
+        got = dot(qa, qb, accumulation=m)
+        assert got == 0 and np.signbit(got) == np.signbit(r[m]), m

@@ -113,7 +113,8 @@ def build_all(tasks: list[tuple[str, str]], policy: Policy, level: str, seed: in
 def _cost(task: tuple[str, str]) -> int:
     """Rough relative build time of a suite file (the oracle gate dominates), for scheduling only."""
     suite, fmt = task
-    weight = {"sweep": 9, "scale": 4, "quantize": 4, "encode": 3, "convert": 3, "divergence": 2, "dequantize": 1}
+    weight = {"sweep": 9, "scale": 4, "quantize": 4, "encode": 3, "convert": 3, "dot": 3, "divergence": 2,
+              "dequantize": 1}
     return weight.get(suite, 0) * 10 + (2 if "8" in fmt else 1)
 
 
