@@ -180,30 +180,31 @@ def sv_package(entries: list[dict]) -> str:
     out = ["// golden_pkg.sv: record layouts of an mxemu golden set (generated; do not edit).",
            "// Packed structs list fields most significant first, as the .hex words do; a vector field",
            "// logic [LANES-1:0][LANE_BITS-1:0] puts lane i at bits [i*LANE_BITS +: LANE_BITS].",
+           "// Constants are `localparam int` (every value is below 2^31; Icarus Verilog 11 has no int unsigned).",
            "package golden_pkg;", ""]
     for k, text in CHECK_CLASSES.items():
-        out.append(f"  localparam int unsigned CHK_{text.split(':')[0].upper()} = {k};")
+        out.append(f"  localparam int CHK_{text.split(':')[0].upper()} = {k};")
     for bit, name in enumerate(EVENT_NAMES):
-        out.append(f"  localparam int unsigned EV_{name.upper()} = 1 << {bit};")
+        out.append(f"  localparam int EV_{name.upper()} = 1 << {bit};")
     for i, (name, _) in enumerate(TAGS):
-        out.append(f"  localparam int unsigned TAG_{name.replace('-', '_').upper()} = {i};")
+        out.append(f"  localparam int TAG_{name.replace('-', '_').upper()} = {i};")
     for i, name in enumerate(divergence_presets()):  # bit i of a divergence record's DIFFERS field
-        out.append(f"  localparam int unsigned PRESET_{name.upper()}_BIT = {i};")
+        out.append(f"  localparam int PRESET_{name.upper()}_BIT = {i};")
     for i, name in enumerate(CONVERT_TARGETS):  # TARGET field of a convert record
-        out.append(f"  localparam int unsigned CONVERT_TARGET_{name.upper()} = {i};")
+        out.append(f"  localparam int CONVERT_TARGET_{name.upper()} = {i};")
     for i, name in enumerate(CONVERT_METHODS):  # METHOD field of a convert record
-        out.append(f"  localparam int unsigned CONVERT_METHOD_{name.upper()} = {i};")
+        out.append(f"  localparam int CONVERT_METHOD_{name.upper()} = {i};")
     out.append("")
     for t in entries:
         p = _ident(t)
         out.append(f"  // {t['name']}: {t['count']} cases")
-        out.append(f"  localparam int unsigned {p}_COUNT = {t['count']};")
-        out.append(f"  localparam int unsigned {p}_RECORD_BITS = {t['record_bits']};")
+        out.append(f"  localparam int {p}_COUNT = {t['count']};")
+        out.append(f"  localparam int {p}_RECORD_BITS = {t['record_bits']};")
         for f in t["fields"]:
             q = f"{p}_{f['name'].upper()}"
-            out.append(f"  localparam int unsigned {q}_OFFSET = {f['offset']};")
-            out.append(f"  localparam int unsigned {q}_LANE_BITS = {f['lane_bits']};")
-            out.append(f"  localparam int unsigned {q}_LANES = {f['lanes']};")
+            out.append(f"  localparam int {q}_OFFSET = {f['offset']};")
+            out.append(f"  localparam int {q}_LANE_BITS = {f['lane_bits']};")
+            out.append(f"  localparam int {q}_LANES = {f['lanes']};")
         out.append("  typedef struct packed {")
         for f in t["fields"]:
             lanes, w = f["lanes"], f["lane_bits"]
