@@ -97,3 +97,19 @@ def test_c_program_fails_when_one_vector_line_is_altered(tmp_path: Path) -> None
     proc = _c_checker(tmp_path, copy)
     assert proc.returncode == 1
     assert "MISMATCH mxint8 case 77:" in proc.stdout and "FAIL mxint8: 5120 cases, 1 mismatches" in proc.stdout
+
+
+def test_systemverilog_package_struct_reads_the_records_as_the_tv_lists_them(tmp_path: Path) -> None:
+    """golden_pkg.sv compiles under Icarus Verilog (-g2012) and its packed struct, assigned a $readmemh
+    record, yields the tag, scale, codes (lane 0 first) and check class of the .tv line."""
+    exe = tmp_path / "tb_pkg"
+    subprocess.run([_tool("iverilog"), "-g2012", "-o", str(exe), str(SETS[0] / "golden_pkg.sv"),
+                    str(ROOT / "examples" / "rtl" / "tb_golden_pkg.sv")], check=True, capture_output=True, text=True)
+    tv = (SETS[0] / "quantize" / "mxfp4_e2m1.tv").read_text().splitlines()[1:]
+    for case in (0, 3, len(tv) - 1):
+        proc = subprocess.run(["vvp", "-n", str(exe), f"+vectors={SETS[0] / 'quantize' / 'mxfp4_e2m1.hex'}",
+                               f"+case={case}"], capture_output=True, text=True, timeout=60)
+        line = next(ln for ln in proc.stdout.splitlines() if ln.startswith("case "))
+        t = tv[case].split()  # idx tag x0..x31 scale c0..c31 ev chk
+        codes = " ".join(f"{int(c, 16):x}" for c in t[35:67])
+        assert line == f"case {case} tag {int(t[1], 16)} scale {t[34]} codes {codes} chk {int(t[-1], 16)}"
