@@ -98,8 +98,11 @@ def build_all(tasks: list[tuple[str, str]], policy: Policy, level: str, seed: in
             out.append(_build_files(a))
             report(k, out[-1][0])
         return out
-    # forkserver, not fork: the numba kernels may already run OpenMP threads here, which fork cannot copy
-    with ProcessPoolExecutor(max_workers=min(jobs, len(args)), mp_context=mp.get_context("forkserver")) as pool:
+    # forkserver, not fork: the numba kernels may already run OpenMP threads here, which fork cannot copy;
+    # the server imports the suites once, so that each worker starts from a process that has them
+    ctx = mp.get_context("forkserver")
+    ctx.set_forkserver_preload(["mxemu.golden.suites", "mxemu.conversion", "mxemu.products"])
+    with ProcessPoolExecutor(max_workers=min(jobs, len(args)), mp_context=ctx) as pool:
         # the largest suites first keep both workers busy to the end; results go back into task order
         order = sorted(range(len(args)), key=lambda i: _cost(tasks[i]), reverse=True)
         futures = {i: pool.submit(_build_files, args[i]) for i in order}
