@@ -17,6 +17,7 @@ from mxemu.golden.suites import (
     EVENT_NAMES,
     EVENTS,
     LEVELS,
+    PACK_LAYOUTS,
     SUITES,
     TAGS,
     Table,
@@ -61,7 +62,7 @@ SCHEMA: dict[str, Any] = {
     "additionalProperties": False,
     "required": ["schema_version", "spec_version", "generator", "policy", "seed", "level", "prng", "suites",
                  "formats", "command", "check_classes", "events", "tags", "presets", "convert_targets",
-                 "convert_methods", "tables", "exports"],
+                 "convert_methods", "pack_layouts", "tables", "exports"],
     "properties": {
         "schema_version": {"const": SCHEMA_VERSION},
         "spec_version": {"const": SPEC_VERSION},
@@ -87,6 +88,7 @@ SCHEMA: dict[str, Any] = {
         "presets": {"type": "array", "items": {"type": "string"}},
         "convert_targets": {"type": "array", "items": {"type": "string"}},
         "convert_methods": {"type": "array", "items": {"type": "string"}},
+        "pack_layouts": {"type": "array", "items": {"type": "string"}},
         "tables": {"type": "array", "items": _TABLE, "minItems": 1},
         "exports": {"type": "object", "required": ["c_header", "sv_package"], "additionalProperties": False,
                     "properties": {"c_header": _FILE, "sv_package": _FILE}},
@@ -211,6 +213,7 @@ def build_manifest(*, generator: dict[str, str], policy: dict[str, Any], seed: i
         "tags": [{"id": i, "name": n, "description": d} for i, (n, d) in enumerate(TAGS)],
         "presets": list(divergence_presets()),
         "convert_targets": list(CONVERT_TARGETS), "convert_methods": list(CONVERT_METHODS),
+        "pack_layouts": list(PACK_LAYOUTS),
         "tables": tables, "exports": exports,
     }
 

@@ -21,9 +21,11 @@ from mxemu.ops import decode, encode, quantize
 from mxemu.policy import Policy, get_policy, policies
 from mxemu.spec import ElementFormat, MXFormat, ScaleFormat, formats, get_format
 
-SUITES = ("decode", "encode", "scale", "quantize", "dequantize", "convert", "dot", "divergence", "sweep")
+SUITES = ("decode", "encode", "scale", "quantize", "dequantize", "convert", "dot", "pack", "divergence", "sweep")
 # "all": the suites of one policy; divergence compares presets and is asked for by name
-ALL_SUITES = ("decode", "encode", "scale", "quantize", "dequantize", "convert", "dot")
+ALL_SUITES = ("decode", "encode", "scale", "quantize", "dequantize", "convert", "dot", "pack")
+# LAYOUT field of the pack suite: an index into this list (mxemu.packing.LAYOUTS, append only)
+PACK_LAYOUTS = ("byte", "byte_msb", "nibble_lo_first", "nibble_hi_first", "fp6_4in3", "bitstream_le")
 DOT_MODELS = ("exact", "block_exact_fp32", "fp32_sequential", "dequant_fp32")  # output fields of the dot suite
 DOT_K = 2 * 32  # two blocks per operand: the block-order steps of the float32 models show
 # TARGET field of the convert suite: an index into this list (append only)
@@ -106,6 +108,8 @@ TAGS: tuple[tuple[str, str], ...] = (
     ("DOT-pair", "dot: two quantized or edge blocks (every code, NaN scale, scale ends, zeros) per operand"),
     ("DOT-cancel", "dot: b is a with every sign flipped (an exact sum of zero) or a itself"),
     ("DOT-random", "dot: Philox-random codes and scales near 2^0"),
+    ("PK-codes", "pack: every code of the format, all zeros, all ones, alternating, one set bit walking"),
+    ("PK-random", "pack: Philox-random codes"),
     ("CV-edge", "convert: source blocks with the NaN scale, scales 0x00 / 0xF8 / 0xFE, all-zero codes, and "
                 "every source code at scale 2^0"),
 )
@@ -194,6 +198,8 @@ def layout(suite: str, mx: MXFormat) -> tuple[Field, ...]:
                     Field("codes", "output", 8, BLOCK)),
         "dot": (Field("sa", "input", 8, 2), Field("a", "input", w, DOT_K), Field("sb", "input", 8, 2),
                 Field("b", "input", w, DOT_K), *(Field(m, "output", 32) for m in DOT_MODELS)),
+        "pack": (Field("layout", "input", 4), Field("codes", "input", w, BLOCK), Field("nbytes", "meta", 8),
+                 Field("packed", "output", 8, BLOCK)),
         "sweep": (Field("scale", "input", 8), Field("first", "input", 32), Field("count", "input", 32),
                   Field("digest", "output", 32, 8)),
     }[suite]
@@ -979,6 +985,63 @@ def oracle_dot(sa: np.ndarray, a: np.ndarray, sb: np.ndarray, b: np.ndarray, mx:
 
 
 # ----------------------------------------------------------------------------------------------------------
+# pack
+# ----------------------------------------------------------------------------------------------------------
+
+
+def build_pack(mx: MXFormat, policy: Policy, level: str, seed: int) -> Table:
+    """One block of 32 element codes -> its bytes in every layout of mxemu.packing that takes the element
+    width (`pack_codes`), zero-padded to 32 bytes; NBYTES is the layout's size."""
+    from mxemu.packing import LAYOUTS, pack_codes
+
+    w, n = mx.element.bits, mx.element.num_codes
+    top = n - 1
+    blocks = [np.arange(i, i + BLOCK) % n for i in range(0, max(n, BLOCK), BLOCK)]
+    blocks += [np.zeros(BLOCK, np.int64), np.full(BLOCK, top), np.where(np.arange(BLOCK) % 2, top, 0)]
+    blocks += [np.where(np.arange(BLOCK) == k, 1 << (k % w), 0) for k in range(BLOCK)]
+    tags = [TAG_IDS["PK-codes"]] * len(blocks)
+    if level != "L0":
+        r = stream(seed, f"pack/{mx.name}", 64 * BLOCK).reshape(64, BLOCK) % np.uint64(n)
+        blocks += list(r.astype(np.int64))
+        tags += [TAG_IDS["PK-random"]] * 64
+    codes = np.stack(blocks).astype(np.uint8)
+    cols: dict[str, list] = {"tag": [], "layout": [], "codes": [], "nbytes": [], "packed": []}
+    for lid, name in enumerate(PACK_LAYOUTS):
+        if w not in LAYOUTS[name]:
+            continue
+        for tag, row in zip(tags, codes, strict=True):
+            data = pack_codes(row, w, name)
+            cols["tag"].append(tag)
+            cols["layout"].append(lid)
+            cols["codes"].append(row)
+            cols["nbytes"].append(len(data))
+            cols["packed"].append(np.concatenate([data, np.zeros(BLOCK - len(data), np.uint8)]))
+    t = Table("pack", mx, layout("pack", mx))
+    t.columns = {"tag": np.array(cols["tag"], np.uint16), "layout": np.array(cols["layout"], np.uint8),
+                 "codes": np.stack(cols["codes"]), "nbytes": np.array(cols["nbytes"], np.uint8),
+                 "packed": np.stack(cols["packed"]).astype(np.uint8), "ev": np.zeros(len(cols["tag"]), np.uint8),
+                 "chk": np.zeros(len(cols["tag"]), np.uint8)}
+    return t
+
+
+def oracle_pack(layout_name: str, codes: np.ndarray, bits: int) -> np.ndarray:
+    """The bytes of one block by the layout's definition (docs/layouts.md), zero-padded to 32: `byte` one
+    code per byte, `byte_msb` shifted to the top, `nibble_hi_first` element 2i in the high nibble, and the
+    little-endian bit stream (element i at bit i * bits) for `bitstream_le`, `nibble_lo_first`, `fp6_4in3`."""
+    c = [int(v) for v in codes]
+    if layout_name == "byte":
+        out = c
+    elif layout_name == "byte_msb":
+        out = [v << (8 - bits) for v in c]
+    elif layout_name == "nibble_hi_first":
+        out = [(c[2 * j] << 4) | c[2 * j + 1] for j in range(len(c) // 2)]
+    else:
+        word = sum(v << (i * bits) for i, v in enumerate(c))
+        out = list(word.to_bytes((len(c) * bits + 7) // 8, "little"))
+    return np.array(out + [0] * (BLOCK - len(out)), np.uint8)
+
+
+# ----------------------------------------------------------------------------------------------------------
 # divergence
 # ----------------------------------------------------------------------------------------------------------
 
@@ -1091,6 +1154,7 @@ def sweep_table(mx: MXFormat, policy: Policy, seed: int, first: int, count: int,
 BUILDERS: dict[str, Callable[[MXFormat, Policy, str, int], Table]] = {
     "decode": build_decode, "encode": build_encode, "scale": build_scale, "quantize": build_quantize,
     "dequantize": build_dequantize, "divergence": build_divergence, "convert": build_convert, "dot": build_dot,
+    "pack": build_pack,
 }
 
 
@@ -1136,6 +1200,9 @@ def oracle_outputs(suite: str, mx: MXFormat, policy: Policy, inputs: dict[str, n
         return {"value": np.array([_oracle_dequantize(int(s), int(c), mx) for s, c in
                                    zip(inputs["scale"].tolist(), inputs["code"].tolist(), strict=True)],
                                   dtype=np.uint32)}
+    if suite == "pack":
+        return {"packed": np.stack([oracle_pack(PACK_LAYOUTS[int(k)], c, elem.bits) for k, c in
+                                    zip(inputs["layout"], inputs["codes"], strict=True)])}
     if suite == "dot":
         rows = [oracle_dot(sa, a, sb, b, mx) for sa, a, sb, b in
                 zip(inputs["sa"], inputs["a"], inputs["sb"], inputs["b"], strict=True)]

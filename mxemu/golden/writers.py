@@ -14,6 +14,7 @@ from mxemu.golden.suites import (
     CONVERT_METHODS,
     CONVERT_TARGETS,
     EVENT_NAMES,
+    PACK_LAYOUTS,
     TAGS,
     Field,
     Table,
@@ -156,6 +157,8 @@ def c_header(entries: list[dict]) -> str:
         out.append(f"#define MXG_CONVERT_TARGET_{name.upper()} {i}u")
     for i, name in enumerate(CONVERT_METHODS):  # METHOD field of a convert record
         out.append(f"#define MXG_CONVERT_METHOD_{name.upper()} {i}u")
+    for i, name in enumerate(PACK_LAYOUTS):  # LAYOUT field of a pack record
+        out.append(f"#define MXG_PACK_LAYOUT_{name.upper()} {i}u")
     out.append("")
     for t in entries:
         p = f"MXG_{_ident(t)}"
@@ -194,6 +197,8 @@ def sv_package(entries: list[dict]) -> str:
         out.append(f"  localparam int CONVERT_TARGET_{name.upper()} = {i};")
     for i, name in enumerate(CONVERT_METHODS):  # METHOD field of a convert record
         out.append(f"  localparam int CONVERT_METHOD_{name.upper()} = {i};")
+    for i, name in enumerate(PACK_LAYOUTS):  # LAYOUT field of a pack record
+        out.append(f"  localparam int PACK_LAYOUT_{name.upper()} = {i};")
     out.append("")
     for t in entries:
         p = _ident(t)
