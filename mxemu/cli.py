@@ -50,7 +50,8 @@ def _golden_parser(sub: argparse._SubParsersAction) -> None:
     gsub = golden.add_subparsers(dest="golden_command", metavar="{gen,merge,verify,check}", required=True)
     gen = gsub.add_parser("gen", help="generate an oracle-checked golden set")
     gen.add_argument("--suite", required=True,
-                     help="comma-separated: decode, encode, scale, quantize, dequantize, convert (all: these six), "
+                     help="comma-separated: decode, encode, scale, quantize, dequantize, convert, dot, pack "
+                          "(all: these eight), "
                           "divergence, sweep (level exhaustive)")
     gen.add_argument("--format", required=True, help="comma-separated MX formats, or all (the six OCP formats)")
     gen.add_argument("--policy", default="ocp",

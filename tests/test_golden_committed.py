@@ -20,9 +20,11 @@ from mxemu.golden.suites import (
     CONVERT_TARGETS,
     DOT_MODELS,
     OCP_FORMATS,
+    PACK_LAYOUTS,
     Field,
     oracle_convert,
     oracle_dot,
+    oracle_pack,
 )
 from mxemu.golden.verify import find_sets, verify
 from mxemu.golden.writers import pack, parse_tv, read_npz
@@ -56,7 +58,7 @@ def test_committed_sets_are_the_documented_commands() -> None:
     for d, level in ((L0, "L0"), (L1, "L1")):
         doc = _doc(d)
         assert doc["suites"] == list(ALL_SUITES) == ["decode", "encode", "scale", "quantize", "dequantize",
-                                                         "convert", "dot"]
+                                                         "convert", "dot", "pack"]
         assert doc["formats"] == list(OCP_FORMATS)
         assert (doc["level"], doc["seed"], doc["policy"]["name"]) == (level, 0, "ocp")
         assert Policy.from_dict(doc["policy"]) == Policy()
@@ -87,7 +89,7 @@ def test_l1_subset_regenerates_bit_for_bit() -> None:
     """CI-sized: decode and dequantize of every format and every suite of mxfp4_e2m1 (the slow test
     `test_every_committed_set_verifies` regenerates all of L1)."""
     tasks = [(s, f) for s in ("decode", "dequantize") for f in OCP_FORMATS]
-    tasks += [(s, "mxfp4_e2m1") for s in ("encode", "scale", "quantize", "convert", "dot")]
+    tasks += [(s, "mxfp4_e2m1") for s in ("encode", "scale", "quantize", "convert", "dot", "pack")]
     fresh = _regenerated_files(L1, tasks)
     assert len(fresh) == 3 * len(tasks)
     assert [n for n, data in fresh.items() if (L1 / n).read_bytes() != data] == []
@@ -175,6 +177,9 @@ def _oracle_outputs(suite: str, mx_name: str, policy: Policy, cols: dict[str, np
             assert Fraction(float(f)) == v
             values.append(int(np.array([f], np.float32).view(np.uint32)[0]))
         return {"value": values}
+    if suite == "pack":  # the layouts' bit definitions
+        return {"data": [oracle_pack(PACK_LAYOUTS[int(k)], c, elem.bits).tolist() for k, c in
+                           zip(cols["layout"], cols["codes"], strict=True)]}
     if suite == "dot":  # exact products, then each accumulation model's float32 steps
         rows = [oracle_dot(sa, a, sb, b, mx) for sa, a, sb, b in
                 zip(cols["sa"], cols["a"], cols["sb"], cols["b"], strict=True)]

@@ -420,3 +420,26 @@ def test_dot_oracle_gives_a_zero_product_the_ieee_sign() -> None:
     for m in suites.DOT_MODELS:
         got = dot(qa, qb, accumulation=m)
         assert got == 0 and np.signbit(got) == np.signbit(r[m]), m
+
+
+def test_pack_suite_covers_every_layout_of_each_width_and_the_gate_refuses_a_wrong_byte(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from mxemu.packing import LAYOUTS
+
+    assert set(suites.PACK_LAYOUTS) == set(LAYOUTS)
+    for fmt, bits in (("mxfp4_e2m1", 4), ("mxfp6_e3m2", 6), ("mxint8", 8)):
+        t = suites.build("pack", fmt, Policy(), "L0", 0)
+        used = {suites.PACK_LAYOUTS[i] for i in t.columns["layout"].tolist()}
+        assert used == {name for name, widths in LAYOUTS.items() if bits in widths}
+        assert set(t.columns["nbytes"].tolist()) <= {32, 32 * bits // 8}
+    real = suites.build_pack
+
+    def wrong_byte(*args: object) -> suites.Table:
+        table = real(*args)
+        table.columns["data"] = table.columns["data"].copy()
+        table.columns["data"][2, 0] ^= 0x10
+        return table
+
+    monkeypatch.setitem(suites.BUILDERS, "pack", wrong_byte)
+    with pytest.raises(MXError, match=r"pack/mxfp4_e2m1: 1 case\(s\) disagree with mxemu\.oracle \(first: case 2\)"):
+        suites.build("pack", "mxfp4_e2m1", Policy(), "L0", 0)

@@ -199,7 +199,7 @@ def layout(suite: str, mx: MXFormat) -> tuple[Field, ...]:
         "dot": (Field("sa", "input", 8, 2), Field("a", "input", w, DOT_K), Field("sb", "input", 8, 2),
                 Field("b", "input", w, DOT_K), *(Field(m, "output", 32) for m in DOT_MODELS)),
         "pack": (Field("layout", "input", 4), Field("codes", "input", w, BLOCK), Field("nbytes", "meta", 8),
-                 Field("packed", "output", 8, BLOCK)),
+                 Field("data", "output", 8, BLOCK)),
         "sweep": (Field("scale", "input", 8), Field("first", "input", 32), Field("count", "input", 32),
                   Field("digest", "output", 32, 8)),
     }[suite]
@@ -1005,7 +1005,7 @@ def build_pack(mx: MXFormat, policy: Policy, level: str, seed: int) -> Table:
         blocks += list(r.astype(np.int64))
         tags += [TAG_IDS["PK-random"]] * 64
     codes = np.stack(blocks).astype(np.uint8)
-    cols: dict[str, list] = {"tag": [], "layout": [], "codes": [], "nbytes": [], "packed": []}
+    cols: dict[str, list] = {"tag": [], "layout": [], "codes": [], "nbytes": [], "data": []}
     for lid, name in enumerate(PACK_LAYOUTS):
         if w not in LAYOUTS[name]:
             continue
@@ -1015,11 +1015,11 @@ def build_pack(mx: MXFormat, policy: Policy, level: str, seed: int) -> Table:
             cols["layout"].append(lid)
             cols["codes"].append(row)
             cols["nbytes"].append(len(data))
-            cols["packed"].append(np.concatenate([data, np.zeros(BLOCK - len(data), np.uint8)]))
+            cols["data"].append(np.concatenate([data, np.zeros(BLOCK - len(data), np.uint8)]))
     t = Table("pack", mx, layout("pack", mx))
     t.columns = {"tag": np.array(cols["tag"], np.uint16), "layout": np.array(cols["layout"], np.uint8),
                  "codes": np.stack(cols["codes"]), "nbytes": np.array(cols["nbytes"], np.uint8),
-                 "packed": np.stack(cols["packed"]).astype(np.uint8), "ev": np.zeros(len(cols["tag"]), np.uint8),
+                 "data": np.stack(cols["data"]).astype(np.uint8), "ev": np.zeros(len(cols["tag"]), np.uint8),
                  "chk": np.zeros(len(cols["tag"]), np.uint8)}
     return t
 
@@ -1201,7 +1201,7 @@ def oracle_outputs(suite: str, mx: MXFormat, policy: Policy, inputs: dict[str, n
                                    zip(inputs["scale"].tolist(), inputs["code"].tolist(), strict=True)],
                                   dtype=np.uint32)}
     if suite == "pack":
-        return {"packed": np.stack([oracle_pack(PACK_LAYOUTS[int(k)], c, elem.bits) for k, c in
+        return {"data": np.stack([oracle_pack(PACK_LAYOUTS[int(k)], c, elem.bits) for k, c in
                                     zip(inputs["layout"], inputs["codes"], strict=True)])}
     if suite == "dot":
         rows = [oracle_dot(sa, a, sb, b, mx) for sa, a, sb, b in
