@@ -62,7 +62,9 @@ package golden_pkg;
   localparam int TAG_DOT_PAIR = 45;
   localparam int TAG_DOT_CANCEL = 46;
   localparam int TAG_DOT_RANDOM = 47;
-  localparam int TAG_CV_EDGE = 48;
+  localparam int TAG_PK_CODES = 48;
+  localparam int TAG_PK_RANDOM = 49;
+  localparam int TAG_CV_EDGE = 50;
   localparam int PRESET_OCP_BIT = 0;
   localparam int PRESET_TORCHAO_BIT = 1;
   localparam int PRESET_TORCHAO_CEIL_BIT = 2;
@@ -86,6 +88,12 @@ package golden_pkg;
   localparam int CONVERT_TARGET_MXINT2 = 11;
   localparam int CONVERT_METHOD_REQUANTIZE = 0;
   localparam int CONVERT_METHOD_SLICE_AND_SCALE = 1;
+  localparam int PACK_LAYOUT_BYTE = 0;
+  localparam int PACK_LAYOUT_BYTE_MSB = 1;
+  localparam int PACK_LAYOUT_NIBBLE_LO_FIRST = 2;
+  localparam int PACK_LAYOUT_NIBBLE_HI_FIRST = 3;
+  localparam int PACK_LAYOUT_FP6_4IN3 = 4;
+  localparam int PACK_LAYOUT_BITSTREAM_LE = 5;
 
   // divergence/mxfp8_e4m3: 123 cases
   localparam int DIVERGENCE_MXFP8_E4M3_COUNT = 123;
