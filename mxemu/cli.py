@@ -47,16 +47,28 @@ def sample() -> str:
 
 def _golden_parser(sub: argparse._SubParsersAction) -> None:
     golden = sub.add_parser("golden", help="golden test-vector sets for RTL verification (gen, verify, check)")
-    gsub = golden.add_subparsers(dest="golden_command", metavar="{gen,verify,check}", required=True)
+    gsub = golden.add_subparsers(dest="golden_command", metavar="{gen,merge,verify,check}", required=True)
     gen = gsub.add_parser("gen", help="generate an oracle-checked golden set")
-    gen.add_argument("--suite", required=True, help="comma-separated: decode, encode, scale, quantize (or all)")
+    gen.add_argument("--suite", required=True,
+                     help="comma-separated: decode, encode, scale, quantize, dequantize, convert, dot, pack "
+                          "(all: these eight), "
+                          "divergence, sweep (level exhaustive)")
     gen.add_argument("--format", required=True, help="comma-separated MX formats, or all (the six OCP formats)")
-    gen.add_argument("--policy", default="ocp", help="policy preset (default ocp)")
-    gen.add_argument("--level", default="L0", help="L0 (small, committed) or L1 (adds random cases)")
+    gen.add_argument("--policy", default="ocp",
+                     help="preset (default ocp), preset,field=value[,..] (e.g. ocp,rounding=rtz), or a .toml file")
+    gen.add_argument("--level", default="L0", help="L0 (small), L1 (adds random cases) or exhaustive (the sweep suite: "
+                                                        "SHA-256 digests of all 2^32 float32 patterns)")
     gen.add_argument("--seed", default="0", help="Philox seed, an integer in [0, 2^64) (default 0)")
     gen.add_argument("--out", required=True, help="output directory (new, empty, or an earlier golden set)")
+    gen.add_argument("--jobs", default="1", help="processes building suite files in parallel (0: every CPU)")
+    gen.add_argument("--shard", default=None, help="i/N: write only shard i (0 <= i < N) for a job array; "
+                                                   "join the N shards with `mxemu golden merge`")
+    mrg = gsub.add_parser("merge", help="join the shards of a --shard i/N run into one set")
+    mrg.add_argument("--out", required=True, help="output directory of the merged set")
+    mrg.add_argument("shards", nargs="+", help="the N shard directories")
     ver = gsub.add_parser("verify", help="re-check SHA256SUMS and the manifest, regenerate and compare")
-    ver.add_argument("directory")
+    ver.add_argument("directory", help="a golden set, or a directory of sets (each one below it is verified)")
+    ver.add_argument("--jobs", default="1", help="processes regenerating suite files (0: every CPU)")
     chk = gsub.add_parser("check", help="compare a device-under-test dump with a suite")
     chk.add_argument("directory")
     chk.add_argument("--suite", required=True, help="suite file name, e.g. quantize/mxfp4_e2m1 (or suite + --format)")
@@ -65,33 +77,56 @@ def _golden_parser(sub: argparse._SubParsersAction) -> None:
     chk.add_argument("--max-errors", type=int, default=20, help="mismatches explained in full (default 20)")
 
 
+def _jobs(text: str) -> int:
+    from mxemu.golden.generate import default_jobs
+
+    try:
+        jobs = int(text)
+    except ValueError:
+        raise InputError(f"--jobs must be an integer, got {text!r}") from None
+    if jobs < 0:
+        raise InputError(f"--jobs must be 0 (every CPU) or positive, got {jobs}")
+    return default_jobs() if jobs == 0 else jobs
+
+
 def _golden(args: argparse.Namespace) -> int:
     from mxemu.golden import suites
     from mxemu.golden.check import check
-    from mxemu.golden.generate import generate
-    from mxemu.golden.verify import verify
-    from mxemu.policy import get_policy
+    from mxemu.golden.generate import Shard, generate, merge
+    from mxemu.golden.verify import find_sets, verify
 
     if args.golden_command == "gen":
         try:
             seed = int(args.seed, 0)
         except ValueError:
             raise InputError(f"--seed must be an integer, got {args.seed!r}") from None
-        doc = generate(args.out, suites.parse_suites(args.suite), suites.parse_formats(args.format),
-                       get_policy(args.policy), suites.check_level(args.level), suites.check_seed(seed),
-                       progress=sys.stderr)
+        level = suites.check_level(args.level)
+        doc = generate(args.out, suites.parse_suites(args.suite, level), suites.parse_formats(args.format),
+                       suites.parse_policy(args.policy), level, suites.check_seed(seed),
+                       progress=sys.stderr, jobs=_jobs(args.jobs),
+                       shard=None if args.shard is None else Shard.parse(args.shard))
         total = sum(t["count"] for t in doc["tables"])
-        print(f"wrote {len(doc['tables'])} suite files ({total} cases) to {args.out}", file=sys.stderr)
+        what = "" if args.shard is None else f"shard {args.shard}: "
+        print(f"{what}wrote {len(doc['tables'])} suite files ({total} cases) to {args.out}", file=sys.stderr)
+        return 0
+    if args.golden_command == "merge":
+        doc = merge(args.out, args.shards, progress=sys.stderr)
+        total = sum(t["count"] for t in doc["tables"])
+        print(f"merged {len(args.shards)} shard(s): {len(doc['tables'])} suite files ({total} cases) in {args.out}",
+              file=sys.stderr)
         return 0
     if args.golden_command == "verify":
-        notes: list[str] = []
-        problems = verify(args.directory, notes)
-        for note in notes:
-            print(f"note: {note}", file=sys.stderr)
-        for p in problems:
-            print(f"FAIL {p}")
-        print(f"{args.directory}: {'verified' if not problems else f'{len(problems)} problem(s)'}")
-        return 1 if problems else 0
+        bad = 0
+        for directory in find_sets(args.directory):
+            notes: list[str] = []
+            problems = verify(directory, notes, jobs=_jobs(args.jobs))
+            for note in notes:
+                print(f"note: {directory}: {note}", file=sys.stderr)
+            for p in problems:
+                print(f"FAIL {directory}: {p}")
+            print(f"{directory}: {'verified' if not problems else f'{len(problems)} problem(s)'}")
+            bad += bool(problems)
+        return 1 if bad else 0
     res = check(args.directory, args.suite, args.dut, args.format, args.max_errors)
     for line in res.lines:
         print(line)

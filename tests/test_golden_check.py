@@ -142,3 +142,31 @@ def test_tv_dump_with_foreign_inputs_is_reported(tmp_path: Path) -> None:
     lines[8] = " ".join(tokens)
     res = check(L0, "encode/mxfp4_e2m1", _write(tmp_path, lines))
     assert res.failures == 1 and "case 7 [" in res.lines[0] and "input x differs from the suite" in res.lines[0]
+
+
+def test_dequantize_output_words_any_nan_accepted_and_wrong_values_explained(tmp_path: Path) -> None:
+    lines = _tv("dequantize/mxfp6_e2m3")[1:]
+    words = [ln.split()[4] for ln in lines]  # idx tag scale code value ev chk: the output word is the value
+    nan_case = next(i for i, ln in enumerate(lines) if ln.split()[-1] == "1")
+    words[nan_case] = "7fffffff"  # another NaN: accepted under check class nan
+    exact_case = next(i for i, ln in enumerate(lines) if ln.split()[-1] == "0" and ln.split()[4] != "00000000")
+    want = int(words[exact_case], 16)
+    words[exact_case] = f"{want ^ 0x100:08x}"
+    res = check(L0, "dequantize/mxfp6_e2m3", _write(tmp_path, words))
+    assert res.compared == len(lines) and res.failures == 1
+    assert res.lines == [f"case {exact_case} [{TAGS[int(lines[exact_case].split()[1], 16)]}] chk=0: value: expected "
+                         f"{want:08x} got {want ^ 0x100:08x} (bits 0x100 differ)"]
+    words[nan_case] = "7f800000"  # Inf is not a NaN
+    res = check(L0, "dequantize/mxfp6_e2m3", _write(tmp_path, words))
+    assert res.failures == 2 and any(f"case {nan_case} " in ln and "expected a NaN, got 7f800000" in ln
+                                     for ln in res.lines)
+
+
+def test_divergence_mismatch_is_explained_by_lane(tmp_path: Path) -> None:
+    div = ROOT / "golden" / "divergence" / "gfloat"
+    lines = (div / "divergence" / "mxint8.tv").read_text().splitlines()
+    tokens = lines[4].split()
+    tokens[35 + 7] = f"{int(tokens[35 + 7], 16) ^ 1:02x}"  # codes lane 7
+    lines[4] = " ".join(tokens)
+    res = check(div, "divergence/mxint8", _write(tmp_path, lines))
+    assert res.failures == 1 and "case 3 " in res.lines[0] and "codes lane 7: expected" in res.lines[0]

@@ -1,4 +1,5 @@
-"""The committed golden/L0 set: byte-for-byte regeneration, verify, checksums, schema, and an oracle re-check."""
+"""The committed golden sets (L0, L1 and the divergence sets of every preset): byte-for-byte regeneration,
+verify, checksums, schema, and an oracle re-check of every expected result."""
 
 from __future__ import annotations
 
@@ -13,36 +14,64 @@ import pytest
 
 from mxemu import oracle
 from mxemu.golden import manifest as mf
-from mxemu.golden.generate import generate
-from mxemu.golden.suites import Field
-from mxemu.golden.verify import verify
+from mxemu.golden.generate import build_all, generate
+from mxemu.golden.suites import (
+    ALL_SUITES,
+    CONVERT_TARGETS,
+    DOT_MODELS,
+    OCP_FORMATS,
+    PACK_LAYOUTS,
+    Field,
+    oracle_convert,
+    oracle_dot,
+    oracle_pack,
+)
+from mxemu.golden.verify import find_sets, verify
 from mxemu.golden.writers import pack, parse_tv, read_npz
-from mxemu.policy import Policy
+from mxemu.policy import Policy, get_policy, policies
 from mxemu.spec import get_format
 
 ROOT = Path(__file__).resolve().parents[1]
-L0 = ROOT / "golden" / "L0"
-SCHEMA_FILE = ROOT / "golden" / "schema" / "manifest.schema.json"
+GOLDEN = ROOT / "golden"
+L0 = GOLDEN / "L0"
+L1 = GOLDEN / "L1"
+DIVERGENCE = GOLDEN / "divergence"
+SCHEMA_FILE = GOLDEN / "schema" / "manifest.schema.json"
+ALL_SETS = [L0, L1, *(DIVERGENCE / p for p in policies())]
+
+
+def _doc(d: Path) -> dict:
+    return json.loads((d / mf.MANIFEST).read_text())
 
 
 @pytest.fixture(scope="module")
 def doc() -> dict:
-    return json.loads((L0 / mf.MANIFEST).read_text())
+    return _doc(L0)
 
 
 def _files(d: Path) -> dict[str, bytes]:
     return {p.relative_to(d).as_posix(): p.read_bytes() for p in sorted(d.rglob("*")) if p.is_file()}
 
 
-def test_committed_set_is_the_documented_command(doc: dict) -> None:
-    assert doc["suites"] == ["decode", "encode", "scale", "quantize"]
-    assert doc["formats"] == ["mxfp8_e4m3", "mxfp8_e5m2", "mxfp6_e3m2", "mxfp6_e2m3", "mxfp4_e2m1", "mxint8"]
-    assert (doc["level"], doc["seed"], doc["policy"]["name"]) == ("L0", 0, "ocp")
-    assert Policy.from_dict(doc["policy"]) == Policy()
-    assert sum(len(b) for b in _files(L0).values()) < 4 * 2**20
+def test_committed_sets_are_the_documented_commands() -> None:
+    assert find_sets(GOLDEN) == sorted(ALL_SETS)
+    for d, level in ((L0, "L0"), (L1, "L1")):
+        doc = _doc(d)
+        assert doc["suites"] == list(ALL_SUITES) == ["decode", "encode", "scale", "quantize", "dequantize",
+                                                         "convert", "dot", "pack"]
+        assert doc["formats"] == list(OCP_FORMATS)
+        assert (doc["level"], doc["seed"], doc["policy"]["name"]) == (level, 0, "ocp")
+        assert Policy.from_dict(doc["policy"]) == Policy()
+    for preset in policies():
+        doc = _doc(DIVERGENCE / preset)
+        assert (doc["suites"], doc["formats"], doc["level"], doc["seed"]) == (["divergence"], list(OCP_FORMATS),
+                                                                             "L1", 0)
+        assert Policy.from_dict(doc["policy"]) == get_policy(preset)
+        assert doc["presets"] == policies()
+    assert sum(len(b) for b in _files(GOLDEN).values()) < 40 * 2**20
 
 
-def test_regeneration_reproduces_every_file(doc: dict, tmp_path: Path) -> None:
+def test_l0_regeneration_reproduces_every_file(doc: dict, tmp_path: Path) -> None:
     generate(tmp_path, tuple(doc["suites"]), tuple(doc["formats"]), Policy.from_dict(doc["policy"]),
              doc["level"], doc["seed"], generator=doc["generator"], progress=None)
     fresh, committed = _files(tmp_path), _files(L0)
@@ -50,8 +79,37 @@ def test_regeneration_reproduces_every_file(doc: dict, tmp_path: Path) -> None:
     assert [n for n in fresh if fresh[n] != committed[n]] == []
 
 
-def test_verify_passes_on_committed_set() -> None:
+def _regenerated_files(d: Path, tasks: list[tuple[str, str]]) -> dict[str, bytes]:
+    doc = _doc(d)
+    parts = build_all(tasks, Policy.from_dict(doc["policy"]), doc["level"], doc["seed"])
+    return {f"{entry['name']}.{form}": data for entry, blobs in parts for form, data in blobs.items()}
+
+
+def test_l1_subset_regenerates_bit_for_bit() -> None:
+    """CI-sized: decode and dequantize of every format and every suite of mxfp4_e2m1 (the slow test
+    `test_every_committed_set_verifies` regenerates all of L1)."""
+    tasks = [(s, f) for s in ("decode", "dequantize") for f in OCP_FORMATS]
+    tasks += [(s, "mxfp4_e2m1") for s in ("encode", "scale", "quantize", "convert", "dot", "pack")]
+    fresh = _regenerated_files(L1, tasks)
+    assert len(fresh) == 3 * len(tasks)
+    assert [n for n, data in fresh.items() if (L1 / n).read_bytes() != data] == []
+
+
+def test_divergence_sets_regenerate_bit_for_bit_for_one_format() -> None:
+    for preset in policies():
+        fresh = _regenerated_files(DIVERGENCE / preset, [("divergence", "mxfp4_e2m1")])
+        assert [n for n, data in fresh.items() if (DIVERGENCE / preset / n).read_bytes() != data] == []
+
+
+def test_verify_passes_on_committed_l0_set() -> None:
     assert verify(L0) == []
+
+
+@pytest.mark.slow
+def test_every_committed_set_verifies() -> None:
+    """All sets, fully regenerated (about a minute of CPU per set for L1)."""
+    for d in ALL_SETS:
+        assert verify(d, jobs=2) == [], d
 
 
 def test_verify_fails_on_a_tampered_copy(tmp_path: Path) -> None:
@@ -66,22 +124,25 @@ def test_verify_fails_on_a_tampered_copy(tmp_path: Path) -> None:
     assert any(p.startswith("quantize/mxfp4_e2m1.hex: differs from the regenerated") for p in problems)
 
 
-def test_sha256sums_format_and_content() -> None:
-    lines = (L0 / mf.SUMS).read_text().splitlines()
+@pytest.mark.parametrize("d", ALL_SETS, ids=lambda d: d.relative_to(GOLDEN).as_posix())
+def test_sha256sums_format_and_content(d: Path) -> None:
+    lines = (d / mf.SUMS).read_text().splitlines()
     assert lines and all(re.fullmatch(r"[0-9a-f]{64}  [A-Za-z0-9_./-]+", ln) for ln in lines)
     listed = {ln[66:] for ln in lines}
-    assert listed == set(_files(L0)) - {mf.SUMS}
-    assert mf.check_sums(L0) == []
+    assert listed == set(_files(d)) - {mf.SUMS}
+    assert mf.check_sums(d) == []
 
 
-def test_manifest_validates_against_the_committed_schema(doc: dict) -> None:
+@pytest.mark.parametrize("d", ALL_SETS, ids=lambda d: d.relative_to(GOLDEN).as_posix())
+def test_manifest_validates_against_the_committed_schema(d: Path) -> None:
+    doc = _doc(d)
     schema = json.loads(SCHEMA_FILE.read_text())
     assert SCHEMA_FILE.read_text() == mf.schema_text()
     assert mf.validate(doc, schema) == []
     for t in doc["tables"]:
         for form, entry in t["files"].items():
             assert entry["path"] == f"{t['name']}.{form}"
-            assert mf.sha256_bytes((L0 / entry["path"]).read_bytes()) == entry["sha256"]
+            assert mf.sha256_bytes((d / entry["path"]).read_bytes()) == entry["sha256"]
 
 
 def _oracle_outputs(suite: str, mx_name: str, policy: Policy, cols: dict[str, np.ndarray]) -> dict[str, list]:
@@ -100,6 +161,33 @@ def _oracle_outputs(suite: str, mx_name: str, policy: Policy, cols: dict[str, np
             else:
                 values.append(v)
         return {"value": values}
+    if suite == "dequantize":
+        values = []
+        for s, c in zip(cols["scale"].tolist(), cols["code"].tolist(), strict=True):
+            v = oracle.decode_value(int(c), elem)
+            if s == 0xFF or not isinstance(v, Fraction):
+                values.append(np.nan if s == 0xFF else v)
+                continue
+            v *= Fraction(2) ** (s - 127)
+            if abs(v) >= 2**128:  # RNE overflow; every MX product below 2^128 is a float32 value
+                values.append(float(np.copysign(np.inf, float(v))))
+                continue
+            f = np.float32(float(v)) if v != 0 else np.float32(-0.0 if (c >> (elem.bits - 1)) and
+                                                                 not elem.is_int else 0.0)
+            assert Fraction(float(f)) == v
+            values.append(int(np.array([f], np.float32).view(np.uint32)[0]))
+        return {"value": values}
+    if suite == "pack":  # the layouts' bit definitions
+        return {"data": [oracle_pack(PACK_LAYOUTS[int(k)], c, elem.bits).tolist() for k, c in
+                           zip(cols["layout"], cols["codes"], strict=True)]}
+    if suite == "dot":  # exact products, then each accumulation model's float32 steps
+        rows = [oracle_dot(sa, a, sb, b, mx) for sa, a, sb, b in
+                zip(cols["sa"], cols["a"], cols["sb"], cols["b"], strict=True)]
+        return {m: [float(r[m]) for r in rows] for m in DOT_MODELS}
+    if suite == "convert":  # the conversion contract on exact values (docs/convert_dot.md)
+        pairs = [oracle_convert(int(m), CONVERT_TARGETS[int(t)], int(s), np.asarray(c), mx, policy) for m, t, s, c in
+                 zip(cols["method"], cols["target"], cols["src_scale"], cols["src_codes"], strict=True)]
+        return {"scale": [s for s, _ in pairs], "codes": [c.tolist() for _, c in pairs]}
     x = cols["x"].astype(np.uint32).view(np.float32)
     if suite == "encode":
         return {"code": [oracle.encode_value(float(xi), elem, int(s) - 127, policy)
@@ -110,38 +198,79 @@ def _oracle_outputs(suite: str, mx_name: str, policy: Policy, cols: dict[str, np
     return {"scale": [s for s, _ in pairs], "codes": [c.tolist() for _, c in pairs]}
 
 
-def test_every_expected_result_equals_the_oracle(doc: dict) -> None:
+def _oracle_recheck(d: Path) -> int:
+    doc = _doc(d)
     policy = Policy.from_dict(doc["policy"])
     checked = 0
     for t in doc["tables"]:
         fields = tuple(Field(f["name"], f["role"], f["lane_bits"], f["lanes"]) for f in t["fields"])
-        cols = parse_tv((L0 / t["files"]["tv"]["path"]).read_text(), fields, t["name"])
+        cols = parse_tv((d / t["files"]["tv"]["path"]).read_text(), fields, t["name"])
         assert cols["idx"].tolist() == list(range(t["count"]))
         want = _oracle_outputs(t["suite"], t["format"], policy, cols)
         for name, ref in want.items():
             got = cols[name].tolist()
             for i, (r, g) in enumerate(zip(ref, got, strict=True)):
-                if isinstance(r, float) and not np.isnan(r):  # an Inf code
+                if isinstance(r, float) and not np.isnan(r):  # an Inf value
                     assert g == int(np.array([r], np.float32).view(np.uint32)[0])
-                elif isinstance(r, float):  # a NaN code: the file must hold a NaN and flag check class 1
+                elif isinstance(r, float):  # a NaN: the file must hold a NaN and flag check class 1
                     assert np.isnan(np.array([g], np.uint32).view(np.float32)[0]) and cols["chk"][i] == 1
+                elif t["suite"] in ("quantize", "divergence", "convert") and cols["scale"][i] == 0xFF:
+                    assert cols["chk"][i] == 2  # codes are don't-care under a NaN scale
                 else:
                     assert r == g, f"{t['name']} case {i} {name}: file {g} oracle {r}"
                 checked += 1
-    assert checked > 10_000
+    return checked
 
 
-def test_hex_and_npz_match_the_tv(doc: dict) -> None:
+def test_every_l0_and_divergence_result_equals_the_oracle() -> None:
+    assert _oracle_recheck(L0) > 30_000
+    for preset in ("ocp", "microxcaling", "ml_dtypes"):
+        assert _oracle_recheck(DIVERGENCE / preset) > 500
+
+
+@pytest.mark.slow
+def test_every_l1_and_divergence_result_equals_the_oracle() -> None:
+    assert _oracle_recheck(L1) > 190_000
+    for preset in policies():
+        assert _oracle_recheck(DIVERGENCE / preset) > 500
+
+
+def test_divergence_bits_name_the_presets_the_oracle_says_differ() -> None:
+    """DIFFERS bit i is set exactly when mxemu.oracle gives preset i a different scale, or different codes
+    under a non-NaN scale, than the set's own policy."""
+    for preset in ("ocp", "torchao_rceil"):
+        d = DIVERGENCE / preset
+        doc = _doc(d)
+        t = next(t for t in doc["tables"] if t["format"] == "mxfp4_e2m1")
+        fields = tuple(Field(f["name"], f["role"], f["lane_bits"], f["lanes"]) for f in t["fields"])
+        cols = parse_tv((d / t["files"]["tv"]["path"]).read_text(), fields, t["name"])
+        x = cols["x"].astype(np.uint32).view(np.float32)
+        mx = get_format("mxfp4_e2m1")
+        results = [[oracle.quantize_block(row, mx, get_policy(p)) for row in x] for p in doc["presets"]]
+        own = doc["presets"].index(preset)
+        for i in range(t["count"]):
+            s0, c0 = results[own][i]
+            bits = 0
+            for b, res in enumerate(results):
+                s, c = res[i]
+                if s != s0 or (s != 0xFF and not np.array_equal(c, c0)):
+                    bits |= 1 << b
+            assert bits == cols["differs"][i] != 0, f"{preset} case {i}"
+
+
+@pytest.mark.parametrize("d", ALL_SETS, ids=lambda d: d.relative_to(GOLDEN).as_posix())
+def test_hex_and_npz_match_the_tv(d: Path) -> None:
+    doc = _doc(d)
     from mxemu.golden.suites import Table
 
     for t in doc["tables"]:
         fields = tuple(Field(f["name"], f["role"], f["lane_bits"], f["lanes"]) for f in t["fields"])
-        cols = parse_tv((L0 / t["files"]["tv"]["path"]).read_text(), fields, t["name"])
+        cols = parse_tv((d / t["files"]["tv"]["path"]).read_text(), fields, t["name"])
         table = Table(t["suite"], get_format(t["format"]), fields, {f.name: cols[f.name] for f in fields})
-        words = [int(w, 16) for w in (L0 / t["files"]["hex"]["path"]).read_text().split()]
+        words = [int(w, 16) for w in (d / t["files"]["hex"]["path"]).read_text().split()]
         assert words == pack(table)
-        assert all(len(w) == t["hex_digits"] for w in (L0 / t["files"]["hex"]["path"]).read_text().split())
-        arrays = read_npz(str(L0 / t["files"]["npz"]["path"]))
+        assert all(len(w) == t["hex_digits"] for w in (d / t["files"]["hex"]["path"]).read_text().split())
+        arrays = read_npz(str(d / t["files"]["npz"]["path"]))
         assert sorted(arrays) == sorted(f.name for f in fields)
         for f in fields:
             assert arrays[f.name].dtype.kind == "u"

@@ -4,6 +4,7 @@ validator, and argument errors of the `mxemu golden` commands."""
 from __future__ import annotations
 
 import copy
+import hashlib
 import json
 from pathlib import Path
 
@@ -13,10 +14,12 @@ import pytest
 from mxemu import oracle
 from mxemu.cli import main
 from mxemu.errors import InputError, MXError, PolicyError, UnknownNameError
+from mxemu.golden import generate as gen_module
 from mxemu.golden import manifest as mf
 from mxemu.golden import suites, writers
 from mxemu.golden.generate import generate
 from mxemu.policy import Policy, get_policy
+from mxemu.spec import get_format
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -79,15 +82,15 @@ def test_interrupted_generation_leaves_no_complete_set(tmp_path: Path, monkeypat
     generate(out, ("decode",), ("mxfp4_e2m1",), Policy(), "L0", 0, progress=None)
     assert (out / mf.MANIFEST).exists() and (out / mf.SUMS).exists()
     calls = {"n": 0}
-    real = writers.npz_bytes
+    real = gen_module.atomic_write
 
-    def dies_midway(table: suites.Table) -> bytes:
+    def dies_midway(path: Path, writer: object) -> Path:  # interrupted while writing the third file
         calls["n"] += 1
         if calls["n"] == 3:
             raise KeyboardInterrupt
-        return real(table)
+        return real(path, writer)
 
-    monkeypatch.setattr(writers, "npz_bytes", dies_midway)
+    monkeypatch.setattr(gen_module, "atomic_write", dies_midway)
     with pytest.raises(KeyboardInterrupt):
         generate(out, ("decode", "encode"), ("mxfp4_e2m1", "mxint8"), Policy(), "L0", 0, progress=None)
     assert calls["n"] == 3
@@ -100,7 +103,7 @@ def test_progress_is_one_line_per_suite(tmp_path: Path, capsys: pytest.CaptureFi
     assert _gen(tmp_path, "--suite", "decode,scale", "--format", "mxfp4_e2m1,mxint8") == 0
     err = capsys.readouterr().err.splitlines()
     assert [ln.split(":")[1].strip() for ln in err[:4]] == [
-        "decode/mxfp4_e2m1", "decode/mxint8", "scale/mxfp4_e2m1", "scale/mxint8"]
+        "[1/4] decode/mxfp4_e2m1", "[2/4] decode/mxint8", "[3/4] scale/mxfp4_e2m1", "[4/4] scale/mxint8"]
 
 
 def test_other_presets_pass_the_oracle_gate(tmp_path: Path) -> None:
@@ -132,7 +135,7 @@ def test_manifest_validator_rejects_bad_documents(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(("args", "message"), [
-    (("--suite", "dot", "--format", "all"), "unknown suite 'dot'"),
+    (("--suite", "dots", "--format", "all"), "unknown suite 'dots'"),
     (("--suite", "decode", "--format", "mxfp9"), "unknown MX format 'mxfp9'"),
     (("--suite", "decode", "--format", "nvfp4"), "E8M0-scaled MX formats only"),
     (("--suite", "decode", "--format", "fp8_e4m3"), "unknown MX format 'fp8_e4m3'"),
@@ -192,3 +195,251 @@ def test_verify_reports_a_missing_manifest_and_unlisted_files(tmp_path: Path) ->
     problems = verify(tmp_path)
     assert "decode/extra.tv: not listed in SHA256SUMS" in problems
     assert "decode/extra.tv: not part of the regenerated set" in problems
+
+
+def test_jobs_and_shards_merge_to_the_unsharded_bytes(tmp_path: Path) -> None:
+    args = ("--suite", "decode,dequantize,quantize", "--format", "mxfp4_e2m1,mxint8,mxfp6_e2m3", "--seed", "7")
+    assert _gen(tmp_path / "one", *args) == 0
+    assert _gen(tmp_path / "two", *args, "--jobs", "2") == 0
+    for i in range(4):
+        assert _gen(tmp_path / f"s{i}", *args, "--shard", f"{i}/4", "--jobs", "2") == 0
+        assert not (tmp_path / f"s{i}" / mf.MANIFEST).exists()  # a shard never claims to be a set
+    shards = [str(tmp_path / f"s{i}") for i in (2, 0, 3, 1)]  # any order
+    assert main(["golden", "merge", "--out", str(tmp_path / "merged"), *shards]) == 0
+    one = _files(tmp_path / "one")
+    assert _files(tmp_path / "two") == one
+    assert _files(tmp_path / "merged") == one
+    assert main(["golden", "verify", str(tmp_path / "merged")]) == 0
+
+
+def test_merge_refuses_missing_repeated_foreign_or_altered_shards(tmp_path: Path) -> None:
+    from mxemu.golden.generate import Shard, merge
+
+    for i in range(2):
+        generate(tmp_path / f"s{i}", ("decode",), ("mxfp4_e2m1", "mxint8"), Policy(), "L0", 0, shard=Shard(i, 2))
+    generate(tmp_path / "other", ("decode",), ("mxfp4_e2m1", "mxint8"), Policy(), "L0", 1, shard=Shard(1, 2))
+    s0, s1, other = tmp_path / "s0", tmp_path / "s1", tmp_path / "other"
+    with pytest.raises(MXError, match=r"each needed once; got \[0\]"):
+        merge(tmp_path / "m", [s0])
+    with pytest.raises(MXError, match=r"each needed once; got \[0, 0\]"):
+        merge(tmp_path / "m", [s0, s0])
+    with pytest.raises(MXError, match="different commands"):
+        merge(tmp_path / "m", [s0, other])
+    with pytest.raises(MXError, match=r"no SHARD\.json"):
+        merge(tmp_path / "m", [s0, tmp_path / "nothing"])
+    (s1 / "decode" / "mxint8.hex").write_text("00\n")
+    with pytest.raises(MXError, match=r"mxint8\.hex: SHA-256 differs"):
+        merge(tmp_path / "m", [s0, s1])
+    assert not (tmp_path / "m" / mf.MANIFEST).exists()
+    with pytest.raises(InputError, match="0 <= i < N"):
+        Shard.parse("2/2")
+    with pytest.raises(InputError, match="--jobs must be a positive integer"):
+        generate(tmp_path / "j", ("decode",), ("mxint8",), Policy(), "L0", 0, jobs=0)
+
+
+def test_progress_counts_suite_files_on_parallel_runs(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert _gen(tmp_path, "--suite", "decode", "--format", "mxfp4_e2m1,mxint8,mxfp6_e3m2", "--jobs", "2") == 0
+    err = capsys.readouterr().err.splitlines()
+    assert [ln.split(" ")[2] for ln in err[:3]] == ["[1/3]", "[2/3]", "[3/3]"]
+
+
+def test_dequantize_suite_covers_every_code_at_every_scale_and_is_oracle_gated(monkeypatch: pytest.MonkeyPatch
+                                                                               ) -> None:
+    t = suites.build("dequantize", "mxfp6_e3m2", Policy(), "L1", 0)
+    pairs = set(zip(t.columns["scale"].tolist(), t.columns["code"].tolist(), strict=True))
+    assert pairs == {(s, c) for s in range(256) for c in range(64)}
+    tags = {suites.TAGS[i][0] for i in t.columns["tag"].tolist()}
+    assert tags == {"DQ-zero", "DQ-normal", "DQ-fp32-sub", "DQ-overflow", "DQ-scale-nan"}
+    real = suites.build_dequantize
+
+    def off_by_one(*args: object) -> suites.Table:
+        table = real(*args)
+        table.columns["value"] = table.columns["value"].copy()
+        table.columns["value"][1000] ^= 1
+        return table
+
+    monkeypatch.setitem(suites.BUILDERS, "dequantize", off_by_one)
+    with pytest.raises(MXError, match=r"dequantize/mxfp6_e3m2: 1 case\(s\) disagree with mxemu.oracle \(first: "
+                                      r"case 1000\)"):
+        suites.build("dequantize", "mxfp6_e3m2", Policy(), "L1", 0)
+
+
+def test_divergence_suite_holds_the_same_blocks_for_every_preset() -> None:
+    a = suites.build("divergence", "mxint8", get_policy("ocp"), "L0", 0)
+    b = suites.build("divergence", "mxint8", get_policy("gfloat"), "L0", 0)
+    assert a.count > 20 and np.array_equal(a.columns["x"], b.columns["x"])
+    gfloat_bit = 1 << suites.divergence_presets().index("gfloat")
+    ocp_bit = 1 << suites.divergence_presets().index("ocp")
+    # int_range = full (gfloat) gives code 0x80 for -2.0 where ocp clamps to 0x81: MB9 blocks differ
+    mb9 = a.columns["tag"] == suites.TAG_IDS["MB9-int-min"]
+    assert mb9.any() and (a.columns["differs"][mb9] & gfloat_bit).all()
+    assert (b.columns["differs"][mb9] & ocp_bit).all()
+    assert suites.parse_suites("all") == suites.ALL_SUITES and "divergence" not in suites.ALL_SUITES
+
+
+def _oracle_digest(first: int, count: int, fmt: str, policy: Policy) -> str:
+    x = (np.arange(count, dtype=np.uint32) + np.uint32(first)).view(np.float32)
+    with np.errstate(invalid="ignore"):
+        codes = oracle.encode_array(x, get_format(fmt).element, 0, policy)
+    return hashlib.sha256(codes.astype(np.uint8).tobytes()).hexdigest()
+
+
+@pytest.mark.parametrize(("fmt", "preset"), [("mxfp8_e4m3", "ocp"), ("mxfp4_e2m1", "ml_dtypes"), ("mxint8", "ocp")])
+def test_sweep_chunks_are_sha256_of_the_oracle_codes(fmt: str, preset: str) -> None:
+    """A small range across the float32 overflow / Inf / NaN patterns, in chunks of 4096 with a short last
+    one: each digest equals SHA-256 of the codes mxemu.oracle gives every pattern of its chunk."""
+    first, count, chunk = 0x7F7FE000, 3 * 4096 + 100, 4096
+    t = suites.sweep_table(get_format(fmt), get_policy(preset), 0, first, count, chunk)
+    assert t.columns["first"].tolist() == [first + k * chunk for k in range(4)]
+    assert t.columns["count"].tolist() == [4096, 4096, 4096, 100]
+    for k in range(4):
+        got = "".join(f"{w:08x}" for w in t.columns["digest"][k].tolist())
+        assert got == _oracle_digest(first + k * chunk, int(t.columns["count"][k]), fmt, get_policy(preset))
+    tv = list(writers.tv_lines(t))[1]  # lane 0 first: the digest reads as its hex string
+    assert tv.split()[5:13] == [f"{w:08x}" for w in t.columns["digest"][0].tolist()]
+
+
+def test_sweep_gate_refuses_a_wrong_code(monkeypatch: pytest.MonkeyPatch) -> None:
+    real = suites.encode
+
+    def flips_pattern_5(x: np.ndarray, *args: object, **kwargs: object) -> np.ndarray:
+        codes = real(x, *args, **kwargs).copy()
+        codes[5] ^= 1
+        return codes
+
+    monkeypatch.setattr(suites, "encode", flips_pattern_5)
+    with pytest.raises(MXError, match=r"pattern 0x3f000005 disagrees with mxemu\.oracle"):
+        suites.sweep_table(get_format("mxfp6_e2m3"), Policy(), 0, 0x3F000000, 8192, 4096)
+    with pytest.raises(InputError, match="outside the float32 patterns"):
+        suites.sweep_table(get_format("mxfp6_e2m3"), Policy(), 0, 0xFFFFFF00, 512, 256)
+
+
+@pytest.mark.parametrize(("suite", "level"), [("decode", "exhaustive"), ("sweep", "L0"),
+                                              ("sweep,decode", "exhaustive")])
+def test_sweep_and_the_exhaustive_level_go_together(tmp_path: Path, capsys: pytest.CaptureFixture[str], suite: str,
+                                                    level: str) -> None:
+    assert _gen(tmp_path / "out", "--suite", suite, "--format", "mxint8", "--level", level) == 2
+    assert "level exhaustive takes --suite sweep" in capsys.readouterr().err
+    assert suites.parse_suites("all", "exhaustive") == ("sweep",)
+
+
+@pytest.mark.slow
+def test_exhaustive_sweep_covers_every_float32_pattern(tmp_path: Path) -> None:
+    """The whole 2^32 sweep of one format (minutes): 256 chunks of 2^24, one re-hashed from the oracle."""
+    assert _gen(tmp_path, "--suite", "sweep", "--format", "mxfp4_e2m1", "--level", "exhaustive", "--jobs", "2") == 0
+    npz = writers.read_npz(str(tmp_path / "sweep" / "mxfp4_e2m1.npz"))
+    assert npz["first"].tolist() == [k << 24 for k in range(256)] and set(npz["count"].tolist()) == {1 << 24}
+    k = 0x3F  # patterns 0x3f000000..0x3fffffff: 0.5 <= x < 2 and the rounding decisions between
+    got = "".join(f"{w:08x}" for w in npz["digest"][k].tolist())
+    assert got == _oracle_digest(k << 24, 1 << 24, "mxfp4_e2m1", Policy())
+
+
+def test_custom_policies_on_the_command_line_and_from_toml(tmp_path: Path) -> None:
+    p = suites.parse_policy("torchao, rounding=rtz, zero_block_scale=127")
+    assert p == get_policy("torchao").replace(rounding="rtz", zero_block_scale=127)
+    assert p.name == "torchao, rounding=rtz, zero_block_scale=127"
+    toml = tmp_path / "mine.toml"
+    toml.write_text('base = "microxcaling"\nrounding = "rne"\n')
+    assert suites.parse_policy(str(toml)) == get_policy("microxcaling").replace(rounding="rne")
+    out = tmp_path / "set"
+    assert _gen(out, "--suite", "encode", "--format", "mxfp4_e2m1", "--policy", "ocp,rounding=rtz") == 0
+    doc = json.loads((out / mf.MANIFEST).read_text())
+    assert doc["policy"]["rounding"] == "rtz" and "--policy ocp,rounding=rtz " in doc["command"]
+    assert main(["golden", "verify", str(out)]) == 0
+    # RTZ differs from RNE on the midpoints of the encode suite, so the set really uses the policy
+    rne = suites.build("encode", "mxfp4_e2m1", Policy(), "L0", 0)
+    assert not np.array_equal(writers.read_npz(str(out / "encode" / "mxfp4_e2m1.npz"))["code"], rne.columns["code"])
+    for bad, message in [("ocp,rounding", "is not field=value"), ("ocp,colour=red", "colour"),
+                         ("ocp,rounding=sideways", "sideways"), (str(tmp_path / "none.toml"), "cannot read")]:
+        with pytest.raises(MXError, match=message):
+            suites.parse_policy(bad)
+
+
+def test_convert_suite_covers_both_methods_every_target_and_every_source_code() -> None:
+    t = suites.build("convert", "mxint8", Policy(), "L0", 0)
+    targets = {(int(m), suites.CONVERT_TARGETS[int(g)]) for m, g in zip(t.columns["method"], t.columns["target"],
+                                                                      strict=True)}
+    assert targets == {*((0, f) for f in suites.OCP_FORMATS if f != "mxint8"),
+                       *((1, f"mxint{b}") for b in range(2, 8))}
+    edge = t.columns["tag"] == suites.TAG_IDS["CV-edge"]
+    assert set(np.unique(t.columns["src_codes"][edge]).tolist()) == set(range(256))
+    # slice_and_scale keeps an int8 block's scale; requantize into mxint4 may not (it picks its own)
+    sl = (t.columns["method"] == 1) & (t.columns["src_scale"] != 0xFF) & (t.columns["src_codes"] != 0).any(axis=1)
+    assert np.array_equal(t.columns["scale"][sl], t.columns["src_scale"][sl])
+    assert (t.columns["chk"][t.columns["scale"] == 0xFF] == 2).all()
+
+
+def test_convert_oracle_gate_refuses_a_wrong_code(monkeypatch: pytest.MonkeyPatch) -> None:
+    real = suites.build_convert
+
+    def flips_one_code(*args: object) -> suites.Table:
+        table = real(*args)
+        table.columns["codes"] = table.columns["codes"].copy()
+        table.columns["codes"][7, 3] ^= 1
+        return table
+
+    monkeypatch.setitem(suites.BUILDERS, "convert", flips_one_code)
+    with pytest.raises(MXError, match=r"convert/mxfp8_e5m2: 1 case\(s\) disagree with mxemu\.oracle \(first: case 7\)"):
+        suites.build("convert", "mxfp8_e5m2", Policy(), "L0", 0)
+
+
+def test_dot_suite_models_differ_somewhere_and_the_gate_refuses_a_wrong_sum(monkeypatch: pytest.MonkeyPatch) -> None:
+    t = suites.build("dot", "mxfp8_e4m3", Policy(), "L1", 0)
+    cols = {m: suites.bits_to_f32(t.columns[m]) for m in suites.DOT_MODELS}
+    finite = np.isfinite(cols["exact"])
+    for m in suites.DOT_MODELS[1:]:  # every float32 model rounds differently from the exact one on some pair
+        assert (cols[m][finite] != cols["exact"][finite]).any(), m
+    assert {suites.TAGS[i][0] for i in t.columns["tag"].tolist()} == {"DOT-pair", "DOT-cancel", "DOT-random"}
+    real = suites.build_dot
+
+    def wrong_sum(*args: object) -> suites.Table:
+        table = real(*args)
+        table.columns["fp32_sequential"] = table.columns["fp32_sequential"].copy()
+        table.columns["fp32_sequential"][4] ^= 1
+        return table
+
+    monkeypatch.setitem(suites.BUILDERS, "dot", wrong_sum)
+    with pytest.raises(MXError, match=r"dot/mxfp6_e2m3: 1 case\(s\) disagree with mxemu\.oracle \(first: case 4\)"):
+        suites.build("dot", "mxfp6_e2m3", Policy(), "L0", 0)
+
+
+def test_dot_oracle_gives_a_zero_product_the_ieee_sign() -> None:
+    """Block 0: 32 products -2^-266 that underflow to -0; block 1: +0 (integer code 0) times -2.0 (code 0x80),
+    which IEEE signs -0, so fp32_sequential keeps -0 (a +0 there would turn it into +0). exact: the nonzero
+    sum underflows to -0; block_exact_fp32 and dequant_fp32 add -0 to the initial +0 and end at +0."""
+    mx8 = get_format("mxint8")
+    a = np.concatenate([np.full(32, 0x01), np.zeros(32)]).astype(np.uint8)
+    b = np.concatenate([np.full(32, 0xFF), np.full(32, 0x80)]).astype(np.uint8)
+    scales = np.uint8([0, 127])
+    r = suites.oracle_dot(scales, a, scales, b, mx8)
+    assert [bool(np.signbit(r[m])) for m in suites.DOT_MODELS] == [True, False, True, False]
+    from mxemu.array import MXArray
+    from mxemu.products import dot
+
+    qa, qb = (MXArray(codes=c, scales=scales, format=mx8, policy=Policy(), axis=(0,)) for c in (a, b))
+    for m in suites.DOT_MODELS:
+        got = dot(qa, qb, accumulation=m)
+        assert got == 0 and np.signbit(got) == np.signbit(r[m]), m
+
+
+def test_pack_suite_covers_every_layout_of_each_width_and_the_gate_refuses_a_wrong_byte(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from mxemu.packing import LAYOUTS
+
+    assert set(suites.PACK_LAYOUTS) == set(LAYOUTS)
+    for fmt, bits in (("mxfp4_e2m1", 4), ("mxfp6_e3m2", 6), ("mxint8", 8)):
+        t = suites.build("pack", fmt, Policy(), "L0", 0)
+        used = {suites.PACK_LAYOUTS[i] for i in t.columns["layout"].tolist()}
+        assert used == {name for name, widths in LAYOUTS.items() if bits in widths}
+        assert set(t.columns["nbytes"].tolist()) <= {32, 32 * bits // 8}
+    real = suites.build_pack
+
+    def wrong_byte(*args: object) -> suites.Table:
+        table = real(*args)
+        table.columns["data"] = table.columns["data"].copy()
+        table.columns["data"][2, 0] ^= 0x10
+        return table
+
+    monkeypatch.setitem(suites.BUILDERS, "pack", wrong_byte)
+    with pytest.raises(MXError, match=r"pack/mxfp4_e2m1: 1 case\(s\) disagree with mxemu\.oracle \(first: case 2\)"):
+        suites.build("pack", "mxfp4_e2m1", Policy(), "L0", 0)

@@ -10,7 +10,19 @@ from pathlib import Path
 from typing import Any
 
 from mxemu.errors import FileFormatError
-from mxemu.golden.suites import CHECK_CLASSES, EVENT_NAMES, EVENTS, LEVELS, SUITES, TAGS, Table
+from mxemu.golden.suites import (
+    CHECK_CLASSES,
+    CONVERT_METHODS,
+    CONVERT_TARGETS,
+    EVENT_NAMES,
+    EVENTS,
+    LEVELS,
+    PACK_LAYOUTS,
+    SUITES,
+    TAGS,
+    Table,
+    divergence_presets,
+)
 from mxemu.golden.writers import hex_digits
 from mxemu.policy import FIELDS
 
@@ -49,7 +61,8 @@ SCHEMA: dict[str, Any] = {
     "type": "object",
     "additionalProperties": False,
     "required": ["schema_version", "spec_version", "generator", "policy", "seed", "level", "prng", "suites",
-                 "formats", "command", "check_classes", "events", "tags", "tables", "exports"],
+                 "formats", "command", "check_classes", "events", "tags", "presets", "convert_targets",
+                 "convert_methods", "pack_layouts", "tables", "exports"],
     "properties": {
         "schema_version": {"const": SCHEMA_VERSION},
         "spec_version": {"const": SPEC_VERSION},
@@ -72,6 +85,10 @@ SCHEMA: dict[str, Any] = {
             "type": "object", "required": ["id", "name", "description"], "additionalProperties": False,
             "properties": {"id": {"type": "integer", "minimum": 0}, "name": {"type": "string"},
                            "description": {"type": "string"}}}},
+        "presets": {"type": "array", "items": {"type": "string"}},
+        "convert_targets": {"type": "array", "items": {"type": "string"}},
+        "convert_methods": {"type": "array", "items": {"type": "string"}},
+        "pack_layouts": {"type": "array", "items": {"type": "string"}},
         "tables": {"type": "array", "items": _TABLE, "minItems": 1},
         "exports": {"type": "object", "required": ["c_header", "sv_package"], "additionalProperties": False,
                     "properties": {"c_header": _FILE, "sv_package": _FILE}},
@@ -194,6 +211,9 @@ def build_manifest(*, generator: dict[str, str], policy: dict[str, Any], seed: i
         "check_classes": {str(k): v for k, v in CHECK_CLASSES.items()},
         "events": {f"bit{k} {EVENT_NAMES[k]}": v for k, v in EVENTS.items()},
         "tags": [{"id": i, "name": n, "description": d} for i, (n, d) in enumerate(TAGS)],
+        "presets": list(divergence_presets()),
+        "convert_targets": list(CONVERT_TARGETS), "convert_methods": list(CONVERT_METHODS),
+        "pack_layouts": list(PACK_LAYOUTS),
         "tables": tables, "exports": exports,
     }
 

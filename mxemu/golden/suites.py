@@ -4,27 +4,42 @@ from __future__ import annotations
 
 import hashlib
 import math
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from fractions import Fraction
+from pathlib import Path
+from typing import TextIO
 
 import numpy as np
+import tomllib
 
 from mxemu import oracle
+from mxemu.array import MXArray
 from mxemu.errors import InputError, MXError, PolicyError, UnknownNameError
 from mxemu.ops import decode, encode, quantize
-from mxemu.policy import Policy
+from mxemu.policy import Policy, get_policy, policies
 from mxemu.spec import ElementFormat, MXFormat, ScaleFormat, formats, get_format
 
-SUITES = ("decode", "encode", "scale", "quantize")
-LEVELS = ("L0", "L1")
+SUITES = ("decode", "encode", "scale", "quantize", "dequantize", "convert", "dot", "pack", "divergence", "sweep")
+# "all": the suites of one policy; divergence compares presets and is asked for by name
+ALL_SUITES = ("decode", "encode", "scale", "quantize", "dequantize", "convert", "dot", "pack")
+# LAYOUT field of the pack suite: an index into this list (mxemu.packing.LAYOUTS, append only)
+PACK_LAYOUTS = ("byte", "byte_msb", "nibble_lo_first", "nibble_hi_first", "fp6_4in3", "bitstream_le")
+DOT_MODELS = ("exact", "block_exact_fp32", "fp32_sequential", "dequant_fp32")  # output fields of the dot suite
+DOT_K = 2 * 32  # two blocks per operand: the block-order steps of the float32 models show
+# TARGET field of the convert suite: an index into this list (append only)
+CONVERT_TARGETS = ("mxfp8_e4m3", "mxfp8_e5m2", "mxfp6_e3m2", "mxfp6_e2m3", "mxfp4_e2m1", "mxint8", "mxint7", "mxint6",
+                   "mxint5", "mxint4", "mxint3", "mxint2")
+CONVERT_METHODS = ("requantize", "slice_and_scale")  # METHOD field
+LEVELS = ("L0", "L1", "exhaustive")
 OCP_FORMATS = ("mxfp8_e4m3", "mxfp8_e5m2", "mxfp6_e3m2", "mxfp6_e2m3", "mxfp4_e2m1", "mxint8")
 BLOCK = 32
 
 # Check classes (the CHK field): how a device-under-test output is compared with the expected one.
 CHECK_CLASSES: dict[int, str] = {
     0: "exact: every output field must equal the expected bits",
-    1: "nan: the output value must be a NaN; any NaN bit pattern is accepted",
+    1: "nan: a float32 output whose expected value is a NaN must be a NaN; any NaN bit pattern is accepted",
     2: "codes_dont_care: the scale must match; element codes are ignored (NaN scale)",
 }
 # Events byte (the EV field): informative, never compared by `check`.
@@ -36,9 +51,11 @@ EVENTS: dict[int, str] = {
     3: "nonfinite input: some input (or decoded value) is NaN or Inf",
     4: "scale at an end of the E8M0 range (0x00 or 0xFE)",
     5: "scale NaN (0xFF)",
+    6: "overflow: a finite element times the scale lies beyond the float32 range (dequantizes to Inf)",
 }
-EVENT_NAMES = ("inexact", "underflow", "saturated", "nonfinite", "scale_end", "scale_nan")
-EV_INEXACT, EV_UNDERFLOW, EV_SATURATED, EV_NONFINITE, EV_SCALE_END, EV_SCALE_NAN = (1 << i for i in range(6))
+EVENT_NAMES = ("inexact", "underflow", "saturated", "nonfinite", "scale_end", "scale_nan", "overflow")
+EV_INEXACT, EV_UNDERFLOW, EV_SATURATED, EV_NONFINITE, EV_SCALE_END, EV_SCALE_NAN, EV_OVERFLOW = (
+    1 << i for i in range(7))
 
 # Coverage tags: the TAG field is an index into this table (ids never change meaning; append only).
 TAGS: tuple[tuple[str, str], ...] = (
@@ -81,6 +98,20 @@ TAGS: tuple[tuple[str, str], ...] = (
     ("MB9-int-min", "quantize: integer elements at -2^(b-1) (the 0x80 question)"),
     ("MB-fp32-sub", "quantize: blocks of FP32 subnormals"),
     ("MB-random", "quantize: Philox-random blocks (log-uniform magnitudes, outliers)"),
+    ("DQ-zero", "dequantize: a zero element code"),
+    ("DQ-normal", "dequantize: a finite non-zero element whose product is a float32 normal"),
+    ("DQ-fp32-sub", "dequantize: a product below the float32 minimum normal (a float32 subnormal result)"),
+    ("DQ-overflow", "dequantize: a product beyond the float32 range (Inf)"),
+    ("DQ-special", "dequantize: a NaN or Inf element code"),
+    ("DQ-scale-nan", "dequantize: the NaN scale 0xFF (every element dequantizes to NaN)"),
+    ("SWEEP-chunk", "sweep: SHA-256 of the element codes of a contiguous range of float32 bit patterns"),
+    ("DOT-pair", "dot: two quantized or edge blocks (every code, NaN scale, scale ends, zeros) per operand"),
+    ("DOT-cancel", "dot: b is a with every sign flipped (an exact sum of zero) or a itself"),
+    ("DOT-random", "dot: Philox-random codes and scales near 2^0"),
+    ("PK-codes", "pack: every code of the format, all zeros, all ones, alternating, one set bit walking"),
+    ("PK-random", "pack: Philox-random codes"),
+    ("CV-edge", "convert: source blocks with the NaN scale, scales 0x00 / 0xF8 / 0xFE, all-zero codes, and "
+                "every source code at scale 2^0"),
 )
 TAG_IDS: dict[str, int] = {name: i for i, (name, _) in enumerate(TAGS)}
 
@@ -159,6 +190,18 @@ def layout(suite: str, mx: MXFormat) -> tuple[Field, ...]:
         "encode": (Field("scale", "input", 8), Field("x", "input", 32), Field("code", "output", w)),
         "scale": (Field("x", "input", 32, BLOCK), Field("scale", "output", 8)),
         "quantize": (Field("x", "input", 32, BLOCK), Field("scale", "output", 8), Field("codes", "output", w, BLOCK)),
+        "dequantize": (Field("scale", "input", 8), Field("code", "input", w), Field("value", "output", 32)),
+        "divergence": (Field("x", "input", 32, BLOCK), Field("scale", "output", 8),
+                       Field("codes", "output", w, BLOCK), Field("differs", "meta", 16)),
+        "convert": (Field("method", "input", 4), Field("target", "input", 8), Field("src_scale", "input", 8),
+                    Field("src_codes", "input", w, BLOCK), Field("scale", "output", 8),
+                    Field("codes", "output", 8, BLOCK)),
+        "dot": (Field("sa", "input", 8, 2), Field("a", "input", w, DOT_K), Field("sb", "input", 8, 2),
+                Field("b", "input", w, DOT_K), *(Field(m, "output", 32) for m in DOT_MODELS)),
+        "pack": (Field("layout", "input", 4), Field("codes", "input", w, BLOCK), Field("nbytes", "meta", 8),
+                 Field("data", "output", 8, BLOCK)),
+        "sweep": (Field("scale", "input", 8), Field("first", "input", 32), Field("count", "input", 32),
+                  Field("digest", "output", 32, 8)),
     }[suite]
     return head + body + tail
 
@@ -168,13 +211,14 @@ def layout(suite: str, mx: MXFormat) -> tuple[Field, ...]:
 # ----------------------------------------------------------------------------------------------------------
 
 
-def parse_suites(text: str) -> tuple[str, ...]:
-    """Comma-separated suite names (or "all") in canonical order; `UnknownNameError` for an unknown one."""
+def parse_suites(text: str, level: str = "L0") -> tuple[str, ...]:
+    """Comma-separated suite names (or "all": the suites of one policy, or `sweep` at level exhaustive) in
+    canonical order; `UnknownNameError` for an unknown one."""
     names = [s.strip() for s in text.split(",") if s.strip()]
     if not names:
         raise InputError(f"--suite is empty; suites: {', '.join(SUITES)}")
     if names == ["all"]:
-        return SUITES
+        return ("sweep",) if level == "exhaustive" else ALL_SUITES
     for n in names:
         if n not in SUITES:
             raise UnknownNameError(f"unknown suite {n!r}; suites: {', '.join(SUITES)} (or all)")
@@ -201,6 +245,37 @@ def parse_formats(text: str) -> tuple[str, ...]:
     return tuple(dict.fromkeys(out))
 
 
+def parse_policy(text: str) -> Policy:
+    """A preset name; a preset with changed fields, "ocp,rounding=rtz,scale_rule=ceil" (the text becomes the
+    policy's name, so the manifest's command reproduces it); or a TOML file holding policy fields at the top
+    level, with an optional `base` preset (default ocp) and `name`.
+
+    >>> parse_policy("ocp,rounding=rtz").rounding
+    'rtz'
+    """
+    text = text.strip()
+    if text.endswith(".toml"):
+        try:
+            data = tomllib.loads(Path(text).read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+            raise InputError(f"--policy {text}: cannot read the TOML file ({exc})") from None
+        base = data.pop("base", "ocp")
+        name = data.pop("name", Path(text).stem)
+        if not isinstance(base, str) or not isinstance(name, str):
+            raise InputError(f"--policy {text}: base and name must be strings")
+        return get_policy(base).replace(**data, name=name)
+    preset, *changes = (part.strip() for part in text.split(","))
+    if not changes:
+        return get_policy(preset)
+    fields: dict[str, object] = {}
+    for change in changes:
+        key, eq, value = change.partition("=")
+        if not eq or not key.strip():
+            raise InputError(f"--policy {text!r}: {change!r} is not field=value")
+        fields[key.strip()] = int(value) if re.fullmatch(r"\s*-?\d+\s*", value) else value.strip()
+    return get_policy(preset).replace(**fields, name=text)
+
+
 def check_policy(policy: Policy) -> None:
     """Refuse policies the suites cannot express yet."""
     if policy.rounding == "stochastic":
@@ -212,6 +287,12 @@ def check_level(level: str) -> str:
     if level not in LEVELS:
         raise InputError(f"unknown level {level!r}; levels: {', '.join(LEVELS)}")
     return level
+
+
+def check_level_suites(level: str, suites: tuple[str, ...]) -> None:
+    """The exhaustive level has exactly one suite, `sweep`, and `sweep` exists at that level only."""
+    if (level == "exhaustive") != ("sweep" in suites) or (level == "exhaustive" and len(suites) != 1):
+        raise InputError("level exhaustive takes --suite sweep (or all) alone, and sweep needs --level exhaustive")
 
 
 def check_seed(seed: int) -> int:
@@ -547,6 +628,11 @@ def _quantize_blocks(mx: MXFormat, level: str, seed: int) -> _Blocks:
             row = np.resize(np.array([low, low / 2, m_norm * 2.0 ** E, low * 0.99]), BLOCK)
             b.add(row, "MB9-int-min")
             b.add(np.concatenate([[-m_norm * 2.0 ** E, low], np.zeros(BLOCK - 2)]), "MB9-int-min")
+            # |x| just below 2^(E+1) keeps the scale at 2^E, so these lanes round to -2^(b-1) steps (code 0x80
+            # for a full-range integer, clamped to -(2^(b-1) - 1) steps when symmetric): the tie, above, below
+            step = float(elem.min_subnormal) * 2.0 ** E
+            near = [low + step / 2, low + step / 4, low + 3 * step / 4]
+            b.add(np.resize(np.array([*near, m_norm * 2.0 ** E / 2]), BLOCK), "MB9-int-min")
     if level != "L0":
         n = 512
         w = stream(seed, f"quantize/{mx.name}", 3 * n * BLOCK).reshape(3, n, BLOCK)
@@ -579,7 +665,7 @@ def _block_table(suite: str, mx: MXFormat, policy: Policy, blocks: _Blocks) -> T
     ev |= np.where(~np.isfinite(x).all(axis=1), EV_NONFINITE, 0).astype(np.uint8)
     t = Table(suite, mx, layout(suite, mx))
     t.columns = {"tag": tags, "x": f32_bits(x).copy(), "scale": scales}
-    if suite == "quantize":
+    if suite in ("quantize", "divergence"):
         t.columns["codes"] = codes
         t.columns["ev"] = ev.astype(np.uint8)
         t.columns["chk"] = np.where(is_nan, 2, 0).astype(np.uint8)
@@ -599,15 +685,487 @@ def build_quantize(mx: MXFormat, policy: Policy, level: str, seed: int) -> Table
     return _block_table("quantize", mx, policy, _quantize_blocks(mx, level, seed))
 
 
+# ----------------------------------------------------------------------------------------------------------
+# dequantize
+# ----------------------------------------------------------------------------------------------------------
+
+
+def dequantize_scales(mx: MXFormat, level: str) -> tuple[int, ...]:
+    """E8M0 scale codes of the dequantize suite: both ends (float32-subnormal products, overflow to Inf),
+    around 2^0, the NaN code; L1 adds every code for elements of up to 6 bits, every 8th code for 8-bit ones."""
+    nan = mx.scale.nan_code
+    ends = {0, 1, 2, 3, 5, 8, 10, 16, 0x70, 0x7E, 0x7F, 0x80, 0x85, 0xF0, 0xF8, 0xFB, 0xFC, 0xFD, nan - 1, nan}
+    if level == "L0":
+        return tuple(sorted(ends))
+    if mx.element.bits <= 6:
+        return tuple(range(nan + 1))
+    return tuple(sorted(ends | set(range(0, nan + 1, 8)) | set(range(0x77, 0x88))))
+
+
+def build_dequantize(mx: MXFormat, policy: Policy, level: str, seed: int) -> Table:
+    """(E8M0 scale, element code) -> float32 bits of the element's value times the scale, by
+    MXArray.dequantize: every code at each scale of `dequantize_scales` (NaN results: check class nan)."""
+    elem = mx.element
+    scales = np.array(dequantize_scales(mx, level), dtype=np.uint8)
+    codes = np.arange(elem.num_codes, dtype=np.uint8)
+    sc = np.repeat(scales, len(codes))
+    cd = np.tile(codes, len(scales))
+    q = MXArray(codes=cd.reshape(-1, 1), scales=sc.reshape(-1, 1), format=mx, policy=policy, axis=(1,))
+    values = q.dequantize(np.float32).reshape(-1)
+    elem_value = decode(cd, elem, dtype=np.float64)
+    is_nan_scale = sc == mx.scale.nan_code
+    finite = np.isfinite(elem_value) & ~is_nan_scale
+    v = values.astype(np.float64)
+    tiny = float(np.finfo(np.float32).tiny)
+    tags = np.select(
+        [is_nan_scale, ~np.isfinite(elem_value), elem_value == 0, ~np.isfinite(v), np.abs(v) < tiny],
+        [TAG_IDS["DQ-scale-nan"], TAG_IDS["DQ-special"], TAG_IDS["DQ-zero"], TAG_IDS["DQ-overflow"],
+         TAG_IDS["DQ-fp32-sub"]], TAG_IDS["DQ-normal"])
+    ev = np.where(~np.isfinite(elem_value) | is_nan_scale, EV_NONFINITE, 0)
+    ev |= np.where(finite & ~np.isfinite(v), EV_OVERFLOW, 0)
+    ev |= np.where((sc == 0) | (sc == mx.scale.nan_code - 1), EV_SCALE_END, 0)
+    ev |= np.where(is_nan_scale, EV_SCALE_NAN, 0)
+    t = Table("dequantize", mx, layout("dequantize", mx))
+    t.columns = {"tag": tags.astype(np.uint16), "scale": sc, "code": cd, "value": f32_bits(values).copy(),
+                 "ev": ev.astype(np.uint8), "chk": np.where(np.isnan(v), 1, 0).astype(np.uint8)}
+    return t
+
+
+# ----------------------------------------------------------------------------------------------------------
+# convert
+# ----------------------------------------------------------------------------------------------------------
+
+
+def convert_targets(mx: MXFormat, policy: Policy) -> list[tuple[int, str]]:
+    """(method, target) pairs of the convert suite for source `mx`: requantize into every other OCP format,
+    and slice_and_scale into each defined target when the policy's rounding allows it."""
+    from mxemu.conversion import SLICE_ROUNDINGS, SLICE_TARGETS
+
+    out = [(0, t) for t in OCP_FORMATS if t != mx.name]
+    if policy.rounding in SLICE_ROUNDINGS:
+        out += [(1, f"mx{t}") for t in SLICE_TARGETS.get(mx.element.name, ())]
+    return out
+
+
+def _convert_anchors(mx: MXFormat, policy: Policy, level: str, seed: int) -> tuple[np.ndarray, np.ndarray, list[int]]:
+    """Source blocks (scale codes, element codes, tags): quantized coverage blocks and edge blocks."""
+    blocks = _quantize_blocks(mx, level, seed)
+    step = 8 if level == "L0" else 16
+    x = np.stack(blocks.rows[::step]).astype(np.float32)
+    tags = blocks.tags[::step]
+    if policy.nan_to_nonan == "error" and not mx.element.has_nan:
+        keep = ~np.isnan(x).any(axis=1)
+        x, tags = x[keep], [t for t, k in zip(tags, keep, strict=True) if k]
+    q = quantize(x, mx, axis=-1, policy=policy)
+    scales = list(np.asarray(q.scales, np.uint8).reshape(-1))
+    codes = list(np.asarray(q.codes, np.uint8))
+    n = mx.element.num_codes
+    every = np.arange(max(n, BLOCK), dtype=np.int64) % n
+    sign = 1 << (mx.element.bits - 1)
+    top = np.array([sign - 1 if i % 2 else (2 * sign - 1) for i in range(BLOCK)], np.int64)  # large magnitudes
+    edges = [(mx.scale.nan_code, every[:BLOCK]), (mx.scale.nan_code - 1, top), (0xF8, top), (0, every[:BLOCK]),
+             (mx.scale.bias, np.where(np.arange(BLOCK) % 2, sign, 0))]
+    edges += [(mx.scale.bias, every[i:i + BLOCK]) for i in range(0, len(every), BLOCK)]
+    for sc, cd in edges:
+        scales.append(np.uint8(sc))
+        codes.append(cd.astype(np.uint8))
+        tags.append(TAG_IDS["CV-edge"])
+    return np.array(scales, np.uint8), np.stack(codes).astype(np.uint8), tags
+
+
+def build_convert(mx: MXFormat, policy: Policy, level: str, seed: int) -> Table:
+    """Source MX blocks (scale, codes) -> the target's scale and codes (8-bit lanes) by mxemu.convert, for
+    every (method, target) of `convert_targets`."""
+    from mxemu.conversion import convert
+
+    src_scales, src_codes, tags = _convert_anchors(mx, policy, level, seed)
+    has_nan = np.array([np.isnan(oracle.dequantize_block(int(s), c, mx)).any() for s, c in
+                        zip(src_scales.tolist(), src_codes, strict=True)])
+    cols: dict[str, list[np.ndarray]] = {k: [] for k in ("method", "target", "src_scale", "src_codes", "scale",
+                                                         "codes", "tag")}
+    for method, target in convert_targets(mx, policy):
+        tgt = get_format(target)
+        keep = ~has_nan if policy.nan_to_nonan == "error" and not tgt.element.has_nan else np.ones(len(tags), bool)
+        q = MXArray(codes=src_codes[keep], scales=src_scales[keep].reshape(-1, 1), format=mx, policy=policy,
+                    axis=(1,))
+        r = convert(q, tgt, method=CONVERT_METHODS[method], policy=policy)
+        m = int(keep.sum())
+        cols["method"].append(np.full(m, method, np.uint8))
+        cols["target"].append(np.full(m, CONVERT_TARGETS.index(target), np.uint8))
+        cols["src_scale"].append(src_scales[keep])
+        cols["src_codes"].append(src_codes[keep])
+        cols["scale"].append(np.asarray(r.scales, np.uint8).reshape(-1))
+        cols["codes"].append(np.asarray(r.codes, np.uint8))
+        cols["tag"].append(np.array(tags, np.uint16)[keep])
+    c = {k: np.concatenate(v) for k, v in cols.items()}
+    nan = mx.scale.nan_code
+    is_nan = c["scale"] == nan
+    ev = np.where(is_nan, EV_SCALE_NAN, 0) | np.where((c["scale"] == 0) | (c["scale"] == nan - 1), EV_SCALE_END, 0)
+    t = Table("convert", mx, layout("convert", mx))
+    t.columns = {**c, "ev": ev.astype(np.uint8), "chk": np.where(is_nan, 2, 0).astype(np.uint8)}
+    return t
+
+
+def oracle_convert(method: int, target: str, scale: int, codes: np.ndarray, mx: MXFormat,
+                    policy: Policy) -> tuple[int, np.ndarray]:
+    """The convert contract (docs/convert_dot.md) on exact values: requantize = quantize_block of the exact
+    dequantized values; slice_and_scale = the scale raised by emax_src - emax_dst (clamped or NaN past 2^127)
+    and each element's exact value re-encoded at the raised scale; NaN scale kept; all-zero blocks take
+    zero_block_scale."""
+    tgt = get_format(target)
+    values = oracle.dequantize_block(scale, codes, mx)
+    if method == 0:
+        return oracle.quantize_block(values, tgt, policy)
+    fill = oracle.encode_value(math.nan, tgt.element, 0, policy) if tgt.element.has_nan else 0
+    if scale == mx.scale.nan_code:
+        return scale, np.full(len(codes), fill, np.uint8)
+    elem = mx.element
+    exact = [oracle.decode_value(int(c), elem) for c in codes]
+    signed = [(-0.0 if (int(c) >> (elem.bits - 1)) and not elem.is_int else 0.0) if v == 0 else v
+              for c, v in zip(codes, exact, strict=True)]
+    if all(v == 0 for v in exact):
+        return policy.zero_block_scale, np.array([oracle.encode_value(v, tgt.element, 0, policy) for v in signed],
+                                                 np.uint8)
+    e = scale - mx.scale.bias
+    raised = e + elem.emax - tgt.element.emax
+    if raised > 127:
+        if policy.scale_overflow == "nan":
+            return mx.scale.nan_code, np.full(len(codes), fill, np.uint8)
+        raised = 127
+    shift = Fraction(2) ** (e - raised)
+    out = [oracle.encode_value(v * shift if isinstance(v, Fraction) else v, tgt.element, 0, policy) for v in signed]
+    return raised + mx.scale.bias, np.array(out, np.uint8)
+
+
+# ----------------------------------------------------------------------------------------------------------
+# dot
+# ----------------------------------------------------------------------------------------------------------
+
+
+def _dot_operands(mx: MXFormat, policy: Policy, level: str, seed: int) -> tuple[np.ndarray, ...]:
+    """(sa, a, sb, b, tags): pairs of two-block operands built from the convert anchors, their sign-flipped
+    copies and squares, and (L1) Philox-random blocks."""
+    scales, codes, _ = _convert_anchors(mx, policy, level, seed)
+    n = len(scales)
+    sign = np.uint8(1 << (mx.element.bits - 1))
+    sa, a, sb, b, tags = [], [], [], [], []
+
+    def put(i: tuple[int, int], x: np.ndarray, sj: np.ndarray, y: np.ndarray, tag: str) -> None:
+        sa.append(scales[list(i)])
+        a.append(x)
+        sb.append(sj)
+        b.append(y)
+        tags.append(TAG_IDS[tag])
+
+    for i in range(n):
+        pa = (i, (i + 1) % n)
+        pb = ((7 * i + 3) % n, (5 * i + 1) % n)
+        x = np.concatenate([codes[pa[0]], codes[pa[1]]])
+        put(pa, x, scales[list(pb)], np.concatenate([codes[pb[0]], codes[pb[1]]]), "DOT-pair")
+        if i % 3 == 0:  # b = -a: flip the sign bit of a float code, negate (mod 2^bits) an integer one
+            neg = (-x.astype(np.int64)) % mx.element.num_codes if mx.element.is_int else x ^ sign
+            put(pa, x, scales[list(pa)], neg.astype(np.uint8), "DOT-cancel")
+            put(pa, x, scales[list(pa)], x, "DOT-cancel")
+    if level != "L0":
+        m = 256
+        w = stream(seed, f"dot/{mx.name}", m * (2 * DOT_K + 4)).reshape(m, -1)
+        for r in range(m):
+            cw = (w[r, :2 * DOT_K] % np.uint64(mx.element.num_codes)).astype(np.uint8)
+            finite = np.isfinite(decode(cw, mx.element, dtype=np.float64))
+            cw = np.where(finite, cw, cw & sign)  # NaN / Inf codes become zeros: the edge pairs cover them
+            sc = (np.uint64(0x77) + w[r, 2 * DOT_K:] % np.uint64(16)).astype(np.uint8)
+            sa.append(sc[:2])
+            a.append(cw[:DOT_K])
+            sb.append(sc[2:])
+            b.append(cw[DOT_K:])
+            tags.append(TAG_IDS["DOT-random"])
+    return (np.stack(sa).astype(np.uint8), np.stack(a).astype(np.uint8), np.stack(sb).astype(np.uint8),
+            np.stack(b).astype(np.uint8), np.array(tags, np.uint16))
+
+
+def build_dot(mx: MXFormat, policy: Policy, level: str, seed: int) -> Table:
+    """Dot products of two 64-element MX vectors of the suite's format (two blocks each) under every
+    accumulation model of DOT_MODELS, by mxemu.dot, as float32 bits (NaN results: check class nan)."""
+    from mxemu.products import matmul
+
+    sa, a, sb, b, tags = _dot_operands(mx, policy, level, seed)
+    # one matmul per model: row r of A times column r of B is pair r (the diagonal of the product)
+    qa = MXArray(codes=a, scales=sa, format=mx, policy=policy, axis=(1,))
+    qb = MXArray(codes=np.ascontiguousarray(b.T), scales=np.ascontiguousarray(sb.T), format=mx, policy=policy,
+                 axis=(0,))
+    out = {m: f32_bits(np.ascontiguousarray(np.diagonal(matmul(qa, qb, accumulation=m)))).copy()
+           for m in DOT_MODELS}
+    nan = np.zeros(len(tags), bool)
+    for m in DOT_MODELS:
+        nan |= np.isnan(bits_to_f32(out[m]))
+    scale_ev = np.zeros(len(tags), np.uint8)
+    for s in (sa, sb):
+        scale_ev |= np.where((s == mx.scale.nan_code).any(axis=1), EV_SCALE_NAN, 0).astype(np.uint8)
+    t = Table("dot", mx, layout("dot", mx))
+    t.columns = {"tag": tags, "sa": sa, "a": a, "sb": sb, "b": b, **out,
+                 "ev": scale_ev | np.where(nan, EV_NONFINITE, 0).astype(np.uint8), "chk": nan.astype(np.uint8)}
+    return t
+
+
+def rne_float32(v: Fraction) -> np.float32:
+    """The float32 nearest to an exact rational (ties to even; from 2^128 - 2^103 up: Inf; +0 for 0)."""
+    if v == 0:
+        return np.float32(0.0)
+    mag = abs(v)
+    e = mag.numerator.bit_length() - mag.denominator.bit_length()
+    e -= Fraction(2) ** e > mag
+    q = Fraction(2) ** (max(e, -126) - 23)
+    n, rem = divmod(mag, q)
+    n += rem > q / 2 or (rem == q / 2 and n % 2 == 1)
+    r = n * q
+    out = np.float32(np.inf) if r >= Fraction(2) ** 128 - Fraction(2) ** 103 else np.float32(float(r))
+    return -out if v < 0 else out
+
+
+def _ieee_sum(specials: list[float]) -> np.float32:
+    with np.errstate(invalid="ignore"):
+        return np.float32(np.sum(np.array(specials, np.float64)))
+
+
+def oracle_dot(sa: np.ndarray, a: np.ndarray, sb: np.ndarray, b: np.ndarray, mx: MXFormat) -> dict[str, np.float32]:
+    """Each DOT_MODELS result from exact products (docs/convert_dot.md): `exact` rounds the exact sum once;
+    `block_exact_fp32` rounds each block's exact sum and adds in float32; `fp32_sequential` adds each exact
+    product with one rounding; `dequant_fp32` multiplies and adds float32 values. NaN / Inf by IEEE rules."""
+    elem, k = mx.element, mx.block_size
+
+    def value(codes: np.ndarray, scales: np.ndarray, t: int) -> Fraction | float:
+        s = int(scales[t // k])
+        v = oracle.decode_value(int(codes[t]), elem)
+        if s == mx.scale.nan_code:
+            return math.nan
+        return v * Fraction(2) ** (s - mx.scale.bias) if isinstance(v, Fraction) else v
+
+    def negative(codes: np.ndarray, t: int) -> bool:  # the code's sign bit: -0 for floats, < 0 for integers
+        return bool(int(codes[t]) >> (elem.bits - 1))
+
+    def as_f32(v: Fraction | float, codes: np.ndarray, t: int) -> np.float32:
+        if not isinstance(v, Fraction):
+            return np.float32(v)
+        return np.float32(-0.0) if v == 0 and negative(codes, t) and not elem.is_int else rne_float32(v)
+
+    xs = [value(a, sa, t) for t in range(len(a))]
+    ys = [value(b, sb, t) for t in range(len(b))]
+    p: list[Fraction | float] = []
+    for x, y in zip(xs, ys, strict=True):
+        if isinstance(x, Fraction) and isinstance(y, Fraction):
+            p.append(x * y)
+        else:
+            with np.errstate(invalid="ignore"):
+                p.append(float(np.float64(x) * np.float64(y)))  # NaN, +-Inf, Inf * 0 = NaN
+    out: dict[str, np.float32] = {}
+    specials = [x for x in p if isinstance(x, float)]
+    out["exact"] = _ieee_sum(specials) if specials else rne_float32(sum(p, Fraction(0)))
+    with np.errstate(invalid="ignore", over="ignore"):
+        acc = np.float32(0.0)
+        for lo in range(0, len(p), k):
+            blk = p[lo:lo + k]
+            sp = [x for x in blk if isinstance(x, float)]
+            acc = np.float32(acc + (_ieee_sum(sp) if sp else rne_float32(sum(blk, Fraction(0)))))
+        out["block_exact_fp32"] = acc
+        acc = np.float32(0.0)
+        for t, x in enumerate(p):
+            if isinstance(x, float):
+                acc = np.float32(acc + np.float32(x))
+            elif x == 0:
+                # IEEE: a zero product's sign is the XOR of the factors' signs
+                acc = np.float32(acc + np.float32(-0.0 if negative(a, t) != negative(b, t) else 0.0))
+            elif np.isfinite(acc):
+                acc = rne_float32(Fraction(float(acc)) + x)
+        out["fp32_sequential"] = acc
+        acc = np.float32(0.0)
+        for t, (x, y) in enumerate(zip(xs, ys, strict=True)):
+            acc = np.float32(acc + np.float32(as_f32(x, a, t) * as_f32(y, b, t)))
+        out["dequant_fp32"] = acc
+    return out
+
+
+# ----------------------------------------------------------------------------------------------------------
+# pack
+# ----------------------------------------------------------------------------------------------------------
+
+
+def build_pack(mx: MXFormat, policy: Policy, level: str, seed: int) -> Table:
+    """One block of 32 element codes -> its bytes in every layout of mxemu.packing that takes the element
+    width (`pack_codes`), zero-padded to 32 bytes; NBYTES is the layout's size."""
+    from mxemu.packing import LAYOUTS, pack_codes
+
+    w, n = mx.element.bits, mx.element.num_codes
+    top = n - 1
+    blocks = [np.arange(i, i + BLOCK) % n for i in range(0, max(n, BLOCK), BLOCK)]
+    blocks += [np.zeros(BLOCK, np.int64), np.full(BLOCK, top), np.where(np.arange(BLOCK) % 2, top, 0)]
+    blocks += [np.where(np.arange(BLOCK) == k, 1 << (k % w), 0) for k in range(BLOCK)]
+    tags = [TAG_IDS["PK-codes"]] * len(blocks)
+    if level != "L0":
+        r = stream(seed, f"pack/{mx.name}", 64 * BLOCK).reshape(64, BLOCK) % np.uint64(n)
+        blocks += list(r.astype(np.int64))
+        tags += [TAG_IDS["PK-random"]] * 64
+    codes = np.stack(blocks).astype(np.uint8)
+    cols: dict[str, list] = {"tag": [], "layout": [], "codes": [], "nbytes": [], "data": []}
+    for lid, name in enumerate(PACK_LAYOUTS):
+        if w not in LAYOUTS[name]:
+            continue
+        for tag, row in zip(tags, codes, strict=True):
+            data = pack_codes(row, w, name)
+            cols["tag"].append(tag)
+            cols["layout"].append(lid)
+            cols["codes"].append(row)
+            cols["nbytes"].append(len(data))
+            cols["data"].append(np.concatenate([data, np.zeros(BLOCK - len(data), np.uint8)]))
+    t = Table("pack", mx, layout("pack", mx))
+    t.columns = {"tag": np.array(cols["tag"], np.uint16), "layout": np.array(cols["layout"], np.uint8),
+                 "codes": np.stack(cols["codes"]), "nbytes": np.array(cols["nbytes"], np.uint8),
+                 "data": np.stack(cols["data"]).astype(np.uint8), "ev": np.zeros(len(cols["tag"]), np.uint8),
+                 "chk": np.zeros(len(cols["tag"]), np.uint8)}
+    return t
+
+
+def oracle_pack(layout_name: str, codes: np.ndarray, bits: int) -> np.ndarray:
+    """The bytes of one block by the layout's definition (docs/layouts.md), zero-padded to 32: `byte` one
+    code per byte, `byte_msb` shifted to the top, `nibble_hi_first` element 2i in the high nibble, and the
+    little-endian bit stream (element i at bit i * bits) for `bitstream_le`, `nibble_lo_first`, `fp6_4in3`."""
+    c = [int(v) for v in codes]
+    if layout_name == "byte":
+        out = c
+    elif layout_name == "byte_msb":
+        out = [v << (8 - bits) for v in c]
+    elif layout_name == "nibble_hi_first":
+        out = [(c[2 * j] << 4) | c[2 * j + 1] for j in range(len(c) // 2)]
+    else:
+        word = sum(v << (i * bits) for i, v in enumerate(c))
+        out = list(word.to_bytes((len(c) * bits + 7) // 8, "little"))
+    return np.array(out + [0] * (BLOCK - len(out)), np.uint8)
+
+
+# ----------------------------------------------------------------------------------------------------------
+# divergence
+# ----------------------------------------------------------------------------------------------------------
+
+
+def divergence_presets() -> tuple[str, ...]:
+    """The presets a divergence suite compares against: bit i of the DIFFERS field is preset i."""
+    return tuple(policies())
+
+
+def _block_results(x: np.ndarray, mx: MXFormat, policy: Policy) -> tuple[np.ndarray, np.ndarray]:
+    q = quantize(x, mx, axis=-1, policy=policy)
+    return np.asarray(q.scales, dtype=np.uint8).reshape(-1), np.asarray(q.codes, dtype=np.uint8)
+
+
+DIVERGENCE_PER_CLASS = 3  # blocks kept per (coverage tag, agreement pattern of the presets)
+
+
+def build_divergence(mx: MXFormat, policy: Policy, level: str, seed: int) -> Table:
+    """Blocks on which the presets disagree, with this policy's scale and codes as the expected outputs.
+
+    The candidates are the blocks of the scale and quantize suites (same level and seed). Each is quantized
+    under every preset (`divergence_presets`); the presets fall into classes of equal results (codes under
+    a NaN scale are don't-care). Blocks where all presets agree are dropped, and at most
+    DIVERGENCE_PER_CLASS blocks are kept per (coverage tag, class pattern), so every preset's set holds the
+    same inputs. DIFFERS has bit i set when preset i's result differs from this policy's."""
+    pool = _scale_blocks(mx, level)
+    extra = _quantize_blocks(mx, level, seed)
+    x = np.stack(pool.rows + extra.rows).astype(np.float32)
+    tags = pool.tags + extra.tags
+    nan = mx.scale.nan_code
+    names = divergence_presets()
+    results = []
+    for name in names:
+        other = get_policy(name)
+        if other.rounding == "stochastic" or (other.nan_to_nonan == "error" and not mx.element.has_nan):
+            results.append(None)  # not comparable on these blocks: never marked as differing
+            continue
+        s, c = _block_results(x, mx, other)
+        results.append(np.concatenate([s[:, None], np.where((s == nan)[:, None], 0, c)], axis=1))
+    mine = results[names.index(policy.name)] if policy.name in names else None
+    if mine is None:
+        s, c = _block_results(x, mx, policy)
+        mine = np.concatenate([s[:, None], np.where((s == nan)[:, None], 0, c)], axis=1)
+    seen: dict[tuple, int] = {}
+    keep, differs = [], []
+    for i in range(len(x)):
+        rows = [r[i].tobytes() if r is not None else None for r in results]
+        labels = tuple(rows.index(r) if r is not None else -1 for r in rows)  # first preset with that result
+        if len(set(labels) - {-1}) <= 1:
+            continue
+        key = (tags[i], labels)
+        seen[key] = seen.get(key, 0) + 1
+        if seen[key] > DIVERGENCE_PER_CLASS:
+            continue
+        keep.append(i)
+        differs.append(sum(1 << b for b, r in enumerate(rows) if r is not None and r != mine[i].tobytes()))
+    blocks = _Blocks(rows=list(x[keep]), tags=[tags[i] for i in keep])
+    t = _block_table("divergence", mx, policy, blocks)
+    t.columns["differs"] = np.array(differs, dtype=np.uint16)
+    return t
+
+
+# ----------------------------------------------------------------------------------------------------------
+# sweep: digests of every float32 bit pattern
+# ----------------------------------------------------------------------------------------------------------
+
+SWEEP_CHUNK_BITS = 24  # 2^24 patterns per record: 256 records cover the 2^32 float32 patterns
+SWEEP_SAMPLE = 4096  # Philox-chosen patterns per chunk re-encoded by mxemu.oracle, plus both ends of it
+
+
+def sweep_table(mx: MXFormat, policy: Policy, seed: int, first: int, count: int, chunk: int,
+                progress: TextIO | None = None) -> Table:
+    """One record per `chunk` consecutive float32 bit patterns from `first` (`count` in all, the last record
+    possibly shorter): DIGEST is SHA-256 of the patterns' element codes at scale 2^0 (one byte per code,
+    in pattern order), digest bytes 4i..4i+3 big-endian in lane i. Each chunk is gated on mxemu.oracle for
+    its first and last 256 patterns and SWEEP_SAMPLE Philox-chosen ones (`MXError` on any difference)."""
+    if not (first >= 0 and count > 0 and first + count <= 1 << 32 and chunk > 0):
+        raise InputError(f"sweep range [{first:#x}, {first:#x} + {count:#x}) outside the float32 patterns")
+    elem = mx.element
+    if policy.nan_to_nonan == "error" and not elem.has_nan:
+        raise PolicyError(f"a sweep meets NaN inputs, which {policy.name} refuses for {elem.name}")
+    starts = list(range(first, first + count, chunk))
+    digests = np.empty((len(starts), 8), np.uint32)
+    counts = np.empty(len(starts), np.uint32)
+    for k, start in enumerate(starts):
+        n = min(chunk, first + count - start)
+        x = (np.arange(n, dtype=np.uint32) + np.uint32(start)).view(np.float32)
+        codes = encode(x, elem, scale_exp=0, policy=policy).astype(np.uint8)
+        sample = stream(seed, f"sweep/{mx.name}/{start}", SWEEP_SAMPLE) % np.uint64(n)
+        pick = np.unique(np.concatenate([np.arange(min(n, 256)), np.arange(max(0, n - 256), n),
+                                         sample.astype(np.int64)]))
+        with np.errstate(invalid="ignore"):  # signalling NaNs on the way to float64
+            ref = oracle.encode_array(x[pick], elem, 0, policy)
+        bad = np.flatnonzero(ref != codes[pick])
+        if bad.size:
+            raise MXError(f"sweep/{mx.name}: pattern {int(start + pick[bad[0]]):#010x} disagrees with mxemu.oracle; "
+                          f"refusing to write the suite")
+        digests[k] = np.frombuffer(hashlib.sha256(codes.tobytes()).digest(), dtype=">u4")
+        counts[k] = n
+        if progress is not None and (k + 1) % 16 == 0:
+            print(f"mxemu golden: sweep/{mx.name}: {k + 1}/{len(starts)} chunks", file=progress, flush=True)
+    t = Table("sweep", mx, layout("sweep", mx))
+    t.columns = {"tag": np.full(len(starts), TAG_IDS["SWEEP-chunk"], np.uint16),
+                 "scale": np.full(len(starts), mx.scale.bias, np.uint8),
+                 "first": np.array(starts, dtype=np.uint32), "count": counts, "digest": digests,
+                 "ev": np.zeros(len(starts), np.uint8), "chk": np.zeros(len(starts), np.uint8)}
+    return t
+
+
 BUILDERS: dict[str, Callable[[MXFormat, Policy, str, int], Table]] = {
     "decode": build_decode, "encode": build_encode, "scale": build_scale, "quantize": build_quantize,
+    "dequantize": build_dequantize, "divergence": build_divergence, "convert": build_convert, "dot": build_dot,
+    "pack": build_pack,
 }
 
 
-def build(suite: str, mx_name: str, policy: Policy, level: str, seed: int) -> Table:
-    """Build one suite for one MX format and gate it on the oracle (`MXError` if any case disagrees)."""
+def build(suite: str, mx_name: str, policy: Policy, level: str, seed: int, progress: TextIO | None = None) -> Table:
+    """Build one suite for one MX format and gate it on the oracle (`MXError` if any case disagrees).
+    `progress` gets a line every 16 chunks of a sweep (the other suites take seconds)."""
     mx = get_format(mx_name)
     assert isinstance(mx, MXFormat)
+    check_level_suites(level, (suite,))
+    if suite == "sweep":  # gated chunk by chunk inside: the codes exist only while their chunk is hashed
+        return sweep_table(mx, policy, seed, 0, 1 << 32, 1 << SWEEP_CHUNK_BITS, progress)
     table = BUILDERS[suite](mx, policy, level, seed)
     bad = oracle_mismatches(table, policy)
     if bad:
@@ -638,6 +1196,21 @@ def oracle_outputs(suite: str, mx: MXFormat, policy: Policy, inputs: dict[str, n
             else:
                 out.append(int(f32_bits(np.float32([v]))[0]))
         return {"value": np.array(out, dtype=np.uint32)}
+    if suite == "dequantize":
+        return {"value": np.array([_oracle_dequantize(int(s), int(c), mx) for s, c in
+                                   zip(inputs["scale"].tolist(), inputs["code"].tolist(), strict=True)],
+                                  dtype=np.uint32)}
+    if suite == "pack":
+        return {"data": np.stack([oracle_pack(PACK_LAYOUTS[int(k)], c, elem.bits) for k, c in
+                                    zip(inputs["layout"], inputs["codes"], strict=True)])}
+    if suite == "dot":
+        rows = [oracle_dot(sa, a, sb, b, mx) for sa, a, sb, b in
+                zip(inputs["sa"], inputs["a"], inputs["sb"], inputs["b"], strict=True)]
+        return {m: f32_bits(np.array([r[m] for r in rows], np.float32)).copy() for m in DOT_MODELS}
+    if suite == "convert":
+        pairs = [oracle_convert(int(m), CONVERT_TARGETS[int(t)], int(s), c, mx, policy) for m, t, s, c in
+                 zip(inputs["method"], inputs["target"], inputs["src_scale"], inputs["src_codes"], strict=True)]
+        return {"scale": np.array([p[0] for p in pairs], np.uint8), "codes": np.stack([p[1] for p in pairs])}
     if suite == "encode":
         x = bits_to_f32(inputs["x"])
         s = inputs["scale"].astype(np.int64) - 127
@@ -654,7 +1227,35 @@ def oracle_outputs(suite: str, mx: MXFormat, policy: Policy, inputs: dict[str, n
             scales[i] = oracle.scale_code(row, mx, policy)
         else:
             scales[i], codes[i] = oracle.quantize_block(row, mx, policy)
-    return {"scale": scales} if suite == "scale" else {"scale": scales, "codes": codes}
+    return {"scale": scales} if suite == "scale" else {"scale": scales, "codes": codes}  # quantize, divergence
+
+
+_F32_OVERFLOW = Fraction(2**25 - 1, 2**24) * Fraction(2) ** 127  # FLT_MAX + half an ulp: RNE rounds to Inf here
+
+
+def _float32_bits_exact(v: Fraction | float, negative_zero: bool) -> int:
+    """float32 bits of an exact value that must be representable, or beyond the RNE overflow threshold (Inf);
+    NaN / Inf pass through. `MXError` for a value float32 would have to round (never in the dequantize suite)."""
+    if not isinstance(v, Fraction):
+        return int(f32_bits(np.float32([v]))[0])
+    if abs(v) >= _F32_OVERFLOW:
+        return 0xFF800000 if v < 0 else 0x7F800000
+    f = np.float32(float(v))
+    if Fraction(float(f)) != v:
+        raise MXError(f"{v} is not a float32 value")
+    bits = int(f32_bits(np.float32([f]))[0])
+    return 0x80000000 if v == 0 and negative_zero else bits
+
+
+def _oracle_dequantize(scale: int, code: int, mx: MXFormat) -> int:
+    """Exact element value times 2^(scale - bias), into float32 bits; a NaN scale gives the quiet NaN."""
+    if scale == mx.scale.nan_code:
+        return 0x7FC00000
+    v = oracle.decode_value(code, mx.element)
+    negative_zero = not mx.element.is_int and bool(code >> (mx.element.bits - 1))
+    if isinstance(v, Fraction):
+        v = v * Fraction(2) ** (scale - mx.scale.bias)
+    return _float32_bits_exact(v, negative_zero)
 
 
 def oracle_mismatches(table: Table, policy: Policy) -> list[int]:
@@ -664,7 +1265,7 @@ def oracle_mismatches(table: Table, policy: Policy) -> list[int]:
     bad = np.zeros(table.count, dtype=bool)
     for name, ref in want.items():
         got = table.columns[name]
-        if table.suite == "decode":
+        if table.suite in ("decode", "dequantize", "dot"):
             nan = np.isnan(bits_to_f32(ref)) & np.isnan(bits_to_f32(got))
             diff = (ref != got) & ~nan
         else:

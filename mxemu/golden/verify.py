@@ -12,10 +12,25 @@ from mxemu.golden.generate import generate
 from mxemu.policy import Policy
 
 
-def verify(directory: str | Path, notes: list[str] | None = None) -> list[str]:
+def find_sets(directory: str | Path) -> list[Path]:
+    """The golden sets in `directory`: itself if it holds a MANIFEST.json or SHA256SUMS, else every directory
+    below it that does (sorted), else itself (so that `verify` reports what is missing).
+
+    >>> find_sets("no/such/dir")
+    [PosixPath('no/such/dir')]
+    """
+    directory = Path(directory)
+    if (directory / mf.MANIFEST).exists() or (directory / mf.SUMS).exists() or not directory.is_dir():
+        return [directory]
+    found = sorted({p.parent for name in (mf.MANIFEST, mf.SUMS) for p in directory.rglob(name)})
+    return found or [directory]
+
+
+def verify(directory: str | Path, notes: list[str] | None = None, jobs: int = 1) -> list[str]:
     """Every problem with the set in `directory` (empty when it verifies): SHA256SUMS mismatches, schema
-    violations, and files that differ from a regeneration with the manifest's parameters. Differences in
-    the running library's version or git revision from the recorded ones are appended to `notes`."""
+    violations, and files that differ from a regeneration with the manifest's parameters (on `jobs`
+    processes). Differences in the running library's version or git revision from the recorded ones are
+    appended to `notes`."""
     directory = Path(directory)
     if not directory.is_dir():
         raise InputError(f"{directory} is not a directory")
@@ -38,7 +53,7 @@ def verify(directory: str | Path, notes: list[str] | None = None) -> list[str]:
     with tempfile.TemporaryDirectory(prefix="mxemu-golden-verify-") as tmp:
         try:
             generate(tmp, tuple(doc["suites"]), tuple(doc["formats"]), policy, doc["level"], doc["seed"],
-                     generator=gen, progress=None)
+                     generator=gen, progress=None, jobs=jobs)
         except MXError as exc:
             return [*problems, f"cannot regenerate the set from its manifest: {exc}"]
         fresh = {p.relative_to(tmp).as_posix(): p for p in Path(tmp).rglob("*") if p.is_file()}

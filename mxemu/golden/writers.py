@@ -8,7 +8,17 @@ from collections.abc import Iterable
 import numpy as np
 
 from mxemu.errors import FileFormatError
-from mxemu.golden.suites import CHECK_CLASSES, EVENT_NAMES, TAGS, Field, Table
+from mxemu.golden.suites import (
+    CHECK_CLASSES,
+    CONVERT_METHODS,
+    CONVERT_TARGETS,
+    EVENT_NAMES,
+    PACK_LAYOUTS,
+    TAGS,
+    Field,
+    Table,
+    divergence_presets,
+)
 
 
 def _lanes(table: Table, f: Field) -> np.ndarray:
@@ -126,13 +136,13 @@ def parse_tv(text: str, table_fields: tuple[Field, ...], where: str) -> dict[str
 # ----------------------------------------------------------------------------------------------------------
 
 
-def _ident(table: Table) -> str:
-    return f"{table.suite}_{table.mx.name}".upper()
+def _ident(entry: dict) -> str:
+    return f"{entry['suite']}_{entry['format']}".upper()
 
 
-def c_header(tables: list[Table]) -> str:
-    """golden_layout.h: record widths, field offsets and lane widths of every suite file, plus the
-    check-class and events constants."""
+def c_header(entries: list[dict]) -> str:
+    """golden_layout.h from the manifest's table entries: record widths, field offsets and lane widths of
+    every suite file, plus the check-class and events constants."""
     out = ["/* golden_layout.h: record layouts of an mxemu golden set (generated; do not edit).",
            " * A .hex record is one word of RECORD_BITS bits: fields concatenated, the first field most",
            " * significant. A field starts at bit <FIELD>_OFFSET (from the least significant bit); lane i of a",
@@ -144,52 +154,70 @@ def c_header(tables: list[Table]) -> str:
         out.append(f"#define MXG_EV_{name.upper()} (1u << {bit})")
     for i, (name, _) in enumerate(TAGS):
         out.append(f"#define MXG_TAG_{name.replace('-', '_').upper()} {i}u")
+    for i, name in enumerate(divergence_presets()):  # bit i of a divergence record's DIFFERS field
+        out.append(f"#define MXG_PRESET_{name.upper()}_BIT {i}u")
+    for i, name in enumerate(CONVERT_TARGETS):  # TARGET field of a convert record
+        out.append(f"#define MXG_CONVERT_TARGET_{name.upper()} {i}u")
+    for i, name in enumerate(CONVERT_METHODS):  # METHOD field of a convert record
+        out.append(f"#define MXG_CONVERT_METHOD_{name.upper()} {i}u")
+    for i, name in enumerate(PACK_LAYOUTS):  # LAYOUT field of a pack record
+        out.append(f"#define MXG_PACK_LAYOUT_{name.upper()} {i}u")
     out.append("")
-    for t in tables:
+    for t in entries:
         p = f"MXG_{_ident(t)}"
-        out.append(f"/* {t.name}: {t.count} cases */")
-        out.append(f"#define {p}_COUNT {t.count}u")
-        out.append(f"#define {p}_RECORD_BITS {t.record_bits}u")
-        out.append(f"#define {p}_HEX_DIGITS {hex_digits(t.record_bits)}u")
-        offsets = t.offsets()
-        for f in t.fields:
-            q = f"{p}_{f.name.upper()}"
-            out.append(f"#define {q}_OFFSET {offsets[f.name]}u")
-            out.append(f"#define {q}_LANE_BITS {f.lane_bits}u")
-            out.append(f"#define {q}_LANES {f.lanes}u")
+        out.append(f"/* {t['name']}: {t['count']} cases */")
+        out.append(f"#define {p}_COUNT {t['count']}u")
+        out.append(f"#define {p}_RECORD_BITS {t['record_bits']}u")
+        out.append(f"#define {p}_HEX_DIGITS {t['hex_digits']}u")
+        for f in t["fields"]:
+            q = f"{p}_{f['name'].upper()}"
+            out.append(f"#define {q}_OFFSET {f['offset']}u")
+            out.append(f"#define {q}_LANE_BITS {f['lane_bits']}u")
+            out.append(f"#define {q}_LANES {f['lanes']}u")
         out.append("")
     out.append("#endif /* MXEMU_GOLDEN_LAYOUT_H */")
     return "\n".join(out) + "\n"
 
 
-def sv_package(tables: list[Table]) -> str:
-    """golden_pkg.sv: localparams and one `typedef struct packed` per suite file, matching the .hex records
-    (load a record with $readmemh into logic [RECORD_BITS-1:0] and cast it to the struct)."""
+def sv_package(entries: list[dict]) -> str:
+    """golden_pkg.sv from the manifest's table entries: localparams and one `typedef struct packed` per
+    suite file, matching the .hex records (load a record with $readmemh into logic [RECORD_BITS-1:0] and
+    cast it to the struct)."""
     out = ["// golden_pkg.sv: record layouts of an mxemu golden set (generated; do not edit).",
            "// Packed structs list fields most significant first, as the .hex words do; a vector field",
            "// logic [LANES-1:0][LANE_BITS-1:0] puts lane i at bits [i*LANE_BITS +: LANE_BITS].",
+           "// Constants are `localparam int` (every value is below 2^31; Icarus Verilog 11 has no int unsigned).",
            "package golden_pkg;", ""]
     for k, text in CHECK_CLASSES.items():
-        out.append(f"  localparam int unsigned CHK_{text.split(':')[0].upper()} = {k};")
+        out.append(f"  localparam int CHK_{text.split(':')[0].upper()} = {k};")
     for bit, name in enumerate(EVENT_NAMES):
-        out.append(f"  localparam int unsigned EV_{name.upper()} = 1 << {bit};")
+        out.append(f"  localparam int EV_{name.upper()} = 1 << {bit};")
     for i, (name, _) in enumerate(TAGS):
-        out.append(f"  localparam int unsigned TAG_{name.replace('-', '_').upper()} = {i};")
+        out.append(f"  localparam int TAG_{name.replace('-', '_').upper()} = {i};")
+    for i, name in enumerate(divergence_presets()):  # bit i of a divergence record's DIFFERS field
+        out.append(f"  localparam int PRESET_{name.upper()}_BIT = {i};")
+    for i, name in enumerate(CONVERT_TARGETS):  # TARGET field of a convert record
+        out.append(f"  localparam int CONVERT_TARGET_{name.upper()} = {i};")
+    for i, name in enumerate(CONVERT_METHODS):  # METHOD field of a convert record
+        out.append(f"  localparam int CONVERT_METHOD_{name.upper()} = {i};")
+    for i, name in enumerate(PACK_LAYOUTS):  # LAYOUT field of a pack record
+        out.append(f"  localparam int PACK_LAYOUT_{name.upper()} = {i};")
     out.append("")
-    for t in tables:
+    for t in entries:
         p = _ident(t)
-        out.append(f"  // {t.name}: {t.count} cases")
-        out.append(f"  localparam int unsigned {p}_COUNT = {t.count};")
-        out.append(f"  localparam int unsigned {p}_RECORD_BITS = {t.record_bits};")
-        offsets = t.offsets()
-        for f in t.fields:
-            out.append(f"  localparam int unsigned {p}_{f.name.upper()}_OFFSET = {offsets[f.name]};")
-            out.append(f"  localparam int unsigned {p}_{f.name.upper()}_LANE_BITS = {f.lane_bits};")
-            out.append(f"  localparam int unsigned {p}_{f.name.upper()}_LANES = {f.lanes};")
+        out.append(f"  // {t['name']}: {t['count']} cases")
+        out.append(f"  localparam int {p}_COUNT = {t['count']};")
+        out.append(f"  localparam int {p}_RECORD_BITS = {t['record_bits']};")
+        for f in t["fields"]:
+            q = f"{p}_{f['name'].upper()}"
+            out.append(f"  localparam int {q}_OFFSET = {f['offset']};")
+            out.append(f"  localparam int {q}_LANE_BITS = {f['lane_bits']};")
+            out.append(f"  localparam int {q}_LANES = {f['lanes']};")
         out.append("  typedef struct packed {")
-        for f in t.fields:
-            dims = f"[{f.lanes - 1}:0][{f.lane_bits - 1}:0]" if f.lanes > 1 else f"[{f.lane_bits - 1}:0]"
-            out.append(f"    logic {dims} {f.name};")
+        for f in t["fields"]:
+            lanes, w = f["lanes"], f["lane_bits"]
+            dims = f"[{lanes - 1}:0][{w - 1}:0]" if lanes > 1 else f"[{w - 1}:0]"
+            out.append(f"    logic {dims} {f['name']};")
         out.append(f"  }} {p.lower()}_t;")
         out.append("")
     out.append("endpackage : golden_pkg")
