@@ -43,7 +43,7 @@ def _pow2(k: int) -> Fraction:
     return Fraction(1 << k) if k >= 0 else Fraction(1, 1 << -k)
 
 
-def _floor_log2(v: Fraction) -> int:
+def floor_log2(v: Fraction) -> int:
     """floor(log2 v) for a rational v > 0, exactly."""
     n, d = v.numerator, v.denominator
     e = n.bit_length() - d.bit_length()  # n/d lies in (2^(e-1), 2^(e+1))
@@ -54,7 +54,7 @@ def _floor_log2(v: Fraction) -> int:
 
 def _ceil_log2(v: Fraction) -> int:
     """ceil(log2 v) for a rational v > 0, exactly."""
-    e = _floor_log2(v)
+    e = floor_log2(v)
     return e if v == _pow2(e) else e + 1
 
 
@@ -95,7 +95,7 @@ def _quantum(v: Fraction, fmt: ElementFormat) -> Fraction:
     """Grid spacing at magnitude v > 0: 2^(max(floor(log2 v), emin) - m) for floats, 2^-f for ints."""
     if fmt.is_int:
         return _pow2(-fmt.mantissa_bits)
-    return _pow2(max(_floor_log2(v), 1 - fmt.bias) - fmt.mantissa_bits)
+    return _pow2(max(floor_log2(v), 1 - fmt.bias) - fmt.mantissa_bits)
 
 
 def _max_magnitude(fmt: ElementFormat, negative: bool, policy: Policy) -> Fraction:
@@ -113,7 +113,7 @@ def _magnitude_code(r: Fraction, fmt: ElementFormat) -> int:
     m, emin = fmt.mantissa_bits, 1 - fmt.bias
     if r == 0:
         return 0
-    e = max(_floor_log2(r), emin)
+    e = max(floor_log2(r), emin)
     significand = r / _pow2(e - m)
     assert significand.denominator == 1, f"{r} is not on the grid of {fmt.name}"
     significand = significand.numerator
@@ -395,7 +395,7 @@ def _grid(fmt: ElementFormat, scale_exp: int) -> _Grid:
     assert all(
         q == (_quantum(a, fmt) if a else fmt.min_subnormal) for a, q in zip(values, quanta, strict=False)
     )
-    quantum_exp = np.array([_floor_log2(q) + scale_exp for q in quanta], dtype=np.int64)
+    quantum_exp = np.array([floor_log2(q) + scale_exp for q in quanta], dtype=np.int64)
     odd = np.array([(a / q).numerator % 2 == 1 for a, q in zip(values, quanta, strict=False)], dtype=bool)
     return _Grid(table, midpoints, quantum_exp, odd, np.array(codes, dtype=np.int64), max_index)
 
@@ -552,7 +552,7 @@ def decode_array(codes: np.ndarray, fmt: str | ElementFormat, scale_exp: int = 0
 def _log2_float32(a: np.float32) -> np.float32:
     """log2(a) correctly rounded to float32, for a finite float32 a > 0."""
     value = Fraction(float(a))
-    e = _floor_log2(value)
+    e = floor_log2(value)
     if value == _pow2(e):
         return np.float32(e)
     with localcontext() as ctx:
@@ -584,14 +584,14 @@ def _shared_exponent(amax: Fraction, elem: ElementFormat, policy: Policy) -> int
         log2 = float(_log2_float32(a32))
         return (math.floor(log2) if rule == "floor" else math.ceil(log2)) - emax
     if rule == "floor":
-        return _floor_log2(amax) - emax
+        return floor_log2(amax) - emax
     if rule == "ceil":
         return _ceil_log2(amax) - emax
     if rule == "even":
         m = elem.bits - 2 if elem.is_int else elem.mantissa_bits
-        ulp = _pow2(_floor_log2(amax) - m)
+        ulp = _pow2(floor_log2(amax) - m)
         rounded = math.floor(amax / ulp + Fraction(1, 2)) * ulp  # m+1 significant bits, ties away
-        return _floor_log2(rounded) - emax
+        return floor_log2(rounded) - emax
     if rule == "rceil":
         return _ceil_log2(amax / elem.max_normal)
     raise ValueError(f"unknown scale_rule {rule!r}")

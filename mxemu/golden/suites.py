@@ -809,8 +809,9 @@ def build_convert(mx: MXFormat, policy: Policy, level: str, seed: int) -> Table:
 def oracle_convert(method: int, target: str, scale: int, codes: np.ndarray, mx: MXFormat,
                     policy: Policy) -> tuple[int, np.ndarray]:
     """The convert contract (docs/convert_dot.md) on exact values: requantize = quantize_block of the exact
-    dequantized values; slice_and_scale = the scale raised by emax_src - emax_dst (clamped or NaN past 2^127)
-    and each element's exact value re-encoded at the raised scale; NaN scale kept; all-zero blocks take
+    dequantized values; slice_and_scale = the scale raised by emax_src - emax_dst (clamped or NaN past 2^127;
+    from 2^-127 only as far as the largest element needs) and each element's exact value re-encoded at the
+    raised scale; NaN scale kept; all-zero blocks take
     zero_block_scale."""
     tgt = get_format(target)
     values = oracle.dequantize_block(scale, codes, mx)
@@ -828,6 +829,12 @@ def oracle_convert(method: int, target: str, scale: int, codes: np.ndarray, mx: 
                                                  np.uint8)
     e = scale - mx.scale.bias
     raised = e + elem.emax - tgt.element.emax
+    if scale == 0:
+        # A block at 2^-127 may have been clamped there: it rises only as far as its largest finite
+        # element needs, floor(log2 |P|) - emax_dst, and not below 2^-127.
+        finite = [abs(v) for v in exact if isinstance(v, Fraction) and v != 0]
+        need = max(oracle.floor_log2(v) for v in finite) - tgt.element.emax if finite else 0
+        raised = e + min(elem.emax - tgt.element.emax, max(need, 0))
     if raised > 127:
         if policy.scale_overflow == "nan":
             return mx.scale.nan_code, np.full(len(codes), fill, np.uint8)
