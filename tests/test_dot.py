@@ -69,8 +69,11 @@ def products(a: mx.MXArray, b: mx.MXArray, i: int, j: int) -> list:
     return out
 
 
-def zero_sign(q: mx.MXArray, index: tuple) -> bool:
-    """The sign bit of an element code (integer codes have one zero, +0)."""
+def sign_of(q: mx.MXArray, index: tuple, value: Fraction) -> bool:
+    """Whether an element is negative: by its value, or for a zero by its code's sign bit (integer codes
+    have one zero, +0). IEEE signs a zero product by the exclusive or of its operands' signs."""
+    if value != 0:
+        return value < 0
     elem = q.format.element
     return not elem.is_int and bool(int(q.codes[index]) >> (elem.bits - 1))
 
@@ -104,7 +107,10 @@ def reference(a: mx.MXArray, b: mx.MXArray, i: int, j: int, model) -> F32:
                 if isinstance(x, float):
                     acc = F32(acc + F32(x))
                 elif x == 0:
-                    acc = F32(acc + F32(-0.0 if zero_sign(a, (i, t)) != zero_sign(b, (t, j)) else 0.0))
+                    xa = element_value(a, (i, t), (i, t // k))
+                    yb = element_value(b, (t, j), (t // k, j))
+                    negative = sign_of(a, (i, t), xa) != sign_of(b, (t, j), yb)
+                    acc = F32(acc + F32(-0.0 if negative else 0.0))
                 elif np.isfinite(acc):
                     acc = rne_f32(Fraction(float(acc)) + x)
             return acc
@@ -127,17 +133,12 @@ def reference(a: mx.MXArray, b: mx.MXArray, i: int, j: int, model) -> F32:
             if not nonzero:
                 acc = F32(acc + F32(0.0))
                 continue
-            top = max(math.floor(math.log2(abs(x))) if abs(x) >= 1 else _floor_log2(abs(x)) for x in nonzero)
+            top = max(oracle.floor_log2(abs(x)) for x in nonzero)
             unit = Fraction(2) ** (top - model.frac_bits)
             s = sum((math.trunc(x / unit) * unit for x in nonzero), Fraction(0))
             if np.isfinite(acc):
                 acc = rne_f32(Fraction(float(acc)) + s) if s != 0 else F32(acc + F32(0.0))
         return acc
-
-
-def _floor_log2(v: Fraction) -> int:
-    e = v.numerator.bit_length() - v.denominator.bit_length()
-    return e - 1 if Fraction(2) ** e > v else e
 
 
 def _row(v: mx.MXArray) -> mx.MXArray:
@@ -292,6 +293,21 @@ def test_cancellation_to_exact_zero_gives_positive_zero(model):
         else:
             # At 2^254 each product is beyond float32: adding them one at a time overflows (Inf, or Inf - Inf).
             assert not np.isfinite(got)
+
+
+def test_a_zero_integer_times_a_negative_integer_is_a_negative_zero_product():
+    # fp32_sequential at scale 2^-127: 2^-133 * -2^-133 underflows to -0, and every other lane is
+    # +0 * (a negative integer) = -0 (IEEE signs a zero product by its operands' signs; an integer zero
+    # has one code, +0). The chain of -0 sums stays -0; one +0 product would make it +0.
+    a_codes = np.zeros(64, np.uint8)
+    a_codes[0] = 0x01
+    b_codes = np.full(64, 0xFF, np.uint8)
+    b_codes[32] = 0x80
+    a = make(a_codes.reshape(1, -1), np.array([[0, 0]]), "mxint8", 1)
+    b = make(b_codes.reshape(-1, 1), np.array([[0], [0]]), "mxint8", 0)
+    got = matmul(a, b, "fp32_sequential")[0, 0]
+    assert got == 0 and np.signbit(got)
+    assert same(got, reference(a, b, 0, 0, "fp32_sequential"))
 
 
 @pytest.mark.parametrize("model", MODELS)
