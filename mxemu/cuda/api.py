@@ -3,21 +3,22 @@
 from __future__ import annotations
 
 import math
-import os
 import secrets
 from dataclasses import dataclass
 
 import torch
 
 from mxemu.array import normalize_axes
-from mxemu.cuda import constants as C
+from mxemu.cuda import constants
 from mxemu.errors import BackendError, InputError, PolicyError
 from mxemu.kernels.params import (
     INPUT_LAYOUTS,
     MIN_SCALE_ENCODING,
     NONFINITE,
     ROUNDING,
+    SR_BITS,
     SUBNORMAL_INPUTS,
+    ZERO_BLOCK_SCALE,
     format_params,
     policy_params,
 )
@@ -26,13 +27,23 @@ from mxemu.spec import MXFormat, get_format
 
 IN_KINDS = {torch.float32: 0, torch.bfloat16: 1, torch.float16: 2}
 DTYPE_NAMES = {torch.float32: "float32", torch.bfloat16: "bfloat16", torch.float16: "float16"}
-# Lanes per program: about 2048, so that each program moves a few KiB.
-LANES_PER_PROGRAM = 2048
+# Lanes per program: 2048 on a GPU (a few KiB per program); the interpreter's cost is per program,
+# so there one program takes 2^15 lanes.
+GPU_LANES_PER_PROGRAM = 2048
+INTERPRETER_LANES_PER_PROGRAM = 1 << 15
 
 
 def interpreter_mode() -> bool:
-    """Whether the Triton kernels were built for the CPU interpreter (TRITON_INTERPRET=1 at import)."""
-    return os.environ.get("TRITON_INTERPRET", "0") == "1"
+    """Whether the Triton kernels were built for the CPU interpreter (TRITON_INTERPRET=1 when first imported).
+
+    >>> isinstance(interpreter_mode(), bool)
+    True
+    """
+    try:
+        from triton.runtime.interpreter import InterpretedFunction
+    except ImportError:
+        return False
+    return isinstance(_kernels().mx_block_kernel, InterpretedFunction)
 
 
 def _kernels():
@@ -91,7 +102,7 @@ class _Geometry:
         return a * -(-n1 // self.k1) * mid * -(-n2 // self.k2) * b
 
     def args(self) -> tuple[int, ...]:
-        a, n1, mid, n2, b = self.dims
+        _, n1, mid, n2, b = self.dims
         return (self.nblocks, -(-n1 // self.k1), mid, -(-n2 // self.k2), b, n1, n2,
                 n1 * mid * n2 * b, mid * n2 * b, n2 * b, b)
 
@@ -140,8 +151,8 @@ def _random_source(x: torch.Tensor, pol: Policy, seed: int | None, random_bits: 
 
 
 def _output_constants(dtype_name: str) -> dict[str, int]:
-    F, P = C.OUTPUT_TUPLES[dtype_name], C.OUTPUT_POLICIES[dtype_name]
-    c = C.lane_constants(F, P)
+    F, P = constants.OUTPUT_TUPLES[dtype_name], constants.OUTPUT_POLICIES[dtype_name]
+    c = constants.lane_constants(F, P)
     keys = ("BITS", "M", "EMIN", "EMAX", "KMAX", "SIGNBIT", "ZC0", "ZC1", "MAXC0", "MAXC1", "OVFI0", "OVFI1")
     out = {f"O_{k}": c[k] for k in keys}
     for s in (0, 1):
@@ -168,30 +179,35 @@ def _launch(x: object, fmt: object, axis: object, policy: object, seed: int | No
     geo = _geometry(tuple(x.shape), axes, f.block_size)
     F, P = format_params(f.element), policy_params(pol)
     name = DTYPE_NAMES[x.dtype]
-    sc_inf, sc_inf_exp = C.special_scales(F, P, INPUT_LAYOUTS[name][0])
+    sc_inf, sc_inf_exp = constants.special_scales(F, P, INPUT_LAYOUTS[name][0])
     mode, seed_words, rbits = _random_source(x, pol, seed, random_bits)
     dev = x.device
-    thr = torch.from_numpy(C.scale_thresholds(F, P)).to(dev)
-    dec = torch.from_numpy(C.decode_table(F)).to(dev)
+    thr = torch.from_numpy(constants.scale_thresholds(F, P)).to(dev)
+    dec = torch.from_numpy(constants.decode_table(F)).to(dev)
     codes = torch.empty(x.shape, dtype=torch.uint8, device=dev)
     scales = torch.empty(geo.scale_shape, dtype=torch.uint8, device=dev)
     out = torch.empty_like(x) if fake else codes
     xin = x.view(torch.int32) if name == "float32" else x.view(torch.int16) if name == "bfloat16" else x
     oview = out.view(torch.int32 if name == "float32" else torch.int16) if fake else out
-    lanes_per_block = geo.k1 * geo.k2
-    bb = max(1, LANES_PER_PROGRAM // lanes_per_block)
-    grid = (triton_cdiv(geo.nblocks, bb),)
+    bb = _blocks_per_program(geo)
+    grid = (_cdiv(geo.nblocks, bb),)
     _kernels().mx_block_kernel[grid](
         xin, codes, scales, oview, rbits, seed_words, thr, dec, *geo.args(),
         MODE=int(fake), IN_KIND=IN_KINDS[x.dtype], RBITS=mode, BB=bb, K1=geo.k1, K2=geo.k2,
-        NONFINITE=P[NONFINITE], SUBNORMAL=P[SUBNORMAL_INPUTS], ZERO_BLOCK_SCALE=pol.zero_block_scale, SC_INF=sc_inf,
-        SC_INF_EXP=sc_inf_exp, MIN_SCALE=P[MIN_SCALE_ENCODING], NSC=C.nan_scale_code(F), ROUNDING=P[ROUNDING], SR_BITS=pol.sr_bits,
-        **C.lane_constants(F, P), **_output_constants(name))
+        NONFINITE=P[NONFINITE], SUBNORMAL=P[SUBNORMAL_INPUTS], ZERO_BLOCK_SCALE=P[ZERO_BLOCK_SCALE],
+        SC_INF=sc_inf, SC_INF_EXP=sc_inf_exp, MIN_SCALE=P[MIN_SCALE_ENCODING], NSC=constants.nan_scale_code(F),
+        ROUNDING=P[ROUNDING], SR_BITS=P[SR_BITS],
+        **constants.lane_constants(F, P), **_output_constants(name))
     return (out,) if fake else (codes, scales)
 
 
-def triton_cdiv(a: int, b: int) -> int:
+def _cdiv(a: int, b: int) -> int:
     return -(-a // b)
+
+
+def _blocks_per_program(geo: _Geometry) -> int:
+    lanes = INTERPRETER_LANES_PER_PROGRAM if interpreter_mode() else GPU_LANES_PER_PROGRAM
+    return max(1, lanes // (geo.k1 * geo.k2))
 
 
 def quantize(x: torch.Tensor, fmt: str | MXFormat, axis: int | tuple[int, int] = -1,
@@ -258,9 +274,9 @@ def dequantize(codes: torch.Tensor, scales: torch.Tensor, fmt: str | MXFormat, a
         raise InputError(f"codes of {f.element.name} lie in [0, {f.element.num_codes}); got values outside")
     name = DTYPE_NAMES[dtype]
     out = torch.empty(codes.shape, dtype=dtype, device=codes.device)
-    dec = torch.from_numpy(C.decode_table(format_params(f.element))).to(codes.device)
-    bb = max(1, LANES_PER_PROGRAM // (geo.k1 * geo.k2))
-    _kernels().mx_dequantize_kernel[(triton_cdiv(geo.nblocks, bb),)](
+    dec = torch.from_numpy(constants.decode_table(format_params(f.element))).to(codes.device)
+    bb = _blocks_per_program(geo)
+    _kernels().mx_dequantize_kernel[(_cdiv(geo.nblocks, bb),)](
         codes.contiguous(), scales.contiguous(), out.view(torch.int32 if name == "float32" else torch.int16), dec,
         *geo.args(), OUT_KIND=IN_KINDS[dtype], BB=bb, K1=geo.k1, K2=geo.k2, **_output_constants(name))
     return out
