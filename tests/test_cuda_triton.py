@@ -212,3 +212,59 @@ def test_bad_arguments_raise_typed_errors():
     with pytest.raises(InputError, match="no NaN encoding"):
         cuda.quantize(nan, "mxfp4_e2m1", policy=mx.get_policy("ocp").replace(nonfinite="finite_amax",
                                                                                 nan_to_nonan="error"))
+
+
+def _same_bits(a: torch.Tensor, b: torch.Tensor) -> bool:
+    return a.dtype == b.dtype and torch.equal(a.cpu().view(diffcheck.BIT_VIEWS[a.dtype]),
+                                              b.cpu().view(diffcheck.BIT_VIEWS[b.dtype]))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_torch_fake_quantize_triton_backend_has_the_numba_backend_bits_and_gradient(dtype):
+    import mxemu.torch as mxt
+
+    x = _input("mxfp6_e2m3", 21, dtype, 256).reshape(-1, 32).cpu()
+    pol = mx.get_policy("torchao").replace(rounding="stochastic")
+    ref = mxt.fake_quantize(x, "mxfp6_e2m3", 0, pol, seed=5, backend="numba")
+    t = x.clone().to(DEVICE).requires_grad_(True)
+    y = mxt.fake_quantize(t, "mxfp6_e2m3", 0, pol, ste="masked", seed=5, backend="triton")
+    assert _same_bits(y, ref)
+    y.float().sum().backward()
+    mask = mxt.saturation_mask(diffcheck.to_numpy(x), "mxfp6_e2m3", 0, pol, seed=5)
+    assert torch.equal(t.grad.cpu() == 0, torch.from_numpy(mask))
+
+
+def test_auto_backend_picks_numba_for_cpu_tensors_and_triton_for_cuda_tensors(monkeypatch):
+    from mxemu.torch import functional
+
+    assert functional.resolve_backend(torch.ones(2), "auto") == "numba"
+    assert functional.resolve_backend(torch.ones(2), "triton") == "triton"
+    if GPU:
+        assert functional.resolve_backend(torch.ones(2, device="cuda"), "auto") == "triton"
+    with pytest.raises(InputError, match="backend must be one of"):
+        functional.resolve_backend(torch.ones(2), "cuda")
+    monkeypatch.setattr(api, "interpreter_mode", lambda: False)
+    with pytest.raises(BackendError, match="TRITON_INTERPRET"):
+        functional.resolve_backend(torch.ones(2), "triton")
+
+
+def test_mxlinear_triton_backend_has_the_numba_backend_output_and_gradients():
+    from mxemu.torch import MXLinear
+
+    torch.manual_seed(0)
+    opts = dict(weight_format="mxint4", input_format="mxfp8_e4m3", grad_format="mxfp8_e5m2")
+    ref = MXLinear(64, 8, backend="numba", **opts)
+    tri = MXLinear(64, 8, backend="triton", **opts).to(DEVICE)
+    tri.load_state_dict(ref.state_dict())
+    assert _same_bits(tri.quantized_weight(), ref.quantized_weight())
+    x = torch.randn(4, 64)
+    if GPU:  # cuBLAS and the CPU GEMM round differently; the quantized operands are compared above
+        return
+    xr, xt = x.clone().requires_grad_(True), x.clone().to(DEVICE).requires_grad_(True)
+    yr, yt = ref(xr), tri(xt)
+    assert torch.equal(yr, yt.cpu())
+    yr.square().sum().backward()
+    yt.square().sum().backward()
+    assert torch.equal(xr.grad, xt.grad.cpu()) and torch.equal(ref.weight.grad, tri.weight.grad.cpu())
+    with pytest.raises(InputError, match="backend"):
+        MXLinear(64, 8, backend="gpu")
