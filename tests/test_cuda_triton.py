@@ -21,7 +21,7 @@ import mxemu as mx  # noqa: E402
 from mxemu import cuda  # noqa: E402
 from mxemu.cuda import api, diffcheck  # noqa: E402
 from mxemu.errors import BackendError, InputError, PolicyError  # noqa: E402
-from mxemu.kernels.params import ROUNDING, RTZ  # noqa: E402
+from mxemu.kernels.params import ROUNDING, RTZ, format_params, policy_params  # noqa: E402
 from mxemu.policy import CHOICES, PRESETS  # noqa: E402
 
 DEVICE = "cuda" if GPU else "cpu"
@@ -155,7 +155,7 @@ def test_scale_thresholds_agree_with_the_numba_scale_code_on_both_sides_of_each_
 
     for preset in ("ocp", "torchao_rceil", "microxcaling", "transformer_engine", "torchao_even"):
         pol = mx.get_policy(preset)
-        F, P = constants.format_params(mx.get_format(fmt).element), constants.policy_params(pol)
+        F, P = format_params(mx.get_format(fmt).element), policy_params(pol)
         t = constants.scale_thresholds(F, P)
         steps = np.unique(t[(t > 1) & (t < constants.NO_THRESHOLD)])
         probes = np.concatenate([steps - 1, steps]).astype(np.int32).view(np.float32)
@@ -268,3 +268,28 @@ def test_mxlinear_triton_backend_has_the_numba_backend_output_and_gradients():
     assert torch.equal(xr.grad, xt.grad.cpu()) and torch.equal(ref.weight.grad, tri.weight.grad.cpu())
     with pytest.raises(InputError, match="backend"):
         MXLinear(64, 8, backend="gpu")
+
+
+@pytest.mark.skipif(GPU, reason="the examples pass CPU tensors, which need the interpreter")
+@pytest.mark.parametrize("module", [api, diffcheck])
+def test_docstring_examples_run(module):
+    import doctest
+
+    result = doctest.testmod(module, optionflags=doctest.ELLIPSIS)
+    assert result.attempted > 0 and result.failed == 0
+
+
+def test_gpu_scripts_refuse_without_a_cuda_device(monkeypatch, capsys):
+    from mxemu.cuda import selfcheck
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert selfcheck.main([]) == 2
+    assert "no CUDA device" in capsys.readouterr().err
+
+
+def test_selfcheck_bfloat16_blocks_hold_every_bfloat16_pattern():
+    from mxemu.cuda import selfcheck
+
+    bits = selfcheck.bfloat16_blocks().numpy().view(np.uint32)
+    assert bits.size % 32 == 0 and not (bits & 0xFFFF).any()
+    assert np.unique(bits >> 16).size == 1 << 16
