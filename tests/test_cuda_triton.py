@@ -52,20 +52,24 @@ def test_every_format_and_preset_is_byte_equal_to_numba_on_special_and_random_bl
 
 
 def _field_values():
+    """Every policy field value apart from the ocp preset's, then the scale-rule combinations no preset holds."""
     ocp = PRESETS["ocp"]
     for field, values in CHOICES.items():
         for v in values:
             if v != getattr(ocp, field) and not (field == "nan_to_nonan" and v == "error"):
-                yield field, v
-    yield "zero_block_scale", 200
-    yield "sr_bits", 8
+                yield pytest.param({field: v}, id=f"{field}-{v}")
+    yield pytest.param({"zero_block_scale": 200}, id="zero_block_scale-200")
+    yield pytest.param({"rounding": "stochastic", "sr_bits": 8}, id="sr_bits-8")
+    yield pytest.param({"scale_rule": "ceil", "log2": "fp32"}, id="ceil-log2_fp32")
+    yield pytest.param({"scale_rule": "rceil", "log2": "fp32", "descale": "fp32_recip"}, id="rceil-log2_fp32-recip")
+    yield pytest.param({"scale_rule": "rceil", "log2": "fp32", "descale": "exact"}, id="rceil-log2_fp32-exact")
+    yield pytest.param({"scale_rule": "even", "scale_overflow": "nan", "nonfinite": "inf_as_exponent"},
+                       id="even-scale_overflow_nan-inf_as_exponent")
 
 
-@pytest.mark.parametrize(("field", "value"), list(_field_values()))
-def test_every_policy_field_value_is_byte_equal_to_numba(field, value):
-    pol = PRESETS["ocp"].replace(**{field: value})
-    if field == "sr_bits":
-        pol = pol.replace(rounding="stochastic")
+@pytest.mark.parametrize("changes", list(_field_values()))
+def test_every_policy_field_value_is_byte_equal_to_numba(changes):
+    pol = PRESETS["ocp"].replace(**changes)
     for fmt in FIELD_FORMATS:
         x = _input(fmt, 7, torch.float32 if fmt != "mxint4" else torch.bfloat16, 256)
         _zero(diffcheck.mismatches(x, fmt, pol, seed=12345))

@@ -150,6 +150,17 @@ def _random_source(x: torch.Tensor, pol: Policy, seed: int | None, random_bits: 
     return 1, words, dummy.long()
 
 
+_TABLES: dict[tuple[bytes, str], torch.Tensor] = {}
+
+
+def _device_table(table, device: torch.device) -> torch.Tensor:
+    """A 256-entry int32 table on `device`, copied there once per distinct table."""
+    key = (table.tobytes(), str(device))
+    if key not in _TABLES:
+        _TABLES[key] = torch.from_numpy(table).to(device)
+    return _TABLES[key]
+
+
 def _output_constants(dtype_name: str) -> dict[str, int]:
     F, P = constants.OUTPUT_TUPLES[dtype_name], constants.OUTPUT_POLICIES[dtype_name]
     c = constants.lane_constants(F, P)
@@ -182,8 +193,8 @@ def _launch(x: object, fmt: object, axis: object, policy: object, seed: int | No
     sc_inf, sc_inf_exp = constants.special_scales(F, P, INPUT_LAYOUTS[name][0])
     mode, seed_words, rbits = _random_source(x, pol, seed, random_bits)
     dev = x.device
-    thr = torch.from_numpy(constants.scale_thresholds(F, P)).to(dev)
-    dec = torch.from_numpy(constants.decode_table(F)).to(dev)
+    thr = _device_table(constants.scale_thresholds(F, P), dev)
+    dec = _device_table(constants.decode_table(F), dev)
     codes = torch.empty(x.shape, dtype=torch.uint8, device=dev)
     scales = torch.empty(geo.scale_shape, dtype=torch.uint8, device=dev)
     out = torch.empty_like(x) if fake else codes
@@ -274,7 +285,7 @@ def dequantize(codes: torch.Tensor, scales: torch.Tensor, fmt: str | MXFormat, a
         raise InputError(f"codes of {f.element.name} lie in [0, {f.element.num_codes}); got values outside")
     name = DTYPE_NAMES[dtype]
     out = torch.empty(codes.shape, dtype=dtype, device=codes.device)
-    dec = torch.from_numpy(constants.decode_table(format_params(f.element))).to(codes.device)
+    dec = _device_table(constants.decode_table(format_params(f.element)), codes.device)
     bb = _blocks_per_program(geo)
     _kernels().mx_dequantize_kernel[(_cdiv(geo.nblocks, bb),)](
         codes.contiguous(), scales.contiguous(), out.view(torch.int32 if name == "float32" else torch.int16), dec,

@@ -183,7 +183,7 @@ def _block_scale(w, thr_ptr, IN_KIND: tl.constexpr, NONFINITE: tl.constexpr, SUB
     if SUBNORMAL == 1:
         flush = subnormal_amax
     else:
-        flush = subnormal_amax & False
+        flush = tl.zeros_like(subnormal_amax)
     return scale, flush
 
 
