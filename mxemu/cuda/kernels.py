@@ -16,14 +16,16 @@ from __future__ import annotations
 import triton
 import triton.language as tl
 
-from mxemu.kernels.params import RDN, RNA, RNE, RTO, RTZ, RUP, STOCHASTIC
+from mxemu.kernels import params
 
-# Kernel modes, input kinds and non-finite rules (the rule numbers are params.py's).
-MODE_QUANTIZE, MODE_FAKE = 0, 1
-IN_F32, IN_BF16, IN_F16 = 0, 1, 2
-NF_NAN_SCALE, NF_PROPAGATE, NF_IGNORE_NAN, NF_FINITE_AMAX, NF_INF_AS_EXPONENT = range(5)
-SUB_KEEP, SUB_FLUSH_BLOCK, SUB_FLUSH = range(3)
-
+# Rounding modes as constexpr globals (the only globals a compiled Triton kernel may read).
+RNE = tl.constexpr(params.RNE)
+RNA = tl.constexpr(params.RNA)
+RTZ = tl.constexpr(params.RTZ)
+RUP = tl.constexpr(params.RUP)
+RDN = tl.constexpr(params.RDN)
+RTO = tl.constexpr(params.RTO)
+STOCHASTIC = tl.constexpr(params.STOCHASTIC)
 
 @triton.jit
 def _bit_length_minus_one(m):

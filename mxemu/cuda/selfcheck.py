@@ -24,6 +24,8 @@ import zlib
 
 import numpy as np
 import torch
+import triton
+import triton.language as tl
 
 import mxemu as mx
 from mxemu.cuda import diffcheck
@@ -90,18 +92,17 @@ def random_float32(dev: torch.device, n_ocp: int, n_other: int, presets: list[st
     return total
 
 
+@triton.jit
+def cvt_kernel(x_ptr, out_ptr, n, ASM: tl.constexpr, BLOCK: tl.constexpr):
+    """out[i] = low byte of the PTX conversion ASM of the float32 pair (x[i], x[i])."""
+    o = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
+    m = o < n
+    x = tl.load(x_ptr + o, mask=m, other=0.0)
+    r = tl.inline_asm_elementwise(ASM, "=h,r,r", [x, x], dtype=tl.int16, is_pure=True, pack=1)
+    tl.store(out_ptr + o, (r & 0xFF).to(tl.uint8), mask=m)
+
+
 def ptx_cast_mismatches(dev: torch.device) -> int:
-    import triton
-    import triton.language as tl
-
-    @triton.jit
-    def cvt_kernel(x_ptr, out_ptr, n, ASM: tl.constexpr, BLOCK: tl.constexpr):
-        o = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
-        m = o < n
-        x = tl.load(x_ptr + o, mask=m, other=0.0)
-        r = tl.inline_asm_elementwise(ASM, "=h,r,r", [x, x], dtype=tl.int16, is_pure=True, pack=1)
-        tl.store(out_ptr + o, (r & 0xFF).to(tl.uint8), mask=m)
-
     total = 0
     for el, (asm, lo, hi) in PTX_CASTS.items():
         bad_finite = count = 0
