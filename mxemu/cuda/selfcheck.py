@@ -4,6 +4,7 @@ Run on a machine with an NVIDIA GPU (refuses without one):
 
     python -m mxemu.cuda.selfcheck            # everything, prints mismatch counts, exit 1 on any
     python -m mxemu.cuda.selfcheck --quick    # smaller random part (2^24 per format)
+    python -m mxemu.cuda.selfcheck --parts ptx --presets ocp   # one part, one preset
 
 1. Every bfloat16 bit pattern at every reachable E8M0 scale, for every MX format and policy
    preset: blocks led by each bfloat16 power of two 2^t (which fixes the scale) and filled with
@@ -135,7 +136,8 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m mxemu.cuda.selfcheck", description=__doc__.split("\n")[0])
     ap.add_argument("--quick", action="store_true", help="2^24 random float32 per format instead of 2^28")
     ap.add_argument("--presets", default=",".join(PRESETS), help="comma-separated policy presets")
-    ap.add_argument("--skip-ptx", action="store_true", help="leave out the PTX cast cross-check")
+    ap.add_argument("--parts", default="bf16,random,ptx",
+                    help="comma-separated parts to run: bf16 (exhaustive), random (float32), ptx (fp8 casts)")
     args = ap.parse_args(argv)
     try:
         dev = require_cuda()
@@ -146,9 +148,13 @@ def main(argv: list[str] | None = None) -> int:
     print(f"mxemu GPU self-check on {torch.cuda.get_device_name(dev)}, "
           f"{datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M UTC}", flush=True)
     t0 = time.perf_counter()
-    bad = exhaustive_bfloat16(dev, presets)
-    bad += random_float32(dev, CHUNK if args.quick else 1 << 28, CHUNK, presets)
-    if not args.skip_ptx:
+    parts = set(args.parts.split(","))
+    bad = 0
+    if "bf16" in parts:
+        bad += exhaustive_bfloat16(dev, presets)
+    if "random" in parts:
+        bad += random_float32(dev, CHUNK if args.quick else 1 << 28, CHUNK, presets)
+    if "ptx" in parts:
         bad += ptx_cast_mismatches(dev)
     print(f"total mismatches: {bad}  ({time.perf_counter() - t0:.0f} s)")
     return 1 if bad else 0
