@@ -23,3 +23,7 @@ class InputError(MXError, TypeError):
 
 class FileFormatError(MXError, ValueError):
     """A file is truncated, corrupt, or carries metadata mxemu cannot accept."""
+
+
+class BackendError(MXError, RuntimeError):
+    """A compute backend (Triton, CUDA) is missing, or cannot run on the given device."""

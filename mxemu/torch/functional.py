@@ -16,6 +16,7 @@ from mxemu.policy import Policy
 from mxemu.spec import ElementFormat, MXFormat
 
 STE_MODES = ("identity", "masked")
+BACKENDS = ("auto", "numba", "triton")
 TORCH_DTYPES = {torch.float32: "float32", torch.float64: "float64", torch.float16: "float16",
                 torch.bfloat16: "bfloat16"}
 BIG = 2.0 ** 200  # beyond every element format's range: encodes to the most positive / negative code
@@ -26,13 +27,35 @@ def check_tensor(t: object, what: str = "t") -> torch.Tensor:
     if not isinstance(t, torch.Tensor):
         raise InputError(f"{what} must be a torch.Tensor, got {type(t).__name__}")
     if t.device.type == "cuda":
-        raise InputError(f"{what} is a CUDA tensor: the GPU path (mxemu.cuda) is not available yet; "
-                         f"move it to the CPU with {what}.cpu()")
+        raise InputError(f"{what} is a CUDA tensor: the numba backend runs on CPU tensors; "
+                         f"use backend='triton' (or 'auto'), or move it to the CPU with {what}.cpu()")
     if t.device.type != "cpu":
         raise InputError(f"{what} is on device {t.device}; mxemu.torch runs on CPU tensors only")
     if t.dtype not in TORCH_DTYPES:
         raise InputError(f"{what} has dtype {t.dtype}; accepted: float16, bfloat16, float32, float64")
     return t
+
+
+def resolve_backend(t: object, backend: str, what: str = "t") -> str:
+    """"numba" or "triton" for tensor t: "auto" picks triton for CUDA tensors; checks t against the choice.
+
+    >>> import torch
+    >>> resolve_backend(torch.ones(2), "auto")
+    'numba'
+    """
+    if backend not in BACKENDS:
+        raise InputError(f"backend must be one of {', '.join(repr(b) for b in BACKENDS)}, got {backend!r}")
+    if backend == "auto":
+        backend = "triton" if isinstance(t, torch.Tensor) and t.device.type == "cuda" else "numba"
+    if backend == "numba":
+        check_tensor(t, what)
+    else:
+        from mxemu.cuda import check_device
+
+        if not isinstance(t, torch.Tensor):
+            raise InputError(f"{what} must be a torch.Tensor, got {type(t).__name__}")
+        check_device(t, what)
+    return backend
 
 
 def to_numpy(t: torch.Tensor) -> np.ndarray:
@@ -95,13 +118,20 @@ class _FakeQuantize(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx: Any, t: torch.Tensor, fmt: str, axis: Any, policy: Policy, ste: str,
-                seed: int | None) -> torch.Tensor:
-        x = to_numpy(t)
+                seed: int | None, backend: str) -> torch.Tensor:
         if policy.rounding == "stochastic" and seed is None:
             seed = secrets.randbits(64)  # one seed for both calls below
-        out = from_numpy(mx.fake_quantize(x, fmt, axis, policy, seed=seed))
+        if backend == "triton":
+            from mxemu import cuda
+
+            out = cuda.fake_quantize(t.detach(), fmt, axis, policy, seed=seed)
+            x = to_numpy(t.cpu()) if ste == "masked" and ctx.needs_input_grad[0] else None
+        else:
+            x = to_numpy(t)
+            out = from_numpy(mx.fake_quantize(x, fmt, axis, policy, seed=seed))
         if ste == "masked" and ctx.needs_input_grad[0]:
-            ctx.save_for_backward(torch.from_numpy(saturation_mask(x, fmt, axis, policy, seed)))
+            # The mask comes from the numba kernels on either backend (same codes, same scales).
+            ctx.save_for_backward(torch.from_numpy(saturation_mask(x, fmt, axis, policy, seed)).to(t.device))
         ctx.ste = ste
         return out
 
@@ -110,19 +140,22 @@ class _FakeQuantize(torch.autograd.Function):
         if ctx.ste == "masked":
             (saturated,) = ctx.saved_tensors
             grad = grad.masked_fill(saturated, 0)
-        return grad, None, None, None, None, None
+        return grad, None, None, None, None, None, None
 
 
 @torch.compiler.disable
 def fake_quantize(t: torch.Tensor, fmt: str | MXFormat, axis: int | tuple[int, int] = -1,
                   policy: str | Policy | None = None, ste: str = "identity",
-                  seed: int | None = None) -> torch.Tensor:
-    """MX quantize + dequantize of a CPU tensor, differentiable by a straight-through estimator.
+                  seed: int | None = None, backend: str = "auto") -> torch.Tensor:
+    """MX quantize + dequantize of a tensor, differentiable by a straight-through estimator.
 
     The forward has exactly the bits of `mxemu.fake_quantize` on the same data (any axis, any
     strides; the result is contiguous, of t's dtype). The backward passes the gradient through
     unchanged (`ste="identity"`) or zeroes it where the element saturated (`ste="masked"`, see
     `saturation_mask`). Under torch.compile this function is a graph break (it runs eagerly).
+    `backend`: "numba" (CPU tensors), "triton" (CUDA tensors, or CPU tensors under
+    TRITON_INTERPRET=1; float32/bfloat16/float16, E8M0 formats; the same bits, see docs/gpu.md),
+    or "auto" (triton for CUDA tensors, numba otherwise).
 
     >>> import torch
     >>> t = torch.tensor([7.0, 3.5, 0.25, 0.75, -5.0] + [0.0] * 27, requires_grad=True)
@@ -132,7 +165,7 @@ def fake_quantize(t: torch.Tensor, fmt: str | MXFormat, axis: int | tuple[int, i
     >>> y.sum().backward(); t.grad[:2].tolist()
     [1.0, 1.0]
     """
-    check_tensor(t)
+    backend = resolve_backend(t, backend)
     _check_ste(ste)
     pol = mx.get_policy(policy)
     f = mx.get_format(fmt)
@@ -140,7 +173,7 @@ def fake_quantize(t: torch.Tensor, fmt: str | MXFormat, axis: int | tuple[int, i
         raise InputError(f"{f.name!r} is not an MX block format")
     if isinstance(axis, list):
         axis = tuple(axis)
-    return _FakeQuantize.apply(t, f, axis, pol, ste, seed)
+    return _FakeQuantize.apply(t, f, axis, pol, ste, seed, backend)
 
 
 class _SliceFakeQuantize(torch.autograd.Function):
@@ -191,5 +224,5 @@ def slice_fake_quantize(t: torch.Tensor, anchor: str | MXFormat, fmt: str | MXFo
         if not isinstance(g, MXFormat):
             raise InputError(f"{what} {g.name!r} is not an MX block format")
     if a.name == f.name:
-        return _FakeQuantize.apply(t, a, -1, pol, ste, None)
+        return _FakeQuantize.apply(t, a, -1, pol, ste, None, "auto")
     return _SliceFakeQuantize.apply(t, a, f, pol, ste)

@@ -18,10 +18,16 @@ import mxemu as mx
 from mxemu.errors import InputError
 from mxemu.policy import Policy
 from mxemu.spec import MXFormat
-from mxemu.torch.functional import _check_ste, check_tensor, fake_quantize, slice_fake_quantize
+from mxemu.torch.functional import (
+    BACKENDS,
+    _check_ste,
+    fake_quantize,
+    resolve_backend,
+    slice_fake_quantize,
+)
 
 LAYER_OPTIONS = ("weight_format", "input_format", "weight_policy", "input_policy", "grad_format",
-                 "grad_policy", "ste")
+                 "grad_policy", "ste", "backend")
 
 
 def _mx_name(fmt: object, what: str, optional: bool = False) -> str | None:
@@ -38,18 +44,18 @@ class _GradQuantize(torch.autograd.Function):
     """Identity forward; the backward fake-quantizes the incoming gradient along its last axis."""
 
     @staticmethod
-    def forward(ctx: Any, t: torch.Tensor, fmt: str, policy: Policy) -> torch.Tensor:
-        ctx.fmt, ctx.policy = fmt, policy
+    def forward(ctx: Any, t: torch.Tensor, fmt: str, policy: Policy, backend: str) -> torch.Tensor:
+        ctx.fmt, ctx.policy, ctx.backend = fmt, policy, backend
         return t.view_as(t)
 
     @staticmethod
-    def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor | None, None, None]:
-        return fake_quantize(grad, ctx.fmt, -1, ctx.policy), None, None
+    def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor | None, None, None, None]:
+        return fake_quantize(grad, ctx.fmt, -1, ctx.policy, backend=ctx.backend), None, None, None
 
 
 @torch.compiler.disable
-def _quantize_grad(t: torch.Tensor, fmt: str, policy: Policy) -> torch.Tensor:
-    return _GradQuantize.apply(t, fmt, policy)
+def _quantize_grad(t: torch.Tensor, fmt: str, policy: Policy, backend: str) -> torch.Tensor:
+    return _GradQuantize.apply(t, fmt, policy, backend)
 
 
 class MXLinear(nn.Linear):
@@ -59,7 +65,8 @@ class MXLinear(nn.Linear):
     `input_format=None` leaves activations in float (weight-only QAT); `weight_format=None` leaves
     the weight in float. `grad_format` fake-quantizes grad_output (blocks along its last axis, the
     output features) before both backward GEMMs. `ste` picks the straight-through estimator of
-    `mxemu.torch.fake_quantize`. Formats can be switched at any time (`set_format`, `use_format`).
+    `mxemu.torch.fake_quantize`, `backend` its kernels ("auto": Triton for CUDA tensors, numba
+    otherwise). Formats can be switched at any time (`set_format`, `use_format`).
 
     >>> import torch
     >>> layer = MXLinear(64, 8, weight_format="mxint4", input_format="mxfp8_e4m3")
@@ -73,7 +80,8 @@ class MXLinear(nn.Linear):
                  weight_format: str | MXFormat | None = "mxfp8_e4m3", input_format: str | MXFormat | None = None,
                  weight_policy: str | Policy | None = None, input_policy: str | Policy | None = None,
                  grad_format: str | MXFormat | None = None, grad_policy: str | Policy | None = None,
-                 ste: str = "identity", device: Any = None, dtype: torch.dtype | None = None) -> None:
+                 ste: str = "identity", device: Any = None, dtype: torch.dtype | None = None,
+                 backend: str = "auto") -> None:
         super().__init__(in_features, out_features, bias=bias, device=device, dtype=dtype)
         self.weight_format = _mx_name(weight_format, "weight_format", optional=True)
         self.input_format = _mx_name(input_format, "input_format", optional=True)
@@ -82,6 +90,9 @@ class MXLinear(nn.Linear):
         self.input_policy = mx.get_policy(input_policy)
         self.grad_policy = mx.get_policy(grad_policy)
         self.ste = _check_ste(ste)
+        if backend not in BACKENDS:
+            raise InputError(f"backend must be one of {', '.join(repr(b) for b in BACKENDS)}, got {backend!r}")
+        self.backend = backend
 
     @classmethod
     def from_linear(cls, linear: nn.Linear, **options: Any) -> MXLinear:
@@ -110,15 +121,16 @@ class MXLinear(nn.Linear):
         if self.weight_anchor is not None:
             return slice_fake_quantize(self.weight, self.weight_anchor, self.weight_format, self.weight_policy,
                                        self.ste)
-        return fake_quantize(self.weight, self.weight_format, -1, self.weight_policy, self.ste)
+        return fake_quantize(self.weight, self.weight_format, -1, self.weight_policy, self.ste,
+                             backend=self.backend)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        check_tensor(x, "input")
+        resolve_backend(x, self.backend, "input")
         if self.input_format is not None:
-            x = fake_quantize(x, self.input_format, -1, self.input_policy, self.ste)
+            x = fake_quantize(x, self.input_format, -1, self.input_policy, self.ste, backend=self.backend)
         y = functional.linear(x, self.quantized_weight(), self.bias)
         if self.grad_format is not None and y.requires_grad:
-            y = _quantize_grad(y, self.grad_format, self.grad_policy)
+            y = _quantize_grad(y, self.grad_format, self.grad_policy, self.backend)
         return y
 
     def extra_repr(self) -> str:

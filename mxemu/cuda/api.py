@@ -1,0 +1,293 @@
+"""torch-tensor API of the Triton kernels: quantize, dequantize and fake-quantize, with argument checks."""
+
+from __future__ import annotations
+
+import math
+import secrets
+from dataclasses import dataclass
+
+import torch
+
+from mxemu.array import normalize_axes
+from mxemu.cuda import constants
+from mxemu.errors import BackendError, InputError, PolicyError
+from mxemu.kernels.params import (
+    INPUT_LAYOUTS,
+    MIN_SCALE_ENCODING,
+    NONFINITE,
+    ROUNDING,
+    SR_BITS,
+    SUBNORMAL_INPUTS,
+    ZERO_BLOCK_SCALE,
+    format_params,
+    policy_params,
+)
+from mxemu.policy import Policy, get_policy
+from mxemu.spec import MXFormat, get_format
+
+IN_KINDS = {torch.float32: 0, torch.bfloat16: 1, torch.float16: 2}
+DTYPE_NAMES = {torch.float32: "float32", torch.bfloat16: "bfloat16", torch.float16: "float16"}
+# Lanes per program: 2048 on a GPU (a few KiB per program); the interpreter's cost is per program,
+# so there one program takes 2^15 lanes.
+GPU_LANES_PER_PROGRAM = 2048
+INTERPRETER_LANES_PER_PROGRAM = 1 << 15
+
+
+def interpreter_mode() -> bool:
+    """Whether the Triton kernels were built for the CPU interpreter (TRITON_INTERPRET=1 when first imported).
+
+    >>> isinstance(interpreter_mode(), bool)
+    True
+    """
+    try:
+        from triton.runtime.interpreter import InterpretedFunction
+    except ImportError:
+        return False
+    return isinstance(_kernels().mx_block_kernel, InterpretedFunction)
+
+
+def _kernels():
+    try:
+        from mxemu.cuda import kernels
+    except ImportError as exc:
+        raise BackendError(f"the Triton backend needs the triton package ({exc}); "
+                           "install it with pip install 'mxemu[cuda]'") from None
+    return kernels
+
+
+def check_device(t: torch.Tensor, what: str = "x") -> None:
+    """Raise `BackendError` unless the Triton kernels can run on t's device (CUDA, or CPU under the interpreter)."""
+    if t.device.type == "cuda":
+        return
+    if t.device.type == "cpu" and interpreter_mode():
+        return
+    raise BackendError(f"{what} is on {t.device}; the Triton kernels run on CUDA tensors, or on CPU tensors "
+                       "when TRITON_INTERPRET=1 is set before mxemu.cuda's kernels are imported")
+
+
+def _check_input(x: object, what: str = "x") -> torch.Tensor:
+    if not isinstance(x, torch.Tensor):
+        raise InputError(f"{what} must be a torch.Tensor, got {type(x).__name__}")
+    if x.dtype not in IN_KINDS:
+        raise InputError(f"{what} has dtype {x.dtype}; the Triton kernels take float32, bfloat16 and float16 "
+                         "(use backend='numba' on a CPU tensor for float64)")
+    if x.numel() == 0:
+        raise InputError(f"cannot quantize an empty tensor (shape {tuple(x.shape)})")
+    check_device(x, what)
+    return x.contiguous()
+
+
+def _mx_format(fmt: object) -> MXFormat:
+    f = get_format(fmt)
+    if not isinstance(f, MXFormat):
+        raise InputError(f"{f.name!r} is not an MX block format")
+    if f.tensor_scale or f.scale.name != "e8m0":
+        raise InputError(f"{f.name} has a non-E8M0 or per-tensor scale; the Triton kernels cover the E8M0 MX "
+                         "formats (use backend='numba')")
+    return f
+
+
+@dataclass(frozen=True)
+class _Geometry:
+    """The input as a contiguous (A, N1, MID, N2, B) array with K1 x K2 blocks, and the scales' shape."""
+
+    dims: tuple[int, ...]
+    k1: int
+    k2: int
+    scale_shape: tuple[int, ...]
+
+    @property
+    def nblocks(self) -> int:
+        a, n1, mid, n2, b = self.dims
+        return a * -(-n1 // self.k1) * mid * -(-n2 // self.k2) * b
+
+    def args(self) -> tuple[int, ...]:
+        _, n1, mid, n2, b = self.dims
+        return (self.nblocks, -(-n1 // self.k1), mid, -(-n2 // self.k2), b, n1, n2,
+                n1 * mid * n2 * b, mid * n2 * b, n2 * b, b)
+
+
+def _geometry(shape: tuple[int, ...], axes: tuple[int, ...], k: int) -> _Geometry:
+    ax = sorted(axes)
+    prod = lambda dims: math.prod(dims) if dims else 1
+    if len(ax) == 1:
+        (n,) = ax
+        dims = (prod(shape[:n]), 1, 1, shape[n], prod(shape[n + 1:]))
+        k1 = 1
+    else:
+        p, r = ax
+        dims = (prod(shape[:p]), shape[p], prod(shape[p + 1:r]), shape[r], prod(shape[r + 1:]))
+        k1 = k
+    scale_shape = tuple(-(-n // k) if i in ax else n for i, n in enumerate(shape))
+    return _Geometry(dims, k1, k, scale_shape)
+
+
+def _random_source(x: torch.Tensor, pol: Policy, seed: int | None, random_bits: object
+                   ) -> tuple[int, torch.Tensor, torch.Tensor]:
+    """(RBITS mode, seed words int32[2], random integers int64 of x's shape) for the kernel."""
+    dummy = torch.zeros(2, dtype=torch.int32, device=x.device)
+    if pol.rounding != "stochastic":
+        if random_bits is not None:
+            raise PolicyError("random_bits given but policy.rounding is not 'stochastic'")
+        return 0, dummy, dummy.long()
+    if random_bits is not None:
+        r = torch.as_tensor(random_bits)
+        if r.dtype.is_floating_point or r.dtype.is_complex or r.dtype == torch.bool:
+            raise InputError(f"random_bits must be an integer tensor, got dtype {r.dtype}")
+        if tuple(r.shape) != tuple(x.shape):
+            raise InputError(f"random_bits has shape {tuple(r.shape)}; it must match the input's "
+                             f"shape {tuple(x.shape)}")
+        r = r.to(device=x.device, dtype=torch.int64).contiguous()
+        if r.numel() and (int(r.min()) < 0 or int(r.max()) >= 1 << pol.sr_bits):
+            raise InputError(f"random_bits must lie in [0, 2^{pol.sr_bits}) for sr_bits={pol.sr_bits}")
+        return 2, dummy, r
+    if seed is None:
+        seed = secrets.randbits(64)
+    if not isinstance(seed, int) or isinstance(seed, bool) or not 0 <= seed < 1 << 64:
+        raise InputError(f"seed must be an integer in [0, 2^64), got {seed!r}")
+    words = [(seed >> sh) & 0xFFFFFFFF for sh in (0, 32)]
+    words = torch.tensor([w - (1 << 32) if w >= 1 << 31 else w for w in words], dtype=torch.int32, device=x.device)
+    return 1, words, dummy.long()
+
+
+_TABLES: dict[tuple[bytes, str], torch.Tensor] = {}
+
+
+def _device_table(table, device: torch.device) -> torch.Tensor:
+    """A 256-entry int32 table on `device`, copied there once per distinct table."""
+    key = (table.tobytes(), str(device))
+    if key not in _TABLES:
+        _TABLES[key] = torch.from_numpy(table).to(device)
+    return _TABLES[key]
+
+
+def _output_constants(dtype_name: str) -> dict[str, int]:
+    F, P = constants.OUTPUT_TUPLES[dtype_name], constants.OUTPUT_POLICIES[dtype_name]
+    c = constants.lane_constants(F, P)
+    keys = ("BITS", "M", "EMIN", "EMAX", "KMAX", "SIGNBIT", "ZC0", "ZC1", "MAXC0", "MAXC1", "OVFI0", "OVFI1")
+    out = {f"O_{k}": c[k] for k in keys}
+    for s in (0, 1):
+        out[f"O_NAN{s}"] = c[f"NANC{s}"]
+        out[f"O_INF{s}"] = c[f"INFC{s}"]
+    return out
+
+
+def _check_nan_policy(x: torch.Tensor, f: MXFormat, pol: Policy) -> None:
+    """The numba path's check: NaN into an element format without NaN under nan_to_nonan='error'."""
+    if pol.nonfinite in ("ignore_nan", "finite_amax") and pol.nan_to_nonan == "error" \
+            and not f.element.has_nan and bool(torch.isnan(x).any()):
+        raise InputError(f"input holds NaN and {f.element.name} has no NaN encoding "
+                         "(policy nan_to_nonan='error'; choose zero, signed_zero or flipped_zero)")
+
+
+def _launch(x: object, fmt: object, axis: object, policy: object, seed: int | None, random_bits: object,
+            fake: bool) -> tuple[torch.Tensor, ...]:
+    x = _check_input(x)
+    f = _mx_format(fmt)
+    pol = get_policy(policy)
+    axes = normalize_axes(axis, x.dim())
+    _check_nan_policy(x, f, pol)
+    geo = _geometry(tuple(x.shape), axes, f.block_size)
+    F, P = format_params(f.element), policy_params(pol)
+    name = DTYPE_NAMES[x.dtype]
+    sc_inf, sc_inf_exp = constants.special_scales(F, P, INPUT_LAYOUTS[name][0])
+    mode, seed_words, rbits = _random_source(x, pol, seed, random_bits)
+    dev = x.device
+    thr = _device_table(constants.scale_thresholds(F, P), dev)
+    dec = _device_table(constants.decode_table(F), dev)
+    codes = torch.empty(x.shape, dtype=torch.uint8, device=dev)
+    scales = torch.empty(geo.scale_shape, dtype=torch.uint8, device=dev)
+    out = torch.empty_like(x) if fake else codes
+    xin = x.view(torch.int32) if name == "float32" else x.view(torch.int16) if name == "bfloat16" else x
+    oview = out.view(torch.int32 if name == "float32" else torch.int16) if fake else out
+    bb = _blocks_per_program(geo)
+    grid = (_cdiv(geo.nblocks, bb),)
+    _kernels().mx_block_kernel[grid](
+        xin, codes, scales, oview, rbits, seed_words, thr, dec, *geo.args(),
+        MODE=int(fake), IN_KIND=IN_KINDS[x.dtype], RBITS=mode, BB=bb, K1=geo.k1, K2=geo.k2,
+        NONFINITE=P[NONFINITE], SUBNORMAL=P[SUBNORMAL_INPUTS], ZERO_BLOCK_SCALE=P[ZERO_BLOCK_SCALE],
+        SC_INF=sc_inf, SC_INF_EXP=sc_inf_exp, MIN_SCALE=P[MIN_SCALE_ENCODING], NSC=constants.nan_scale_code(F),
+        ROUNDING=P[ROUNDING], SR_BITS=P[SR_BITS],
+        **constants.lane_constants(F, P), **_output_constants(name))
+    return (out,) if fake else (codes, scales)
+
+
+def _cdiv(a: int, b: int) -> int:
+    return -(-a // b)
+
+
+def _blocks_per_program(geo: _Geometry) -> int:
+    lanes = INTERPRETER_LANES_PER_PROGRAM if interpreter_mode() else GPU_LANES_PER_PROGRAM
+    return max(1, lanes // (geo.k1 * geo.k2))
+
+
+def quantize(x: torch.Tensor, fmt: str | MXFormat, axis: int | tuple[int, int] = -1,
+             policy: str | Policy | None = None, seed: int | None = None,
+             random_bits: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """(codes, scales) of x in an MX format: uint8 element codes of x's shape and uint8 E8M0 scale codes.
+
+    The same bytes as `mxemu.quantize(...).codes` / `.scales` for the same data, policy and seed
+    (blocks of `block_size` along `axis`; two axes give square 2-D tiles). x: a float32, bfloat16 or
+    float16 tensor on a CUDA device (or on the CPU under TRITON_INTERPRET=1).
+
+    >>> import torch
+    >>> codes, scales = quantize(torch.tensor([7.0, 3.5, 0.25, 0.75, -5.0] + [0.0] * 27), "mxfp4_e2m1")
+    >>> int(scales[0]), codes[:5].tolist()
+    (127, [7, 6, 0, 2, 14])
+    """
+    codes, scales = _launch(x, fmt, axis, policy, seed, random_bits, fake=False)
+    return codes, scales
+
+
+def fake_quantize(x: torch.Tensor, fmt: str | MXFormat, axis: int | tuple[int, int] = -1,
+                  policy: str | Policy | None = None, seed: int | None = None,
+                  random_bits: torch.Tensor | None = None) -> torch.Tensor:
+    """quantize + dequantize in one pass, in x's dtype: the bits of `mxemu.fake_quantize` on the same data.
+
+    >>> import torch
+    >>> fake_quantize(torch.tensor([7.0, 3.5, 0.25, 0.75, -5.0] + [0.0] * 27), "mxfp4")[:5].tolist()
+    [6.0, 4.0, 0.0, 1.0, -4.0]
+    """
+    (out,) = _launch(x, fmt, axis, policy, seed, random_bits, fake=True)
+    return out
+
+
+def dequantize(codes: torch.Tensor, scales: torch.Tensor, fmt: str | MXFormat, axis: int | tuple[int, int] = -1,
+               dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    """Values of element codes at their blocks' E8M0 scales in dtype (float32, bfloat16 or float16).
+
+    The bits of `mxemu.MXArray.dequantize(dtype)` for the same codes and scales: the exact
+    product rounded once (RNE, Inf beyond the output type's range, as the numba path and an IEEE cast do).
+
+    >>> import torch
+    >>> codes, scales = quantize(torch.tensor([7.0, 3.5, 0.25, 0.75, -5.0] + [0.0] * 27), "mxfp4_e2m1")
+    >>> dequantize(codes, scales, "mxfp4_e2m1")[:5].tolist()
+    [6.0, 4.0, 0.0, 1.0, -4.0]
+    """
+    f = _mx_format(fmt)
+    for t, what in ((codes, "codes"), (scales, "scales")):
+        if not isinstance(t, torch.Tensor) or t.dtype != torch.uint8:
+            raise InputError(f"{what} must be a uint8 torch.Tensor, got "
+                             f"{t.dtype if isinstance(t, torch.Tensor) else type(t).__name__}")
+        check_device(t, what)
+    if dtype not in IN_KINDS:
+        raise InputError(f"dtype {dtype} is not accepted; accepted: float32, bfloat16, float16")
+    if codes.numel() == 0:
+        raise InputError("cannot dequantize an empty tensor")
+    axes = normalize_axes(axis, codes.dim())
+    geo = _geometry(tuple(codes.shape), axes, f.block_size)
+    if tuple(scales.shape) != geo.scale_shape:
+        raise InputError(f"scales has shape {tuple(scales.shape)}; codes of shape {tuple(codes.shape)} blocked "
+                         f"along {axes} need {geo.scale_shape}")
+    if scales.device != codes.device:
+        raise InputError(f"codes are on {codes.device} but scales on {scales.device}")
+    if int(codes.max()) >= f.element.num_codes:
+        raise InputError(f"codes of {f.element.name} lie in [0, {f.element.num_codes}); got values outside")
+    name = DTYPE_NAMES[dtype]
+    out = torch.empty(codes.shape, dtype=dtype, device=codes.device)
+    dec = _device_table(constants.decode_table(format_params(f.element)), codes.device)
+    bb = _blocks_per_program(geo)
+    _kernels().mx_dequantize_kernel[(_cdiv(geo.nblocks, bb),)](
+        codes.contiguous(), scales.contiguous(), out.view(torch.int32 if name == "float32" else torch.int16), dec,
+        *geo.args(), OUT_KIND=IN_KINDS[dtype], BB=bb, K1=geo.k1, K2=geo.k2, **_output_constants(name))
+    return out

@@ -1,0 +1,99 @@
+"""Compiles the Triton kernels' constexpr variants to PTX for an NVIDIA target, without a GPU.
+
+The interpreter-mode tests run the kernels' arithmetic on the CPU; this check runs the Triton
+compiler itself (front end, type checks, LLVM, ptxas) over variants that together take every
+constexpr branch, so a kernel that only the interpreter accepts fails here. It needs the kernels
+imported without TRITON_INTERPRET:
+
+    python -m mxemu.cuda.compilecheck            # sm_90, prints one line per variant
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+
+import triton
+from triton.backends.compiler import GPUTarget
+from triton.compiler import ASTSource
+
+import mxemu as mx
+from mxemu.cuda import api, constants, kernels, selfcheck
+from mxemu.kernels.params import (
+    MIN_SCALE_ENCODING,
+    NONFINITE,
+    ROUNDING,
+    SR_BITS,
+    SUBNORMAL_INPUTS,
+    ZERO_BLOCK_SCALE,
+    format_params,
+    policy_params,
+)
+
+POINTERS = {"x_ptr": ("*i32", "*i16", "*fp16"), "out_ptr": ("*i32", "*i16", "*i16"), "codes_ptr": "*u8",
+            "scales_ptr": "*u8", "rbits_ptr": "*i64", "seed_ptr": "*i32", "thr_ptr": "*i32", "dec_ptr": "*i32"}
+DTYPES = ("float32", "bfloat16", "float16")
+# (format, policy changes, MODE, IN_KIND, RBITS, K1): together every rounding mode, non-finite rule,
+# subnormal mode, min-scale encoding, input kind, random source, element kind and block shape.
+BLOCK_VARIANTS = (
+    ("mxfp8_e4m3", {}, 0, 0, 0, 1),
+    ("mxint8", {"rounding": "stochastic", "nonfinite": "propagate", "subnormal_inputs": "flush_block",
+                "min_scale_encoding": "min_normal"}, 1, 1, 1, 1),
+    ("mxfp8_e5m2", {"rounding": "stochastic", "nonfinite": "ignore_nan", "subnormal_inputs": "flush",
+                    "min_scale_encoding": "one", "overflow": "ieee"}, 1, 2, 2, 1),
+    ("mxfp4_e2m1", {"rounding": "rna", "nonfinite": "finite_amax"}, 0, 1, 0, 32),
+    ("mxfp6_e3m2", {"rounding": "rtz", "nonfinite": "inf_as_exponent"}, 1, 0, 0, 1),
+    ("mxint4", {"rounding": "rup"}, 0, 2, 0, 32),
+    ("mxfp6_e2m3", {"rounding": "rdn", "overflow": "ieee"}, 1, 1, 0, 1),
+    ("mxfp8_e4m3", {"rounding": "rto"}, 1, 0, 0, 1),
+)
+
+
+def _compile(fn, pointers: dict[str, str], consts: dict[str, int], target: GPUTarget) -> int:
+    names = fn.arg_names
+    sig = {n: pointers.get(n, "constexpr" if n in consts else "i64") for n in names}
+    src = ASTSource(fn=fn, signature=sig, constexprs={(names.index(k),): v for k, v in consts.items()})
+    return len(triton.compile(src, target=target).asm["ptx"])
+
+
+def block_variant(fmt: str, changes: dict, mode: int, in_kind: int, rbits: int, k1: int,
+                  target: GPUTarget) -> int:
+    """PTX size of one variant of `mx_block_kernel`."""
+    pol = mx.get_policy("ocp").replace(**changes)
+    F, P = format_params(mx.get_format(fmt).element), policy_params(pol)
+    consts = dict(MODE=mode, IN_KIND=in_kind, RBITS=rbits, BB=64 if k1 == 1 else 2, K1=k1, K2=32,
+                  NONFINITE=P[NONFINITE], SUBNORMAL=P[SUBNORMAL_INPUTS], ZERO_BLOCK_SCALE=P[ZERO_BLOCK_SCALE],
+                  SC_INF=254, SC_INF_EXP=254, MIN_SCALE=P[MIN_SCALE_ENCODING], NSC=constants.nan_scale_code(F),
+                  ROUNDING=P[ROUNDING], SR_BITS=P[SR_BITS],
+                  **constants.lane_constants(F, P), **api._output_constants(DTYPES[in_kind]))
+    ptrs = {k: v if isinstance(v, str) else v[in_kind] for k, v in POINTERS.items()}
+    return _compile(kernels.mx_block_kernel, ptrs, consts, target)
+
+
+def run(target: GPUTarget) -> int:
+    """Compile every variant (block kernel, dequantize kernel per output dtype, the PTX cast kernel)."""
+    n = 0
+    for v in BLOCK_VARIANTS:
+        t0 = time.perf_counter()
+        size = block_variant(*v, target=target)
+        print(f"mx_block_kernel {v[0]:11s} {v[1]} MODE={v[2]} IN_KIND={v[3]} RBITS={v[4]} K1={v[5]}: "
+              f"{size} bytes of PTX ({time.perf_counter() - t0:.1f} s)", flush=True)
+        n += 1
+    for kind, name in enumerate(DTYPES):
+        consts = dict(OUT_KIND=kind, BB=64, K1=1, K2=32, **api._output_constants(name))
+        ptrs = {"codes_ptr": "*u8", "scales_ptr": "*u8", "out_ptr": POINTERS["out_ptr"][kind], "dec_ptr": "*i32"}
+        print(f"mx_dequantize_kernel {name}: {_compile(kernels.mx_dequantize_kernel, ptrs, consts, target)} "
+              "bytes of PTX", flush=True)
+        n += 1
+    for asm, _, _ in selfcheck.PTX_CASTS.values():
+        size = _compile(selfcheck.cvt_kernel, {"x_ptr": "*fp32", "out_ptr": "*u8"},
+                        {"ASM": asm, "BLOCK": 1024}, target)
+        print(f"cvt_kernel {asm.split()[0]}: {size} bytes of PTX", flush=True)
+        n += 1
+    return n
+
+
+if __name__ == "__main__":
+    if api.interpreter_mode():
+        sys.exit("error: unset TRITON_INTERPRET: the compile check needs the compiled kernels")
+    print(f"compiled {run(GPUTarget('cuda', 90, 32))} kernel variants for sm_90")

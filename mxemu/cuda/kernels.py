@@ -1,0 +1,317 @@
+"""Triton kernels: MX block quantize, fake-quantize and dequantize, lane for lane the numba kernels' rounding.
+
+Set TRITON_INTERPRET=1 before this module is imported to run the kernels on CPU tensors.
+
+A program takes BB blocks of L = K1 * K2 lanes ([BB, L] tiles). The input is viewed as a contiguous
+5-D array (A, N1, MID, N2, B): 1-D blocks run along N2 (K1 = 1), 2-D tiles along N1 and N2; lane
+addresses come from strides, so blocks along a leading axis are strided loads, not a transposed
+copy. Every lane is moved to float32 bits (exact for float16 and bfloat16) and rounded once from
+(sign, m < 2^24, e), as `mxemu.kernels.element.encode_value` does; the scale comes from the
+threshold table of constants.py. Format and policy numbers are constexprs, so each (format,
+policy, input dtype) compiles its own specialised kernel.
+"""
+
+from __future__ import annotations
+
+import triton
+import triton.language as tl
+
+from mxemu.kernels import params
+
+# Rounding modes as constexpr globals (the only globals a compiled Triton kernel may read).
+RNE = tl.constexpr(params.RNE)
+RNA = tl.constexpr(params.RNA)
+RTZ = tl.constexpr(params.RTZ)
+RUP = tl.constexpr(params.RUP)
+RDN = tl.constexpr(params.RDN)
+RTO = tl.constexpr(params.RTO)
+STOCHASTIC = tl.constexpr(params.STOCHASTIC)
+
+@triton.jit
+def _bit_length_minus_one(m):
+    """floor(log2 m) of positive int32 m < 2^24, read off the exact float32 conversion's exponent."""
+    return (m.to(tl.float32).to(tl.int32, bitcast=True) >> 23) - 127
+
+
+@triton.jit
+def _philox(k0, k1, idx):
+    """Word 0 of Philox4x32-10, key (k0, k1), counter (idx lo, idx hi, 0, 0): `mxemu.kernels.element.philox`."""
+    c0 = (idx & 0xFFFFFFFF).to(tl.uint32)
+    c1 = (idx >> 32).to(tl.uint32)
+    c2 = tl.zeros_like(c0)
+    c3 = tl.zeros_like(c0)
+    ra = tl.full(c0.shape, 0xD2511F53, tl.uint32)
+    rb = tl.full(c0.shape, 0xCD9E8D57, tl.uint32)
+    for _ in tl.static_range(10):
+        hi0 = tl.umulhi(ra, c0)
+        lo0 = ra * c0
+        hi1 = tl.umulhi(rb, c2)
+        lo1 = rb * c2
+        c0, c1, c2, c3 = hi1 ^ c1 ^ k0, lo1, hi0 ^ c3 ^ k1, lo0
+        k0 = k0 + 0x9E3779B9
+        k1 = k1 + 0xBB67AE85
+    return c0
+
+
+@triton.jit
+def _encode_finite(sign, m, e, s, rnd, IS_INT: tl.constexpr, BITS: tl.constexpr, M: tl.constexpr,
+                   EMIN: tl.constexpr, EMAX: tl.constexpr, KMAX: tl.constexpr, KMAXN: tl.constexpr,
+                   SIGNBIT: tl.constexpr, MASK: tl.constexpr, ROUNDING: tl.constexpr, SR_BITS: tl.constexpr,
+                   ZC0: tl.constexpr, ZC1: tl.constexpr, MAXC0: tl.constexpr, MAXC1: tl.constexpr,
+                   OVFI0: tl.constexpr, OVFI1: tl.constexpr):
+    """Code of the nonzero finite value (-1)^sign * m * 2^(e - s), m < 2^24, rounded once (encode_value)."""
+    neg = sign != 0
+    ep = e - s
+    Ep = ep + _bit_length_minus_one(m)
+    if IS_INT:
+        qe = tl.zeros_like(ep) + EMIN
+    else:
+        qe = tl.maximum(Ep, EMIN) - M
+    shift = qe - ep
+    # m < 2^24: from shift 25 on every bit is discarded and |v| < half a quantum, so a shift of 30
+    # rounds alike (stochastic rounding reads the true shift below).
+    shc = tl.minimum(tl.maximum(shift, 0), 30)
+    kd = m >> shc
+    rem = m & ((1 << shc) - 1)
+    half = (1 << shc) >> 1
+    if ROUNDING == RNE:
+        up = (rem > half) | ((rem == half) & ((kd & 1) == 1))
+    elif ROUNDING == RNA:
+        up = rem >= half
+    elif ROUNDING == RTZ:
+        up = rem < 0
+    elif ROUNDING == RUP:
+        up = sign == 0
+    elif ROUNDING == RDN:
+        up = sign != 0
+    elif ROUNDING == RTO:
+        up = (kd & 1) == 0
+    else:
+        # The top SR_BITS of the discarded fraction plus the random integer carry out.
+        d = shift - SR_BITS
+        rem64 = rem.to(tl.int64)
+        t = tl.where(d >= 0, rem64 >> tl.minimum(tl.maximum(d, 0), 40).to(tl.int64),
+                     rem64 << tl.maximum(-d, 0).to(tl.int64))
+        up = (t + rnd) >= (1 << SR_BITS)
+    up = up & (rem != 0)
+    k = tl.where(shift <= 0, m << tl.minimum(tl.maximum(-shift, 0), 24), kd + up.to(tl.int32))
+    if IS_INT:
+        kmax = tl.where(neg, KMAXN, KMAX)
+        signed = tl.where(neg, -k, k) & MASK
+        code = tl.where(k == 0, 0, signed)
+        code = tl.where(((Ep - EMIN) >= BITS) | (k > kmax), tl.where(neg, MAXC1, MAXC0), code)
+    else:
+        carry = k >= (1 << (M + 1))
+        k = tl.where(carry, k >> 1, k)
+        qe = qe + carry.to(tl.int32)
+        ovf = (qe > EMAX - M) | ((qe == EMAX - M) & (k > KMAX))
+        # IEEE overflow goes to infinity for the nearest and stochastic modes and for the directed
+        # mode pointing away from zero; toward zero and to odd it stops at max normal.
+        if ROUNDING == RNE or ROUNDING == RNA or ROUNDING == STOCHASTIC:  # noqa: SIM109 (Triton has no `in`)
+            ovf_code = tl.where(neg, OVFI1, OVFI0)
+        elif ROUNDING == RUP:
+            ovf_code = tl.where(neg, MAXC1, OVFI0)
+        elif ROUNDING == RDN:
+            ovf_code = tl.where(neg, OVFI1, MAXC0)
+        else:
+            ovf_code = tl.where(neg, MAXC1, MAXC0)
+        sbit = tl.where(neg, SIGNBIT, 0)
+        normal = sbit | ((qe + M - EMIN + 1) << M) | (k - (1 << M))
+        code = tl.where(k < (1 << M), sbit | k, normal)
+        code = tl.where(k == 0, tl.where(neg, ZC1, ZC0), code)
+        code = tl.where(ovf, ovf_code, code)
+    return code
+
+
+@triton.jit
+def _lane_offsets(pid, nblocks, NJ1, MID, NJ2, B, N1, N2, S_A, S_N1, S_M, S_N2,
+                  BB: tl.constexpr, K1: tl.constexpr, K2: tl.constexpr):
+    """(block index [BB], element offsets [BB, L], lane mask [BB, L]) of program pid's blocks."""
+    q = pid.to(tl.int64) * BB + tl.arange(0, BB).to(tl.int64)
+    b = q % B
+    t = q // B
+    j2 = t % NJ2
+    t = t // NJ2
+    mid = t % MID
+    t = t // MID
+    j1 = t % NJ1
+    a = t // NJ1
+    lane = tl.arange(0, K1 * K2)
+    n1 = j1[:, None] * K1 + (lane // K2)[None, :]
+    n2 = j2[:, None] * K2 + (lane % K2)[None, :]
+    mask = (q < nblocks)[:, None] & (n1 < N1) & (n2 < N2)
+    off = (a * S_A + mid * S_M + b)[:, None] + n1 * S_N1 + n2 * S_N2
+    return q, off, mask
+
+
+@triton.jit
+def _load_bits(x_ptr, off, mask, IN_KIND: tl.constexpr):
+    """float32 bits (int32) of the input lanes; masked lanes read +0 (the padding of a short block)."""
+    if IN_KIND == 0:
+        w = tl.load(x_ptr + off, mask=mask, other=0)
+    elif IN_KIND == 1:
+        w = tl.load(x_ptr + off, mask=mask, other=0).to(tl.int32) << 16
+    else:
+        w = tl.load(x_ptr + off, mask=mask, other=0.0).to(tl.float32).to(tl.int32, bitcast=True)
+    return w
+
+
+@triton.jit
+def _block_scale(w, thr_ptr, IN_KIND: tl.constexpr, NONFINITE: tl.constexpr, SUBNORMAL: tl.constexpr,
+                 ZERO_BLOCK_SCALE: tl.constexpr, SC_INF: tl.constexpr, SC_INF_EXP: tl.constexpr):
+    """(E8M0 code [BB], whether the block's subnormal lanes are flushed [BB]) (`block_scale` of block.py)."""
+    a = w & 0x7FFFFFFF
+    finite = a < 0x7F800000
+    amax = tl.max(tl.where(finite, a, 0), axis=1)
+    has_nan = tl.max((a > 0x7F800000).to(tl.int32), axis=1) != 0
+    has_inf = tl.max((a == 0x7F800000).to(tl.int32), axis=1) != 0
+    subnormal_amax = amax < 0x00800000
+    if SUBNORMAL != 0:
+        # Both flush modes read a subnormal amax as zero (block.py `read` / `block_scale`).
+        amax = tl.where(subnormal_amax, 0, amax)
+    pos = tl.zeros_like(amax)
+    for step in tl.static_range(7, -1, -1):
+        cand = pos + (1 << step)
+        pos = tl.where(tl.load(thr_ptr + cand) <= amax, cand, pos)
+    scale = tl.where(amax == 0, ZERO_BLOCK_SCALE, pos)
+    if NONFINITE == 0:
+        scale = tl.where(has_nan | has_inf, 255, scale)
+    elif NONFINITE == 1:
+        scale = tl.where(has_nan, 255, tl.where(has_inf, SC_INF, scale))
+    elif NONFINITE == 2:
+        scale = tl.where(has_inf, SC_INF, scale)
+    elif NONFINITE == 4:
+        scale = tl.where(has_nan, 255, tl.where(has_inf, SC_INF_EXP, scale))
+    if SUBNORMAL == 1:
+        flush = subnormal_amax
+    else:
+        flush = tl.zeros_like(subnormal_amax)
+    return scale, flush
+
+
+@triton.jit
+def _lane_codes(w, scale, flush, rnd, SUBNORMAL: tl.constexpr, MIN_SCALE: tl.constexpr,
+                NSC: tl.constexpr, NANC0: tl.constexpr, NANC1: tl.constexpr, INFC0: tl.constexpr,
+                INFC1: tl.constexpr, IS_INT: tl.constexpr, BITS: tl.constexpr, M: tl.constexpr,
+                EMIN: tl.constexpr, EMAX: tl.constexpr, KMAX: tl.constexpr, KMAXN: tl.constexpr,
+                SIGNBIT: tl.constexpr, MASK: tl.constexpr, ROUNDING: tl.constexpr, SR_BITS: tl.constexpr,
+                ZC0: tl.constexpr, ZC1: tl.constexpr, MAXC0: tl.constexpr, MAXC1: tl.constexpr,
+                OVFI0: tl.constexpr, OVFI1: tl.constexpr):
+    """Element codes (int32) of the lanes at their block's E8M0 code (`encode_lane` of block.py)."""
+    sign = (w >> 31) & 1
+    neg = sign != 0
+    a = w & 0x7FFFFFFF
+    zero = (a == 0) | (flush[:, None] & (a < 0x7F800000))
+    if SUBNORMAL == 2:
+        zero = zero | (a < 0x00800000)
+    efe = tl.maximum(a >> 23, 1)
+    m = a - ((efe - 1) << 23)
+    # element_scale_exponent: the exponent the elements of a code-0 block are encoded at.
+    if MIN_SCALE == 1:
+        s = tl.where(scale == 0, -126, scale - 127)
+    elif MIN_SCALE == 2:
+        s = tl.where(scale == 0, 0, scale - 127)
+    else:
+        s = scale - 127
+    code = _encode_finite(sign, tl.where(zero, 1, m), efe - 150, s[:, None], rnd, IS_INT, BITS, M, EMIN, EMAX,
+                          KMAX, KMAXN, SIGNBIT, MASK, ROUNDING, SR_BITS, ZC0, ZC1, MAXC0, MAXC1, OVFI0, OVFI1)
+    code = tl.where(zero, tl.where(neg, ZC1, ZC0), code)
+    code = tl.where(a == 0x7F800000, tl.where(neg, INFC1, INFC0), code)
+    code = tl.where(a > 0x7F800000, tl.where(neg, NANC1, NANC0), code)
+    return tl.where((scale == 255)[:, None], NSC, code)
+
+
+@triton.jit
+def _decode_scaled(code, scale, dec_ptr, O_BITS: tl.constexpr, O_M: tl.constexpr, O_EMIN: tl.constexpr,
+                   O_EMAX: tl.constexpr, O_KMAX: tl.constexpr, O_SIGNBIT: tl.constexpr,
+                   O_ZC0: tl.constexpr, O_ZC1: tl.constexpr, O_MAXC0: tl.constexpr, O_MAXC1: tl.constexpr,
+                   O_OVFI0: tl.constexpr, O_OVFI1: tl.constexpr, O_NAN0: tl.constexpr, O_NAN1: tl.constexpr,
+                   O_INF0: tl.constexpr, O_INF1: tl.constexpr):
+    """Output-format bits (int32) of decode(code) * 2^(scale - 127), the exact product rounded once (RNE)."""
+    d = tl.load(dec_ptr + code)
+    cls = d & 3
+    neg = ((d >> 2) & 1) != 0
+    sig = (d >> 3) & 0x1FF
+    ex = (d >> 12) - 128
+    sc = scale[:, None]
+    v = _encode_finite(neg.to(tl.int32), tl.maximum(sig, 1), ex + sc - 127, 0, 0, False, O_BITS, O_M, O_EMIN,
+                       O_EMAX, O_KMAX, O_KMAX, O_SIGNBIT, -1, RNE, 32, O_ZC0, O_ZC1, O_MAXC0, O_MAXC1,
+                       O_OVFI0, O_OVFI1)
+    v = tl.where(sig == 0, tl.where(neg, O_ZC1, O_ZC0), v)
+    v = tl.where(cls == 1, tl.where(neg, O_INF1, O_INF0), v)
+    v = tl.where(cls == 2, tl.where(neg, O_NAN1, O_NAN0), v)
+    return tl.where(sc == 255, O_NAN0, v)
+
+
+@triton.jit
+def _store_out(out_ptr, off, v, mask, OUT_KIND: tl.constexpr):
+    if OUT_KIND == 0:
+        tl.store(out_ptr + off, v, mask=mask)
+    else:
+        tl.store(out_ptr + off, v.to(tl.int16), mask=mask)
+
+
+@triton.jit
+def mx_block_kernel(x_ptr, codes_ptr, scales_ptr, out_ptr, rbits_ptr, seed_ptr, thr_ptr, dec_ptr,
+                    nblocks, NJ1, MID, NJ2, B, N1, N2, S_A, S_N1, S_M, S_N2,
+                    MODE: tl.constexpr, IN_KIND: tl.constexpr, RBITS: tl.constexpr,
+                    BB: tl.constexpr, K1: tl.constexpr, K2: tl.constexpr,
+                    NONFINITE: tl.constexpr, SUBNORMAL: tl.constexpr, ZERO_BLOCK_SCALE: tl.constexpr,
+                    SC_INF: tl.constexpr, SC_INF_EXP: tl.constexpr, MIN_SCALE: tl.constexpr,
+                    NSC: tl.constexpr, NANC0: tl.constexpr, NANC1: tl.constexpr, INFC0: tl.constexpr,
+                    INFC1: tl.constexpr, IS_INT: tl.constexpr, BITS: tl.constexpr, M: tl.constexpr,
+                    EMIN: tl.constexpr, EMAX: tl.constexpr, KMAX: tl.constexpr, KMAXN: tl.constexpr,
+                    SIGNBIT: tl.constexpr, MASK: tl.constexpr, ROUNDING: tl.constexpr, SR_BITS: tl.constexpr,
+                    ZC0: tl.constexpr, ZC1: tl.constexpr, MAXC0: tl.constexpr, MAXC1: tl.constexpr,
+                    OVFI0: tl.constexpr, OVFI1: tl.constexpr,
+                    O_BITS: tl.constexpr, O_M: tl.constexpr, O_EMIN: tl.constexpr,
+                    O_EMAX: tl.constexpr, O_KMAX: tl.constexpr, O_SIGNBIT: tl.constexpr,
+                    O_ZC0: tl.constexpr, O_ZC1: tl.constexpr, O_MAXC0: tl.constexpr, O_MAXC1: tl.constexpr,
+                    O_OVFI0: tl.constexpr, O_OVFI1: tl.constexpr, O_NAN0: tl.constexpr, O_NAN1: tl.constexpr,
+                    O_INF0: tl.constexpr, O_INF1: tl.constexpr):
+    """Quantize (codes + scales) or fake-quantize (values in the input's dtype) BB blocks.
+
+    RBITS: 0 deterministic, 1 stochastic with Philox bits of the element's C-order index from the
+    seed words at seed_ptr, 2 stochastic with the integers of the int64 tensor rbits_ptr.
+    """
+    q, off, mask = _lane_offsets(tl.program_id(0), nblocks, NJ1, MID, NJ2, B, N1, N2, S_A, S_N1, S_M, S_N2,
+                                 BB, K1, K2)
+    w = _load_bits(x_ptr, off, mask, IN_KIND)
+    scale, flush = _block_scale(w, thr_ptr, IN_KIND, NONFINITE, SUBNORMAL, ZERO_BLOCK_SCALE, SC_INF, SC_INF_EXP)
+    if RBITS == 1:
+        k0 = tl.load(seed_ptr).to(tl.uint32, bitcast=True)
+        k1 = tl.load(seed_ptr + 1).to(tl.uint32, bitcast=True)
+        rnd = (_philox(k0, k1, off) >> (32 - SR_BITS)).to(tl.int64)
+    elif RBITS == 2:
+        rnd = tl.load(rbits_ptr + off, mask=mask, other=0)
+    else:
+        rnd = tl.zeros_like(off)
+    code = _lane_codes(w, scale, flush, rnd, SUBNORMAL, MIN_SCALE, NSC, NANC0, NANC1, INFC0, INFC1, IS_INT,
+                       BITS, M, EMIN, EMAX, KMAX, KMAXN, SIGNBIT, MASK, ROUNDING, SR_BITS, ZC0, ZC1, MAXC0,
+                       MAXC1, OVFI0, OVFI1)
+    if MODE == 0:
+        tl.store(codes_ptr + off, code.to(tl.uint8), mask=mask)
+        tl.store(scales_ptr + q, scale.to(tl.uint8), mask=q < nblocks)
+    else:
+        v = _decode_scaled(code, scale, dec_ptr, O_BITS, O_M, O_EMIN, O_EMAX, O_KMAX, O_SIGNBIT, O_ZC0, O_ZC1,
+                           O_MAXC0, O_MAXC1, O_OVFI0, O_OVFI1, O_NAN0, O_NAN1, O_INF0, O_INF1)
+        _store_out(out_ptr, off, v, mask, IN_KIND)
+
+
+@triton.jit
+def mx_dequantize_kernel(codes_ptr, scales_ptr, out_ptr, dec_ptr,
+                         nblocks, NJ1, MID, NJ2, B, N1, N2, S_A, S_N1, S_M, S_N2,
+                         OUT_KIND: tl.constexpr, BB: tl.constexpr, K1: tl.constexpr, K2: tl.constexpr,
+                         O_BITS: tl.constexpr, O_M: tl.constexpr, O_EMIN: tl.constexpr,
+                         O_EMAX: tl.constexpr, O_KMAX: tl.constexpr, O_SIGNBIT: tl.constexpr,
+                         O_ZC0: tl.constexpr, O_ZC1: tl.constexpr, O_MAXC0: tl.constexpr, O_MAXC1: tl.constexpr,
+                         O_OVFI0: tl.constexpr, O_OVFI1: tl.constexpr, O_NAN0: tl.constexpr,
+                         O_NAN1: tl.constexpr, O_INF0: tl.constexpr, O_INF1: tl.constexpr):
+    """Values of BB blocks of codes at their E8M0 scales, in the output dtype."""
+    q, off, mask = _lane_offsets(tl.program_id(0), nblocks, NJ1, MID, NJ2, B, N1, N2, S_A, S_N1, S_M, S_N2,
+                                 BB, K1, K2)
+    code = tl.load(codes_ptr + off, mask=mask, other=0).to(tl.int32)
+    scale = tl.load(scales_ptr + q, mask=q < nblocks, other=0).to(tl.int32)
+    v = _decode_scaled(code, scale, dec_ptr, O_BITS, O_M, O_EMIN, O_EMAX, O_KMAX, O_SIGNBIT, O_ZC0, O_ZC1,
+                       O_MAXC0, O_MAXC1, O_OVFI0, O_OVFI1, O_NAN0, O_NAN1, O_INF0, O_INF1)
+    _store_out(out_ptr, off, v, mask, OUT_KIND)
