@@ -56,7 +56,11 @@ def _kernels():
 
 
 def check_device(t: torch.Tensor, what: str = "x") -> None:
-    """Raise `BackendError` unless the Triton kernels can run on t's device (CUDA, or CPU under the interpreter)."""
+    """Raise `BackendError` unless the Triton kernels can run on t's device (CUDA, or CPU under the interpreter).
+
+    >>> import torch
+    >>> check_device(torch.zeros(32, device="cuda"))  # returns None: the kernels can run there
+    """
     if t.device.type == "cuda":
         return
     if t.device.type == "cpu" and interpreter_mode():
