@@ -59,7 +59,8 @@ def check_device(t: torch.Tensor, what: str = "x") -> None:
     """Raise `BackendError` unless the Triton kernels can run on t's device (CUDA, or CPU under the interpreter).
 
     >>> import torch
-    >>> check_device(torch.zeros(32, device="cuda"))  # returns None: the kernels can run there
+    >>> device = "cuda" if torch.cuda.is_available() else "cpu"  # CPU: under TRITON_INTERPRET=1
+    >>> check_device(torch.zeros(32, device=device))  # returns None: the kernels can run there
     """
     if t.device.type == "cuda":
         return
