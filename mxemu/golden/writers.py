@@ -140,6 +140,21 @@ def _ident(entry: dict) -> str:
     return f"{entry['suite']}_{entry['format']}".upper()
 
 
+def _constants() -> list[tuple[str, int, bool]]:
+    """The named constants both layout exports define: (name, value, whether it is the bit number of a flag)."""
+    return [
+        *((f"CHK_{text.split(':')[0].upper()}", k, False) for k, text in CHECK_CLASSES.items()),
+        *((f"EV_{name.upper()}", bit, True) for bit, name in enumerate(EVENT_NAMES)),
+        *((f"TAG_{name.replace('-', '_').upper()}", i, False) for i, (name, _) in enumerate(TAGS)),
+        # bit i of a divergence record's DIFFERS field
+        *((f"PRESET_{name.upper()}_BIT", i, False) for i, name in enumerate(divergence_presets())),
+        # the TARGET and METHOD fields of a convert record, the LAYOUT field of a pack record
+        *((f"CONVERT_TARGET_{name.upper()}", i, False) for i, name in enumerate(CONVERT_TARGETS)),
+        *((f"CONVERT_METHOD_{name.upper()}", i, False) for i, name in enumerate(CONVERT_METHODS)),
+        *((f"PACK_LAYOUT_{name.upper()}", i, False) for i, name in enumerate(PACK_LAYOUTS)),
+    ]
+
+
 def c_header(entries: list[dict]) -> str:
     """golden_layout.h from the manifest's table entries: record widths, field offsets and lane widths of
     every suite file, plus the check-class and events constants."""
@@ -148,20 +163,8 @@ def c_header(entries: list[dict]) -> str:
            " * significant. A field starts at bit <FIELD>_OFFSET (from the least significant bit); lane i of a",
            " * vector field occupies bits [OFFSET + i*LANE_BITS, OFFSET + (i+1)*LANE_BITS). */",
            "#ifndef MXEMU_GOLDEN_LAYOUT_H", "#define MXEMU_GOLDEN_LAYOUT_H", ""]
-    for k, text in CHECK_CLASSES.items():
-        out.append(f"#define MXG_CHK_{text.split(':')[0].upper()} {k}u")
-    for bit, name in enumerate(EVENT_NAMES):
-        out.append(f"#define MXG_EV_{name.upper()} (1u << {bit})")
-    for i, (name, _) in enumerate(TAGS):
-        out.append(f"#define MXG_TAG_{name.replace('-', '_').upper()} {i}u")
-    for i, name in enumerate(divergence_presets()):  # bit i of a divergence record's DIFFERS field
-        out.append(f"#define MXG_PRESET_{name.upper()}_BIT {i}u")
-    for i, name in enumerate(CONVERT_TARGETS):  # TARGET field of a convert record
-        out.append(f"#define MXG_CONVERT_TARGET_{name.upper()} {i}u")
-    for i, name in enumerate(CONVERT_METHODS):  # METHOD field of a convert record
-        out.append(f"#define MXG_CONVERT_METHOD_{name.upper()} {i}u")
-    for i, name in enumerate(PACK_LAYOUTS):  # LAYOUT field of a pack record
-        out.append(f"#define MXG_PACK_LAYOUT_{name.upper()} {i}u")
+    for name, value, is_bit in _constants():
+        out.append(f"#define MXG_{name} {f'(1u << {value})' if is_bit else f'{value}u'}")
     out.append("")
     for t in entries:
         p = f"MXG_{_ident(t)}"
@@ -188,20 +191,8 @@ def sv_package(entries: list[dict]) -> str:
            "// logic [LANES-1:0][LANE_BITS-1:0] puts lane i at bits [i*LANE_BITS +: LANE_BITS].",
            "// Constants are `localparam int` (every value is below 2^31; Icarus Verilog 11 has no int unsigned).",
            "package golden_pkg;", ""]
-    for k, text in CHECK_CLASSES.items():
-        out.append(f"  localparam int CHK_{text.split(':')[0].upper()} = {k};")
-    for bit, name in enumerate(EVENT_NAMES):
-        out.append(f"  localparam int EV_{name.upper()} = 1 << {bit};")
-    for i, (name, _) in enumerate(TAGS):
-        out.append(f"  localparam int TAG_{name.replace('-', '_').upper()} = {i};")
-    for i, name in enumerate(divergence_presets()):  # bit i of a divergence record's DIFFERS field
-        out.append(f"  localparam int PRESET_{name.upper()}_BIT = {i};")
-    for i, name in enumerate(CONVERT_TARGETS):  # TARGET field of a convert record
-        out.append(f"  localparam int CONVERT_TARGET_{name.upper()} = {i};")
-    for i, name in enumerate(CONVERT_METHODS):  # METHOD field of a convert record
-        out.append(f"  localparam int CONVERT_METHOD_{name.upper()} = {i};")
-    for i, name in enumerate(PACK_LAYOUTS):  # LAYOUT field of a pack record
-        out.append(f"  localparam int PACK_LAYOUT_{name.upper()} = {i};")
+    for name, value, is_bit in _constants():
+        out.append(f"  localparam int {name} = {f'1 << {value}' if is_bit else value};")
     out.append("")
     for t in entries:
         p = _ident(t)

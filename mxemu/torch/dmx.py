@@ -15,7 +15,7 @@ from mxemu.errors import InputError
 from mxemu.policy import Policy
 from mxemu.spec import MXFormat
 from mxemu.torch.functional import check_tensor, fake_quantize
-from mxemu.torch.nn import MXLinear, _mx_name, _parent
+from mxemu.torch.nn import MXLinear, _mx_name, _parent, share_linear
 
 
 class FormatLadder:
@@ -97,14 +97,9 @@ class DMXLinear(nn.Linear):
         >>> DMXLinear.from_linear(lin, FormatLadder(["mxint4", "mxint8"])).weight is lin.weight
         True
         """
-        if not isinstance(linear, nn.Linear):
-            raise InputError(f"from_linear takes an nn.Linear, got {type(linear).__name__}")
-        m = cls(linear.in_features, linear.out_features, ladder, bias=linear.bias is not None, device="meta",
-                **options)
-        m.weight = linear.weight
-        m.bias = linear.bias
+        m = share_linear(linear, lambda n_in, n_out, bias: cls(n_in, n_out, ladder, bias=bias, device="meta",
+                                                               **options))
         m.offset = nn.Parameter(m.offset.detach().to(linear.weight.device, linear.weight.dtype))
-        m.train(linear.training)
         return m
 
     def blend(self) -> tuple[int, torch.Tensor]:

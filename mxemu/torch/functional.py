@@ -113,7 +113,19 @@ def saturation_mask(x: np.ndarray, fmt: str | MXFormat, axis: int | tuple[int, i
     return np.ascontiguousarray(from_blocks(saturated, padded, x.shape, q.axis, q.block_size))
 
 
-class _FakeQuantize(torch.autograd.Function):
+class _StraightThrough(torch.autograd.Function):
+    """Backward of the fake quantizers: the straight-through estimator, zero where the forward saved a
+    saturation mask (`ste="masked"`); no gradient for the other (non-tensor) arguments."""
+
+    @staticmethod
+    def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
+        if ctx.ste == "masked":
+            (saturated,) = ctx.saved_tensors
+            grad = grad.masked_fill(saturated, 0)
+        return grad, *(None,) * (len(ctx.needs_input_grad) - 1)
+
+
+class _FakeQuantize(_StraightThrough):
     """Forward: mx.fake_quantize; backward: the straight-through estimator (optionally masked)."""
 
     @staticmethod
@@ -134,13 +146,6 @@ class _FakeQuantize(torch.autograd.Function):
             ctx.save_for_backward(torch.from_numpy(saturation_mask(x, fmt, axis, policy, seed)).to(t.device))
         ctx.ste = ste
         return out
-
-    @staticmethod
-    def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
-        if ctx.ste == "masked":
-            (saturated,) = ctx.saved_tensors
-            grad = grad.masked_fill(saturated, 0)
-        return grad, None, None, None, None, None, None
 
 
 @torch.compiler.disable
@@ -176,7 +181,7 @@ def fake_quantize(t: torch.Tensor, fmt: str | MXFormat, axis: int | tuple[int, i
     return _FakeQuantize.apply(t, f, axis, pol, ste, seed, backend)
 
 
-class _SliceFakeQuantize(torch.autograd.Function):
+class _SliceFakeQuantize(_StraightThrough):
     """Forward: quantize in `anchor`, Slice-and-Scale to `fmt`, dequantize; backward: the STE."""
 
     @staticmethod
@@ -192,13 +197,6 @@ class _SliceFakeQuantize(torch.autograd.Function):
             ctx.save_for_backward(torch.from_numpy(mask))
         ctx.ste = ste
         return out
-
-    @staticmethod
-    def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
-        if ctx.ste == "masked":
-            (saturated,) = ctx.saved_tensors
-            grad = grad.masked_fill(saturated, 0)
-        return grad, None, None, None, None
 
 
 @torch.compiler.disable

@@ -16,7 +16,7 @@ import mxemu as mx
 from mxemu.errors import InputError
 from mxemu.policy import Policy
 from mxemu.torch.functional import check_tensor, fake_quantize, from_numpy, to_numpy
-from mxemu.torch.nn import _mx_name, _parent
+from mxemu.torch.nn import _mx_name, _parent, share_linear
 
 VARIANTS = ("iclr", "main")
 # Element max normals of E4M3, E3M2, E2M1 (MX v1.0 §5.3), the constants of the main-branch rule.
@@ -246,14 +246,9 @@ class MicroMixLinear(nn.Linear):
         >>> MicroMixLinear.from_linear(lin, MicroMixPlan(np.arange(64), 64, 0, 0)).weight is lin.weight
         True
         """
-        if not isinstance(linear, nn.Linear):
-            raise InputError(f"from_linear takes an nn.Linear, got {type(linear).__name__}")
-        m = cls(linear.in_features, linear.out_features, plan, bias=linear.bias is not None, device="meta",
-                **options)
-        m.weight = linear.weight
-        m.bias = linear.bias
+        m = share_linear(linear, lambda n_in, n_out, bias: cls(n_in, n_out, plan, bias=bias, device="meta",
+                                                               **options))
         m.perm = m.perm.to(linear.weight.device)
-        m.train(linear.training)
         return m
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

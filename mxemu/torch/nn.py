@@ -6,9 +6,9 @@ import contextlib
 import fnmatch
 import re
 import weakref
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import torch
 from torch import nn
@@ -58,6 +58,26 @@ def _quantize_grad(t: torch.Tensor, fmt: str, policy: Policy, backend: str) -> t
     return _GradQuantize.apply(t, fmt, policy, backend)
 
 
+M = TypeVar("M", bound=nn.Module)
+
+
+def share_linear(linear: nn.Linear, build: Callable[[int, int, bool], M]) -> M:
+    """A layer built by `build(in_features, out_features, has_bias)` on the meta device that takes over
+    `linear`'s weight and bias Parameters (the same objects) and its train/eval mode.
+
+    >>> lin = torch.nn.Linear(8, 2)
+    >>> share_linear(lin, lambda i, o, b: torch.nn.Linear(i, o, bias=b, device="meta")).weight is lin.weight
+    True
+    """
+    if not isinstance(linear, nn.Linear):
+        raise InputError(f"from_linear takes an nn.Linear, got {type(linear).__name__}")
+    m = build(linear.in_features, linear.out_features, linear.bias is not None)
+    m.weight = linear.weight
+    m.bias = linear.bias
+    m.train(linear.training)
+    return m
+
+
 class MXLinear(nn.Linear):
     """nn.Linear whose weight (blocks along in_features) and optionally input (blocks along the last
     axis) are MX fake-quantized before the GEMM: y = functional.linear(fq(x), fq(W), b).
@@ -102,16 +122,10 @@ class MXLinear(nn.Linear):
         >>> MXLinear.from_linear(lin, weight_format="mxint8").weight is lin.weight
         True
         """
-        if not isinstance(linear, nn.Linear):
-            raise InputError(f"from_linear takes an nn.Linear, got {type(linear).__name__}")
         unknown = sorted(set(options) - set(LAYER_OPTIONS))
         if unknown:
             raise InputError(f"unknown MXLinear option(s) {unknown}; accepted: {', '.join(LAYER_OPTIONS)}")
-        m = cls(linear.in_features, linear.out_features, bias=linear.bias is not None, device="meta", **options)
-        m.weight = linear.weight
-        m.bias = linear.bias
-        m.train(linear.training)
-        return m
+        return share_linear(linear, lambda n_in, n_out, bias: cls(n_in, n_out, bias=bias, device="meta", **options))
 
     def quantized_weight(self) -> torch.Tensor:
         """The weight as the forward uses it: fake-quantized in `weight_format` (or as is when None);

@@ -16,7 +16,7 @@ import mxemu as mx
 from mxemu.errors import InputError
 from mxemu.policy import Policy
 from mxemu.torch.functional import check_tensor, fake_quantize, from_numpy, to_numpy
-from mxemu.torch.nn import _mx_name, _parent
+from mxemu.torch.nn import _mx_name, _parent, share_linear
 
 
 @dataclass(frozen=True)
@@ -141,13 +141,8 @@ class TetraJetLinear(nn.Linear):
         >>> TetraJetLinear.from_linear(lin).weight is lin.weight
         True
         """
-        if not isinstance(linear, nn.Linear):
-            raise InputError(f"from_linear takes an nn.Linear, got {type(linear).__name__}")
-        m = cls(linear.in_features, linear.out_features, config, bias=linear.bias is not None, seed=seed,
-                device="meta")
-        m.weight, m.bias = linear.weight, linear.bias
-        m.train(linear.training)
-        return m
+        return share_linear(linear, lambda n_in, n_out, bias: cls(n_in, n_out, config, bias=bias, seed=seed,
+                                                                  device="meta"))
 
     @torch.no_grad()
     def quantized_weight(self) -> torch.Tensor:
