@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import datetime
 from pathlib import Path
 
+import numba
 import numpy as np
 import pytest
 import torch
@@ -59,7 +61,11 @@ def _step(model: torch.nn.Module, recipe: mxt.MFQATRecipe, step: int, x: torch.T
 def _worker(rank: int, store: str, out: str) -> None:
     """One DDP rank: every config from the same initial model on its half of each global batch."""
     torch.set_num_threads(1)
-    dist.init_process_group("gloo", init_method=f"file://{store}", rank=rank, world_size=WORLD)
+    # One numba thread per rank (the bytes do not depend on it: tests/test_determinism.py): no kernel
+    # thread pool beside gloo's threads. A bounded gloo timeout turns a stuck rank into a failure, not a hang.
+    numba.set_num_threads(1)
+    dist.init_process_group("gloo", init_method=f"file://{store}", rank=rank, world_size=WORLD,
+                            timeout=datetime.timedelta(seconds=300))
     try:
         torch.manual_seed(100 + rank)  # different global RNG state per rank: the recipe must not depend on it
         np.random.seed(100 + rank)
