@@ -23,7 +23,12 @@ CASES = {
     "fake_quantize float32 axis=0": ("fake_quantize", "float32", "mxfp8_e4m3", "[0]", "[16384, -1]"),
     "fake_quantize float32 1-D, padded": ("fake_quantize", "float32", "mxfp4_e2m1", "[-1]", "[-1]"),
     "fake_quantize bfloat16 axis=-1": ("fake_quantize", "bfloat16", "mxfp8_e4m3", "[-1]", "[16384, -1]"),
+    "fake_quantize float32 stochastic, seed": ("fake_quantize_sr", "float32", "mxfp4_e2m1", "[-1]", "[16384, -1]"),
     "quantize float32 axis=-1": ("quantize", "float32", "mxfp8_e4m3", "[-1]", "[16384, -1]"),
+    "quantize float32 nvfp4, amax": ("quantize_nvfp4", "float32", "nvfp4", "[-1]", "[16384, -1]"),
+    "encode float32": ("encode", "float32", "fp8_e4m3", "[-1]", "[16384, -1]"),
+    "decode -> float32": ("decode", "float32", "fp8_e4m3", "[-1]", "[16384, -1]"),
+    "dequantize -> float32 axis=0": ("dequantize", "float32", "mxfp8_e4m3", "[0]", "[16384, -1]"),
 }
 
 CHILD = """
@@ -33,33 +38,48 @@ import mxemu as mx
 
 fn, dtype, fmt, axis, shape, n, chunks = sys.argv[1:8]
 if chunks == "off":
-    mx.ops.CHUNK_ELEMENTS = 1 << 62
+    mx.array.CHUNK_ELEMENTS = 1 << 62
 n, axis, shape = int(n), json.loads(axis), tuple(json.loads(shape))
 axis = axis[0] if len(axis) == 1 else tuple(axis)
 dt = ml_dtypes.bfloat16 if dtype == "bfloat16" else np.dtype(dtype)
 if len(shape) == 1:
     n -= 5  # a last block shorter than the block size
-call = getattr(mx, fn)
+SR = mx.Policy(rounding="stochastic")
+calls = {  # name -> (prepare the input from x, the measured call)
+    "fake_quantize": (None, lambda a: mx.fake_quantize(a, fmt, axis)),
+    "fake_quantize_sr": (None, lambda a: mx.fake_quantize(a, fmt, axis, policy=SR, seed=1)),
+    "quantize": (None, lambda a: mx.quantize(a, fmt, axis)),
+    "quantize_nvfp4": (None, lambda a: mx.quantize(a, fmt, axis, tensor_scale="amax")),
+    "encode": (None, lambda a: mx.encode(a, fmt)),
+    "decode": (lambda a: mx.encode(a, fmt), lambda c: mx.decode(c, fmt)),
+    "dequantize": (lambda a: mx.quantize(a, fmt, axis), lambda q: q.dequantize()),
+}
+prepare, call = calls[fn]
 
 def status(key):
     for line in open("/proc/self/status"):
         if line.startswith(key):
             return int(line.split()[1]) * 1024
 
+def nbytes(a):
+    return a.codes.nbytes + a.scales.nbytes if isinstance(a, mx.MXArray) else a.nbytes
+
 small = np.linspace(-1, 1, 1 << 12, dtype=np.float32).astype(dt).reshape(1 << 6, -1)
-call(small if len(shape) > 1 else small.reshape(-1), fmt, axis)  # compile / load the kernels
+small = small if len(shape) > 1 else small.reshape(-1)
+call(prepare(small) if prepare else small)  # compile / load the kernels
 x = np.empty(n, dt)
 rng = np.random.default_rng(0)
 for i in range(0, n, 1 << 24):
     x[i:i + (1 << 24)] = rng.standard_normal(min(1 << 24, n - i), np.float32).astype(dt)
 x = x.reshape(shape)
+if prepare:
+    x = prepare(x)
 base = status("VmRSS:")
 with open("/proc/self/clear_refs", "w") as f:  # reset VmHWM to the current resident size
     f.write("5")
-out = call(x, fmt, axis)
+out = call(x)
 peak = status("VmHWM:") - base
-out_bytes = out.codes.nbytes + out.scales.nbytes if fn == "quantize" else out.nbytes
-print(json.dumps({"in": x.nbytes, "out": out_bytes, "peak": peak}))
+print(json.dumps({"in": nbytes(x), "out": nbytes(out), "peak": peak}))
 """
 
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import math
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -82,6 +84,66 @@ def scale_array(scales: np.ndarray, padded: tuple[int, ...], axes: tuple[int, ..
     return np.moveaxis(scales.reshape(*lead, *blocks), tuple(range(nd - len(axes), nd)), axes)
 
 
+CHUNK_ELEMENTS = 1 << 22  # elements processed per kernel call: bounds every temporary to a few x 16 MiB
+
+
+def block_chunks(shape: tuple[int, ...], axes: tuple[int, ...] = (), k: int = 1) -> list[tuple[slice, ...]]:
+    """Index tuples of sub-arrays of at most about CHUNK_ELEMENTS elements that cover `shape` and cut no
+    block of k along `axes` (no axes: element-wise work); one tuple of whole slices when `shape` is small.
+
+    >>> block_chunks((6, 64), (1,), 32)
+    [(slice(0, 6, None),)]
+    """
+    return list(_chunks(shape, axes, k, CHUNK_ELEMENTS)) if shape else [()]
+
+
+def _chunks(shape: tuple[int, ...], axes: tuple[int, ...], k: int, limit: int,
+            dim: int = 0) -> Iterator[tuple[slice, ...]]:
+    """Sub-array indexes of about `limit` elements; along a blocked axis a cut falls on a multiple of k,
+    so every block lies wholly in one sub-array."""
+    n, inner = shape[dim], math.prod(shape[dim + 1:])
+    unit = k if dim in axes else 1
+    if n * inner <= limit:
+        yield (slice(0, n),)
+        return
+    if unit * inner > limit and dim + 1 < len(shape):  # one unit along this axis is still too big: cut deeper
+        for a in range(0, n, unit):
+            for rest in _chunks(shape, axes, k, max(limit // unit, 1), dim + 1):
+                yield (slice(a, min(a + unit, n)), *rest)
+        return
+    step = max(unit, limit // inner // unit * unit)
+    for a in range(0, n, step):
+        yield (slice(a, min(a + step, n)),)
+
+
+def scale_index(index: tuple[slice, ...], axes: tuple[int, ...], k: int) -> tuple[slice, ...]:
+    """The scales of the blocks of the sub-array x[index] (its cuts along blocked axes are multiples of k).
+
+    >>> scale_index((slice(0, 2), slice(64, 128)), (1,), 32)
+    (slice(0, 2, None), slice(2, 4, None))
+    """
+    return tuple(slice(s.start // k, -(-s.stop // k)) if d in axes else s for d, s in enumerate(index))
+
+
+def flat_runs(shape: tuple[int, ...], index: tuple[slice, ...]) -> tuple[np.ndarray, int]:
+    """The sub-array x[index] of a `block_chunks` index as runs of C-order positions in x: (first position
+    of each run, run length). Only the last sliced dimension may be partial within a run; every dimension
+    after it is whole.
+
+    >>> starts, run = flat_runs((4, 6, 10), (slice(1, 3), slice(2, 4)))
+    >>> starts.tolist(), run
+    ([80, 140], 20)
+    """
+    if not index:
+        return np.zeros(1, np.int64), math.prod(shape)
+    d = len(index)
+    inner = math.prod(shape[d:])
+    starts = np.array([index[-1].start * inner], np.int64)
+    for dim in range(d - 2, -1, -1):
+        stride = math.prod(shape[dim + 1:])
+        starts = (np.arange(index[dim].start, index[dim].stop, dtype=np.int64)[:, None] * stride + starts).reshape(-1)
+    return starts, (index[-1].stop - index[-1].start) * inner
+
 
 @dataclass(frozen=True, eq=False)
 class MXArray:
@@ -153,6 +215,19 @@ class MXArray:
     def dequantize(self, dtype: object = np.float32) -> np.ndarray:
         """Values X * P_i: exact in float64; float32 exact unless beyond its range; RNE into narrower types."""
         dt = output_dtype(dtype)
+        k = self.block_size
+        index = block_chunks(self.shape, self.axis, k)
+        if len(index) == 1:
+            return self._dequantize(dt)
+        out = np.empty(self.shape, dt)
+        for ix in index:  # large arrays in parts, so no temporary is of the array's size
+            part = MXArray(self.codes[ix], self.scales[scale_index(ix, self.axis, k)], self.format, self.policy,
+                           self.axis, self.tensor_scale)
+            out[ix] = part._dequantize(dt)
+        return out
+
+    def _dequantize(self, dt: np.dtype) -> np.ndarray:
+        """`dequantize` in one pass over the whole array."""
         rows, padded = to_blocks(self.codes, self.axis, self.block_size)
         out = np.empty(rows.shape, dt if dt.name in ("float32", "float64") else np.float64)
         with serial_if_small(rows.size):

@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
-import math
 import secrets
-from collections.abc import Iterator
 
 import numpy as np
 
-from mxemu.array import MXArray, from_blocks, normalize_axes, output_dtype, scale_array, to_blocks
+from mxemu.array import (
+    MXArray,
+    block_chunks,
+    flat_runs,
+    from_blocks,
+    normalize_axes,
+    output_dtype,
+    scale_array,
+    scale_index,
+    to_blocks,
+)
 from mxemu.errors import InputError, PolicyError
 from mxemu.kernels import block as kb
 from mxemu.kernels import dispatch, nvfp4
@@ -71,29 +79,44 @@ def _check_nan_policy(x: np.ndarray, element: ElementFormat, policy: Policy) -> 
                          f"(policy nan_to_nonan='error'; choose zero, signed_zero or flipped_zero)")
 
 
-def _random_bits(x: np.ndarray, policy: Policy, seed: int | None, random_bits: object) -> np.ndarray:
-    """The stochastic-rounding integers for every element of x in C order (empty if not stochastic)."""
+def _random_source(shape: tuple[int, ...], policy: Policy, seed: object,
+                   random_bits: object) -> int | np.ndarray | None:
+    """What stochastic rounding draws from: the checked `random_bits` array (x's shape), or a 64-bit seed
+    (a fresh one when seed is None); None when the policy does not round stochastically."""
     if policy.rounding != "stochastic":
         if random_bits is not None:
             raise PolicyError("random_bits given but policy.rounding is not 'stochastic'")
-        return np.empty(0, np.uint32)
-    limit = 1 << policy.sr_bits
+        return None
     if random_bits is not None:
         r = np.asarray(random_bits)
         if r.dtype.kind not in "ui":
             raise InputError(f"random_bits must be an integer array, got dtype {r.dtype}")
-        if r.shape != x.shape:
-            raise InputError(f"random_bits has shape {r.shape}; it must match the input's shape {x.shape}")
-        if r.size and (r.min() < 0 or r.max() >= limit):
+        if r.shape != shape:
+            raise InputError(f"random_bits has shape {r.shape}; it must match the input's shape {shape}")
+        if r.size and (r.min() < 0 or r.max() >= 1 << policy.sr_bits):
             raise InputError(f"random_bits must lie in [0, 2^{policy.sr_bits}) for sr_bits={policy.sr_bits}")
-        return np.ascontiguousarray(r, dtype=np.uint32)
+        return r
     if seed is None:
-        seed = secrets.randbits(64)
+        return secrets.randbits(64)
     if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool) or not 0 <= int(seed) < 1 << 64:
         raise InputError(f"seed must be an integer in [0, 2^64), got {seed!r}")
-    out = np.empty(x.size, np.uint32)
-    kb.philox_bits(np.uint64(seed).astype(np.int64), x.size, 32 - policy.sr_bits, out)
-    return out.reshape(x.shape)
+    return int(seed)
+
+
+def _random_bits(source: int | np.ndarray | None, policy: Policy, shape: tuple[int, ...],
+                 index: tuple[slice, ...]) -> np.ndarray:
+    """The stochastic-rounding integers of the sub-array x[index] in C order (empty if not stochastic).
+
+    From a seed, element i of x (C order) draws Philox4x32-10(seed, i) >> (32 - sr_bits), so a part
+    draws exactly what the whole array would give it."""
+    if source is None:
+        return np.empty(0, np.uint32)
+    if isinstance(source, np.ndarray):
+        return np.ascontiguousarray(source[index], dtype=np.uint32).reshape(-1)
+    starts, run = flat_runs(shape, index)
+    out = np.empty(starts.size * run, np.uint32)
+    kb.philox_bits(np.uint64(source).astype(np.int64), starts, run, 32 - policy.sr_bits, out)
+    return out
 
 
 def _scale_exp(scale_exp: object, shape: tuple[int, ...]) -> np.ndarray:
@@ -103,11 +126,16 @@ def _scale_exp(scale_exp: object, shape: tuple[int, ...]) -> np.ndarray:
     if s.size and (s.min() < -MAX_SCALE_EXP or s.max() > MAX_SCALE_EXP):
         raise InputError(f"scale_exp must lie in [-{MAX_SCALE_EXP}, {MAX_SCALE_EXP}]")
     if s.ndim == 0:
-        return s.astype(np.int64).reshape(1)
+        return s
     try:
-        return np.ascontiguousarray(np.broadcast_to(s, shape), dtype=np.int64).reshape(-1)
+        return np.broadcast_to(s, shape)
     except ValueError:
         raise InputError(f"scale_exp of shape {s.shape} does not broadcast to {shape}") from None
+
+
+def _part(s: np.ndarray, index: tuple[slice, ...]) -> np.ndarray:
+    """The int64 scale exponents of the sub-array x[index] in C order (one value if they are all one)."""
+    return s.astype(np.int64).reshape(1) if s.ndim == 0 else np.ascontiguousarray(s[index], np.int64).reshape(-1)
 
 
 def encode(x: np.ndarray, fmt: str | ElementFormat, *, scale_exp: int | np.ndarray = 0,
@@ -121,15 +149,20 @@ def encode(x: np.ndarray, fmt: str | ElementFormat, *, scale_exp: int | np.ndarr
     """
     element = _element_format(fmt)
     pol = get_policy(policy)
-    x = _float_input(x)
-    _check_nan_policy(x, element, pol)
+    x = _float_array(x)
     s = _scale_exp(scale_exp, x.shape)
-    rbits = _random_bits(x, pol, seed, random_bits).reshape(-1)
-    ebits, mbits = INPUT_LAYOUTS[x.dtype.name]
-    out = np.empty(x.size, np.uint8)
-    dispatch.encode_elements(x.reshape(-1).view(INT_VIEW[x.dtype.name]), ebits, mbits, s,
-                       format_params(element), policy_params(pol), rbits, out)
-    return out.reshape(x.shape)
+    source = _random_source(x.shape, pol, seed, random_bits)
+    out = np.empty(x.shape, np.uint8)
+    for ix in block_chunks(x.shape):
+        part = _float_input(x[ix])
+        _check_nan_policy(part, element, pol)
+        ebits, mbits = INPUT_LAYOUTS[part.dtype.name]
+        codes = np.empty(part.size, np.uint8)
+        dispatch.encode_elements(part.reshape(-1).view(INT_VIEW[part.dtype.name]), ebits, mbits, _part(s, ix),
+                                 format_params(element), policy_params(pol),
+                                 _random_bits(source, pol, x.shape, ix), codes)
+        out[ix] = codes.reshape(part.shape)
+    return out
 
 
 def _codes(codes: object, element: ElementFormat) -> np.ndarray:
@@ -140,7 +173,7 @@ def _codes(codes: object, element: ElementFormat) -> np.ndarray:
                          + (f" of dtype {codes.dtype}" if isinstance(codes, np.ndarray) else ""))
     if codes.size and (codes.min() < 0 or codes.max() >= element.num_codes):
         raise InputError(f"codes of {element.name} lie in [0, {element.num_codes}); got values outside")
-    return np.asarray(codes, dtype=np.uint8, order="C")
+    return codes
 
 
 def decode(codes: np.ndarray, fmt: str | ElementFormat, *, scale_exp: int | np.ndarray = 0,
@@ -155,70 +188,39 @@ def decode(codes: np.ndarray, fmt: str | ElementFormat, *, scale_exp: int | np.n
     c = _codes(codes, element)
     dt = output_dtype(dtype)
     s = _scale_exp(scale_exp, c.shape)
-    out = np.empty(c.size, np.float64)
-    with serial_if_small(c.size):
-        kb.decode_elements(c.reshape(-1), format_params(element), s, out)
-    return to_dtype(out.reshape(c.shape), dt)
+    out = np.empty(c.shape, dt)
+    for ix in block_chunks(c.shape):
+        part = np.asarray(c[ix], dtype=np.uint8, order="C")  # keeps a 0-d array 0-d
+        values = np.empty(part.size, np.float64)
+        with serial_if_small(part.size):
+            kb.decode_elements(part.reshape(-1), format_params(element), _part(s, ix), values)
+        out[ix] = to_dtype(values.reshape(part.shape), dt)
+    return out
 
 
-def _prepare(x: object, fmt: object, axis: object, policy: object, seed: object, random_bits: object):
-    f = _mx_format(fmt)
-    pol = get_policy(policy)
-    x = _float_input(x)
-    axes = normalize_axes(axis, x.ndim)
-    if x.size == 0:
-        raise InputError(f"cannot quantize an empty array (shape {x.shape})")
-    if pol.nonfinite in ("ignore_nan", "finite_amax"):
-        _check_nan_policy(x, f.element, pol)
-    k = f.block_size
-    rbits = _random_bits(x, pol, seed, random_bits)
-    rows, padded = to_blocks(x.view(INT_VIEW[x.dtype.name]), axes, k)
-    rrows = to_blocks(rbits, axes, k)[0] if rbits.size else np.empty((0, 0), np.uint32)
-    return f, pol, x, axes, k, rows, padded, rrows
-
-
-CHUNK_ELEMENTS = 1 << 22  # elements quantized per kernel call: bounds every temporary to a few x 16 MiB
-
-
-def _chunks(shape: tuple[int, ...], axes: tuple[int, ...], k: int, limit: int,
-            dim: int = 0) -> Iterator[tuple[slice, ...]]:
-    """Index tuples of sub-arrays of at most about `limit` elements that cover `shape` and cut no block:
-    along a blocked axis a cut falls on a multiple of k, so every block lies wholly in one sub-array."""
-    n, inner = shape[dim], math.prod(shape[dim + 1:])
-    unit = k if dim in axes else 1
-    if n * inner <= limit:
-        yield (slice(0, n),)
-        return
-    if unit * inner > limit and dim + 1 < len(shape):  # one unit along this axis is still too big: cut deeper
-        for a in range(0, n, unit):
-            for rest in _chunks(shape, axes, k, max(limit // unit, 1), dim + 1):
-                yield (slice(a, min(a + unit, n)), *rest)
-        return
-    step = max(unit, limit // inner // unit * unit)
-    for a in range(0, n, step):
-        yield (slice(a, min(a + step, n)),)
-
-
-def _scale_index(index: tuple[slice, ...], axes: tuple[int, ...], k: int) -> tuple[slice, ...]:
-    """The scales of the blocks of the sub-array x[index] (its cuts along blocked axes are multiples of k)."""
-    return tuple(slice(s.start // k, -(-s.stop // k)) if d in axes else s for d, s in enumerate(index))
-
-
-def _chunked(x: object, fmt: object, axis: object, policy: object, seed: object, random_bits: object):
-    """(format, policy, x, axes, sub-array indexes, random bits) when x is large enough to go in chunks, else None.
-
-    Large inputs are converted (byte order, contiguity) one chunk at a time, so no temporary is of
-    x's size; only stochastic rounding keeps one uint32 random integer per element (the Philox
-    stream is indexed by the element's position in the whole array)."""
+def _check_block_input(x: object, fmt: object, axis: object, policy: object
+                       ) -> tuple[MXFormat, Policy, np.ndarray, tuple[int, ...]]:
+    """(format, policy, x, blocked axes) after checking the arguments every block operation takes."""
     f = _mx_format(fmt)
     pol = get_policy(policy)
     x = _float_array(x)
     axes = normalize_axes(axis, x.ndim)
-    if x.size <= CHUNK_ELEMENTS or f.tensor_scale:
-        return None
-    rbits = _random_bits(x, pol, seed, random_bits)
-    index = list(_chunks(x.shape, axes, f.block_size, CHUNK_ELEMENTS))
-    return f, pol, x, axes, index, rbits if rbits.size else None
+    if x.size == 0:
+        raise InputError(f"cannot quantize an empty array (shape {x.shape})")
+    return f, pol, x, axes
+
+
+def _rows(x: np.ndarray, f: MXFormat, axes: tuple[int, ...], pol: Policy,
+          rbits: np.ndarray) -> tuple[np.ndarray, tuple[int, ...], np.ndarray]:
+    """The blocks of the sub-array x as rows of integer bit patterns, the padded shape, and the random bits
+    as rows; large arrays come here one chunk at a time, so each conversion (byte order, contiguity,
+    padding) is of chunk size."""
+    x = _float_input(x)
+    if pol.nonfinite in ("ignore_nan", "finite_amax"):
+        _check_nan_policy(x, f.element, pol)
+    rows, padded = to_blocks(x.view(INT_VIEW[x.dtype.name]), axes, f.block_size)
+    rrows = to_blocks(rbits.reshape(x.shape), axes, f.block_size)[0] if rbits.size else np.empty((0, 0), np.uint32)
+    return rows, padded, rrows
 
 
 def quantize(x: np.ndarray, fmt: str | MXFormat, axis: int | tuple[int, int] = -1,
@@ -229,68 +231,85 @@ def quantize(x: np.ndarray, fmt: str | MXFormat, axis: int | tuple[int, int] = -
     A last block shorter than `block_size` is padded with +0 lanes, which change neither the
     scale nor any real element's code; the padding is not stored. `tensor_scale` applies to
     formats with a per-tensor scale (NVFP4): None for one level, "amax" for fl32(amax / 2688),
-    or a positive float32 value.
+    or a positive float32 value. Large arrays are quantized in chunks that cut no block, with the
+    same bits as one pass.
 
     >>> import numpy as np
     >>> q = quantize(np.array([7.0, 3.5, 0.25, 0.75, -5.0] + [0.0] * 27, np.float32), "mxfp4_e2m1")
     >>> int(q.scales[0]), q.codes[:5].tolist()
     (127, [7, 6, 0, 2, 14])
     """
-    if _mx_format(fmt).tensor_scale:
-        return _quantize_two_level(x, _mx_format(fmt), axis, get_policy(policy), tensor_scale)
-    if tensor_scale is not None:
-        raise InputError(f"{_mx_format(fmt).name} has no per-tensor scale; tensor_scale applies to NVFP4")
-    big = _chunked(x, fmt, axis, policy, seed, random_bits)
-    if big is not None:
-        f, pol, x, axes, index, rbits = big
-        codes = np.empty(x.shape, np.uint8)
-        scales = np.empty(block_geometry(x.shape, axes, f.block_size)[1], np.uint8)
-        for ix in index:
-            part = _quantize(x[ix], f, axes, pol, None, None if rbits is None else rbits[ix])
-            codes[ix] = part.codes
-            scales[_scale_index(ix, axes, f.block_size)] = part.scales
-        return MXArray(codes=codes, scales=scales, format=f, policy=pol, axis=axes)
-    return _quantize(x, fmt, axis, policy, seed, random_bits)
+    f, pol, x, axes = _check_block_input(x, fmt, axis, policy)
+    k = f.block_size
+    ts, source = None, None
+    if f.tensor_scale:
+        if pol.rounding == "stochastic":
+            raise PolicyError(f"{f.name} quantization supports the deterministic rounding modes only")
+        ts = _tensor_scale(x, tensor_scale)
+    elif tensor_scale is not None:
+        raise InputError(f"{f.name} has no per-tensor scale; tensor_scale applies to NVFP4")
+    else:
+        source = _random_source(x.shape, pol, seed, random_bits)
+    index = block_chunks(x.shape, axes, k)
+    codes = np.empty(x.shape, np.uint8)
+    scales = np.empty(block_geometry(x.shape, axes, k)[1], np.uint8)
+    for ix in index:
+        if f.tensor_scale:
+            c, s = _quantize_two_level(x[ix], f, axes, pol, ts)
+        else:
+            c, s = _quantize(x[ix], f, axes, pol, _random_bits(source, pol, x.shape, ix))
+        if len(index) == 1:
+            codes, scales = c, s
+        else:
+            codes[ix] = c
+            scales[scale_index(ix, axes, k)] = s
+    return MXArray(codes=codes, scales=scales, format=f, policy=pol, axis=axes,
+                   tensor_scale=None if ts is None else float(ts))
 
 
-def _quantize(x: object, fmt: object, axis: object, policy: object, seed: object, random_bits: object) -> MXArray:
-    """`quantize` of an E8M0-scaled format in one pass over the whole array."""
-    f, pol, x, axes, k, rows, padded, rrows = _prepare(x, fmt, axis, policy, seed, random_bits)
+def _quantize(x: np.ndarray, f: MXFormat, axes: tuple[int, ...], pol: Policy,
+              rbits: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Codes and E8M0 scales of x in one pass."""
+    rows, padded, rrows = _rows(x, f, axes, pol, rbits)
     ebits, mbits = INPUT_LAYOUTS[x.dtype.name]
     codes = np.empty(rows.shape, np.uint8)
     scales = np.empty(rows.shape[0], np.uint8)
     dispatch.quantize_rows(rows, ebits, mbits, format_params(f.element), policy_params(pol), rrows, codes, scales)
-    return MXArray(codes=np.ascontiguousarray(from_blocks(codes, padded, x.shape, axes, k)),
-                   scales=np.ascontiguousarray(scale_array(scales, padded, axes, k)),
-                   format=f, policy=pol, axis=axes)
+    return (np.ascontiguousarray(from_blocks(codes, padded, x.shape, axes, f.block_size)),
+            np.ascontiguousarray(scale_array(scales, padded, axes, f.block_size)))
 
 
 NVFP4_TENSOR_DIVISOR = np.float32(6.0 * 448.0)
 
 
-def _quantize_two_level(x: object, f: MXFormat, axis: object, pol: Policy, tensor_scale: object) -> MXArray:
-    """NVFP4: float32 block scales in E4M3 under an optional FP32 tensor scale (kernels/nvfp4.py)."""
-    if pol.rounding == "stochastic":
-        raise PolicyError(f"{f.name} quantization supports the deterministic rounding modes only")
-    x = _float_input(x)
-    axes = normalize_axes(axis, x.ndim)
-    if x.size == 0:
-        raise InputError(f"cannot quantize an empty array (shape {x.shape})")
-    x32 = x.astype(np.float32)  # NVFP4 is defined in float32 arithmetic; float64 input rounds here
+def _tensor_scale(x: np.ndarray, tensor_scale: object) -> np.float32 | None:
+    """The per-tensor scale of NVFP4 named by `tensor_scale` (None: one level)."""
     if tensor_scale is None:
-        ts = None
-    elif isinstance(tensor_scale, str) and tensor_scale == "amax":
+        return None
+    if isinstance(tensor_scale, str) and tensor_scale == "amax":
         # fl32(amax / (6 * 448)) over the finite values (torchao per_tensor_amax_to_scale); an all-zero
-        # tensor takes 1, as Transformer Engine does.
-        finite = np.abs(x32[np.isfinite(x32)])
-        ts = np.float32(finite.max() / NVFP4_TENSOR_DIVISOR) if finite.size else np.float32(0)
+        # tensor takes 1, as Transformer Engine does. NVFP4 is defined in float32 arithmetic: amax is
+        # that of the input rounded to float32.
+        amax = np.float32(0)
+        for ix in block_chunks(x.shape):
+            part = np.abs(x[ix].astype(np.float32))
+            part[~np.isfinite(part)] = 0
+            amax = max(amax, part.max())
+        ts = np.float32(amax / NVFP4_TENSOR_DIVISOR)
         ts = ts if ts > 0 else np.float32(1.0)
     elif isinstance(tensor_scale, (float, int, np.floating)) and not isinstance(tensor_scale, bool):
         ts = np.float32(tensor_scale)
     else:
         raise InputError(f"tensor_scale must be None, 'amax' or a positive number, got {tensor_scale!r}")
-    if ts is not None and not (np.isfinite(ts) and ts > 0):
+    if not (np.isfinite(ts) and ts > 0):
         raise InputError(f"the tensor scale must be a positive finite float32, got {ts!r}")
+    return ts
+
+
+def _quantize_two_level(x: np.ndarray, f: MXFormat, axes: tuple[int, ...], pol: Policy,
+                        ts: np.float32 | None) -> tuple[np.ndarray, np.ndarray]:
+    """NVFP4 codes and E4M3 block scales of x under an optional FP32 tensor scale (kernels/nvfp4.py)."""
+    x32 = x.astype(np.float32)  # NVFP4 is defined in float32 arithmetic; float64 input rounds here
     k = f.block_size
     rows, padded = to_blocks(x32, axes, k)
     codes = np.empty(rows.shape, np.uint8)
@@ -298,9 +317,8 @@ def _quantize_two_level(x: object, f: MXFormat, axis: object, pol: Policy, tenso
     nvfp4.quantize_nvfp4_blocks(rows, np.float32(1.0 if ts is None else ts), ts is not None,
                                 format_params(f.element), format_params(f.scale), policy_params(pol),
                                 policy_params(Policy()), codes, scales)
-    return MXArray(codes=np.ascontiguousarray(from_blocks(codes, padded, x.shape, axes, k)),
-                   scales=np.ascontiguousarray(scale_array(scales, padded, axes, k)),
-                   format=f, policy=pol, axis=axes, tensor_scale=None if ts is None else float(ts))
+    return (np.ascontiguousarray(from_blocks(codes, padded, x.shape, axes, k)),
+            np.ascontiguousarray(scale_array(scales, padded, axes, k)))
 
 
 def fake_quantize(x: np.ndarray, fmt: str | MXFormat, axis: int | tuple[int, int] = -1,
@@ -312,27 +330,27 @@ def fake_quantize(x: np.ndarray, fmt: str | MXFormat, axis: int | tuple[int, int
     >>> fake_quantize(np.array([7.0, 3.5, 0.25, 0.75, -5.0] + [0.0] * 27, np.float32), "mxfp4")[:5]
     array([ 6.,  4.,  0.,  1., -4.], dtype=float32)
     """
-    if _mx_format(fmt).tensor_scale:
-        x = _float_input(x)
-        return quantize(x, fmt, axis, policy, seed, random_bits).dequantize(x.dtype)
-    big = _chunked(x, fmt, axis, policy, seed, random_bits)
-    if big is not None:
-        f, pol, x, axes, index, rbits = big
-        out = np.empty(x.shape, x.dtype.newbyteorder("="))
-        for ix in index:
-            out[ix] = _fake_quantize(x[ix], f, axes, pol, None, None if rbits is None else rbits[ix])
-        return out
-    return _fake_quantize(x, fmt, axis, policy, seed, random_bits)
+    f, pol, x, axes = _check_block_input(x, fmt, axis, policy)
+    dt = x.dtype.newbyteorder("=")
+    if f.tensor_scale:
+        return quantize(x, f, axis, pol, seed, random_bits).dequantize(dt)
+    source = _random_source(x.shape, pol, seed, random_bits)
+    index = block_chunks(x.shape, axes, f.block_size)
+    if len(index) == 1:
+        return _fake_quantize(x, f, axes, pol, _random_bits(source, pol, x.shape, index[0]))
+    out = np.empty(x.shape, dt)
+    for ix in index:
+        out[ix] = _fake_quantize(x[ix], f, axes, pol, _random_bits(source, pol, x.shape, ix))
+    return out
 
 
-def _fake_quantize(x: object, fmt: object, axis: object, policy: object, seed: object,
-                   random_bits: object) -> np.ndarray:
-    """`fake_quantize` of an E8M0-scaled format in one pass over the whole array."""
-    f, pol, x, axes, k, rows, padded, rrows = _prepare(x, fmt, axis, policy, seed, random_bits)
+def _fake_quantize(x: np.ndarray, f: MXFormat, axes: tuple[int, ...], pol: Policy, rbits: np.ndarray) -> np.ndarray:
+    """`fake_quantize` of an E8M0-scaled format in one pass over x."""
+    rows, padded, rrows = _rows(x, f, axes, pol, rbits)
     ebits, mbits = INPUT_LAYOUTS[x.dtype.name]
-    out = np.empty(rows.shape, x.dtype)
+    out = np.empty(rows.shape, x.dtype.newbyteorder("="))
     dispatch.fake_quantize_rows(rows, ebits, mbits, format_params(f.element), policy_params(pol), rrows, out)
-    return np.ascontiguousarray(from_blocks(out, padded, x.shape, axes, k))
+    return np.ascontiguousarray(from_blocks(out, padded, x.shape, axes, f.block_size))
 
 
 def dequantize(q: MXArray, dtype: object = np.float32) -> np.ndarray:

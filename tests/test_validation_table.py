@@ -9,6 +9,7 @@ Index arithmetic is held 64-bit by the types numba infers for every array index 
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,8 +20,12 @@ import numpy as np
 import pytest
 import torch
 
+if not torch.cuda.is_available():
+    # Must precede the first import of the Triton kernels: Triton picks its interpreter at decoration time.
+    os.environ["TRITON_INTERPRET"] = "1"
+
 import mxemu as mx
-from mxemu import oracle
+from mxemu import cuda, oracle
 from mxemu.errors import FileFormatError, InputError, MXError, PolicyError, SpecError, UnknownNameError
 from mxemu.packing import pack_codes, pack_mx, unpack_codes, unpack_mx
 from mxemu.torch import functional as tf
@@ -31,6 +36,9 @@ X = np.linspace(-3.0, 3.0, 64, dtype=np.float32)
 Q = mx.quantize(X, "mxfp8_e4m3")
 SR = mx.Policy(rounding="stochastic")
 T = torch.tensor(X)
+DEVICE = "cuda" if torch.cuda.is_available() else "cpu"  # CPU: the Triton interpreter
+TC = T.to(DEVICE)
+U8 = torch.zeros(64, dtype=torch.uint8, device=DEVICE)
 
 
 @dataclass(frozen=True)
@@ -179,6 +187,44 @@ def errors(tmp: Path) -> list[Bad]:
         Bad("save_anchor of an int", lambda: qat.save_anchor(3, tmp / "a.safetensors"), InputError, "nn.Module"),
         Bad("save_anchor to .npz", lambda: qat.save_anchor(torch.nn.Linear(32, 3), tmp / "a.npz"), InputError,
             ".safetensors"),
+        # the Triton path (mxemu.cuda): the same checks before any kernel runs
+        Bad("cuda quantize of a numpy array", lambda: cuda.quantize(X, "mxfp8_e4m3"), InputError, "torch.Tensor"),
+        *[Bad(f"cuda quantize of {dt}", lambda dt=dt: cuda.quantize(TC.to(dt), "mxfp8_e4m3"), InputError,
+              "take float32, bfloat16 and float16")
+          for dt in (torch.float64, torch.int32, torch.bool, torch.complex64)],
+        Bad("cuda fake_quantize of an empty tensor", lambda: cuda.fake_quantize(TC[:0], "mxint8"), InputError, "empty"),
+        Bad("cuda quantize of a 0-d tensor", lambda: cuda.quantize(TC[0], "mxint8"), InputError, "0-d"),
+        Bad("cuda quantize axis out of range", lambda: cuda.quantize(TC, "mxint8", axis=1), InputError, "out of range"),
+        Bad("cuda quantize into an element format", lambda: cuda.quantize(TC, "fp8_e4m3"), InputError,
+            "not an MX block format"),
+        Bad("cuda quantize into an unknown format", lambda: cuda.quantize(TC, "mxfp3"), UnknownNameError, "known"),
+        Bad("cuda quantize into nvfp4", lambda: cuda.quantize(TC, "nvfp4"), InputError, "backend='numba'"),
+        Bad("cuda random_bits without stochastic rounding",
+            lambda: cuda.quantize(TC, "mxint8", random_bits=torch.zeros(64, dtype=torch.int64)), PolicyError,
+            "'stochastic'"),
+        Bad("cuda random_bits of another shape",
+            lambda: cuda.fake_quantize(TC, "mxint8", policy=SR, random_bits=torch.zeros(3, dtype=torch.int64)),
+            InputError, "must match"),
+        Bad("cuda random_bits of floats",
+            lambda: cuda.fake_quantize(TC, "mxint8", policy=SR, random_bits=torch.zeros(64)), InputError,
+            "integer tensor"),
+        Bad("cuda random_bits too large for sr_bits",
+            lambda: cuda.fake_quantize(TC, "mxint8", policy=mx.Policy(rounding="stochastic", sr_bits=8),
+                                       random_bits=torch.full((64,), 256)), InputError, "[0, 2^8)"),
+        Bad("cuda negative seed", lambda: cuda.fake_quantize(TC, "mxint8", policy=SR, seed=-1), InputError,
+            "integer in [0, 2^64)"),
+        Bad("cuda dequantize of float codes", lambda: cuda.dequantize(TC, U8[:2], "mxint8"), InputError,
+            "uint8 torch.Tensor"),
+        Bad("cuda dequantize with scales of another shape", lambda: cuda.dequantize(U8, U8[:1], "mxint8"),
+            InputError, "scales has shape"),
+        Bad("cuda dequantize of codes out of range",
+            lambda: cuda.dequantize(U8 + 16, U8[:2], "mxfp4_e2m1"), InputError, "[0, 16)"),
+        Bad("cuda dequantize into float64", lambda: cuda.dequantize(U8, U8[:2], "mxint8", dtype=torch.float64),
+            InputError, "accepted: float32"),
+        Bad("cuda dequantize of an empty tensor", lambda: cuda.dequantize(U8[:0], U8[:0], "mxint8"), InputError,
+            "empty"),
+        Bad("torch fake_quantize unknown backend", lambda: tf.fake_quantize(T, "mxint8", backend="gpu"), InputError,
+            "backend must be one of"),
         Bad("load_anchor of garbage",
             lambda: qat.load_anchor(torch.nn.Linear(32, 3), _write(tmp, "g.safetensors", b"garbage")),
             FileFormatError, "cannot read"),
@@ -201,20 +247,58 @@ def test_the_table_covers_every_public_function_group():
     names = " ".join(_IDS)
     for word in ("quantize", "fake_quantize", "encode", "decode", "dequantize", "convert", "dot", "matmul",
                  "save", "load", "register", "pack_mx", "unpack", "accumulator_bits", "truncated", "torch",
-                 "MXLinear", "quantize_model", "MFQATRecipe", "anchor", "random_bits", "empty", "0-d", "axis"):
+                 "MXLinear", "quantize_model", "MFQATRecipe", "anchor", "random_bits", "empty", "0-d", "axis",
+                 "cuda quantize", "cuda fake_quantize", "cuda dequantize", "backend"):
         assert word in names, word
 
 
-def test_the_cli_reports_bad_arguments_with_exit_status_2(tmp_path, capsys):
+# argv -> the fragment of the message the command must print on stderr, with exit status 2.
+CLI_ERRORS = [
+    ("golden gen --suite nope --format mxint8 --out o", "unknown suite 'nope'; suites: decode"),
+    ("golden gen --suite decode --format mxfp3 --out o", "unknown MX format 'mxfp3'; MX formats: mxfp8_e4m3"),
+    ("golden gen --suite decode --format mxint8 --level L9 --out o", "unknown level 'L9'; levels: L0"),
+    ("golden gen --suite decode --format mxint8 --level exhaustive --out o", "sweep needs --level exhaustive"),
+    ("golden gen --suite decode --format mxint8 --seed -1 --out o", "seed must be an integer in [0, 2^64)"),
+    ("golden gen --suite decode --format mxint8 --seed x --out o", "--seed must be an integer, got 'x'"),
+    ("golden gen --suite decode --format mxint8 --jobs x --out o", "--jobs must be an integer"),
+    ("golden gen --suite decode --format mxint8 --jobs -2 --out o", "--jobs must be 0 (every CPU) or positive"),
+    ("golden gen --suite decode --format mxint8 --shard 3/2 --out o", "--shard must be i/N with 0 <= i < N"),
+    ("golden gen --suite decode --format mxint8 --shard a/b --out o", "--shard must be i/N with 0 <= i < N"),
+    ("golden gen --suite decode --format mxint8 --out afile", "exists and is not a directory"),
+    ("golden gen --suite decode --format mxint8 --policy nope --out o", "unknown policy preset 'nope'; presets: ocp"),
+    ("golden gen --suite decode --format mxint8 --policy ocp,rounding=up --out o", "accepted: rne, rna"),
+    ("golden gen --suite decode --format mxint8 --policy ocp,bogus=1 --out o", "unknown Policy field(s) ['bogus']"),
+    ("golden gen --format mxint8 --out o", "the following arguments are required: --suite"),
+    ("golden verify missing", "missing is not a directory"),
+    ("golden merge --out m missing1 missing2", "no SHARD.json; not a complete shard"),
+    ("golden check missing --suite decode/mxint8 --dut afile", "no MANIFEST.json; not a complete golden set"),
+    ("conform no_such_module:f --format mxint8", "cannot load 'no_such_module:f'"),
+    ("conform json:dumps --format mxfp3", "unknown format 'mxfp3'; known formats"),
+    ("nope", "invalid choice: 'nope'"),
+]
+
+
+@pytest.mark.parametrize(("argv", "fragment"), CLI_ERRORS, ids=[a for a, _ in CLI_ERRORS])
+def test_the_cli_reports_bad_arguments_with_exit_status_2_and_what_is_accepted(argv, fragment, tmp_path,
+                                                                               monkeypatch, capsys):
     from mxemu.cli import main
 
-    assert main(["golden", "check", str(tmp_path), "--suite", "x", "--dut", str(tmp_path / "d")]) == 2
-    assert "MANIFEST.json" in capsys.readouterr().err
-    assert main(["conform", "no_such_module:f", "--format", "mxint8"]) == 2
-    assert "error:" in capsys.readouterr().err
-    with pytest.raises(SystemExit) as info:
-        main(["nope"])
-    assert info.value.code == 2
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "afile").write_text("not a directory\n")
+    try:
+        status = main(argv.split())
+    except SystemExit as exit_:  # argparse's own errors
+        status = exit_.code
+    assert status == 2
+    assert fragment in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["afile"]  # nothing written on a refused command
+
+
+def test_golden_verify_of_a_directory_without_a_set_fails_and_names_what_is_missing(tmp_path, capsys):
+    from mxemu.cli import main
+
+    assert main(["golden", "verify", str(tmp_path)]) == 1
+    assert "no MANIFEST.json; not a complete golden set" in capsys.readouterr().out
 
 
 # -------------------------------------------------------------------------------------------------------------

@@ -166,7 +166,9 @@ def round_float64(x, F, P, out):
 
 
 @njit(cache=True, parallel=True)
-def philox_bits(seed, n, shift, out):
-    """out[i] = Philox4x32-10(seed, i) >> shift: the stochastic-rounding integers of elements 0..n-1."""
-    for i in prange(n):
-        out[i] = philox(seed, np.int64(i)) >> shift
+def philox_bits(seed, starts, run, shift, out):
+    """out[j * run + t] = Philox4x32-10(seed, starts[j] + t) >> shift: the stochastic-rounding integers of the
+    elements starts[j] .. starts[j] + run - 1 (positions in the whole array, so a part of an array draws the
+    same integers as the whole does)."""
+    for i in prange(starts.shape[0] * run):
+        out[i] = philox(seed, np.int64(starts[i // run] + i % run)) >> shift
