@@ -121,3 +121,12 @@ def test_harness_reports_mismatches_when_reversed_tiles_keep_the_row_major_lane_
     _mutated(monkeypatch, {"TILE_T": 0})
     assert diffcheck.packed_mismatches(x, "mxfp8_e4m3", "byte", axis=(1, 0)) > 0
 
+
+
+def test_selfcheck_packed_part_runs_and_counts_zero_on_a_small_input(monkeypatch, capsys):
+    from mxemu.cuda import selfcheck
+
+    monkeypatch.setattr(selfcheck, "FORMATS", ("mxfp4_e2m1",))
+    monkeypatch.setattr(selfcheck, "PACKED_N", 1024)
+    assert selfcheck.packed_layouts(torch.device(DEVICE)) == 0
+    assert capsys.readouterr().out.count("mismatched bytes=0") == len(_layouts("mxfp4_e2m1"))
