@@ -77,6 +77,17 @@ def test_packed_quantize_is_byte_equal_to_pack_array_and_unpacks_to_the_numba_ar
             assert np.array_equal(r.codes, q.codes) and np.array_equal(r.scales, q.scales)
 
 
+def test_packed_quantize_over_many_programs_with_a_partial_last_one(monkeypatch):
+    # Two blocks (or one tile) per program: block rows and records of every program but the first,
+    # and a last program whose second block lies beyond the array (masked).
+    monkeypatch.setattr(api, "INTERPRETER_LANES_PER_PROGRAM", 64)
+    monkeypatch.setattr(api, "GPU_LANES_PER_PROGRAM", 64)
+    for i, (shape, axis, dtype, scale_layout) in enumerate(CASES):
+        x = _input(shape, dtype, 20 + i)
+        for fmt, layout in (("mxfp4_e2m1", "nibble_hi_first"), ("mxfp6_e2m3", "fp6_4in3")):
+            assert diffcheck.packed_mismatches(x, fmt, layout, scale_layout, axis=axis) == 0, (fmt, shape, axis)
+
+
 def test_packed_quantize_with_seeded_stochastic_rounding_and_another_preset():
     x = _input((4, 64), torch.bfloat16, 9)
     pol = mx.get_policy("torchao").replace(rounding="stochastic")
@@ -129,7 +140,7 @@ def test_harness_reports_mismatches_when_reversed_tiles_keep_the_row_major_lane_
 def test_selfcheck_packed_part_runs_and_counts_zero_on_a_small_input(monkeypatch, capsys):
     from mxemu.cuda import selfcheck
 
-    monkeypatch.setattr(selfcheck, "FORMATS", ("mxfp4_e2m1",))
+    monkeypatch.setattr(selfcheck, "FORMATS", ("mxint8",))
     monkeypatch.setattr(selfcheck, "PACKED_N", 1024)
     assert selfcheck.packed_layouts(torch.device(DEVICE)) == 0
-    assert capsys.readouterr().out.count("mismatched bytes=0") == len(_layouts("mxfp4_e2m1"))
+    assert capsys.readouterr().out.count("mismatched bytes=0") == len(_layouts("mxint8"))

@@ -8,7 +8,8 @@ addresses come from strides, so blocks along a leading axis are strided loads, n
 copy. Every lane is moved to float32 bits (exact for float16 and bfloat16) and rounded once from
 (sign, m < 2^24, e), as `mxemu.kernels.element.encode_value` does; the scale comes from the
 threshold table of constants.py. Format and policy numbers are constexprs, so each (format,
-policy, input dtype) compiles its own specialised kernel.
+policy, input dtype) compiles its own specialised kernel. Packed quantize packs each block's codes
+in registers and stores them at the block's row of `mxemu.packing.pack_array` (`_store_packed`).
 """
 
 from __future__ import annotations
