@@ -3,7 +3,8 @@
     python benchmarks/bench_gpu.py [--log2n 28] [--repeat 20]
 
 GB/s counts bytes read and written: fake-quantize reads and writes n elements of the input dtype;
-quantize reads n elements and writes n code bytes and n / 32 scale bytes; the device-to-device
+quantize reads n elements and writes n code bytes and n / 32 scale bytes (packed: n * bits / 8
+code bytes, as the layout stores them, and n / 32 scale bytes); the device-to-device
 copy (the bandwidth bound) reads and writes n elements. torchao's Triton MXFP8 casts
 (triton_to_mxfp8_dim0 / dim1, bfloat16 only) run beside them when torchao is installed. Prints the
 device name and date; refuses without a CUDA device.
@@ -17,11 +18,14 @@ import sys
 
 import torch
 
+import mxemu as mx
 from mxemu import cuda
 from mxemu.cuda.selfcheck import require_cuda
 from mxemu.errors import BackendError
 
 FORMATS = ("mxfp8_e4m3", "mxfp4_e2m1", "mxint8")
+# Packed quantize: (format, layout), the sub-byte layouts.
+PACKED = (("mxfp4_e2m1", "nibble_lo_first"), ("mxfp6_e2m3", "fp6_4in3"))
 
 
 def gpu_seconds(fn, repeat: int) -> float:
@@ -71,6 +75,10 @@ def main(argv: list[str] | None = None) -> int:
                 gpu_seconds(lambda x=x, f=fmt: cuda.quantize(x, f), args.repeat), copy_gbs)
             row(f"mxemu fake_quantize {fmt} axis=0", dtype, 2 * n * size,
                 gpu_seconds(lambda x=x, f=fmt: cuda.fake_quantize(x, f, axis=0), args.repeat), copy_gbs)
+        for fmt, layout in PACKED:
+            bits = mx.get_format(fmt).element.bits
+            row(f"mxemu quantize {fmt} {layout}", dtype, n * size + n * bits // 8 + n // 32,
+                gpu_seconds(lambda x=x, f=fmt, lay=layout: cuda.quantize(x, f, layout=lay), args.repeat), copy_gbs)
         if dtype == torch.bfloat16:
             try:
                 from torchao.prototype.mx_formats.kernels import triton_to_mxfp8_dim0, triton_to_mxfp8_dim1

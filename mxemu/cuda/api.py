@@ -22,6 +22,7 @@ from mxemu.kernels.params import (
     format_params,
     policy_params,
 )
+from mxemu.packing import LAYOUTS, SCALE_LAYOUTS
 from mxemu.policy import Policy, get_policy
 from mxemu.spec import MXFormat, get_format
 
@@ -185,23 +186,49 @@ def _check_nan_policy(x: torch.Tensor, f: MXFormat, pol: Policy) -> None:
                          "(policy nan_to_nonan='error'; choose zero, signed_zero or flipped_zero)")
 
 
+def _check_packing(layout: object, scale_layout: object, f: MXFormat, lanes: int) -> None:
+    """`InputError` unless `layout` (None: unpacked codes) and `scale_layout` are `mxemu.packing` names
+    that take f's element width and whose blocks of `lanes` codes fill whole bytes."""
+    if scale_layout not in SCALE_LAYOUTS:
+        raise InputError(f"unknown scale layout {scale_layout!r}; accepted: {', '.join(SCALE_LAYOUTS)}")
+    if layout is None:
+        if scale_layout != "separate":
+            raise InputError(f"scale_layout {scale_layout!r} needs packed codes: give a layout "
+                             f"({', '.join(LAYOUTS)})")
+        return
+    if not isinstance(layout, str) or layout not in LAYOUTS:
+        raise InputError(f"unknown packing layout {layout!r}; accepted: {', '.join(LAYOUTS)} (or None: unpacked)")
+    bits = f.element.bits
+    if bits not in LAYOUTS[layout]:
+        fits = [name for name, widths in LAYOUTS.items() if bits in widths]
+        raise InputError(f"layout {layout!r} does not take the {bits}-bit elements of {f.name}; layouts for "
+                         f"{bits} bits: {', '.join(fits)}")
+    if lanes * bits % 8:
+        raise InputError(f"packed output needs each block's codes to fill whole bytes; {lanes} x {bits} bits "
+                         f"of {f.name} do not (quantize unpacked and use mxemu.packing)")
+
+
 def _launch(x: object, fmt: object, axis: object, policy: object, seed: int | None, random_bits: object,
-            fake: bool) -> tuple[torch.Tensor, ...]:
+            mode: int, layout: object = None, scale_layout: object = "separate") -> tuple[torch.Tensor, ...]:
+    """Run mx_block_kernel. mode 0: (codes, scales); 1: (values,); 2: pack_array's output as a tuple."""
     x = _check_input(x)
     f = _mx_format(fmt)
     pol = get_policy(policy)
     axes = normalize_axes(axis, x.dim())
-    _check_nan_policy(x, f, pol)
     geo = _geometry(tuple(x.shape), axes, f.block_size)
+    _check_packing(layout, scale_layout, f, geo.k1 * geo.k2)
+    _check_nan_policy(x, f, pol)
     F, P = format_params(f.element), policy_params(pol)
     name = DTYPE_NAMES[x.dtype]
     sc_inf, sc_inf_exp = constants.special_scales(F, P, INPUT_LAYOUTS[name][0])
-    mode, seed_words, rbits = _random_source(x, pol, seed, random_bits)
+    rbits_mode, seed_words, rbits = _random_source(x, pol, seed, random_bits)
     dev = x.device
     thr = _device_table(constants.scale_thresholds(F, P), dev)
     dec = _device_table(constants.decode_table(F), dev)
-    codes = torch.empty(x.shape, dtype=torch.uint8, device=dev)
-    scales = torch.empty(geo.scale_shape, dtype=torch.uint8, device=dev)
+    interleaved = scale_layout == "interleaved"
+    pack = constants.packing_constants(layout, f.element.bits, interleaved, len(axes) == 2 and axes[0] > axes[1])
+    codes, scales = _code_outputs(x, geo, mode, pack)
+    fake = mode == 1
     out = torch.empty_like(x) if fake else codes
     xin = x.view(torch.int32) if name == "float32" else x.view(torch.int16) if name == "bfloat16" else x
     oview = out.view(torch.int32 if name == "float32" else torch.int16) if fake else out
@@ -209,12 +236,27 @@ def _launch(x: object, fmt: object, axis: object, policy: object, seed: int | No
     grid = (_cdiv(geo.nblocks, bb),)
     _kernels().mx_block_kernel[grid](
         xin, codes, scales, oview, rbits, seed_words, thr, dec, *geo.args(),
-        MODE=int(fake), IN_KIND=IN_KINDS[x.dtype], RBITS=mode, BB=bb, K1=geo.k1, K2=geo.k2,
+        MODE=mode, IN_KIND=IN_KINDS[x.dtype], RBITS=rbits_mode, BB=bb, K1=geo.k1, K2=geo.k2,
         NONFINITE=P[NONFINITE], SUBNORMAL=P[SUBNORMAL_INPUTS], ZERO_BLOCK_SCALE=P[ZERO_BLOCK_SCALE],
         SC_INF=sc_inf, SC_INF_EXP=sc_inf_exp, MIN_SCALE=P[MIN_SCALE_ENCODING], NSC=constants.nan_scale_code(F),
         ROUNDING=P[ROUNDING], SR_BITS=P[SR_BITS],
-        **constants.lane_constants(F, P), **_output_constants(name))
-    return (out,) if fake else (codes, scales)
+        **constants.lane_constants(F, P), **_output_constants(name), **pack)
+    if fake:
+        return (out,)
+    return (codes,) if interleaved else (codes, scales)
+
+
+def _code_outputs(x: torch.Tensor, geo: _Geometry, mode: int, pack: dict[str, int]
+                  ) -> tuple[torch.Tensor, torch.Tensor]:
+    """The kernel's code and scale buffers: codes of x's shape and scales of the scale shape, or for
+    mode 2 the packed bytes (one record per block, scale byte first if interleaved) and the scale rows."""
+    if mode != 2:
+        return (torch.empty(x.shape, dtype=torch.uint8, device=x.device),
+                torch.empty(geo.scale_shape, dtype=torch.uint8, device=x.device))
+    record = geo.k1 * geo.k2 // pack["G"] * pack["NB"] + pack["INTERLEAVED"]
+    packed = torch.empty(geo.nblocks * record, dtype=torch.uint8, device=x.device)
+    # Interleaved records hold the scales; the kernel then gets a one-byte placeholder it never writes.
+    return packed, torch.empty(1 if pack["INTERLEAVED"] else geo.nblocks, dtype=torch.uint8, device=x.device)
 
 
 def _cdiv(a: int, b: int) -> int:
@@ -228,20 +270,34 @@ def _blocks_per_program(geo: _Geometry) -> int:
 
 def quantize(x: torch.Tensor, fmt: str | MXFormat, axis: int | tuple[int, int] = -1,
              policy: str | Policy | None = None, seed: int | None = None,
-             random_bits: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+             random_bits: torch.Tensor | None = None, layout: str | None = None,
+             scale_layout: str = "separate") -> tuple[torch.Tensor, torch.Tensor] | torch.Tensor:
     """(codes, scales) of x in an MX format: uint8 element codes of x's shape and uint8 E8M0 scale codes.
 
     The same bytes as `mxemu.quantize(...).codes` / `.scales` for the same data, policy and seed
     (blocks of `block_size` along `axis`; two axes give square 2-D tiles). x: a float32, bfloat16 or
     float16 tensor on a CUDA device (or on the CPU under TRITON_INTERPRET=1).
 
+    With a `layout` of `mxemu.packing.LAYOUTS` ("byte", "byte_msb", "nibble_lo_first",
+    "nibble_hi_first", "fp6_4in3", "bitstream_le"; docs/layouts.md), the kernel writes the bytes of
+    `mxemu.packing.pack_array(mxemu.quantize(...), layout, scale_layout)` instead: blocks as rows in
+    `to_blocks` order (blocked axes moved last in the order given, 2-D tiles as rows of 32 x 32,
+    padding lanes as code 0). scale_layout "separate" returns (packed elements, scales in row order),
+    both flat uint8; "interleaved" returns one flat uint8 tensor of per-block records, scale byte
+    first. Raises `InputError` for an unknown layout or one that does not take the format's
+    element width (fp6_4in3 needs 6 bits, the nibble layouts 4).
+
     >>> import torch
-    >>> codes, scales = quantize(torch.tensor([7.0, 3.5, 0.25, 0.75, -5.0] + [0.0] * 27), "mxfp4_e2m1")
+    >>> x = torch.tensor([7.0, 3.5, 0.25, 0.75, -5.0] + [0.0] * 27)
+    >>> codes, scales = quantize(x, "mxfp4_e2m1")
     >>> int(scales[0]), codes[:5].tolist()
     (127, [7, 6, 0, 2, 14])
+    >>> packed, scales = quantize(x, "mxfp4_e2m1", layout="nibble_lo_first")
+    >>> packed.shape, [hex(b) for b in packed[:3].tolist()]
+    (torch.Size([16]), ['0x67', '0x20', '0xe'])
     """
-    codes, scales = _launch(x, fmt, axis, policy, seed, random_bits, fake=False)
-    return codes, scales
+    out = _launch(x, fmt, axis, policy, seed, random_bits, 0 if layout is None else 2, layout, scale_layout)
+    return out if len(out) == 2 else out[0]
 
 
 def fake_quantize(x: torch.Tensor, fmt: str | MXFormat, axis: int | tuple[int, int] = -1,
@@ -253,7 +309,7 @@ def fake_quantize(x: torch.Tensor, fmt: str | MXFormat, axis: int | tuple[int, i
     >>> fake_quantize(torch.tensor([7.0, 3.5, 0.25, 0.75, -5.0] + [0.0] * 27), "mxfp4")[:5].tolist()
     [6.0, 4.0, 0.0, 1.0, -4.0]
     """
-    (out,) = _launch(x, fmt, axis, policy, seed, random_bits, fake=True)
+    (out,) = _launch(x, fmt, axis, policy, seed, random_bits, mode=1)
     return out
 
 

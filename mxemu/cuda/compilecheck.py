@@ -47,6 +47,16 @@ BLOCK_VARIANTS = (
     ("mxfp6_e2m3", {"rounding": "rdn", "overflow": "ieee"}, 1, 1, 0, 1),
     ("mxfp8_e4m3", {"rounding": "rto"}, 1, 0, 0, 1),
 )
+# Packed quantize (MODE 2): (format, layout, interleaved scales, K1, tile axes reversed): groups of
+# 1, 2, 4 and 8 codes, a power-of-two and a padded byte count per group, both scale layouts and
+# both tile lane orders.
+PACKED_VARIANTS = (
+    ("mxfp4_e2m1", "nibble_lo_first", False, 1, False),
+    ("mxfp4_e2m1", "nibble_hi_first", True, 32, True),
+    ("mxfp6_e2m3", "fp6_4in3", False, 1, False),
+    ("mxint5", "bitstream_le", True, 32, False),
+    ("mxfp8_e4m3", "byte_msb", True, 1, False),
+)
 
 
 def _compile(fn, pointers: dict[str, str], consts: dict[str, int], target: GPUTarget) -> int:
@@ -57,15 +67,18 @@ def _compile(fn, pointers: dict[str, str], consts: dict[str, int], target: GPUTa
 
 
 def block_variant(fmt: str, changes: dict, mode: int, in_kind: int, rbits: int, k1: int,
-                  target: GPUTarget) -> int:
-    """PTX size of one variant of `mx_block_kernel`."""
+                  target: GPUTarget, packing: dict[str, int] | None = None) -> int:
+    """PTX size of one variant of `mx_block_kernel` (packing: the constexprs of a packed layout)."""
     pol = mx.get_policy("ocp").replace(**changes)
-    F, P = format_params(mx.get_format(fmt).element), policy_params(pol)
+    el = mx.get_format(fmt).element
+    F, P = format_params(el), policy_params(pol)
+    if packing is None:
+        packing = constants.packing_constants(None, el.bits, False, False)
     consts = dict(MODE=mode, IN_KIND=in_kind, RBITS=rbits, BB=64 if k1 == 1 else 2, K1=k1, K2=32,
                   NONFINITE=P[NONFINITE], SUBNORMAL=P[SUBNORMAL_INPUTS], ZERO_BLOCK_SCALE=P[ZERO_BLOCK_SCALE],
                   SC_INF=254, SC_INF_EXP=254, MIN_SCALE=P[MIN_SCALE_ENCODING], NSC=constants.nan_scale_code(F),
                   ROUNDING=P[ROUNDING], SR_BITS=P[SR_BITS],
-                  **constants.lane_constants(F, P), **api._output_constants(DTYPES[in_kind]))
+                  **constants.lane_constants(F, P), **api._output_constants(DTYPES[in_kind]), **packing)
     ptrs = {k: v if isinstance(v, str) else v[in_kind] for k, v in POINTERS.items()}
     return _compile(kernels.mx_block_kernel, ptrs, consts, target)
 
@@ -78,6 +91,12 @@ def run(target: GPUTarget) -> int:
         size = block_variant(*v, target=target)
         print(f"mx_block_kernel {v[0]:11s} {v[1]} MODE={v[2]} IN_KIND={v[3]} RBITS={v[4]} K1={v[5]}: "
               f"{size} bytes of PTX ({time.perf_counter() - t0:.1f} s)", flush=True)
+        n += 1
+    for fmt, layout, interleaved, k1, reversed_tiles in PACKED_VARIANTS:
+        packing = constants.packing_constants(layout, mx.get_format(fmt).element.bits, interleaved, reversed_tiles)
+        size = block_variant(fmt, {}, 2, 1, 0, k1, target, packing)
+        print(f"mx_block_kernel {fmt:11s} packed {layout} interleaved={interleaved} K1={k1} "
+              f"TILE_T={int(reversed_tiles)}: {size} bytes of PTX", flush=True)
         n += 1
     for kind, name in enumerate(DTYPES):
         consts = dict(OUT_KIND=kind, BB=64, K1=1, K2=32, **api._output_constants(name))

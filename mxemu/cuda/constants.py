@@ -138,3 +138,25 @@ def decode_table(F: tuple) -> np.ndarray:
             raise RuntimeError(f"element value {v} does not fit the decode table")
         table[c] = DEC_FINITE | sign << 2 | sig << 3 | (e + DEC_EXP_BIAS) << 12
     return table
+
+
+def packing_constants(layout: str | None, bits: int, interleaved: bool, tiles_reversed: bool) -> dict[str, int]:
+    """constexprs of `kernels._store_packed` for a `mxemu.packing` layout (None: unpacked codes).
+
+    Each layout packs groups of G codes into NB whole bytes, code j of a group at bit
+    SHIFT0 + j * SHIFT_STEP of a little-endian word (docs/layouts.md): bitstream_le and its aliases
+    nibble_lo_first and fp6_4in3 take G = 8 / gcd(bits, 8) codes at bits j * bits (lcm(bits, 8)
+    bits, as `mxemu.packing` groups them); nibble_hi_first puts code 2i in the high nibble;
+    byte_msb stores code << (8 - bits).
+    """
+    if layout is None or layout == "byte":
+        g, nb, shift0, step = 1, 1, 0, 0
+    elif layout == "byte_msb":
+        g, nb, shift0, step = 1, 1, 8 - bits, 0
+    elif layout == "nibble_hi_first":
+        g, nb, shift0, step = 2, 1, 4, -4
+    else:
+        g = 8 // math.gcd(bits, 8)
+        nb, shift0, step = g * bits // 8, 0, bits
+    return {"TILE_T": int(tiles_reversed), "G": g, "NB": nb, "NBP": 1 << (nb - 1).bit_length(),
+            "SHIFT0": shift0, "SHIFT_STEP": step, "INTERLEAVED": int(interleaved)}

@@ -14,6 +14,7 @@ import torch
 
 import mxemu as mx
 from mxemu import cuda
+from mxemu.packing import pack_array
 from mxemu.policy import Policy
 
 BIT_VIEWS = {torch.float32: torch.int32, torch.bfloat16: torch.int16, torch.float16: torch.int16}
@@ -81,6 +82,27 @@ def mismatches(x: torch.Tensor, fmt: str, policy: str | Policy | None = None, ax
         fake_quantize=_count(_bits(to_numpy(fake)), _bits(ref_fake)),
         dequantize=_count(_bits(to_numpy(deq)), _bits(ref_deq)),
     )
+
+
+def packed_mismatches(x: torch.Tensor, fmt: str, layout: str, scale_layout: str = "separate",
+                      policy: str | Policy | None = None, axis: int | tuple[int, int] = -1,
+                      seed: int | None = None) -> int:
+    """Bytes of the Triton packed quantize that differ from `mxemu.packing.pack_array` of the numba quantize.
+
+    A length difference counts as every byte of the longer output.
+
+    >>> import torch
+    >>> packed_mismatches(torch.linspace(-3, 3, 64), "mxfp6_e2m3", "fp6_4in3", "interleaved")
+    0
+    """
+    pol = mx.get_policy(policy)
+    if pol.rounding == "stochastic" and seed is None:
+        seed = 0  # both paths must draw the same bits
+    ref = pack_array(mx.quantize(to_numpy(x), fmt, axis, pol, seed=seed), layout, scale_layout)
+    got = cuda.quantize(x, fmt, axis, pol, seed=seed, layout=layout, scale_layout=scale_layout)
+    if scale_layout == "interleaved":
+        return _count(got.cpu().numpy(), ref)
+    return _count(got[0].cpu().numpy(), ref[0]) + _count(got[1].cpu().numpy(), ref[1])
 
 
 def special_values(fmt: str) -> np.ndarray:

@@ -8,7 +8,8 @@ addresses come from strides, so blocks along a leading axis are strided loads, n
 copy. Every lane is moved to float32 bits (exact for float16 and bfloat16) and rounded once from
 (sign, m < 2^24, e), as `mxemu.kernels.element.encode_value` does; the scale comes from the
 threshold table of constants.py. Format and policy numbers are constexprs, so each (format,
-policy, input dtype) compiles its own specialised kernel.
+policy, input dtype) compiles its own specialised kernel. Packed quantize packs each block's codes
+in registers and stores them at the block's row of `mxemu.packing.pack_array` (`_store_packed`).
 """
 
 from __future__ import annotations
@@ -124,10 +125,8 @@ def _encode_finite(sign, m, e, s, rnd, IS_INT: tl.constexpr, BITS: tl.constexpr,
 
 
 @triton.jit
-def _lane_offsets(pid, nblocks, NJ1, MID, NJ2, B, N1, N2, S_A, S_N1, S_M, S_N2,
-                  BB: tl.constexpr, K1: tl.constexpr, K2: tl.constexpr):
-    """(block index [BB], element offsets [BB, L], lane mask [BB, L]) of program pid's blocks."""
-    q = pid.to(tl.int64) * BB + tl.arange(0, BB).to(tl.int64)
+def _block_coords(q, NJ1, MID, NJ2, B):
+    """(a, j1, mid, j2, b) of block q: blocks numbered in C order of (A, NJ1, MID, NJ2, B), the scales' order."""
     b = q % B
     t = q // B
     j2 = t % NJ2
@@ -136,12 +135,71 @@ def _lane_offsets(pid, nblocks, NJ1, MID, NJ2, B, N1, N2, S_A, S_N1, S_M, S_N2,
     t = t // MID
     j1 = t % NJ1
     a = t // NJ1
+    return a, j1, mid, j2, b
+
+
+@triton.jit
+def _lane_offsets(pid, nblocks, NJ1, MID, NJ2, B, N1, N2, S_A, S_N1, S_M, S_N2,
+                  BB: tl.constexpr, K1: tl.constexpr, K2: tl.constexpr, TILE_T: tl.constexpr):
+    """(block index [BB], element offsets [BB, L], lane mask [BB, L]) of program pid's blocks.
+
+    A tile's lanes run along N2 within a row of N1 (row-major); TILE_T (square tiles only) makes
+    them run down N1 instead, the lane order of a tile whose axes were listed in reverse.
+    """
+    q = pid.to(tl.int64) * BB + tl.arange(0, BB).to(tl.int64)
+    a, j1, mid, j2, b = _block_coords(q, NJ1, MID, NJ2, B)
     lane = tl.arange(0, K1 * K2)
-    n1 = j1[:, None] * K1 + (lane // K2)[None, :]
-    n2 = j2[:, None] * K2 + (lane % K2)[None, :]
+    if TILE_T:
+        n1 = j1[:, None] * K1 + (lane % K1)[None, :]
+        n2 = j2[:, None] * K2 + (lane // K1)[None, :]
+    else:
+        n1 = j1[:, None] * K1 + (lane // K2)[None, :]
+        n2 = j2[:, None] * K2 + (lane % K2)[None, :]
     mask = (q < nblocks)[:, None] & (n1 < N1) & (n2 < N2)
     off = (a * S_A + mid * S_M + b)[:, None] + n1 * S_N1 + n2 * S_N2
     return q, off, mask
+
+
+@triton.jit
+def _block_row(q, NJ1, MID, NJ2, B, TILE_T: tl.constexpr):
+    """Row of block q in `mxemu.array.to_blocks` order, the row order of `mxemu.packing.pack_array`.
+
+    to_blocks moves the blocked axes last in the order they were listed: rows run in C order of
+    (A, MID, B, NJ1, NJ2), or (A, MID, B, NJ2, NJ1) for tile axes listed in reverse (TILE_T).
+    """
+    a, j1, mid, j2, b = _block_coords(q, NJ1, MID, NJ2, B)
+    lead = (a * MID + mid) * B + b
+    if TILE_T:
+        row = (lead * NJ2 + j2) * NJ1 + j1
+    else:
+        row = (lead * NJ1 + j1) * NJ2 + j2
+    return row
+
+
+@triton.jit
+def _store_packed(packed_ptr, scales_ptr, code, scale, row, valid, BB: tl.constexpr, L: tl.constexpr,
+                  G: tl.constexpr, NB: tl.constexpr, NBP: tl.constexpr, SHIFT0: tl.constexpr,
+                  SHIFT_STEP: tl.constexpr, INTERLEAVED: tl.constexpr):
+    """Write blocks as `mxemu.packing.pack_mx` lays them out: record `row` = [scale byte] + packed codes.
+
+    Every layout packs groups of G codes into NB whole bytes (docs/layouts.md): code j of a group
+    sits at bit SHIFT0 + j * SHIFT_STEP of a little-endian word (bitstream_le: G = 8 / gcd(bits, 8),
+    shifts j * bits; nibble_hi_first: shifts 4, 0; byte_msb: shift 8 - bits). A block of L codes
+    fills whole bytes, so records are independent. NBP is NB rounded up to a power of two.
+    """
+    groups = tl.reshape(code.to(tl.int64), (BB, L // G, G))
+    shift = (SHIFT0 + tl.arange(0, G) * SHIFT_STEP).to(tl.int64)
+    # The fields are disjoint, so their sum is their bitwise OR.
+    word = tl.sum(groups << shift[None, None, :], axis=2)
+    k = tl.arange(0, NBP)
+    byte = (word[:, :, None] >> (8 * k).to(tl.int64)[None, None, :]) & 0xFF
+    rec = (L // G) * NB + INTERLEAVED
+    off = (row * rec + INTERLEAVED)[:, None, None] + (tl.arange(0, L // G) * NB)[None, :, None] + k[None, None, :]
+    tl.store(packed_ptr + off, byte.to(tl.uint8), mask=valid[:, None, None] & (k < NB)[None, None, :])
+    if INTERLEAVED:
+        tl.store(packed_ptr + row * rec, scale.to(tl.uint8), mask=valid)
+    else:
+        tl.store(scales_ptr + row, scale.to(tl.uint8), mask=valid)
 
 
 @triton.jit
@@ -268,14 +326,19 @@ def mx_block_kernel(x_ptr, codes_ptr, scales_ptr, out_ptr, rbits_ptr, seed_ptr, 
                     O_EMAX: tl.constexpr, O_KMAX: tl.constexpr, O_SIGNBIT: tl.constexpr,
                     O_ZC0: tl.constexpr, O_ZC1: tl.constexpr, O_MAXC0: tl.constexpr, O_MAXC1: tl.constexpr,
                     O_OVFI0: tl.constexpr, O_OVFI1: tl.constexpr, O_NAN0: tl.constexpr, O_NAN1: tl.constexpr,
-                    O_INF0: tl.constexpr, O_INF1: tl.constexpr):
-    """Quantize (codes + scales) or fake-quantize (values in the input's dtype) BB blocks.
+                    O_INF0: tl.constexpr, O_INF1: tl.constexpr,
+                    TILE_T: tl.constexpr, G: tl.constexpr, NB: tl.constexpr, NBP: tl.constexpr,
+                    SHIFT0: tl.constexpr, SHIFT_STEP: tl.constexpr, INTERLEAVED: tl.constexpr):
+    """Quantize (codes + scales), fake-quantize (values in the input's dtype) or quantize to packed bytes.
 
+    MODE: 0 codes at the input's offsets and scales in block order; 1 fake-quantize; 2 packed, as
+    `mxemu.packing.pack_array` writes it (rows in to_blocks order, the layout's constexprs
+    TILE_T ... INTERLEAVED: see `_store_packed`), into codes_ptr and, unless interleaved, scales_ptr.
     RBITS: 0 deterministic, 1 stochastic with Philox bits of the element's C-order index from the
     seed words at seed_ptr, 2 stochastic with the integers of the int64 tensor rbits_ptr.
     """
     q, off, mask = _lane_offsets(tl.program_id(0), nblocks, NJ1, MID, NJ2, B, N1, N2, S_A, S_N1, S_M, S_N2,
-                                 BB, K1, K2)
+                                 BB, K1, K2, TILE_T)
     w = _load_bits(x_ptr, off, mask, IN_KIND)
     scale, flush = _block_scale(w, thr_ptr, IN_KIND, NONFINITE, SUBNORMAL, ZERO_BLOCK_SCALE, SC_INF, SC_INF_EXP)
     if RBITS == 1:
@@ -292,6 +355,10 @@ def mx_block_kernel(x_ptr, codes_ptr, scales_ptr, out_ptr, rbits_ptr, seed_ptr, 
     if MODE == 0:
         tl.store(codes_ptr + off, code.to(tl.uint8), mask=mask)
         tl.store(scales_ptr + q, scale.to(tl.uint8), mask=q < nblocks)
+    elif MODE == 2:
+        # Padding lanes are code 0 in to_blocks (a NaN scale would otherwise give them its lane code).
+        _store_packed(codes_ptr, scales_ptr, tl.where(mask, code, 0), scale, _block_row(q, NJ1, MID, NJ2, B, TILE_T),
+                      q < nblocks, BB, K1 * K2, G, NB, NBP, SHIFT0, SHIFT_STEP, INTERLEAVED)
     else:
         v = _decode_scaled(code, scale, dec_ptr, O_BITS, O_M, O_EMIN, O_EMAX, O_KMAX, O_SIGNBIT, O_ZC0, O_ZC1,
                            O_MAXC0, O_MAXC1, O_OVFI0, O_OVFI1, O_NAN0, O_NAN1, O_INF0, O_INF1)
@@ -309,7 +376,7 @@ def mx_dequantize_kernel(codes_ptr, scales_ptr, out_ptr, dec_ptr,
                          O_NAN1: tl.constexpr, O_INF0: tl.constexpr, O_INF1: tl.constexpr):
     """Values of BB blocks of codes at their E8M0 scales, in the output dtype."""
     q, off, mask = _lane_offsets(tl.program_id(0), nblocks, NJ1, MID, NJ2, B, N1, N2, S_A, S_N1, S_M, S_N2,
-                                 BB, K1, K2)
+                                 BB, K1, K2, False)
     code = tl.load(codes_ptr + off, mask=mask, other=0).to(tl.int32)
     scale = tl.load(scales_ptr + q, mask=q < nblocks, other=0).to(tl.int32)
     v = _decode_scaled(code, scale, dec_ptr, O_BITS, O_M, O_EMIN, O_EMAX, O_KMAX, O_SIGNBIT, O_ZC0, O_ZC1,

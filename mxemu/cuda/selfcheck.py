@@ -13,6 +13,9 @@ Run on a machine with an NVIDIA GPU (refuses without one):
 3. The element casts to fp8_e4m3 / fp8_e5m2 (RNE, saturating: the ocp policy) against the
    hardware's cvt.rn.satfinite.{e4m3,e5m2}x2.f32 over every float32 of a range around each
    format, as mismatch counts (finite and NaN inputs counted apart).
+4. Packed quantize: for every format and every layout of `mxemu.packing` that takes its width,
+   2^22 random float32 blocked along the last axis, a leading axis and reversed 2-D tiles, the
+   bytes against `pack_array` (separate and interleaved scales).
 """
 
 from __future__ import annotations
@@ -31,11 +34,15 @@ import triton.language as tl
 import mxemu as mx
 from mxemu.cuda import diffcheck
 from mxemu.errors import BackendError
+from mxemu.packing import LAYOUTS
 from mxemu.policy import PRESETS
 
 FORMATS = ("mxfp8_e4m3", "mxfp8_e5m2", "mxfp6_e3m2", "mxfp6_e2m3", "mxfp4_e2m1",
            "mxint8", "mxint7", "mxint6", "mxint5", "mxint4", "mxint3", "mxint2")
 CHUNK = 1 << 24
+PACKED_N = 1 << 22
+# Blockings of the packed part, each with the scale layout it is checked in.
+PACKED_AXES = ((-1, "separate"), (0, "interleaved"), ((1, 0), "separate"), ((0, 1), "interleaved"))
 # PTX casts and the float32 exponent ranges swept for them: all float32 with a biased exponent in
 # [lo, hi), both signs (from below the format's smallest subnormal to beyond its max normal).
 PTX_CASTS = {"fp8_e4m3": ("cvt.rn.satfinite.e4m3x2.f32 $0, $1, $2;", 127 - 12, 127 + 10),
@@ -131,13 +138,29 @@ def ptx_cast_mismatches(dev: torch.device) -> int:
     return total
 
 
+def packed_layouts(dev: torch.device) -> int:
+    total = 0
+    g = torch.Generator().manual_seed(zlib.crc32(b"packed"))
+    x = diffcheck.random_values(PACKED_N, g).reshape(-1, 1024).to(dev)
+    for fmt in FORMATS:
+        bits = mx.get_format(fmt).element.bits
+        for layout in (name for name, widths in LAYOUTS.items() if bits in widths):
+            bad = sum(diffcheck.packed_mismatches(x, fmt, layout, scale_layout, "ocp", axis)
+                      for axis, scale_layout in PACKED_AXES)
+            total += bad
+            print(f"packed           {fmt:11s} {layout:19s} {x.numel():>10d} elements x {len(PACKED_AXES)} blockings  "
+                  f"mismatched bytes={bad}", flush=True)
+    return total
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the self-check; exit status 0 when every count is zero, 1 otherwise, 2 without a GPU."""
     ap = argparse.ArgumentParser(prog="python -m mxemu.cuda.selfcheck", description=__doc__.split("\n")[0])
     ap.add_argument("--quick", action="store_true", help="2^24 random float32 per format instead of 2^28")
     ap.add_argument("--presets", default=",".join(PRESETS), help="comma-separated policy presets")
-    ap.add_argument("--parts", default="bf16,random,ptx",
-                    help="comma-separated parts to run: bf16 (exhaustive), random (float32), ptx (fp8 casts)")
+    ap.add_argument("--parts", default="bf16,random,ptx,packed",
+                    help="comma-separated parts to run: bf16 (exhaustive), random (float32), ptx (fp8 casts), "
+                         "packed (packed layouts)")
     args = ap.parse_args(argv)
     try:
         dev = require_cuda()
@@ -156,6 +179,8 @@ def main(argv: list[str] | None = None) -> int:
         bad += random_float32(dev, CHUNK if args.quick else 1 << 28, CHUNK, presets)
     if "ptx" in parts:
         bad += ptx_cast_mismatches(dev)
+    if "packed" in parts:
+        bad += packed_layouts(dev)
     print(f"total mismatches: {bad}  ({time.perf_counter() - t0:.0f} s)")
     return 1 if bad else 0
 
