@@ -374,6 +374,14 @@ def test_non_contiguous_input_gives_the_result_of_its_contiguous_copy(view):
     _same(tf.fake_quantize(t, "mxint8").numpy(), mx.fake_quantize(np.ascontiguousarray(Y.T), "mxint8"))
 
 
+def test_a_numpy_integer_seed_draws_what_the_python_int_draws_on_both_paths():
+    for seed in (np.uint64(2**63 + 5), np.int32(7)):
+        _same(mx.fake_quantize(X, "mxint8", policy=SR, seed=seed),
+              mx.fake_quantize(X, "mxint8", policy=SR, seed=int(seed)))
+        assert torch.equal(cuda.fake_quantize(TC, "mxint8", policy=SR, seed=seed),
+                           cuda.fake_quantize(TC, "mxint8", policy=SR, seed=int(seed)))
+
+
 def test_numpy_scalars_and_lists_are_accepted_where_documented():
     _same(mx.encode(np.float32(1.5), "fp8_e4m3"), mx.encode(np.array(1.5, np.float32), "fp8_e4m3"))
     r = RNG.integers(0, 2**32, X.shape, dtype=np.uint32)

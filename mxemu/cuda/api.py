@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import numbers
 import secrets
 from dataclasses import dataclass
 
@@ -149,8 +150,10 @@ def _random_source(x: torch.Tensor, pol: Policy, seed: int | None, random_bits: 
         return 2, dummy, r
     if seed is None:
         seed = secrets.randbits(64)
-    if not isinstance(seed, int) or isinstance(seed, bool) or not 0 <= seed < 1 << 64:
+    # numbers.Integral takes numpy integers too, as the numba path does.
+    if not isinstance(seed, numbers.Integral) or isinstance(seed, bool) or not 0 <= int(seed) < 1 << 64:
         raise InputError(f"seed must be an integer in [0, 2^64), got {seed!r}")
+    seed = int(seed)
     words = [(seed >> sh) & 0xFFFFFFFF for sh in (0, 32)]
     words = torch.tensor([w - (1 << 32) if w >= 1 << 31 else w for w in words], dtype=torch.int32, device=x.device)
     return 1, words, dummy.long()
