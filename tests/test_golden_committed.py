@@ -21,6 +21,7 @@ from mxemu.golden.suites import (
     DOT_MODELS,
     OCP_FORMATS,
     PACK_LAYOUTS,
+    PACK_SCALE_LAYOUTS,
     Field,
     oracle_convert,
     oracle_dot,
@@ -178,11 +179,12 @@ def _oracle_outputs(suite: str, mx_name: str, policy: Policy, cols: dict[str, np
             values.append(int(np.array([f], np.float32).view(np.uint32)[0]))
         return {"value": values}
     if suite == "pack":  # the layouts' bit definitions
-        return {"data": [oracle_pack(PACK_LAYOUTS[int(k)], c, elem.bits).tolist() for k, c in
-                           zip(cols["layout"], cols["codes"], strict=True)]}
+        return {"data": [oracle_pack(PACK_LAYOUTS[int(k)], c, elem.bits, PACK_SCALE_LAYOUTS[int(sl)], int(s)).tolist()
+                         for k, sl, s, c in zip(cols["layout"], cols["scale_layout"], cols["scale"], cols["codes"],
+                                                strict=True)]}
     if suite == "dot":  # exact products, then each accumulation model's float32 steps
-        rows = [oracle_dot(sa, a, sb, b, mx) for sa, a, sb, b in
-                zip(cols["sa"], cols["a"], cols["sb"], cols["b"], strict=True)]
+        rows = [oracle_dot(sa, a, sb, b, mx, get_format(CONVERT_TARGETS[int(f)])) for sa, a, f, sb, b in
+                zip(cols["sa"], cols["a"], cols["b_format"], cols["sb"], cols["b"], strict=True)]
         return {m: [float(r[m]) for r in rows] for m in DOT_MODELS}
     if suite == "convert":  # the conversion contract on exact values (docs/convert_dot.md)
         pairs = [oracle_convert(int(m), CONVERT_TARGETS[int(t)], int(s), np.asarray(c), mx, policy) for m, t, s, c in
