@@ -230,6 +230,35 @@ def test_every_l0_and_divergence_result_equals_the_oracle() -> None:
         assert _oracle_recheck(DIVERGENCE / preset) > 500
 
 
+def _counts(d: Path) -> dict[str, int]:
+    return {t["name"]: t["count"] for t in _doc(d)["tables"]}
+
+
+def test_l2_subset_is_denser_than_l1_and_equals_the_oracle(tmp_path: Path) -> None:
+    """CI-sized L2 (level L2 is not committed): scale, dequantize and pack of mxfp4_e2m1, generated and then
+    re-checked case by case with mxemu.oracle and the layouts' definitions."""
+    suites = ("scale", "dequantize", "pack")
+    generate(tmp_path, suites, ("mxfp4_e2m1",), Policy(), "L2", 0)
+    counts = _counts(tmp_path)
+    l1 = _counts(L1)
+    assert counts["scale/mxfp4_e2m1"] > 3 * l1["scale/mxfp4_e2m1"]
+    assert counts["pack/mxfp4_e2m1"] > 10 * l1["pack/mxfp4_e2m1"]
+    assert counts["dequantize/mxfp4_e2m1"] == 256 * 16  # every (scale, code) pair, as at L1 for 4-bit elements
+    assert _oracle_recheck(tmp_path) > 15_000
+    assert verify(tmp_path) == []
+
+
+@pytest.mark.slow
+def test_every_l2_suite_of_one_format_equals_the_oracle(tmp_path: Path) -> None:
+    """Every L2 suite of mxfp4_e2m1 and the divergence suite, re-checked with the oracle (minutes)."""
+    generate(tmp_path / "all", ALL_SUITES, ("mxfp4_e2m1",), Policy(), "L2", 0, jobs=2)
+    generate(tmp_path / "div", ("divergence",), ("mxfp4_e2m1",), get_policy("torchao_rceil"), "L2", 0)
+    counts, l1 = _counts(tmp_path / "all"), _counts(L1)
+    assert all(counts[n] > l1[n] for n in counts if not n.startswith(("decode", "dequantize"))), counts
+    assert _oracle_recheck(tmp_path / "all") > 1_000_000
+    assert _oracle_recheck(tmp_path / "div") > 100
+
+
 @pytest.mark.slow
 def test_every_l1_and_divergence_result_equals_the_oracle() -> None:
     assert _oracle_recheck(L1) > 190_000
@@ -277,3 +306,23 @@ def test_hex_and_npz_match_the_tv(d: Path) -> None:
         for f in fields:
             assert arrays[f.name].dtype.kind == "u"
             assert np.array_equal(arrays[f.name].astype(np.uint64), cols[f.name])
+
+
+def test_layout_exports_name_the_new_dot_and_pack_fields(doc: dict) -> None:
+    """golden_layout.h and golden_pkg.sv describe B_FORMAT, the 8-bit B lanes and the truncated outputs of
+    a dot record and SCALE_LAYOUT / SCALE / 33 DATA lanes of a pack record at the manifest's offsets."""
+    header = (L0 / "golden_layout.h").read_text()
+    package = (L0 / "golden_pkg.sv").read_text()
+    tables = {t["name"]: {f["name"]: f for f in t["fields"]} for t in doc["tables"]}
+    dot = tables["dot/mxfp4_e2m1"]
+    assert [dot[n]["lane_bits"] for n in ("a", "b")] == [4, 8]
+    for name in ("b_format", "trunc_16_24", "trunc_32_8"):
+        assert f"#define MXG_DOT_MXFP4_E2M1_{name.upper()}_OFFSET {dot[name]['offset']}u" in header
+    assert "    logic [63:0][7:0] b;" in package and "    logic [31:0] trunc_32_8;" in package
+    pack = tables["pack/mxfp6_e3m2"]
+    assert pack["data"]["lanes"] == 33
+    assert f"#define MXG_PACK_MXFP6_E3M2_SCALE_LAYOUT_OFFSET {pack['scale_layout']['offset']}u" in header
+    assert "#define MXG_PACK_SCALE_LAYOUT_INTERLEAVED 1u" in header
+    assert "  localparam int PACK_SCALE_LAYOUT_INTERLEAVED = 1;" in package
+    assert doc["pack_scale_layouts"] == list(PACK_SCALE_LAYOUTS)
+    assert doc["dot_accumulations"]["trunc_32_8"] == "truncated:32:8"

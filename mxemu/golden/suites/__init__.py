@@ -20,7 +20,7 @@ from mxemu.golden.suites.blocks import (
 )
 from mxemu.golden.suites.codec import build_decode, build_encode, encode_scales
 from mxemu.golden.suites.convert import CONVERT_STEP, build_convert, convert_targets, oracle_convert
-from mxemu.golden.suites.dequantize import build_dequantize, dequantize_scales
+from mxemu.golden.suites.dequantize import build_dequantize, dequantize_scales, oracle_dequantize
 from mxemu.golden.suites.dot import (
     DOT_CHUNK,
     DOT_PARTNERS,

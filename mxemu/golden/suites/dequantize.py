@@ -75,7 +75,7 @@ def _float32_bits_exact(v: Fraction | float, negative_zero: bool) -> int:
     return 0x80000000 if v == 0 and negative_zero else bits
 
 
-def _oracle_dequantize(scale: int, code: int, mx: MXFormat) -> int:
+def oracle_dequantize(scale: int, code: int, mx: MXFormat) -> int:
     """Exact element value times 2^(scale - bias), into float32 bits; a NaN scale gives the quiet NaN."""
     if scale == mx.scale.nan_code:
         return 0x7FC00000

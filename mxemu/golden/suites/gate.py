@@ -14,7 +14,7 @@ from mxemu.golden.suites.args import check_level_suites
 from mxemu.golden.suites.blocks import build_divergence, build_quantize, build_scale
 from mxemu.golden.suites.codec import build_decode, build_encode
 from mxemu.golden.suites.convert import build_convert, oracle_convert
-from mxemu.golden.suites.dequantize import _oracle_dequantize, build_dequantize
+from mxemu.golden.suites.dequantize import build_dequantize, oracle_dequantize
 from mxemu.golden.suites.dot import build_dot, oracle_dot
 from mxemu.golden.suites.pack import build_pack, oracle_pack
 from mxemu.golden.suites.sweep import build_sweep
@@ -66,7 +66,7 @@ def oracle_outputs(suite: str, mx: MXFormat, policy: Policy, inputs: dict[str, n
                 out.append(int(f32_bits(np.float32([v]))[0]))
         return {"value": np.array(out, dtype=np.uint32)}
     if suite == "dequantize":
-        return {"value": np.array([_oracle_dequantize(int(s), int(c), mx) for s, c in
+        return {"value": np.array([oracle_dequantize(int(s), int(c), mx) for s, c in
                                    zip(inputs["scale"].tolist(), inputs["code"].tolist(), strict=True)],
                                   dtype=np.uint32)}
     if suite == "pack":
