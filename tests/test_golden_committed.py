@@ -255,7 +255,7 @@ def test_every_l2_suite_of_one_format_equals_the_oracle(tmp_path: Path) -> None:
     generate(tmp_path / "div", ("divergence",), ("mxfp4_e2m1",), get_policy("torchao_rceil"), "L2", 0)
     counts, l1 = _counts(tmp_path / "all"), _counts(L1)
     assert all(counts[n] > l1[n] for n in counts if not n.startswith(("decode", "dequantize"))), counts
-    assert _oracle_recheck(tmp_path / "all") > 1_000_000
+    assert _oracle_recheck(tmp_path / "all") > 300_000
     assert _oracle_recheck(tmp_path / "div") > 100
 
 
