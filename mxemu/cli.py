@@ -56,8 +56,9 @@ def _golden_parser(sub: argparse._SubParsersAction) -> None:
     gen.add_argument("--format", required=True, help="comma-separated MX formats, or all (the six OCP formats)")
     gen.add_argument("--policy", default="ocp",
                      help="preset (default ocp), preset,field=value[,..] (e.g. ocp,rounding=rtz), or a .toml file")
-    gen.add_argument("--level", default="L0", help="L0 (small), L1 (adds random cases) or exhaustive (the sweep suite: "
-                                                        "SHA-256 digests of all 2^32 float32 patterns)")
+    gen.add_argument("--level", default="L0",
+                     help="L0 (small), L1 (adds random cases), L2 (dense; hundreds of MB for all suites) or exhaustive "
+                          "(the sweep suite: SHA-256 digests of all 2^32 float32 patterns)")
     gen.add_argument("--seed", default="0", help="Philox seed, an integer in [0, 2^64) (default 0)")
     gen.add_argument("--out", required=True, help="output directory (new, empty, or an earlier golden set)")
     gen.add_argument("--jobs", default="1", help="processes building suite files in parallel (0: every CPU)")

@@ -21,6 +21,7 @@ from mxemu.golden.suites import (
     DOT_MODELS,
     OCP_FORMATS,
     PACK_LAYOUTS,
+    PACK_SCALE_LAYOUTS,
     Field,
     oracle_convert,
     oracle_dot,
@@ -178,11 +179,12 @@ def _oracle_outputs(suite: str, mx_name: str, policy: Policy, cols: dict[str, np
             values.append(int(np.array([f], np.float32).view(np.uint32)[0]))
         return {"value": values}
     if suite == "pack":  # the layouts' bit definitions
-        return {"data": [oracle_pack(PACK_LAYOUTS[int(k)], c, elem.bits).tolist() for k, c in
-                           zip(cols["layout"], cols["codes"], strict=True)]}
+        return {"data": [oracle_pack(PACK_LAYOUTS[int(k)], c, elem.bits, PACK_SCALE_LAYOUTS[int(sl)], int(s)).tolist()
+                         for k, sl, s, c in zip(cols["layout"], cols["scale_layout"], cols["scale"], cols["codes"],
+                                                strict=True)]}
     if suite == "dot":  # exact products, then each accumulation model's float32 steps
-        rows = [oracle_dot(sa, a, sb, b, mx) for sa, a, sb, b in
-                zip(cols["sa"], cols["a"], cols["sb"], cols["b"], strict=True)]
+        rows = [oracle_dot(sa, a, sb, b, mx, get_format(CONVERT_TARGETS[int(f)])) for sa, a, f, sb, b in
+                zip(cols["sa"], cols["a"], cols["b_format"], cols["sb"], cols["b"], strict=True)]
         return {m: [float(r[m]) for r in rows] for m in DOT_MODELS}
     if suite == "convert":  # the conversion contract on exact values (docs/convert_dot.md)
         pairs = [oracle_convert(int(m), CONVERT_TARGETS[int(t)], int(s), np.asarray(c), mx, policy) for m, t, s, c in
@@ -226,6 +228,35 @@ def test_every_l0_and_divergence_result_equals_the_oracle() -> None:
     assert _oracle_recheck(L0) > 30_000
     for preset in ("ocp", "microxcaling", "ml_dtypes"):
         assert _oracle_recheck(DIVERGENCE / preset) > 500
+
+
+def _counts(d: Path) -> dict[str, int]:
+    return {t["name"]: t["count"] for t in _doc(d)["tables"]}
+
+
+def test_l2_subset_is_denser_than_l1_and_equals_the_oracle(tmp_path: Path) -> None:
+    """CI-sized L2 (level L2 is not committed): scale, dequantize and pack of mxfp4_e2m1, generated and then
+    re-checked case by case with mxemu.oracle and the layouts' definitions."""
+    suites = ("scale", "dequantize", "pack")
+    generate(tmp_path, suites, ("mxfp4_e2m1",), Policy(), "L2", 0)
+    counts = _counts(tmp_path)
+    l1 = _counts(L1)
+    assert counts["scale/mxfp4_e2m1"] > 3 * l1["scale/mxfp4_e2m1"]
+    assert counts["pack/mxfp4_e2m1"] > 10 * l1["pack/mxfp4_e2m1"]
+    assert counts["dequantize/mxfp4_e2m1"] == 256 * 16  # every (scale, code) pair, as at L1 for 4-bit elements
+    assert _oracle_recheck(tmp_path) > 15_000
+    assert verify(tmp_path) == []
+
+
+@pytest.mark.slow
+def test_every_l2_suite_of_one_format_equals_the_oracle(tmp_path: Path) -> None:
+    """Every L2 suite of mxfp4_e2m1 and the divergence suite, re-checked with the oracle (minutes)."""
+    generate(tmp_path / "all", ALL_SUITES, ("mxfp4_e2m1",), Policy(), "L2", 0, jobs=2)
+    generate(tmp_path / "div", ("divergence",), ("mxfp4_e2m1",), get_policy("torchao_rceil"), "L2", 0)
+    counts, l1 = _counts(tmp_path / "all"), _counts(L1)
+    assert all(counts[n] > l1[n] for n in counts if not n.startswith(("decode", "dequantize"))), counts
+    assert _oracle_recheck(tmp_path / "all") > 300_000
+    assert _oracle_recheck(tmp_path / "div") > 100
 
 
 @pytest.mark.slow
@@ -275,3 +306,23 @@ def test_hex_and_npz_match_the_tv(d: Path) -> None:
         for f in fields:
             assert arrays[f.name].dtype.kind == "u"
             assert np.array_equal(arrays[f.name].astype(np.uint64), cols[f.name])
+
+
+def test_layout_exports_name_the_new_dot_and_pack_fields(doc: dict) -> None:
+    """golden_layout.h and golden_pkg.sv describe B_FORMAT, the 8-bit B lanes and the truncated outputs of
+    a dot record and SCALE_LAYOUT / SCALE / 33 DATA lanes of a pack record at the manifest's offsets."""
+    header = (L0 / "golden_layout.h").read_text()
+    package = (L0 / "golden_pkg.sv").read_text()
+    tables = {t["name"]: {f["name"]: f for f in t["fields"]} for t in doc["tables"]}
+    dot = tables["dot/mxfp4_e2m1"]
+    assert [dot[n]["lane_bits"] for n in ("a", "b")] == [4, 8]
+    for name in ("b_format", "trunc_16_24", "trunc_32_8"):
+        assert f"#define MXG_DOT_MXFP4_E2M1_{name.upper()}_OFFSET {dot[name]['offset']}u" in header
+    assert "    logic [63:0][7:0] b;" in package and "    logic [31:0] trunc_32_8;" in package
+    pack = tables["pack/mxfp6_e3m2"]
+    assert pack["data"]["lanes"] == 33
+    assert f"#define MXG_PACK_MXFP6_E3M2_SCALE_LAYOUT_OFFSET {pack['scale_layout']['offset']}u" in header
+    assert "#define MXG_PACK_SCALE_LAYOUT_INTERLEAVED 1u" in header
+    assert "  localparam int PACK_SCALE_LAYOUT_INTERLEAVED = 1;" in package
+    assert doc["pack_scale_layouts"] == list(PACK_SCALE_LAYOUTS)
+    assert doc["dot_accumulations"]["trunc_32_8"] == "truncated:32:8"

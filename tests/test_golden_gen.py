@@ -6,6 +6,8 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
+import math
+from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
@@ -62,7 +64,7 @@ def test_random_words_are_philox() -> None:
 
 
 def test_oracle_gate_refuses_a_wrong_kernel_result(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    real = suites.encode
+    real = suites.codec.encode
 
     def off_by_one(*args: object, **kwargs: object) -> np.ndarray:
         codes = real(*args, **kwargs)
@@ -71,7 +73,7 @@ def test_oracle_gate_refuses_a_wrong_kernel_result(tmp_path: Path, monkeypatch: 
 
     generate(tmp_path, ("decode",), ("mxfp8_e4m3",), Policy(), "L0", 0, progress=None)
     before = _files(tmp_path)
-    monkeypatch.setattr(suites, "encode", off_by_one)
+    monkeypatch.setattr(suites.codec, "encode", off_by_one)
     with pytest.raises(MXError, match=r"encode/mxfp8_e4m3: 1 case\(s\) disagree with mxemu\.oracle"):
         generate(tmp_path, ("decode", "encode"), ("mxfp8_e4m3",), Policy(), "L0", 0, progress=None)
     assert _files(tmp_path) == before  # refused before anything was written: the old set is intact
@@ -300,14 +302,14 @@ def test_sweep_chunks_are_sha256_of_the_oracle_codes(fmt: str, preset: str) -> N
 
 
 def test_sweep_gate_refuses_a_wrong_code(monkeypatch: pytest.MonkeyPatch) -> None:
-    real = suites.encode
+    real = suites.sweep.encode
 
     def flips_pattern_5(x: np.ndarray, *args: object, **kwargs: object) -> np.ndarray:
         codes = real(x, *args, **kwargs).copy()
         codes[5] ^= 1
         return codes
 
-    monkeypatch.setattr(suites, "encode", flips_pattern_5)
+    monkeypatch.setattr(suites.sweep, "encode", flips_pattern_5)
     with pytest.raises(MXError, match=r"pattern 0x3f000005 disagrees with mxemu\.oracle"):
         suites.sweep_table(get_format("mxfp6_e2m3"), Policy(), 0, 0x3F000000, 8192, 4096)
     with pytest.raises(InputError, match="outside the float32 patterns"):
@@ -389,7 +391,8 @@ def test_dot_suite_models_differ_somewhere_and_the_gate_refuses_a_wrong_sum(monk
     finite = np.isfinite(cols["exact"])
     for m in suites.DOT_MODELS[1:]:  # every float32 model rounds differently from the exact one on some pair
         assert (cols[m][finite] != cols["exact"][finite]).any(), m
-    assert {suites.TAGS[i][0] for i in t.columns["tag"].tolist()} == {"DOT-pair", "DOT-cancel", "DOT-random"}
+    assert {suites.TAGS[i][0] for i in t.columns["tag"].tolist()} == {"DOT-pair", "DOT-cancel", "DOT-random",
+                                                                       "DOT-mixed"}
     real = suites.build_dot
 
     def wrong_sum(*args: object) -> suites.Table:
@@ -412,13 +415,14 @@ def test_dot_oracle_gives_a_zero_product_the_ieee_sign() -> None:
     b = np.concatenate([np.full(32, 0xFF), np.full(32, 0x80)]).astype(np.uint8)
     scales = np.uint8([0, 127])
     r = suites.oracle_dot(scales, a, scales, b, mx8)
-    assert [bool(np.signbit(r[m])) for m in suites.DOT_MODELS] == [True, False, True, False]
+    # the truncated models end on an all-zero group, which adds +0 (-0 + +0 = +0)
+    assert [bool(np.signbit(r[m])) for m in suites.DOT_MODELS] == [True, False, True, False, False, False]
     from mxemu.array import MXArray
     from mxemu.products import dot
 
     qa, qb = (MXArray(codes=c, scales=scales, format=mx8, policy=Policy(), axis=(0,)) for c in (a, b))
-    for m in suites.DOT_MODELS:
-        got = dot(qa, qb, accumulation=m)
+    for m, model in suites.DOT_ACCUMULATIONS.items():
+        got = dot(qa, qb, accumulation=model)
         assert got == 0 and np.signbit(got) == np.signbit(r[m]), m
 
 
@@ -431,7 +435,10 @@ def test_pack_suite_covers_every_layout_of_each_width_and_the_gate_refuses_a_wro
         t = suites.build("pack", fmt, Policy(), "L0", 0)
         used = {suites.PACK_LAYOUTS[i] for i in t.columns["layout"].tolist()}
         assert used == {name for name, widths in LAYOUTS.items() if bits in widths}
-        assert set(t.columns["nbytes"].tolist()) <= {32, 32 * bits // 8}
+        assert set(t.columns["nbytes"].tolist()) <= {32, 32 * bits // 8, 33, 32 * bits // 8 + 1}
+    from mxemu.packing import SCALE_LAYOUTS
+
+    assert suites.PACK_SCALE_LAYOUTS == SCALE_LAYOUTS
     real = suites.build_pack
 
     def wrong_byte(*args: object) -> suites.Table:
@@ -443,3 +450,97 @@ def test_pack_suite_covers_every_layout_of_each_width_and_the_gate_refuses_a_wro
     monkeypatch.setitem(suites.BUILDERS, "pack", wrong_byte)
     with pytest.raises(MXError, match=r"pack/mxfp4_e2m1: 1 case\(s\) disagree with mxemu\.oracle \(first: case 2\)"):
         suites.build("pack", "mxfp4_e2m1", Policy(), "L0", 0)
+
+
+def test_truncated_oracle_follows_its_definition() -> None:
+    """Hand-worked groups: T = the largest floor(log2 |p|), every product truncated toward zero to a multiple
+    of 2^(T - F), exact group sum, one float32 rounding per group; NaN / Inf groups by IEEE rules."""
+    F = Fraction
+    assert suites.truncated_sum([F(1), F(3, 8), F(-1, 1024)], 3, 2) == 1.25  # 3/8 -> 1/4, -1/1024 -> 0
+    assert suites.truncated_sum([F(1), F(-3, 8)], 2, 2) == 0.75  # -3/8 -> -1/4: toward zero, not toward -Inf
+    # group 0 drops 2^-30 next to 1 (8 bits below 2^0); group 1 holds 2^-30 alone and keeps it, but adding it to
+    # 1.0 in float32 rounds it away again
+    assert suites.truncated_sum([F(2) ** -30, F(1), F(2) ** -30, F(0)], 2, 8) == 1.0
+    assert suites.truncated_sum([F(1), F(2) ** -20, F(2) ** -20, F(2) ** -20], 4, 19) == 1.0
+    assert suites.truncated_sum([F(1), F(2) ** -20, F(2) ** -20, F(2) ** -20], 4, 20) == np.float32(1 + 3 * 2.0 ** -20)
+    assert np.isnan(suites.truncated_sum([math.inf, -math.inf, F(1)], 4, 8))
+    assert suites.truncated_sum([F(1), F(1), math.inf, F(0)], 2, 8) == math.inf
+    r = suites.truncated_sum([F(2) ** 127, F(2) ** 127, F(2) ** 127, F(2) ** 127], 2, 8)
+    assert r == math.inf  # the first group's sum 2^128 overflows float32
+
+
+def test_dot_suite_pairs_mixed_formats_and_the_truncated_models(monkeypatch: pytest.MonkeyPatch) -> None:
+    t = suites.build("dot", "mxint8", Policy(), "L1", 0)
+    b_formats = [suites.CONVERT_TARGETS[i] for i in t.columns["b_format"].tolist()]
+    assert set(b_formats) == set(suites.dot_partners(get_format("mxint8"), "L1")) == {"mxint8", "mxfp8_e4m3"}
+    mixed = np.array(b_formats) != "mxint8"
+    assert {suites.TAGS[i][0] for i in t.columns["tag"][mixed].tolist()} == {"DOT-mixed", "DOT-random"}
+    assert (t.columns["b"][mixed] < 256).all() and (t.columns["b"][~mixed] < 256).all()
+    cols = {m: suites.bits_to_f32(t.columns[m]) for m in suites.DOT_MODELS}
+    finite = np.isfinite(cols["exact"])
+    for m in ("trunc_16_24", "trunc_32_8"):
+        assert (cols[m][finite & mixed] != cols["exact"][finite & mixed]).any(), m
+    assert (cols["trunc_32_8"][finite] != cols["trunc_16_24"][finite]).any()
+    assert suites.dot_partners(get_format("mxfp4_e2m1"), "L2") == ("mxfp4_e2m1", *(
+        f for f in suites.OCP_FORMATS if f != "mxfp4_e2m1"))
+    real = suites.build_dot
+
+    def wrong_truncation(*args: object) -> suites.Table:
+        table = real(*args)
+        col = table.columns["trunc_32_8"] = table.columns["trunc_32_8"].copy()
+        col[np.flatnonzero(np.isfinite(suites.bits_to_f32(col)))[-1]] ^= 1  # the last mixed random pair
+        return table
+
+    monkeypatch.setitem(suites.BUILDERS, "dot", wrong_truncation)
+    with pytest.raises(MXError, match=r"dot/mxfp4_e2m1: 1 case\(s\) disagree with mxemu\.oracle"):
+        suites.build("dot", "mxfp4_e2m1", Policy(), "L0", 0)
+
+
+def test_pack_suite_interleaves_the_scale_byte(monkeypatch: pytest.MonkeyPatch) -> None:
+    t = suites.build("pack", "mxfp6_e2m3", Policy(), "L1", 0)
+    c = t.columns
+    inter = c["scale_layout"] == suites.PACK_SCALE_LAYOUTS.index("interleaved")
+    assert inter.sum() == (~inter).sum() > 0
+    # an interleaved record is the scale byte, then the bytes of the same block in the separate layout
+    assert np.array_equal(c["data"][inter][:, 0], c["scale"][inter])
+    assert np.array_equal(c["data"][inter][:, 1:], c["data"][~inter][:, :-1])
+    assert np.array_equal(c["nbytes"][inter], c["nbytes"][~inter] + 1)
+    assert {0x00, 0xFE, 0xFF} <= set(c["scale"].tolist())
+    real = suites.build_pack
+
+    def wrong_scale_byte(*args: object) -> suites.Table:
+        table = real(*args)
+        table.columns["data"] = table.columns["data"].copy()
+        table.columns["data"][np.flatnonzero(inter)[3], 0] ^= 1
+        return table
+
+    monkeypatch.setitem(suites.BUILDERS, "pack", wrong_scale_byte)
+    first = int(np.flatnonzero(inter)[3])
+    with pytest.raises(MXError, match=rf"pack/mxfp6_e2m3: 1 case\(s\) disagree .* \(first: case {first}\)"):
+        suites.build("pack", "mxfp6_e2m3", Policy(), "L1", 0)
+
+
+def test_exhaustive_run_splits_into_more_shards_than_files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A reduced sweep (2^16 patterns in chunks of 2^10) cut into parts: 20 shards for 2 sweep files merge
+    into the unsharded set byte for byte; a missing or repeated part is refused."""
+    from mxemu.golden.generate import Shard, merge, shard_units
+
+    monkeypatch.setattr(suites.sweep, "SWEEP_PATTERNS", 1 << 16)
+    monkeypatch.setattr(suites.sweep, "SWEEP_CHUNK_BITS", 10)
+    fmts = ("mxfp4_e2m1", "mxint8")
+    assert len(shard_units(("sweep",), fmts)) == 2 * suites.SWEEP_PARTS
+    generate(tmp_path / "one", ("sweep",), fmts, Policy(), "exhaustive", 3)
+    shards = [tmp_path / f"s{i}" for i in range(20)]
+    for i, d in enumerate(shards):
+        generate(d, ("sweep",), fmts, Policy(), "exhaustive", 3, shard=Shard(i, len(shards)))
+    assert {p.name for p in (shards[5] / "sweep").iterdir()} == {"mxfp4_e2m1.part005of016.npz",
+                                                                 "mxint8.part009of016.npz"}
+    merge(tmp_path / "merged", [str(d) for d in reversed(shards)])
+    assert _files(tmp_path / "merged") == _files(tmp_path / "one")
+    assert writers.read_npz(str(tmp_path / "one" / "sweep" / "mxint8.npz"))["first"].tolist() == list(
+        range(0, 1 << 16, 1 << 10))
+    doc = json.loads((shards[1] / "SHARD.json").read_text())
+    doc["tables"].append(doc["tables"][0])  # part 1 twice
+    (shards[1] / "SHARD.json").write_text(json.dumps(doc))
+    with pytest.raises(MXError, match="each part of it exactly once"):
+        merge(tmp_path / "bad", [str(d) for d in shards])

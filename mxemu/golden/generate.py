@@ -15,13 +15,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
+import numpy as np
+
 import mxemu
 from mxemu.errors import FileFormatError, InputError
 from mxemu.golden import manifest as mf
 from mxemu.golden import suites as gs
 from mxemu.golden import writers as gw
+from mxemu.golden.suites import sweep as gsweep
 from mxemu.io import atomic_write
 from mxemu.policy import Policy
+from mxemu.spec import get_format
 
 SUITE_FORMS = ("tv", "hex", "npz")
 C_HEADER = "golden_layout.h"
@@ -31,7 +35,7 @@ SHARD = "SHARD.json"
 
 @dataclass(frozen=True)
 class Shard:
-    """Part `index` of `count` (0 <= index < count): the suite files k of the plan with k % count == index."""
+    """Part `index` of `count` (0 <= index < count): the work units k of `shard_units` with k % count == index."""
 
     index: int
     count: int
@@ -54,6 +58,27 @@ def plan(suites: tuple[str, ...], formats: tuple[str, ...]) -> list[tuple[str, s
     return [(suite, fmt) for suite in suites for fmt in formats]
 
 
+def shard_units(suites: tuple[str, ...], formats: tuple[str, ...]) -> list[tuple[str, str, int, int]]:
+    """The work units a `--shard i/N` run deals out, unit k to shard k % N: (suite, format, part, parts), one
+    per suite file and SWEEP_PARTS per sweep file (ranges of whole chunks), so that an exhaustive run splits
+    into more shards than it has files.
+
+    >>> len(shard_units(("sweep",), ("mxfp4_e2m1", "mxint8")))
+    32
+    """
+    chunks = -(-gsweep.SWEEP_PATTERNS >> gsweep.SWEEP_CHUNK_BITS)
+    out = []
+    for suite, fmt in plan(suites, formats):
+        parts = min(gsweep.SWEEP_PARTS, chunks) if suite == "sweep" else 1
+        out.extend((suite, fmt, k, parts) for k in range(parts))
+    return out
+
+
+def part_path(name: str, part: int, parts: int) -> str:
+    """The .npz of one part of a suite file inside a shard (`merge` joins the parts into the file)."""
+    return f"{name}.part{part:03d}of{parts:03d}.npz"
+
+
 def _write(directory: Path, rel: str, data: bytes) -> dict[str, Any]:
     path = directory / rel
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -70,26 +95,33 @@ def suite_files(table: gs.Table) -> dict[str, Callable[[], bytes]]:
     }
 
 
-def _build_files(task: tuple[str, str, dict[str, Any], str, int, bool]) -> tuple[dict[str, Any], dict[str, bytes]]:
-    """One suite file, built and oracle-checked: (its manifest entry without files, the bytes of each form).
-    A module-level function so that worker processes can run it (their stderr is the parent's)."""
-    suite, fmt, policy, level, seed, progress = task
-    table = gs.build(suite, fmt, Policy.from_dict(policy), level, seed, sys.stderr if progress else None)
+def _build_files(task: tuple[str, str, dict[str, Any], str, int, bool, tuple[int, int]]
+                 ) -> tuple[dict[str, Any], dict[str, bytes]]:
+    """One suite file (or one part of one), built and oracle-checked: (its manifest entry without files, the
+    bytes of each form; a part carries `part` and `parts` and only its .npz). A module-level function so that
+    worker processes can run it (their stderr is the parent's)."""
+    suite, fmt, policy, level, seed, progress, (part, parts) = task
+    table = gs.build(suite, fmt, Policy.from_dict(policy), level, seed, sys.stderr if progress else None,
+                     (part, parts))
     entry = mf.table_entry(table, {})
+    if parts > 1:
+        return {**entry, "part": part, "parts": parts}, {"npz": gw.npz_bytes(table)}
     return entry, {form: make() for form, make in suite_files(table).items()}
 
 
-def build_all(tasks: list[tuple[str, str]], policy: Policy, level: str, seed: int, jobs: int = 1,
-              progress: TextIO | None = None) -> list[tuple[dict[str, Any], dict[str, bytes]]]:
-    """Build and oracle-check the suite files of `tasks` on `jobs` processes; results in task order (the bytes
-    do not depend on `jobs`). `progress` gets one line per finished suite file with a running count."""
+def build_all(tasks: list[tuple[str, str]] | list[tuple[str, str, int, int]], policy: Policy, level: str, seed: int,
+              jobs: int = 1, progress: TextIO | None = None) -> list[tuple[dict[str, Any], dict[str, bytes]]]:
+    """Build and oracle-check the suite files of `tasks` ((suite, format), or (suite, format, part, parts)
+    from `shard_units`) on `jobs` processes; results in task order (the bytes do not depend on `jobs`).
+    `progress` gets one line per finished suite file with a running count."""
     if not isinstance(jobs, int) or isinstance(jobs, bool) or jobs < 1:
         raise InputError(f"--jobs must be a positive integer, got {jobs!r}")
-    args = [(suite, fmt, policy.as_dict(), level, seed, progress is not None) for suite, fmt in tasks]
+    args = [(t[0], t[1], policy.as_dict(), level, seed, progress is not None, tuple(t[2:]) or (0, 1)) for t in tasks]
 
     def report(k: int, entry: dict[str, Any]) -> None:
         if progress is not None:
-            print(f"mxemu golden: [{k}/{len(args)}] {entry['name']}: {entry['count']} cases, oracle-checked",
+            part = f" part {entry['part'] + 1}/{entry['parts']}" if "part" in entry else ""
+            print(f"mxemu golden: [{k}/{len(args)}] {entry['name']}{part}: {entry['count']} cases, oracle-checked",
                   file=progress, flush=True)
 
     if jobs == 1 or len(args) <= 1:
@@ -113,9 +145,9 @@ def build_all(tasks: list[tuple[str, str]], policy: Policy, level: str, seed: in
     return [done[i] for i in range(len(args))]
 
 
-def _cost(task: tuple[str, str]) -> int:
+def _cost(task: tuple[str, ...]) -> int:
     """Rough relative build time of a suite file (the oracle gate dominates), for scheduling only."""
-    suite, fmt = task
+    suite, fmt = task[0], task[1]
     weight = {"sweep": 9, "scale": 4, "quantize": 4, "encode": 3, "convert": 3, "dot": 3, "divergence": 2,
               "dequantize": 1}
     return weight.get(suite, 0) * 10 + (2 if "8" in fmt else 1)
@@ -161,7 +193,10 @@ def _write_parts(out: Path, parts: list[tuple[dict[str, Any], dict[str, bytes]]]
     """Write the data files of built suite files; their manifest entries with the `files` filled in."""
     entries = []
     for entry, blobs in parts:
-        files = {form: _write(out, f"{entry['name']}.{form}", blobs[form]) for form in SUITE_FORMS}
+        if "part" in entry:
+            files = {"npz": _write(out, part_path(entry["name"], entry["part"], entry["parts"]), blobs["npz"])}
+        else:
+            files = {form: _write(out, f"{entry['name']}.{form}", blobs[form]) for form in SUITE_FORMS}
         entries.append({**entry, "files": files})
     return entries
 
@@ -213,9 +248,9 @@ def generate(out: str | Path, suites: tuple[str, ...], formats: tuple[str, ...],
     gen = generator or {"name": "mxemu", "library_version": mxemu.__version__, "git_revision": mf.git_revision()}
     params = {"generator": gen, "policy": policy.as_dict(), "seed": seed, "level": level, "suites": suites,
               "formats": formats}
-    tasks = plan(suites, formats)
+    tasks: list = plan(suites, formats)
     if shard is not None:
-        tasks = tasks[shard.index::shard.count]
+        tasks = shard_units(suites, formats)[shard.index::shard.count]
     parts = build_all(tasks, policy, level, seed, jobs, progress)  # everything checked before writing
     _invalidate_directory(out)
     entries = _write_parts(out, parts)
@@ -241,6 +276,37 @@ def _read_shard(directory: Path) -> dict[str, Any]:
     return doc
 
 
+def _shard_file(d: Path, file: dict[str, Any]) -> bytes:
+    """A file a SHARD.json lists, checked against its SHA-256 there."""
+    data = (d / file["path"]).read_bytes()
+    if mf.sha256_bytes(data) != file["sha256"]:
+        raise FileFormatError(f"{d / file['path']}: SHA-256 differs from {d / SHARD}")
+    return data
+
+
+def _join_parts(name: str, items: list[tuple[Path, dict[str, Any]]]) -> tuple[dict[str, Any], dict[str, bytes]]:
+    """One suite file from the shards: a whole one as written, or the columns of its parts (each an .npz of
+    consecutive records) concatenated in part order and written again, as the unsharded run writes it."""
+    if len(items) == 1 and "part" not in items[0][1]:
+        d, entry = items[0]
+        return ({k: v for k, v in entry.items() if k != "files"},
+                {form: _shard_file(d, entry["files"][form]) for form in SUITE_FORMS})
+    items = sorted(items, key=lambda it: it[1].get("part", -1))
+    parts = items[0][1].get("parts")
+    if [it[1].get("part") for it in items] != list(range(parts or 0)) or any(it[1].get("parts") != parts
+                                                                             for it in items):
+        raise FileFormatError(f"{name}: the shards do not hold each part of it exactly once")
+    suite, fmt = name.split("/")
+    mx = get_format(fmt)
+    fields = gs.layout(suite, mx)
+    arrays = []
+    for d, entry in items:
+        _shard_file(d, entry["files"]["npz"])
+        arrays.append(gw.read_npz(str(d / entry["files"]["npz"]["path"])))
+    table = gs.Table(suite, mx, fields, {f.name: np.concatenate([a[f.name] for a in arrays]) for f in fields})
+    return mf.table_entry(table, {}), {form: make() for form, make in suite_files(table).items()}
+
+
 def merge(out: str | Path, shard_dirs: list[str | Path], progress: TextIO | None = None) -> dict:
     """Join the shards written by `generate(..., shard=Shard(i, N))` for every i into one set at `out`,
     byte-identical to the unsharded run; `FileFormatError` for a missing, repeated, foreign or altered shard.
@@ -262,7 +328,10 @@ def merge(out: str | Path, shard_dirs: list[str | Path], progress: TextIO | None
         raise FileFormatError("the shards come from different commands (parameters or shard counts differ)")
     if seen != list(range(count)):
         raise FileFormatError(f"shards 0..{count - 1} are each needed once; got {seen}")
-    by_name = {t["name"]: (d, t) for d, s in shards for t in s["tables"]}
+    by_name: dict[str, list[tuple[Path, dict[str, Any]]]] = {}
+    for d, s in shards:
+        for t in s["tables"]:
+            by_name.setdefault(t["name"], []).append((d, t))
     names = [f"{suite}/{fmt}" for suite, fmt in plan(tuple(params["suites"]), tuple(params["formats"]))]
     if sorted(by_name) != sorted(names):
         raise FileFormatError("the shards do not hold exactly the suite files of the command")
@@ -270,16 +339,10 @@ def merge(out: str | Path, shard_dirs: list[str | Path], progress: TextIO | None
     _check_directory(out)
     loaded = []
     for name in names:
-        d, entry = by_name[name]
-        blobs = {}
-        for form in SUITE_FORMS:
-            data = (d / entry["files"][form]["path"]).read_bytes()
-            if mf.sha256_bytes(data) != entry["files"][form]["sha256"]:
-                raise FileFormatError(f"{d / entry['files'][form]['path']}: SHA-256 differs from {d / SHARD}")
-            blobs[form] = data
-        loaded.append(({k: v for k, v in entry.items() if k != "files"}, blobs))
+        loaded.append(_join_parts(name, by_name[name]))
         if progress is not None:
-            print(f"mxemu golden: merged {name} from {d}", file=progress, flush=True)
+            where = ", ".join(sorted({str(d) for d, _ in by_name[name]}))
+            print(f"mxemu golden: merged {name} from {where}", file=progress, flush=True)
     _invalidate_directory(out)
     entries = _write_parts(out, loaded)
     return _finish(out, {**params, "suites": tuple(params["suites"]), "formats": tuple(params["formats"])}, entries)

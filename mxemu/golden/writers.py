@@ -14,6 +14,7 @@ from mxemu.golden.suites import (
     CONVERT_TARGETS,
     EVENT_NAMES,
     PACK_LAYOUTS,
+    PACK_SCALE_LAYOUTS,
     TAGS,
     Field,
     Table,
@@ -148,10 +149,12 @@ def _constants() -> list[tuple[str, int, bool]]:
         *((f"TAG_{name.replace('-', '_').upper()}", i, False) for i, (name, _) in enumerate(TAGS)),
         # bit i of a divergence record's DIFFERS field
         *((f"PRESET_{name.upper()}_BIT", i, False) for i, name in enumerate(divergence_presets())),
-        # the TARGET and METHOD fields of a convert record, the LAYOUT field of a pack record
+        # the TARGET and METHOD fields of a convert record (TARGET also names the B_FORMAT of a dot record),
+        # the LAYOUT and SCALE_LAYOUT fields of a pack record
         *((f"CONVERT_TARGET_{name.upper()}", i, False) for i, name in enumerate(CONVERT_TARGETS)),
         *((f"CONVERT_METHOD_{name.upper()}", i, False) for i, name in enumerate(CONVERT_METHODS)),
         *((f"PACK_LAYOUT_{name.upper()}", i, False) for i, name in enumerate(PACK_LAYOUTS)),
+        *((f"PACK_SCALE_LAYOUT_{name.upper()}", i, False) for i, name in enumerate(PACK_SCALE_LAYOUTS)),
     ]
 
 

@@ -65,6 +65,7 @@ package golden_pkg;
   localparam int TAG_PK_CODES = 48;
   localparam int TAG_PK_RANDOM = 49;
   localparam int TAG_CV_EDGE = 50;
+  localparam int TAG_DOT_MIXED = 51;
   localparam int PRESET_OCP_BIT = 0;
   localparam int PRESET_TORCHAO_BIT = 1;
   localparam int PRESET_TORCHAO_CEIL_BIT = 2;
@@ -94,6 +95,8 @@ package golden_pkg;
   localparam int PACK_LAYOUT_NIBBLE_HI_FIRST = 3;
   localparam int PACK_LAYOUT_FP6_4IN3 = 4;
   localparam int PACK_LAYOUT_BITSTREAM_LE = 5;
+  localparam int PACK_SCALE_LAYOUT_SEPARATE = 0;
+  localparam int PACK_SCALE_LAYOUT_INTERLEAVED = 1;
 
   // divergence/mxfp8_e4m3: 123 cases
   localparam int DIVERGENCE_MXFP8_E4M3_COUNT = 123;

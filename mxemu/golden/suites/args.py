@@ -1,0 +1,104 @@
+"""Command-line arguments of `golden gen`: suites, formats, policy, level and seed, validated."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import tomllib
+
+from mxemu.errors import InputError, PolicyError, UnknownNameError
+from mxemu.golden.suites.tables import ALL_SUITES, LEVELS, OCP_FORMATS, SUITES
+from mxemu.policy import Policy, get_policy
+from mxemu.spec import MXFormat, ScaleFormat, formats, get_format
+
+
+def parse_suites(text: str, level: str = "L0") -> tuple[str, ...]:
+    """Comma-separated suite names (or "all": the suites of one policy, or `sweep` at level exhaustive) in
+    canonical order; `UnknownNameError` for an unknown one."""
+    names = [s.strip() for s in text.split(",") if s.strip()]
+    if not names:
+        raise InputError(f"--suite is empty; suites: {', '.join(SUITES)}")
+    if names == ["all"]:
+        return ("sweep",) if level == "exhaustive" else ALL_SUITES
+    for n in names:
+        if n not in SUITES:
+            raise UnknownNameError(f"unknown suite {n!r}; suites: {', '.join(SUITES)} (or all)")
+    return tuple(s for s in SUITES if s in names)
+
+
+def parse_formats(text: str) -> tuple[str, ...]:
+    """Comma-separated MX format names ("all" or "ocp": the six OCP MX v1.0 formats), in order given."""
+    names = [s.strip() for s in text.split(",") if s.strip()]
+    if not names:
+        raise InputError("--format is empty; give MX format names or 'all'")
+    out: list[str] = []
+    mx_names = [n for n in formats() if isinstance(get_format(n), MXFormat)]
+    for n in names:
+        if n in ("all", "ocp"):
+            out.extend(OCP_FORMATS)
+            continue
+        f = get_format(n) if n in formats() else None
+        if not isinstance(f, MXFormat):
+            raise UnknownNameError(f"unknown MX format {n!r}; MX formats: {', '.join(mx_names)} (or all)")
+        if not isinstance(f.scale, ScaleFormat):
+            raise InputError(f"{n}: golden suites cover E8M0-scaled MX formats only (not a two-level scale)")
+        out.append(n)
+    return tuple(dict.fromkeys(out))
+
+
+def parse_policy(text: str) -> Policy:
+    """A preset name; a preset with changed fields, "ocp,rounding=rtz,scale_rule=ceil" (the text becomes the
+    policy's name, so the manifest's command reproduces it); or a TOML file holding policy fields at the top
+    level, with an optional `base` preset (default ocp) and `name`.
+
+    >>> parse_policy("ocp,rounding=rtz").rounding
+    'rtz'
+    """
+    text = text.strip()
+    if text.endswith(".toml"):
+        try:
+            data = tomllib.loads(Path(text).read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+            raise InputError(f"--policy {text}: cannot read the TOML file ({exc})") from None
+        base = data.pop("base", "ocp")
+        name = data.pop("name", Path(text).stem)
+        if not isinstance(base, str) or not isinstance(name, str):
+            raise InputError(f"--policy {text}: base and name must be strings")
+        return get_policy(base).replace(**data, name=name)
+    preset, *changes = (part.strip() for part in text.split(","))
+    if not changes:
+        return get_policy(preset)
+    fields: dict[str, object] = {}
+    for change in changes:
+        key, eq, value = change.partition("=")
+        if not eq or not key.strip():
+            raise InputError(f"--policy {text!r}: {change!r} is not field=value")
+        fields[key.strip()] = int(value) if re.fullmatch(r"\s*-?\d+\s*", value) else value.strip()
+    return get_policy(preset).replace(**fields, name=text)
+
+
+def check_policy(policy: Policy) -> None:
+    """Refuse policies the suites cannot express yet."""
+    if policy.rounding == "stochastic":
+        raise PolicyError("golden suites do not cover stochastic rounding yet (the random bits are not a field)")
+
+
+def check_level(level: str) -> str:
+    """The level name, validated."""
+    if level not in LEVELS:
+        raise InputError(f"unknown level {level!r}; levels: {', '.join(LEVELS)}")
+    return level
+
+
+def check_level_suites(level: str, suites: tuple[str, ...]) -> None:
+    """The exhaustive level has exactly one suite, `sweep`, and `sweep` exists at that level only."""
+    if (level == "exhaustive") != ("sweep" in suites) or (level == "exhaustive" and len(suites) != 1):
+        raise InputError("level exhaustive takes --suite sweep (or all) alone, and sweep needs --level exhaustive")
+
+
+def check_seed(seed: int) -> int:
+    """The seed, validated: an integer in [0, 2^64)."""
+    if not isinstance(seed, int) or isinstance(seed, bool) or not 0 <= seed < 1 << 64:
+        raise InputError(f"seed must be an integer in [0, 2^64), got {seed!r}")
+    return seed

@@ -1,0 +1,137 @@
+"""The decode and encode suites: the element codec and scalar rounding decisions."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from mxemu.golden.suites.tables import (
+    EV_INEXACT,
+    EV_NONFINITE,
+    EV_SATURATED,
+    EV_UNDERFLOW,
+    FP32_MAX,
+    TAG_IDS,
+    Table,
+    layout,
+)
+from mxemu.golden.suites.values import _signed, _unique_cases, bits_to_f32, f32, f32_bits, grid, neighbours, stream
+from mxemu.ops import decode, encode
+from mxemu.policy import Policy
+from mxemu.spec import ElementFormat, MXFormat
+
+
+def build_decode(mx: MXFormat, policy: Policy, level: str, seed: int) -> Table:
+    """Every code of the element format -> its value at scale 2^0 as float32 bits (NaN codes: check class nan)."""
+    elem = mx.element
+    codes = np.arange(elem.num_codes, dtype=np.uint8)
+    values = decode(codes, elem, dtype=np.float32)
+    v64 = values.astype(np.float64)
+    exp_field = (codes.astype(np.int64) >> elem.mantissa_bits) & ((1 << elem.exponent_bits) - 1)
+    tags = np.where(
+        np.isnan(v64), TAG_IDS["DEC-nan"], np.where(
+            np.isinf(v64), TAG_IDS["DEC-inf"], np.where(
+                v64 == 0, TAG_IDS["DEC-zero"], np.where(
+                    (exp_field == 0) & (not elem.is_int), TAG_IDS["DEC-subnormal"], TAG_IDS["DEC-normal"]))))
+    nonfinite = ~np.isfinite(v64)
+    t = Table("decode", mx, layout("decode", mx))
+    t.columns = {
+        "tag": tags.astype(np.uint16), "code": codes, "value": f32_bits(values).copy(),
+        "ev": np.where(nonfinite, EV_NONFINITE, 0).astype(np.uint8),
+        "chk": np.where(np.isnan(v64), 1, 0).astype(np.uint8),
+    }
+    return t
+
+
+_SPECIAL_BITS = (0x00000000, 0x80000000, 0x7F800000, 0xFF800000, 0x7FC00000, 0xFFC00000, 0x7F800001,
+                 0xFFBFFFFF, 0x7FC00001)
+_FP32_SUB_BITS = (0x00000001, 0x007FFFFF, 0x00800000, 0x00400000)
+
+
+def _encode_inputs(elem: ElementFormat, s: int) -> tuple[np.ndarray, np.ndarray]:
+    g = grid(elem)
+    q_top = g[-1] - g[-2]
+    mids = (g[:-1] + g[1:]) / 2
+    scale = 2.0 ** s
+    grid_x = _signed(f32(g * scale))
+    mid_x = _signed(f32(mids[1:] * scale))
+    under_x = _signed(f32([mids[0] * scale]))
+    over_pts = f32([(g[-1] + q_top / 2) * scale, (g[-1] + q_top) * scale, 2 * g[-1] * scale])
+    over_x = _signed(np.concatenate([over_pts, neighbours(over_pts[:1]), np.float32([FP32_MAX])]))
+    groups = [
+        (bits_to_f32(_SPECIAL_BITS), "ENC-special"),
+        (_signed(bits_to_f32(_FP32_SUB_BITS)), "ENC-fp32-sub"),
+        (over_x, "ENC-overflow"),
+        (np.concatenate([under_x, neighbours(under_x)]), "ENC-underflow"),
+        (grid_x, "ENC-grid"),
+        (mid_x, "ENC-mid"),
+        (neighbours(grid_x), "ENC-grid-ulp"),
+        (neighbours(mid_x), "ENC-mid-ulp"),
+    ]
+    return _unique_cases([g_ for g_, _ in groups], [t for _, t in groups])
+
+
+def _random_f32(elem: ElementFormat, s: int, seed: int, purpose: str, count: int) -> np.ndarray:
+    """Random float32 bit patterns: random sign and 23 mantissa bits, exponent uniform over the element's
+    binades (min subnormal / 8 .. 8 max normal) times 2^s, kept inside the float32 range."""
+    w = stream(seed, purpose, 3 * count).reshape(3, count)
+    lo = math.floor(math.log2(elem.min_subnormal)) - 3 + s
+    hi = math.floor(math.log2(elem.max_normal)) + 3 + s
+    e = lo + (w[1] % np.uint64(hi - lo + 1)).astype(np.int64)
+    e = np.clip(e, -126, 127)
+    bits = ((w[0] >> np.uint64(31)) << np.uint64(31)) | (np.uint64(0x7FFFFF) & w[2]) | \
+        ((e + 127).astype(np.uint64) << np.uint64(23))
+    return bits.astype(np.uint32)
+
+
+def encode_scales(level: str) -> tuple[int, ...]:
+    """Scale exponents of the encode suite at a level."""
+    if level == "L2":  # every finite E8M0 scale
+        return tuple(range(-127, 128))
+    return (0, -127, 127) if level == "L0" else (0, -127, -126, -20, -1, 1, 20, 126, 127)
+
+
+def build_encode(mx: MXFormat, policy: Policy, level: str, seed: int) -> Table:
+    """Scalar rounding decisions: (scale byte, float32 x) -> element code of x / 2^(scale-127)."""
+    elem = mx.element
+    scale_col, x_col, tag_col = [], [], []
+    for s in encode_scales(level):
+        bits, tags = _encode_inputs(elem, s)
+        if level != "L0":
+            rnd = _random_f32(elem, s, seed, f"encode/{mx.name}/{s}", 1024)
+            bits = np.concatenate([bits, rnd])
+            tags = np.concatenate([tags, np.full(len(rnd), TAG_IDS["ENC-random"], np.uint16)])
+        scale_col.append(np.full(len(bits), s + 127, np.uint8))
+        x_col.append(bits)
+        tag_col.append(tags)
+    x_bits = np.concatenate(x_col)
+    scales = np.concatenate(scale_col)
+    tags = np.concatenate(tag_col)
+    x = bits_to_f32(x_bits)
+    if policy.nan_to_nonan == "error" and not elem.has_nan:
+        keep = ~np.isnan(x)
+        x_bits, scales, tags, x = x_bits[keep], scales[keep], tags[keep], x[keep]
+    s_exp = scales.astype(np.int64) - 127
+    codes = encode(x, elem, scale_exp=s_exp, policy=policy)
+    t = Table("encode", mx, layout("encode", mx))
+    t.columns = {"tag": tags, "scale": scales, "x": x_bits, "code": codes,
+                 "ev": _element_events(x, codes, elem, s_exp), "chk": np.zeros(len(x), np.uint8)}
+    return t
+
+
+def _element_events(x: np.ndarray, codes: np.ndarray, elem: ElementFormat, s_exp: np.ndarray) -> np.ndarray:
+    """Events of each lane (same shape as x): inexact, underflow, saturated, nonfinite input."""
+    with np.errstate(invalid="ignore"):  # signalling NaNs warn on the way to float64
+        x64 = np.asarray(x, dtype=np.float64)
+    dec = decode(codes, elem, scale_exp=s_exp, dtype=np.float64)
+    finite = np.isfinite(x64)
+    scale = np.ldexp(1.0, s_exp)
+    tiny = float(elem.min_subnormal if elem.is_int else elem.min_normal) * scale
+    with np.errstate(invalid="ignore"):
+        inexact = finite & (dec != x64)
+        ev = np.where(inexact, EV_INEXACT, 0)
+        ev |= np.where(inexact & (np.abs(x64) < tiny), EV_UNDERFLOW, 0)
+        ev |= np.where(finite & (np.abs(x64) > float(elem.max_normal) * scale), EV_SATURATED, 0)
+        ev |= np.where(~finite, EV_NONFINITE, 0)
+    return ev.astype(np.uint8)

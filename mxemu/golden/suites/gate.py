@@ -1,0 +1,116 @@
+"""Suite dispatch and the oracle gate: every expected output recomputed by mxemu.oracle before writing."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from fractions import Fraction
+from typing import TextIO
+
+import numpy as np
+
+from mxemu import oracle
+from mxemu.errors import MXError
+from mxemu.golden.suites.args import check_level_suites
+from mxemu.golden.suites.blocks import build_divergence, build_quantize, build_scale
+from mxemu.golden.suites.codec import build_decode, build_encode
+from mxemu.golden.suites.convert import build_convert, oracle_convert
+from mxemu.golden.suites.dequantize import build_dequantize, oracle_dequantize
+from mxemu.golden.suites.dot import build_dot, oracle_dot
+from mxemu.golden.suites.pack import build_pack, oracle_pack
+from mxemu.golden.suites.sweep import build_sweep
+from mxemu.golden.suites.tables import CONVERT_TARGETS, DOT_MODELS, PACK_LAYOUTS, PACK_SCALE_LAYOUTS, Table
+from mxemu.golden.suites.values import bits_to_f32, f32_bits
+from mxemu.policy import Policy
+from mxemu.spec import MXFormat, get_format
+
+BUILDERS: dict[str, Callable[[MXFormat, Policy, str, int], Table]] = {
+    "decode": build_decode, "encode": build_encode, "scale": build_scale, "quantize": build_quantize,
+    "dequantize": build_dequantize, "divergence": build_divergence, "convert": build_convert, "dot": build_dot,
+    "pack": build_pack,
+}
+
+
+def build(suite: str, mx_name: str, policy: Policy, level: str, seed: int, progress: TextIO | None = None,
+          part: tuple[int, int] = (0, 1)) -> Table:
+    """Build one suite for one MX format and gate it on the oracle (`MXError` if any case disagrees).
+    `progress` gets a line every 16 chunks of a sweep (the other suites take seconds). `part` (k, n) of a
+    sweep builds only the records of `sweep_part_range(k, n)`; the other suites come whole."""
+    mx = get_format(mx_name)
+    assert isinstance(mx, MXFormat)
+    check_level_suites(level, (suite,))
+    if suite == "sweep":  # gated chunk by chunk inside: the codes exist only while their chunk is hashed
+        return build_sweep(mx, policy, seed, part, progress)
+    table = BUILDERS[suite](mx, policy, level, seed)
+    bad = oracle_mismatches(table, policy)
+    if bad:
+        raise MXError(f"{table.name}: {len(bad)} case(s) disagree with mxemu.oracle (first: case {bad[0]}); "
+                      f"refusing to write the suite")
+    return table
+
+
+def oracle_outputs(suite: str, mx: MXFormat, policy: Policy, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Expected output columns computed by mxemu.oracle alone from the input columns of a suite."""
+    elem = mx.element
+    if suite == "decode":
+        out = []
+        for c in inputs["code"].tolist():
+            v = oracle.decode_value(int(c), elem)
+            if isinstance(v, Fraction):
+                f = np.float32(float(v))
+                if Fraction(float(f)) != v:
+                    raise MXError(f"{elem.name} code {c:#x}: value {v} is not a float32")
+                if v == 0 and c & (1 << (elem.bits - 1)) and not elem.is_int:
+                    f = np.float32(-0.0)
+                out.append(int(f32_bits(np.float32([f]))[0]))
+            else:
+                out.append(int(f32_bits(np.float32([v]))[0]))
+        return {"value": np.array(out, dtype=np.uint32)}
+    if suite == "dequantize":
+        return {"value": np.array([oracle_dequantize(int(s), int(c), mx) for s, c in
+                                   zip(inputs["scale"].tolist(), inputs["code"].tolist(), strict=True)],
+                                  dtype=np.uint32)}
+    if suite == "pack":
+        return {"data": np.stack([oracle_pack(PACK_LAYOUTS[int(k)], c, elem.bits, PACK_SCALE_LAYOUTS[int(sl)], int(s))
+                                  for k, sl, s, c in zip(inputs["layout"], inputs["scale_layout"], inputs["scale"],
+                                                         inputs["codes"], strict=True)])}
+    if suite == "dot":
+        rows = [oracle_dot(sa, a, sb, b, mx, get_format(CONVERT_TARGETS[int(f)])) for sa, a, f, sb, b in
+                zip(inputs["sa"], inputs["a"], inputs["b_format"], inputs["sb"], inputs["b"], strict=True)]
+        return {m: f32_bits(np.array([r[m] for r in rows], np.float32)).copy() for m in DOT_MODELS}
+    if suite == "convert":
+        pairs = [oracle_convert(int(m), CONVERT_TARGETS[int(t)], int(s), c, mx, policy) for m, t, s, c in
+                 zip(inputs["method"], inputs["target"], inputs["src_scale"], inputs["src_codes"], strict=True)]
+        return {"scale": np.array([p[0] for p in pairs], np.uint8), "codes": np.stack([p[1] for p in pairs])}
+    if suite == "encode":
+        x = bits_to_f32(inputs["x"])
+        s = inputs["scale"].astype(np.int64) - 127
+        codes = np.empty(len(x), np.uint8)
+        for e in np.unique(s).tolist():
+            sel = s == e
+            codes[sel] = oracle.encode_array(x[sel], elem, int(e), policy)
+        return {"code": codes}
+    x = bits_to_f32(inputs["x"])
+    scales = np.empty(len(x), np.uint8)
+    codes = np.empty(x.shape, np.uint8)
+    for i, row in enumerate(x):
+        if suite == "scale":
+            scales[i] = oracle.scale_code(row, mx, policy)
+        else:
+            scales[i], codes[i] = oracle.quantize_block(row, mx, policy)
+    return {"scale": scales} if suite == "scale" else {"scale": scales, "codes": codes}  # quantize, divergence
+
+
+def oracle_mismatches(table: Table, policy: Policy) -> list[int]:
+    """Case indices whose expected outputs differ from mxemu.oracle (NaN values compared as NaN)."""
+    inputs = {f.name: table.columns[f.name] for f in table.fields if f.role == "input"}
+    want = oracle_outputs(table.suite, table.mx, policy, inputs)
+    bad = np.zeros(table.count, dtype=bool)
+    for name, ref in want.items():
+        got = table.columns[name]
+        if table.suite in ("decode", "dequantize", "dot"):
+            nan = np.isnan(bits_to_f32(ref)) & np.isnan(bits_to_f32(got))
+            diff = (ref != got) & ~nan
+        else:
+            diff = ref != got
+        bad |= diff.reshape(table.count, -1).any(axis=1)
+    return np.flatnonzero(bad).tolist()
