@@ -167,8 +167,8 @@ def test_bad_output_directories(tmp_path: Path) -> None:
 
 
 def test_api_errors_are_typed() -> None:
-    with pytest.raises(PolicyError, match="stochastic"):
-        generate("/nonexistent/never", ("decode",), ("mxint8",), Policy(rounding="stochastic"), "L0", 0)
+    with pytest.raises(PolicyError, match="convert do not cover stochastic rounding"):
+        generate("/nonexistent/never", ("decode", "convert"), ("mxint8",), Policy(rounding="stochastic"), "L0", 0)
     with pytest.raises(UnknownNameError):
         suites.parse_suites("decode,bogus")
     with pytest.raises(InputError):
@@ -544,3 +544,95 @@ def test_exhaustive_run_splits_into_more_shards_than_files(tmp_path: Path, monke
     (shards[1] / "SHARD.json").write_text(json.dumps(doc))
     with pytest.raises(MXError, match="each part of it exactly once"):
         merge(tmp_path / "bad", [str(d) for d in shards])
+
+
+# -------------------------------------------------------------------------------------------------------------
+# Stochastic rounding: the random integers are an input field
+# -------------------------------------------------------------------------------------------------------------
+
+SR8 = Policy(rounding="stochastic", sr_bits=8, name="ocp,rounding=stochastic,sr_bits=8")
+
+
+@pytest.mark.parametrize("fmt", ["mxfp4_e2m1", "mxint8", "mxfp6_e3m2"])
+def test_stochastic_encode_cases_hold_both_sides_of_every_turning_point(fmt: str) -> None:
+    """Every inexact input is written with r = 0, r = 2^R - 1 and the two adjacent r where its code changes;
+    the oracle alone decides which codes those are."""
+    t = suites.build("encode", fmt, SR8, "L0", 0)
+    assert [f.name for f in t.fields] == ["tag", "scale", "x", "rnd", "code", "ev", "chk"]
+    assert t.field("rnd").lane_bits == 8
+    elem = get_format(fmt).element
+    x = suites.bits_to_f32(t.columns["x"])
+    key = t.columns["scale"].astype(np.int64) << 32 | t.columns["x"]
+    turning = 0
+    for k in np.unique(key):
+        rows = np.flatnonzero(key == k)
+        r = t.columns["rnd"][rows].astype(int).tolist()
+        assert r[0] == 0 and r[-1] == 255 and r == sorted(set(r))
+        exp = int(t.columns["scale"][rows[0]]) - 127
+        want = [oracle.encode_value(float(x[rows[0]]), elem, exp, SR8, v) for v in r]
+        assert t.columns["code"][rows].tolist() == want
+        if want[0] != want[-1]:
+            turning += 1
+            steps = [i for i in range(len(r) - 1) if want[i] != want[i + 1]]
+            assert len(steps) == 1 and r[steps[0] + 1] == r[steps[0]] + 1  # the turn, pinned to one step of r
+    assert turning > 20
+
+
+def test_stochastic_quantize_blocks_take_zero_top_and_random_integers_and_pass_the_oracle() -> None:
+    t = suites.build("quantize", "mxfp4_e2m1", SR8, "L0", 0)
+    rnd = t.columns["rnd"].reshape(-1, 3, 32)
+    assert (rnd[:, 0] == 0).all() and (rnd[:, 1] == 255).all() and len(np.unique(rnd[:, 2])) > 200
+    for i in range(0, t.count, 7):
+        scale, codes = oracle.quantize_block(suites.bits_to_f32(t.columns["x"][i]), "mxfp4_e2m1", SR8,
+                                             random_bits=t.columns["rnd"][i])
+        assert scale == t.columns["scale"][i] and codes.tolist() == t.columns["codes"][i].tolist()
+    # the random integers decide: all-zero and all-top integers give different codes on some block
+    codes = t.columns["codes"].reshape(-1, 3, 32)
+    assert (codes[:, 0] != codes[:, 1]).any()
+
+
+def test_the_gate_refuses_a_stochastic_decision_taken_with_other_random_integers(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    real = suites.codec.encode
+
+    def shifted(x, fmt, **kw):  # rounds with r + 1: only cases right below a turning point change
+        if kw.get("random_bits") is not None:
+            kw["random_bits"] = np.minimum(kw["random_bits"].astype(np.int64) + 1, 255)
+        return real(x, fmt, **kw)
+
+    monkeypatch.setattr(suites.codec, "encode", shifted)
+    with pytest.raises(MXError, match=r"disagree with mxemu\.oracle"):
+        suites.build("encode", "mxfp4_e2m1", SR8, "L0", 0)
+
+
+def test_a_stochastic_set_verifies_and_a_dut_dump_is_checked_with_its_random_integers(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "sr"
+    assert _gen(out, "--suite", "encode,quantize,dot", "--format", "mxfp4_e2m1", "--policy",
+                "ocp,rounding=stochastic,sr_bits=8", "--level", "L1") == 0
+    assert main(["golden", "verify", str(out)]) == 0
+    tv = (out / "encode" / "mxfp4_e2m1.tv").read_text().splitlines()
+    first = next(i for i, line in enumerate(tv) if not line.startswith("#"))
+    fields = tv[first].split()
+    fields[4] = format(int(fields[4], 16) ^ 1, "x")  # the expected code of case 0 altered
+    tv[first] = " ".join(fields)
+    (tmp_path / "dut.tv").write_text("\n".join(tv) + "\n")
+    capsys.readouterr()
+    assert main(["golden", "check", str(out), "--suite", "encode/mxfp4_e2m1", "--dut", str(tmp_path / "dut.tv")]) == 1
+    assert "case 0" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("fmt", suites.OCP_FORMATS)
+def test_mb8_tail_blocks_quantize_as_their_short_block_does(fmt: str) -> None:
+    """golden.md §6.4 MB8: +0 padding changes neither the scale nor any code of the n real lanes (the
+    oracle quantizes the short block itself), and the padding lanes hold the code of +0."""
+    t = suites.build("quantize", fmt, Policy(), "L1", 0)
+    rows = np.flatnonzero(t.columns["tag"] == suites.TAG_IDS["MB8-tail"])
+    assert len(rows) == 31 * 5  # n = 1 .. 31 at each block exponent of L1
+    x = suites.bits_to_f32(t.columns["x"])
+    for i in rows:
+        n = int(np.flatnonzero(x[i])[-1]) + 1
+        scale, codes = oracle.quantize_block(x[i][:n], fmt, Policy())
+        assert scale == t.columns["scale"][i]
+        assert t.columns["codes"][i][:n].tolist() == codes.tolist()
+        assert not t.columns["codes"][i][n:].any()

@@ -48,7 +48,7 @@ package golden_pkg;
   localparam int TAG_MB5_ZERO = 31;
   localparam int TAG_MB6_NONFINITE = 32;
   localparam int TAG_MB7_SCALE_ENDS = 33;
-  localparam int TAG_MB8_SATURATION = 34;
+  localparam int TAG_MB_SATURATION = 34;
   localparam int TAG_MB9_INT_MIN = 35;
   localparam int TAG_MB_FP32_SUB = 36;
   localparam int TAG_MB_RANDOM = 37;
@@ -66,6 +66,7 @@ package golden_pkg;
   localparam int TAG_PK_RANDOM = 49;
   localparam int TAG_CV_EDGE = 50;
   localparam int TAG_DOT_MIXED = 51;
+  localparam int TAG_MB8_TAIL = 52;
   localparam int PRESET_OCP_BIT = 0;
   localparam int PRESET_TORCHAO_BIT = 1;
   localparam int PRESET_TORCHAO_CEIL_BIT = 2;
@@ -590,8 +591,8 @@ package golden_pkg;
     logic [3:0] chk;
   } scale_mxint8_t;
 
-  // quantize/mxfp8_e4m3: 112 cases
-  localparam int QUANTIZE_MXFP8_E4M3_COUNT = 112;
+  // quantize/mxfp8_e4m3: 120 cases
+  localparam int QUANTIZE_MXFP8_E4M3_COUNT = 120;
   localparam int QUANTIZE_MXFP8_E4M3_RECORD_BITS = 1316;
   localparam int QUANTIZE_MXFP8_E4M3_TAG_OFFSET = 1300;
   localparam int QUANTIZE_MXFP8_E4M3_TAG_LANE_BITS = 16;
@@ -620,8 +621,8 @@ package golden_pkg;
     logic [3:0] chk;
   } quantize_mxfp8_e4m3_t;
 
-  // quantize/mxfp8_e5m2: 112 cases
-  localparam int QUANTIZE_MXFP8_E5M2_COUNT = 112;
+  // quantize/mxfp8_e5m2: 120 cases
+  localparam int QUANTIZE_MXFP8_E5M2_COUNT = 120;
   localparam int QUANTIZE_MXFP8_E5M2_RECORD_BITS = 1316;
   localparam int QUANTIZE_MXFP8_E5M2_TAG_OFFSET = 1300;
   localparam int QUANTIZE_MXFP8_E5M2_TAG_LANE_BITS = 16;
@@ -650,8 +651,8 @@ package golden_pkg;
     logic [3:0] chk;
   } quantize_mxfp8_e5m2_t;
 
-  // quantize/mxfp6_e3m2: 112 cases
-  localparam int QUANTIZE_MXFP6_E3M2_COUNT = 112;
+  // quantize/mxfp6_e3m2: 120 cases
+  localparam int QUANTIZE_MXFP6_E3M2_COUNT = 120;
   localparam int QUANTIZE_MXFP6_E3M2_RECORD_BITS = 1252;
   localparam int QUANTIZE_MXFP6_E3M2_TAG_OFFSET = 1236;
   localparam int QUANTIZE_MXFP6_E3M2_TAG_LANE_BITS = 16;
@@ -680,8 +681,8 @@ package golden_pkg;
     logic [3:0] chk;
   } quantize_mxfp6_e3m2_t;
 
-  // quantize/mxfp6_e2m3: 112 cases
-  localparam int QUANTIZE_MXFP6_E2M3_COUNT = 112;
+  // quantize/mxfp6_e2m3: 120 cases
+  localparam int QUANTIZE_MXFP6_E2M3_COUNT = 120;
   localparam int QUANTIZE_MXFP6_E2M3_RECORD_BITS = 1252;
   localparam int QUANTIZE_MXFP6_E2M3_TAG_OFFSET = 1236;
   localparam int QUANTIZE_MXFP6_E2M3_TAG_LANE_BITS = 16;
@@ -710,8 +711,8 @@ package golden_pkg;
     logic [3:0] chk;
   } quantize_mxfp6_e2m3_t;
 
-  // quantize/mxfp4_e2m1: 112 cases
-  localparam int QUANTIZE_MXFP4_E2M1_COUNT = 112;
+  // quantize/mxfp4_e2m1: 120 cases
+  localparam int QUANTIZE_MXFP4_E2M1_COUNT = 120;
   localparam int QUANTIZE_MXFP4_E2M1_RECORD_BITS = 1188;
   localparam int QUANTIZE_MXFP4_E2M1_TAG_OFFSET = 1172;
   localparam int QUANTIZE_MXFP4_E2M1_TAG_LANE_BITS = 16;
@@ -740,8 +741,8 @@ package golden_pkg;
     logic [3:0] chk;
   } quantize_mxfp4_e2m1_t;
 
-  // quantize/mxint8: 118 cases
-  localparam int QUANTIZE_MXINT8_COUNT = 118;
+  // quantize/mxint8: 126 cases
+  localparam int QUANTIZE_MXINT8_COUNT = 126;
   localparam int QUANTIZE_MXINT8_RECORD_BITS = 1316;
   localparam int QUANTIZE_MXINT8_TAG_OFFSET = 1300;
   localparam int QUANTIZE_MXINT8_TAG_LANE_BITS = 16;
@@ -950,8 +951,8 @@ package golden_pkg;
     logic [3:0] chk;
   } dequantize_mxint8_t;
 
-  // convert/mxfp8_e4m3: 216 cases
-  localparam int CONVERT_MXFP8_E4M3_COUNT = 216;
+  // convert/mxfp8_e4m3: 224 cases
+  localparam int CONVERT_MXFP8_E4M3_COUNT = 224;
   localparam int CONVERT_MXFP8_E4M3_RECORD_BITS = 568;
   localparam int CONVERT_MXFP8_E4M3_TAG_OFFSET = 552;
   localparam int CONVERT_MXFP8_E4M3_TAG_LANE_BITS = 16;
@@ -992,8 +993,8 @@ package golden_pkg;
     logic [3:0] chk;
   } convert_mxfp8_e4m3_t;
 
-  // convert/mxfp8_e5m2: 216 cases
-  localparam int CONVERT_MXFP8_E5M2_COUNT = 216;
+  // convert/mxfp8_e5m2: 224 cases
+  localparam int CONVERT_MXFP8_E5M2_COUNT = 224;
   localparam int CONVERT_MXFP8_E5M2_RECORD_BITS = 568;
   localparam int CONVERT_MXFP8_E5M2_TAG_OFFSET = 552;
   localparam int CONVERT_MXFP8_E5M2_TAG_LANE_BITS = 16;
@@ -1034,8 +1035,8 @@ package golden_pkg;
     logic [3:0] chk;
   } convert_mxfp8_e5m2_t;
 
-  // convert/mxfp6_e3m2: 105 cases
-  localparam int CONVERT_MXFP6_E3M2_COUNT = 105;
+  // convert/mxfp6_e3m2: 110 cases
+  localparam int CONVERT_MXFP6_E3M2_COUNT = 110;
   localparam int CONVERT_MXFP6_E3M2_RECORD_BITS = 504;
   localparam int CONVERT_MXFP6_E3M2_TAG_OFFSET = 488;
   localparam int CONVERT_MXFP6_E3M2_TAG_LANE_BITS = 16;
@@ -1076,8 +1077,8 @@ package golden_pkg;
     logic [3:0] chk;
   } convert_mxfp6_e3m2_t;
 
-  // convert/mxfp6_e2m3: 105 cases
-  localparam int CONVERT_MXFP6_E2M3_COUNT = 105;
+  // convert/mxfp6_e2m3: 110 cases
+  localparam int CONVERT_MXFP6_E2M3_COUNT = 110;
   localparam int CONVERT_MXFP6_E2M3_RECORD_BITS = 504;
   localparam int CONVERT_MXFP6_E2M3_TAG_OFFSET = 488;
   localparam int CONVERT_MXFP6_E2M3_TAG_LANE_BITS = 16;
@@ -1118,8 +1119,8 @@ package golden_pkg;
     logic [3:0] chk;
   } convert_mxfp6_e2m3_t;
 
-  // convert/mxfp4_e2m1: 100 cases
-  localparam int CONVERT_MXFP4_E2M1_COUNT = 100;
+  // convert/mxfp4_e2m1: 105 cases
+  localparam int CONVERT_MXFP4_E2M1_COUNT = 105;
   localparam int CONVERT_MXFP4_E2M1_RECORD_BITS = 440;
   localparam int CONVERT_MXFP4_E2M1_TAG_OFFSET = 424;
   localparam int CONVERT_MXFP4_E2M1_TAG_LANE_BITS = 16;
@@ -1160,8 +1161,8 @@ package golden_pkg;
     logic [3:0] chk;
   } convert_mxfp4_e2m1_t;
 
-  // convert/mxint8: 308 cases
-  localparam int CONVERT_MXINT8_COUNT = 308;
+  // convert/mxint8: 319 cases
+  localparam int CONVERT_MXINT8_COUNT = 319;
   localparam int CONVERT_MXINT8_RECORD_BITS = 568;
   localparam int CONVERT_MXINT8_TAG_OFFSET = 552;
   localparam int CONVERT_MXINT8_TAG_LANE_BITS = 16;
@@ -1202,8 +1203,8 @@ package golden_pkg;
     logic [3:0] chk;
   } convert_mxint8_t;
 
-  // dot/mxfp8_e4m3: 72 cases
-  localparam int DOT_MXFP8_E4M3_COUNT = 72;
+  // dot/mxfp8_e4m3: 76 cases
+  localparam int DOT_MXFP8_E4M3_COUNT = 76;
   localparam int DOT_MXFP8_E4M3_RECORD_BITS = 1284;
   localparam int DOT_MXFP8_E4M3_TAG_OFFSET = 1268;
   localparam int DOT_MXFP8_E4M3_TAG_LANE_BITS = 16;
@@ -1264,8 +1265,8 @@ package golden_pkg;
     logic [3:0] chk;
   } dot_mxfp8_e4m3_t;
 
-  // dot/mxfp8_e5m2: 72 cases
-  localparam int DOT_MXFP8_E5M2_COUNT = 72;
+  // dot/mxfp8_e5m2: 76 cases
+  localparam int DOT_MXFP8_E5M2_COUNT = 76;
   localparam int DOT_MXFP8_E5M2_RECORD_BITS = 1284;
   localparam int DOT_MXFP8_E5M2_TAG_OFFSET = 1268;
   localparam int DOT_MXFP8_E5M2_TAG_LANE_BITS = 16;
@@ -1326,8 +1327,8 @@ package golden_pkg;
     logic [3:0] chk;
   } dot_mxfp8_e5m2_t;
 
-  // dot/mxfp6_e3m2: 56 cases
-  localparam int DOT_MXFP6_E3M2_COUNT = 56;
+  // dot/mxfp6_e3m2: 60 cases
+  localparam int DOT_MXFP6_E3M2_COUNT = 60;
   localparam int DOT_MXFP6_E3M2_RECORD_BITS = 1156;
   localparam int DOT_MXFP6_E3M2_TAG_OFFSET = 1140;
   localparam int DOT_MXFP6_E3M2_TAG_LANE_BITS = 16;
@@ -1388,8 +1389,8 @@ package golden_pkg;
     logic [3:0] chk;
   } dot_mxfp6_e3m2_t;
 
-  // dot/mxfp6_e2m3: 56 cases
-  localparam int DOT_MXFP6_E2M3_COUNT = 56;
+  // dot/mxfp6_e2m3: 60 cases
+  localparam int DOT_MXFP6_E2M3_COUNT = 60;
   localparam int DOT_MXFP6_E2M3_RECORD_BITS = 1156;
   localparam int DOT_MXFP6_E2M3_TAG_OFFSET = 1140;
   localparam int DOT_MXFP6_E2M3_TAG_LANE_BITS = 16;
@@ -1450,8 +1451,8 @@ package golden_pkg;
     logic [3:0] chk;
   } dot_mxfp6_e2m3_t;
 
-  // dot/mxfp4_e2m1: 54 cases
-  localparam int DOT_MXFP4_E2M1_COUNT = 54;
+  // dot/mxfp4_e2m1: 56 cases
+  localparam int DOT_MXFP4_E2M1_COUNT = 56;
   localparam int DOT_MXFP4_E2M1_RECORD_BITS = 1028;
   localparam int DOT_MXFP4_E2M1_TAG_OFFSET = 1012;
   localparam int DOT_MXFP4_E2M1_TAG_LANE_BITS = 16;
@@ -1512,8 +1513,8 @@ package golden_pkg;
     logic [3:0] chk;
   } dot_mxfp4_e2m1_t;
 
-  // dot/mxint8: 76 cases
-  localparam int DOT_MXINT8_COUNT = 76;
+  // dot/mxint8: 78 cases
+  localparam int DOT_MXINT8_COUNT = 78;
   localparam int DOT_MXINT8_RECORD_BITS = 1284;
   localparam int DOT_MXINT8_TAG_OFFSET = 1268;
   localparam int DOT_MXINT8_TAG_LANE_BITS = 16;

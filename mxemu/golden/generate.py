@@ -237,7 +237,7 @@ def generate(out: str | Path, suites: tuple[str, ...], formats: tuple[str, ...],
     >>> doc["tables"][0]["name"], doc["tables"][0]["count"]
     ('decode/mxfp4_e2m1', 16)
     """
-    gs.check_policy(policy)
+    gs.check_policy(policy, suites)
     gs.check_level(level)
     gs.check_level_suites(level, suites)
     gs.check_seed(seed)

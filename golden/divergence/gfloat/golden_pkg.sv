@@ -48,7 +48,7 @@ package golden_pkg;
   localparam int TAG_MB5_ZERO = 31;
   localparam int TAG_MB6_NONFINITE = 32;
   localparam int TAG_MB7_SCALE_ENDS = 33;
-  localparam int TAG_MB8_SATURATION = 34;
+  localparam int TAG_MB_SATURATION = 34;
   localparam int TAG_MB9_INT_MIN = 35;
   localparam int TAG_MB_FP32_SUB = 36;
   localparam int TAG_MB_RANDOM = 37;
@@ -66,6 +66,7 @@ package golden_pkg;
   localparam int TAG_PK_RANDOM = 49;
   localparam int TAG_CV_EDGE = 50;
   localparam int TAG_DOT_MIXED = 51;
+  localparam int TAG_MB8_TAIL = 52;
   localparam int PRESET_OCP_BIT = 0;
   localparam int PRESET_TORCHAO_BIT = 1;
   localparam int PRESET_TORCHAO_CEIL_BIT = 2;
@@ -98,8 +99,8 @@ package golden_pkg;
   localparam int PACK_SCALE_LAYOUT_SEPARATE = 0;
   localparam int PACK_SCALE_LAYOUT_INTERLEAVED = 1;
 
-  // divergence/mxfp8_e4m3: 123 cases
-  localparam int DIVERGENCE_MXFP8_E4M3_COUNT = 123;
+  // divergence/mxfp8_e4m3: 126 cases
+  localparam int DIVERGENCE_MXFP8_E4M3_COUNT = 126;
   localparam int DIVERGENCE_MXFP8_E4M3_RECORD_BITS = 1332;
   localparam int DIVERGENCE_MXFP8_E4M3_TAG_OFFSET = 1316;
   localparam int DIVERGENCE_MXFP8_E4M3_TAG_LANE_BITS = 16;
@@ -132,8 +133,8 @@ package golden_pkg;
     logic [3:0] chk;
   } divergence_mxfp8_e4m3_t;
 
-  // divergence/mxfp8_e5m2: 126 cases
-  localparam int DIVERGENCE_MXFP8_E5M2_COUNT = 126;
+  // divergence/mxfp8_e5m2: 129 cases
+  localparam int DIVERGENCE_MXFP8_E5M2_COUNT = 129;
   localparam int DIVERGENCE_MXFP8_E5M2_RECORD_BITS = 1332;
   localparam int DIVERGENCE_MXFP8_E5M2_TAG_OFFSET = 1316;
   localparam int DIVERGENCE_MXFP8_E5M2_TAG_LANE_BITS = 16;
@@ -166,8 +167,8 @@ package golden_pkg;
     logic [3:0] chk;
   } divergence_mxfp8_e5m2_t;
 
-  // divergence/mxfp6_e3m2: 119 cases
-  localparam int DIVERGENCE_MXFP6_E3M2_COUNT = 119;
+  // divergence/mxfp6_e3m2: 122 cases
+  localparam int DIVERGENCE_MXFP6_E3M2_COUNT = 122;
   localparam int DIVERGENCE_MXFP6_E3M2_RECORD_BITS = 1268;
   localparam int DIVERGENCE_MXFP6_E3M2_TAG_OFFSET = 1252;
   localparam int DIVERGENCE_MXFP6_E3M2_TAG_LANE_BITS = 16;
@@ -200,8 +201,8 @@ package golden_pkg;
     logic [3:0] chk;
   } divergence_mxfp6_e3m2_t;
 
-  // divergence/mxfp6_e2m3: 117 cases
-  localparam int DIVERGENCE_MXFP6_E2M3_COUNT = 117;
+  // divergence/mxfp6_e2m3: 120 cases
+  localparam int DIVERGENCE_MXFP6_E2M3_COUNT = 120;
   localparam int DIVERGENCE_MXFP6_E2M3_RECORD_BITS = 1268;
   localparam int DIVERGENCE_MXFP6_E2M3_TAG_OFFSET = 1252;
   localparam int DIVERGENCE_MXFP6_E2M3_TAG_LANE_BITS = 16;
@@ -234,8 +235,8 @@ package golden_pkg;
     logic [3:0] chk;
   } divergence_mxfp6_e2m3_t;
 
-  // divergence/mxfp4_e2m1: 134 cases
-  localparam int DIVERGENCE_MXFP4_E2M1_COUNT = 134;
+  // divergence/mxfp4_e2m1: 140 cases
+  localparam int DIVERGENCE_MXFP4_E2M1_COUNT = 140;
   localparam int DIVERGENCE_MXFP4_E2M1_RECORD_BITS = 1204;
   localparam int DIVERGENCE_MXFP4_E2M1_TAG_OFFSET = 1188;
   localparam int DIVERGENCE_MXFP4_E2M1_TAG_LANE_BITS = 16;
@@ -268,8 +269,8 @@ package golden_pkg;
     logic [3:0] chk;
   } divergence_mxfp4_e2m1_t;
 
-  // divergence/mxint8: 132 cases
-  localparam int DIVERGENCE_MXINT8_COUNT = 132;
+  // divergence/mxint8: 135 cases
+  localparam int DIVERGENCE_MXINT8_COUNT = 135;
   localparam int DIVERGENCE_MXINT8_RECORD_BITS = 1332;
   localparam int DIVERGENCE_MXINT8_TAG_OFFSET = 1316;
   localparam int DIVERGENCE_MXINT8_TAG_LANE_BITS = 16;

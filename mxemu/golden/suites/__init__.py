@@ -67,11 +67,13 @@ from mxemu.golden.suites.tables import (
     PACK_DATA,
     PACK_LAYOUTS,
     PACK_SCALE_LAYOUTS,
+    STOCHASTIC_SUITES,
     SUITES,
     TAG_IDS,
     TAGS,
     Field,
     Table,
     layout,
+    stochastic,
 )
 from mxemu.golden.suites.values import bits_to_f32, f32, f32_bits, grid, neighbours, stream

@@ -8,7 +8,7 @@ from pathlib import Path
 import tomllib
 
 from mxemu.errors import InputError, PolicyError, UnknownNameError
-from mxemu.golden.suites.tables import ALL_SUITES, LEVELS, OCP_FORMATS, SUITES
+from mxemu.golden.suites.tables import ALL_SUITES, LEVELS, OCP_FORMATS, STOCHASTIC_SUITES, SUITES, stochastic
 from mxemu.policy import Policy, get_policy
 from mxemu.spec import MXFormat, ScaleFormat, formats, get_format
 
@@ -78,10 +78,15 @@ def parse_policy(text: str) -> Policy:
     return get_policy(preset).replace(**fields, name=text)
 
 
-def check_policy(policy: Policy) -> None:
-    """Refuse policies the suites cannot express yet."""
-    if policy.rounding == "stochastic":
-        raise PolicyError("golden suites do not cover stochastic rounding yet (the random bits are not a field)")
+def check_policy(policy: Policy, suites: tuple[str, ...]) -> None:
+    """Refuse suites that cannot carry the policy: under stochastic rounding only the suites whose records
+    hold every random integer a result depends on (encode and quantize carry them as the RND field)."""
+    if stochastic(policy):
+        other = [s for s in suites if s not in STOCHASTIC_SUITES]
+        if other:
+            raise PolicyError(f"suite(s) {', '.join(other)} do not cover stochastic rounding (their records do not "
+                              f"carry the random integers); under a stochastic policy give --suite from "
+                              f"{', '.join(STOCHASTIC_SUITES)}")
 
 
 def check_level(level: str) -> str:

@@ -7,7 +7,17 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from mxemu.golden.suites.codec import _element_events
-from mxemu.golden.suites.tables import BLOCK, EV_NONFINITE, EV_SCALE_END, EV_SCALE_NAN, FP32_MAX, TAG_IDS, Table, layout
+from mxemu.golden.suites.tables import (
+    BLOCK,
+    EV_NONFINITE,
+    EV_SCALE_END,
+    EV_SCALE_NAN,
+    FP32_MAX,
+    TAG_IDS,
+    Table,
+    layout,
+    stochastic,
+)
 from mxemu.golden.suites.values import bits_to_f32, f32, f32_bits, grid, neighbours, stream
 from mxemu.ops import quantize
 from mxemu.policy import Policy, get_policy, policies
@@ -115,8 +125,13 @@ def _quantize_blocks(mx: MXFormat, level: str, seed: int) -> _Blocks:
             a = np.nextafter(np.float32(2.0 ** k * sc), np.float32(0))
             b.add(np.concatenate([[a], bulk[1:] / 2]), "MB2-pow2-ulp")
         win = (m_norm + 2.0 ** (emax + 1)) / 2 * sc
-        b.add(np.concatenate([[win, -win], bulk[2:]]), "MB8-saturation")
-        b.add(np.concatenate([neighbours(np.float32([2.0 ** (emax + 1) * sc]))[:1], bulk[1:]]), "MB8-saturation")
+        b.add(np.concatenate([[win, -win], bulk[2:]]), "MB-saturation")
+        b.add(np.concatenate([neighbours(np.float32([2.0 ** (emax + 1) * sc]))[:1], bulk[1:]]), "MB-saturation")
+        # MB8 (golden.md §6.4): a partial last block of n lanes is padded with +0, which must change neither
+        # amax nor any code; the amax lane is the last real one, where a padding bug would hide it.
+        for n in (1, 5, 16, 31) if level == "L0" else range(1, BLOCK):
+            row = np.concatenate([bulk[:n - 1], [-m_norm * sc / 3], np.zeros(BLOCK - n)])
+            b.add(row, "MB8-tail")
         tiny = float(elem.min_subnormal) * sc
         small = np.array([tiny * f for f in (0.5, 0.25, 1.0, 1.5, 0.75, 2.0, 0.125, 3.0)])
         small = np.resize(np.concatenate([small, -small]), BLOCK)
@@ -175,13 +190,18 @@ def _quantize_blocks(mx: MXFormat, level: str, seed: int) -> _Blocks:
 QUANTIZE_RANDOM = {"L1": 512, "L2": 8192}  # Philox-random blocks (MB-random) of the quantize suite
 
 
-def _block_table(suite: str, mx: MXFormat, policy: Policy, blocks: _Blocks) -> Table:
+def _block_table(suite: str, mx: MXFormat, policy: Policy, blocks: _Blocks, seed: int = 0) -> Table:
     x = np.stack(blocks.rows).astype(np.float32)
     tags = np.array(blocks.tags, dtype=np.uint16)
     if policy.nan_to_nonan == "error" and not mx.element.has_nan:
         keep = ~np.isnan(x).any(axis=1)
         x, tags = x[keep], tags[keep]
-    q = quantize(x, mx, axis=-1, policy=policy)
+    t = Table(suite, mx, layout(suite, mx, policy))
+    rnd = None
+    if stochastic(policy) and suite == "quantize":
+        x, tags, rnd = _stochastic_blocks(x, tags, policy, seed, f"quantize-sr/{mx.name}")
+        t.columns["rnd"] = rnd.astype(t.field("rnd").dtype)
+    q = quantize(x, mx, axis=-1, policy=policy, random_bits=rnd)
     scales = np.asarray(q.scales, dtype=np.uint8).reshape(-1)
     codes = np.asarray(q.codes, dtype=np.uint8)
     nan_code = mx.scale.nan_code
@@ -192,8 +212,7 @@ def _block_table(suite: str, mx: MXFormat, policy: Policy, blocks: _Blocks) -> T
     ev = np.where(is_nan, (ev & EV_NONFINITE) | EV_SCALE_NAN, ev)
     ev |= np.where((scales == 0) | (scales == nan_code - 1), EV_SCALE_END, 0).astype(np.uint8)
     ev |= np.where(~np.isfinite(x).all(axis=1), EV_NONFINITE, 0).astype(np.uint8)
-    t = Table(suite, mx, layout(suite, mx))
-    t.columns = {"tag": tags, "x": f32_bits(x).copy(), "scale": scales}
+    t.columns.update({"tag": tags, "x": f32_bits(x).copy(), "scale": scales})
     if suite in ("quantize", "divergence"):
         t.columns["codes"] = codes
         t.columns["ev"] = ev.astype(np.uint8)
@@ -204,6 +223,17 @@ def _block_table(suite: str, mx: MXFormat, policy: Policy, blocks: _Blocks) -> T
     return t
 
 
+def _stochastic_blocks(x: np.ndarray, tags: np.ndarray, policy: Policy, seed: int,
+                       purpose: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Each block three times under stochastic rounding: every lane's random integer 0 (no lane rounds
+    away), 2^R - 1 (every inexact lane rounds away) and Philox-random (stream `purpose`)."""
+    top = (1 << policy.sr_bits) - 1
+    n = len(x)
+    random = (stream(seed, purpose, n * BLOCK) % np.uint64(top + 1)).reshape(n, BLOCK)
+    rnd = np.stack([np.zeros((n, BLOCK), np.uint64), np.full((n, BLOCK), top, np.uint64), random], axis=1)
+    return np.repeat(x, 3, axis=0), np.repeat(tags, 3), rnd.reshape(3 * n, BLOCK).astype(np.uint32)
+
+
 def build_scale(mx: MXFormat, policy: Policy, level: str, seed: int) -> Table:
     """Blocks built around discriminating amax values; the scale byte is the expected output."""
     return _block_table("scale", mx, policy, _scale_blocks(mx, level))
@@ -211,7 +241,7 @@ def build_scale(mx: MXFormat, policy: Policy, level: str, seed: int) -> Table:
 
 def build_quantize(mx: MXFormat, policy: Policy, level: str, seed: int) -> Table:
     """Blocks from the MB1-MB9 coverage models -> scale byte and 32 element codes."""
-    return _block_table("quantize", mx, policy, _quantize_blocks(mx, level, seed))
+    return _block_table("quantize", mx, policy, _quantize_blocks(mx, level, seed), seed)
 
 
 def divergence_presets() -> tuple[str, ...]:

@@ -15,6 +15,7 @@ from mxemu.golden.suites.tables import (
     TAG_IDS,
     Table,
     layout,
+    stochastic,
 )
 from mxemu.golden.suites.values import _signed, _unique_cases, bits_to_f32, f32, f32_bits, grid, neighbours, stream
 from mxemu.ops import decode, encode
@@ -113,11 +114,48 @@ def build_encode(mx: MXFormat, policy: Policy, level: str, seed: int) -> Table:
         keep = ~np.isnan(x)
         x_bits, scales, tags, x = x_bits[keep], scales[keep], tags[keep], x[keep]
     s_exp = scales.astype(np.int64) - 127
-    codes = encode(x, elem, scale_exp=s_exp, policy=policy)
-    t = Table("encode", mx, layout("encode", mx))
-    t.columns = {"tag": tags, "scale": scales, "x": x_bits, "code": codes,
-                 "ev": _element_events(x, codes, elem, s_exp), "chk": np.zeros(len(x), np.uint8)}
+    t = Table("encode", mx, layout("encode", mx, policy))
+    if stochastic(policy):
+        index, rnd = _stochastic_draws(x, elem, s_exp, policy, level, seed, f"encode-sr/{mx.name}")
+        x_bits, scales, tags, x, s_exp = x_bits[index], scales[index], tags[index], x[index], s_exp[index]
+        codes = encode(x, elem, scale_exp=s_exp, policy=policy, random_bits=rnd)
+        t.columns["rnd"] = rnd.astype(t.field("rnd").dtype)
+    else:
+        codes = encode(x, elem, scale_exp=s_exp, policy=policy)
+    t.columns.update({"tag": tags, "scale": scales, "x": x_bits, "code": codes,
+                      "ev": _element_events(x, codes, elem, s_exp), "chk": np.zeros(len(x), np.uint8)})
     return t
+
+
+def _stochastic_draws(x: np.ndarray, elem: ElementFormat, s_exp: np.ndarray, policy: Policy, level: str,
+                      seed: int, purpose: str) -> tuple[np.ndarray, np.ndarray]:
+    """(index into x, random integer) pairs that pin down each input's stochastic rounding decision.
+
+    Every input takes r = 0 (never rounds away: truncation) and r = 2^R - 1 (rounds away whenever inexact).
+    Where the two differ, the decision turns at one r* (the result rounds away iff r >= r*, monotone in r);
+    r* - 1 and r* are added, found by bisection on the kernel and checked by the oracle like every case.
+    L1 and L2 add one Philox-random r per input."""
+    top = (1 << policy.sr_bits) - 1
+
+    def codes(r: np.ndarray) -> np.ndarray:
+        return encode(x, elem, scale_exp=s_exp, policy=policy, random_bits=r)
+
+    lo, hi = np.zeros(len(x), np.int64), np.full(len(x), top, np.int64)
+    at_lo = codes(lo)
+    turns = at_lo != codes(hi)
+    while np.any(turns & (hi - lo > 1)):  # invariant on turning inputs: code(lo) = code(0) != code(hi)
+        mid = (lo + hi) // 2
+        same = codes(mid) == at_lo
+        lo, hi = np.where(turns & same, mid, lo), np.where(turns & ~same, mid, hi)
+    every = np.arange(len(x))
+    index = [every, every, every[turns], every[turns]]
+    draws = [np.zeros(len(x), np.int64), np.full(len(x), top, np.int64), lo[turns], hi[turns]]
+    if level != "L0":
+        index.append(every)
+        draws.append((stream(seed, purpose, len(x)) % np.uint64(top + 1)).astype(np.int64))
+    # One case per distinct (input, r), the draws of one input together in increasing r.
+    key = np.unique(np.concatenate(index).astype(np.int64) << 33 | np.concatenate(draws))
+    return key >> 33, (key & ((1 << 33) - 1)).astype(np.uint32)
 
 
 def _element_events(x: np.ndarray, codes: np.ndarray, elem: ElementFormat, s_exp: np.ndarray) -> np.ndarray:

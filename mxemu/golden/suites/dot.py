@@ -21,6 +21,7 @@ from mxemu.golden.suites.tables import (
     TAG_IDS,
     Table,
     layout,
+    stochastic,
 )
 from mxemu.golden.suites.values import bits_to_f32, f32_bits, stream
 from mxemu.ops import decode
@@ -68,7 +69,10 @@ def _random_pairs(ma: MXFormat, mb: MXFormat, seed: int, count: int) -> tuple[np
 def _dot_operands(mx: MXFormat, policy: Policy, level: str, seed: int) -> tuple[np.ndarray, ...]:
     """(sa, a, b_format, sb, b, tags): for each partner format of `dot_partners`, pairs of two-block
     operands built from the anchor blocks of A's and B's formats (with A's format also b = -a and b = a),
-    and Philox-random pairs (DOT_RANDOM)."""
+    and Philox-random pairs (DOT_RANDOM). The anchors are quantized under the suite's policy, with
+    stochastic rounding taken as rne: operands are inputs, and the dot product rounds no element."""
+    if stochastic(policy):
+        policy = policy.replace(rounding="rne")
     scales, codes, _ = _convert_anchors(mx, policy, level, seed, DOT_STEP[level])
     n = len(scales)
     sign = np.uint8(1 << (mx.element.bits - 1))

@@ -85,9 +85,11 @@ def oracle_outputs(suite: str, mx: MXFormat, policy: Policy, inputs: dict[str, n
         x = bits_to_f32(inputs["x"])
         s = inputs["scale"].astype(np.int64) - 127
         codes = np.empty(len(x), np.uint8)
+        rnd = inputs.get("rnd")
         for e in np.unique(s).tolist():
             sel = s == e
-            codes[sel] = oracle.encode_array(x[sel], elem, int(e), policy)
+            codes[sel] = oracle.encode_array(x[sel], elem, int(e), policy,
+                                             random_bits=None if rnd is None else rnd[sel].astype(np.int64))
         return {"code": codes}
     x = bits_to_f32(inputs["x"])
     scales = np.empty(len(x), np.uint8)
@@ -96,7 +98,8 @@ def oracle_outputs(suite: str, mx: MXFormat, policy: Policy, inputs: dict[str, n
         if suite == "scale":
             scales[i] = oracle.scale_code(row, mx, policy)
         else:
-            scales[i], codes[i] = oracle.quantize_block(row, mx, policy)
+            rnd = inputs["rnd"][i] if "rnd" in inputs else None
+            scales[i], codes[i] = oracle.quantize_block(row, mx, policy, random_bits=rnd)
     return {"scale": scales} if suite == "scale" else {"scale": scales, "codes": codes}  # quantize, divergence
 
 

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from mxemu.policy import Policy
 from mxemu.spec import MXFormat
 
 SUITES = ("decode", "encode", "scale", "quantize", "dequantize", "convert", "dot", "pack", "divergence", "sweep")
@@ -91,7 +92,7 @@ TAGS: tuple[tuple[str, str], ...] = (
     ("MB5-zero", "quantize: all +0, all -0, single non-zero lane, alternating signs"),
     ("MB6-nonfinite", "quantize: NaN or Inf in lane k"),
     ("MB7-scale-ends", "quantize: scale at 2^-127 or clamped there, and at the top of the range"),
-    ("MB8-saturation", "quantize: amax in the saturation window"),
+    ("MB-saturation", "quantize: amax in the saturation window (max normal, 2^(emax+1)) times the scale"),
     ("MB9-int-min", "quantize: integer elements at -2^(b-1) (the 0x80 question)"),
     ("MB-fp32-sub", "quantize: blocks of FP32 subnormals"),
     ("MB-random", "quantize: Philox-random blocks (log-uniform magnitudes, outliers)"),
@@ -110,6 +111,8 @@ TAGS: tuple[tuple[str, str], ...] = (
     ("CV-edge", "convert: source blocks with the NaN scale, scales 0x00 / 0xF8 / 0xFE, all-zero codes, and "
                 "every source code at scale 2^0"),
     ("DOT-mixed", "dot: anchor blocks of A's format times anchor blocks of a different B format"),
+    ("MB8-tail", "quantize: a short block (n < 32 lanes) padded with +0 lanes, as a partial last block is: "
+                 "the padding changes neither the scale nor any code"),
 )
 TAG_IDS: dict[str, int] = {name: i for i, (name, _) in enumerate(TAGS)}
 
@@ -173,13 +176,28 @@ class Table:
             at += f.bits
         return out
 
+    def field(self, name: str) -> Field:
+        """The field called `name`."""
+        return next(f for f in self.fields if f.name == name)
+
     def outputs(self) -> tuple[Field, ...]:
         """The expected-output fields, in record order."""
         return tuple(f for f in self.fields if f.role == "output")
 
 
-def layout(suite: str, mx: MXFormat) -> tuple[Field, ...]:
-    """The record fields of a suite for an MX format (the layout the C / SV exports describe)."""
+STOCHASTIC_SUITES = ("decode", "encode", "scale", "quantize", "dequantize", "dot", "pack")
+
+
+def stochastic(policy: Policy | None) -> bool:
+    """Whether `policy` rounds stochastically: then encode and quantize records carry the random integers."""
+    return policy is not None and policy.rounding == "stochastic"
+
+
+def layout(suite: str, mx: MXFormat, policy: Policy | None = None) -> tuple[Field, ...]:
+    """The record fields of a suite for an MX format (the layout the C / SV exports describe). Under a
+    stochastic policy, encode and quantize records take the random integer of each lane as the input RND
+    (sr_bits wide): a lane rounds away from zero when RND plus the first sr_bits bits of its fraction
+    below the element's last place reach 2^sr_bits (docs/numerics.md, stochastic rounding)."""
     w = mx.element.bits
     head = (Field("tag", "meta", 16),)
     tail = (Field("ev", "meta", 8), Field("chk", "meta", 4))
@@ -202,4 +220,8 @@ def layout(suite: str, mx: MXFormat) -> tuple[Field, ...]:
         "sweep": (Field("scale", "input", 8), Field("first", "input", 32), Field("count", "input", 32),
                   Field("digest", "output", 32, 8)),
     }[suite]
+    if stochastic(policy) and suite == "encode":  # scale, x, rnd -> code
+        body = (*body[:2], Field("rnd", "input", policy.sr_bits), *body[2:])
+    if stochastic(policy) and suite == "quantize":  # x, rnd -> scale, codes
+        body = (*body[:1], Field("rnd", "input", policy.sr_bits, BLOCK), *body[1:])
     return head + body + tail
