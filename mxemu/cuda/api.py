@@ -316,12 +316,45 @@ def fake_quantize(x: torch.Tensor, fmt: str | MXFormat, axis: int | tuple[int, i
     return out
 
 
+def _check_code_tensor(t: object, what: str) -> torch.Tensor:
+    if not isinstance(t, torch.Tensor) or t.dtype != torch.uint8:
+        raise InputError(f"{what} must be a uint8 torch.Tensor, got "
+                         f"{t.dtype if isinstance(t, torch.Tensor) else type(t).__name__}")
+    check_device(t, what)
+    return t
+
+
+def _check_out_dtype(dtype: object) -> None:
+    if dtype not in IN_KINDS:
+        raise InputError(f"dtype {dtype} is not accepted; accepted: float32, bfloat16, float16")
+
+
+def _unpacking_constants(layout: str | None, bits: int, interleaved: bool, tiles_reversed: bool) -> dict[str, int]:
+    """constexprs of mx_dequantize_kernel's code source: unpacked codes (layout None) or a packed layout."""
+    return {**constants.packing_constants(layout, bits, interleaved, tiles_reversed),
+            "PACKED": int(layout is not None), "CODE_MASK": (1 << bits) - 1}
+
+
+def _run_dequantize(codes: torch.Tensor, scales: torch.Tensor, f: MXFormat, shape: tuple[int, ...],
+                    geo: _Geometry, dtype: torch.dtype, unpacking: dict[str, int]) -> torch.Tensor:
+    """Launch mx_dequantize_kernel: values of `shape` in dtype from checked code and scale buffers."""
+    name = DTYPE_NAMES[dtype]
+    out = torch.empty(shape, dtype=dtype, device=codes.device)
+    dec = _device_table(constants.decode_table(format_params(f.element)), codes.device)
+    bb = _blocks_per_program(geo)
+    _kernels().mx_dequantize_kernel[(_cdiv(geo.nblocks, bb),)](
+        codes.contiguous(), scales.contiguous(), out.view(torch.int32 if name == "float32" else torch.int16), dec,
+        *geo.args(), OUT_KIND=IN_KINDS[dtype], BB=bb, K1=geo.k1, K2=geo.k2, **_output_constants(name), **unpacking)
+    return out
+
+
 def dequantize(codes: torch.Tensor, scales: torch.Tensor, fmt: str | MXFormat, axis: int | tuple[int, int] = -1,
                dtype: torch.dtype = torch.float32) -> torch.Tensor:
     """Values of element codes at their blocks' E8M0 scales in dtype (float32, bfloat16 or float16).
 
     The bits of `mxemu.MXArray.dequantize(dtype)` for the same codes and scales: the exact
     product rounded once (RNE, Inf beyond the output type's range, as the numba path and an IEEE cast do).
+    For the packed output of `quantize(..., layout=...)` use `dequantize_packed`.
 
     >>> import torch
     >>> codes, scales = quantize(torch.tensor([7.0, 3.5, 0.25, 0.75, -5.0] + [0.0] * 27), "mxfp4_e2m1")
@@ -329,13 +362,9 @@ def dequantize(codes: torch.Tensor, scales: torch.Tensor, fmt: str | MXFormat, a
     [6.0, 4.0, 0.0, 1.0, -4.0]
     """
     f = _mx_format(fmt)
-    for t, what in ((codes, "codes"), (scales, "scales")):
-        if not isinstance(t, torch.Tensor) or t.dtype != torch.uint8:
-            raise InputError(f"{what} must be a uint8 torch.Tensor, got "
-                             f"{t.dtype if isinstance(t, torch.Tensor) else type(t).__name__}")
-        check_device(t, what)
-    if dtype not in IN_KINDS:
-        raise InputError(f"dtype {dtype} is not accepted; accepted: float32, bfloat16, float16")
+    _check_code_tensor(codes, "codes")
+    _check_code_tensor(scales, "scales")
+    _check_out_dtype(dtype)
     if codes.numel() == 0:
         raise InputError("cannot dequantize an empty tensor")
     axes = normalize_axes(axis, codes.dim())
@@ -347,11 +376,95 @@ def dequantize(codes: torch.Tensor, scales: torch.Tensor, fmt: str | MXFormat, a
         raise InputError(f"codes are on {codes.device} but scales on {scales.device}")
     if int(codes.max()) >= f.element.num_codes:
         raise InputError(f"codes of {f.element.name} lie in [0, {f.element.num_codes}); got values outside")
-    name = DTYPE_NAMES[dtype]
-    out = torch.empty(codes.shape, dtype=dtype, device=codes.device)
-    dec = _device_table(constants.decode_table(format_params(f.element)), codes.device)
-    bb = _blocks_per_program(geo)
-    _kernels().mx_dequantize_kernel[(_cdiv(geo.nblocks, bb),)](
-        codes.contiguous(), scales.contiguous(), out.view(torch.int32 if name == "float32" else torch.int16), dec,
-        *geo.args(), OUT_KIND=IN_KINDS[dtype], BB=bb, K1=geo.k1, K2=geo.k2, **_output_constants(name))
-    return out
+    return _run_dequantize(codes, scales, f, tuple(codes.shape), geo, dtype,
+                           _unpacking_constants(None, f.element.bits, False, False))
+
+
+def _check_shape(shape: object) -> tuple[int, ...]:
+    if not isinstance(shape, (tuple, list)) or not shape or not all(
+            isinstance(n, numbers.Integral) and not isinstance(n, bool) and n >= 0 for n in shape):
+        raise InputError(f"shape must be a non-empty tuple of non-negative ints, got {shape!r}")
+    if 0 in shape:
+        raise InputError(f"cannot dequantize an empty tensor (shape {tuple(shape)})")
+    return tuple(int(n) for n in shape)
+
+
+def _packed_parts(packed: object, scale_layout: str) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """(packed elements or records, scales or None) of what `quantize(..., layout=...)` returns."""
+    if scale_layout == "separate":
+        if not isinstance(packed, (tuple, list)) or len(packed) != 2:
+            raise InputError(f"scale_layout 'separate' takes the pair (packed elements, scales) that "
+                             f"quantize(..., layout=...) returns, got {type(packed).__name__}")
+        elements = _check_code_tensor(packed[0], "packed elements")
+        scales = _check_code_tensor(packed[1], "scales")
+        if scales.device != elements.device:
+            raise InputError(f"packed elements are on {elements.device} but scales on {scales.device}")
+        return elements, scales
+    if not isinstance(packed, torch.Tensor):
+        raise InputError(f"scale_layout 'interleaved' takes the one uint8 tensor of records that "
+                         f"quantize(..., layout=..., scale_layout='interleaved') returns, got {type(packed).__name__}")
+    return _check_code_tensor(packed, "packed records"), None
+
+
+def _check_packed_sizes(elements: torch.Tensor, scales: torch.Tensor | None, f: MXFormat, shape: tuple[int, ...],
+                        axes: tuple[int, ...], geo: _Geometry, layout: str) -> None:
+    """`InputError` unless the buffers hold exactly the bytes `pack_array` writes for this array."""
+    lanes = geo.k1 * geo.k2
+    body = lanes * f.element.bits // 8 if layout not in ("byte", "byte_msb") else lanes
+    what = f"shape {shape} of {f.name} blocked along {axes} is {geo.nblocks} block(s) of {lanes} codes"
+    if scales is None:
+        need = geo.nblocks * (1 + body)
+        if elements.numel() != need:
+            raise InputError(f"{what}: {geo.nblocks} interleaved record(s) of 1 scale byte + {body} bytes in layout "
+                             f"{layout!r} take {need} bytes, got {elements.numel()}")
+        return
+    need = geo.nblocks * body
+    if elements.numel() != need:
+        raise InputError(f"{what}: layout {layout!r} packs them into {need} bytes ({body} a block), "
+                         f"got {elements.numel()}")
+    if scales.numel() != geo.nblocks:
+        raise InputError(f"{what}: they need {geo.nblocks} scale bytes (one a block), got {scales.numel()}")
+
+
+def dequantize_packed(packed: torch.Tensor | tuple[torch.Tensor, torch.Tensor], fmt: str | MXFormat,
+                      shape: tuple[int, ...], axis: int | tuple[int, int] = -1,
+                      dtype: torch.dtype = torch.float32, layout: str = "byte",
+                      scale_layout: str = "separate") -> torch.Tensor:
+    """Values of x's `shape` in dtype from the packed output of `quantize(x, fmt, axis, layout=..., scale_layout=...)`.
+
+    The kernel reads each block's record and unpacks its codes in registers: the bits of
+    `mxemu.packing.unpack_array(packed, fmt, shape, axis, layout=layout, scale_layout=scale_layout)
+    .dequantize(dtype)` on a numpy copy. `packed` is what quantize returned: the pair (packed
+    elements, scales in row order) for scale_layout "separate", one tensor of records (scale byte
+    first) for "interleaved"; uint8 tensors on a CUDA device (or on the CPU under TRITON_INTERPRET=1).
+    `shape` and `axis` are x's. Raises `InputError` for an unknown layout or scale layout, a layout
+    that does not take the format's element width, buffers of the wrong size (the message says how
+    many bytes the shape, format and layout take), and wrong dtypes or devices. Unlike unpack_array
+    it does not check the bits the layout keeps zero (padding bits and lanes): they are ignored.
+
+    >>> import torch
+    >>> x = torch.tensor([7.0, 3.5, 0.25, 0.75, -5.0] + [0.0] * 30)
+    >>> records = quantize(x, "mxfp4_e2m1", layout="nibble_lo_first", scale_layout="interleaved")
+    >>> records.numel()  # two blocks: a scale byte and 16 bytes of nibbles each
+    34
+    >>> y = dequantize_packed(records, "mxfp4_e2m1", x.shape, layout="nibble_lo_first", scale_layout="interleaved")
+    >>> y.shape, y[:5].tolist()
+    (torch.Size([35]), [6.0, 4.0, 0.0, 1.0, -4.0])
+    """
+    f = _mx_format(fmt)
+    shape = _check_shape(shape)
+    axes = normalize_axes(axis, len(shape))
+    geo = _geometry(shape, axes, f.block_size)
+    if layout is None:
+        raise InputError(f"dequantize_packed needs a layout ({', '.join(LAYOUTS)}); "
+                         "for unpacked codes use dequantize")
+    _check_packing(layout, scale_layout, f, geo.k1 * geo.k2)
+    _check_out_dtype(dtype)
+    elements, scales = _packed_parts(packed, scale_layout)
+    _check_packed_sizes(elements, scales, f, shape, axes, geo, layout)
+    interleaved = scales is None
+    unpacking = _unpacking_constants(layout, f.element.bits, interleaved, len(axes) == 2 and axes[0] > axes[1])
+    # Interleaved records hold the scales; the kernel then gets a one-byte placeholder it never reads.
+    if interleaved:
+        scales = torch.empty(1, dtype=torch.uint8, device=elements.device)
+    return _run_dequantize(elements, scales, f, shape, geo, dtype, unpacking)

@@ -83,8 +83,23 @@ def block_variant(fmt: str, changes: dict, mode: int, in_kind: int, rbits: int, 
     return _compile(kernels.mx_block_kernel, ptrs, consts, target)
 
 
+def dequantize_variant(kind: int, packed: tuple[str, str, bool, bool] | None, k1: int = 1,
+                       target: GPUTarget | None = None) -> int:
+    """PTX size of one variant of `mx_dequantize_kernel` for output dtype DTYPES[kind]; packed:
+    (format, layout, interleaved scales, tile axes reversed), None for unpacked codes."""
+    if packed is None:
+        unpacking = api._unpacking_constants(None, 8, False, False)
+    else:
+        fmt, layout, interleaved, reversed_tiles = packed
+        unpacking = api._unpacking_constants(layout, mx.get_format(fmt).element.bits, interleaved, reversed_tiles)
+    consts = dict(OUT_KIND=kind, BB=64 if k1 == 1 else 2, K1=k1, K2=32, **api._output_constants(DTYPES[kind]),
+                  **unpacking)
+    ptrs = {"codes_ptr": "*u8", "scales_ptr": "*u8", "out_ptr": POINTERS["out_ptr"][kind], "dec_ptr": "*i32"}
+    return _compile(kernels.mx_dequantize_kernel, ptrs, consts, target)
+
+
 def run(target: GPUTarget) -> int:
-    """Compile every variant (block kernel, dequantize kernel per output dtype, the PTX cast kernel)."""
+    """Compile every variant (block kernel, unpacked and packed dequantize kernel, the PTX cast kernel)."""
     n = 0
     for v in BLOCK_VARIANTS:
         t0 = time.perf_counter()
@@ -99,10 +114,14 @@ def run(target: GPUTarget) -> int:
               f"TILE_T={int(reversed_tiles)}: {size} bytes of PTX", flush=True)
         n += 1
     for kind, name in enumerate(DTYPES):
-        consts = dict(OUT_KIND=kind, BB=64, K1=1, K2=32, **api._output_constants(name))
-        ptrs = {"codes_ptr": "*u8", "scales_ptr": "*u8", "out_ptr": POINTERS["out_ptr"][kind], "dec_ptr": "*i32"}
-        print(f"mx_dequantize_kernel {name}: {_compile(kernels.mx_dequantize_kernel, ptrs, consts, target)} "
-              "bytes of PTX", flush=True)
+        print(f"mx_dequantize_kernel {name}: {dequantize_variant(kind, None, target=target)} bytes of PTX", flush=True)
+        n += 1
+    # Packed dequantize: the packed quantize variants, each read back into one output dtype.
+    for i, (fmt, layout, interleaved, k1, reversed_tiles) in enumerate(PACKED_VARIANTS):
+        kind = i % len(DTYPES)
+        size = dequantize_variant(kind, (fmt, layout, interleaved, reversed_tiles), k1, target)
+        print(f"mx_dequantize_kernel {DTYPES[kind]} packed {fmt} {layout} interleaved={interleaved} K1={k1} "
+              f"TILE_T={int(reversed_tiles)}: {size} bytes of PTX", flush=True)
         n += 1
     for asm, _, _ in selfcheck.PTX_CASTS.values():
         size = _compile(selfcheck.cvt_kernel, {"x_ptr": "*fp32", "out_ptr": "*u8"},

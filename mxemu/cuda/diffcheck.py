@@ -14,7 +14,7 @@ import torch
 
 import mxemu as mx
 from mxemu import cuda
-from mxemu.packing import pack_array
+from mxemu.packing import pack_array, unpack_array
 from mxemu.policy import Policy
 
 BIT_VIEWS = {torch.float32: torch.int32, torch.bfloat16: torch.int16, torch.float16: torch.int16}
@@ -103,6 +103,29 @@ def packed_mismatches(x: torch.Tensor, fmt: str, layout: str, scale_layout: str 
     if scale_layout == "interleaved":
         return _count(got.cpu().numpy(), ref)
     return _count(got[0].cpu().numpy(), ref[0]) + _count(got[1].cpu().numpy(), ref[1])
+
+
+def packed_dequantize_mismatches(x: torch.Tensor, fmt: str, layout: str, scale_layout: str = "separate",
+                                 policy: str | Policy | None = None, axis: int | tuple[int, int] = -1,
+                                 dtype: torch.dtype | None = None) -> int:
+    """Values of the Triton packed dequantize whose bits differ from the numba path's.
+
+    Both read `pack_array` of the numba quantize of x: the Triton path through `cuda.dequantize_packed`,
+    the numba path through `unpack_array(...).dequantize`; values in dtype (default x's dtype).
+
+    >>> import torch
+    >>> packed_dequantize_mismatches(torch.linspace(-3, 3, 64), "mxfp4_e2m1", "nibble_hi_first", "interleaved")
+    0
+    """
+    dtype = x.dtype if dtype is None else dtype
+    shape = tuple(x.shape)
+    packed = pack_array(mx.quantize(to_numpy(x), fmt, axis, policy), layout, scale_layout)
+    numpy_dtype = to_numpy(torch.empty(0, dtype=dtype)).dtype
+    ref = unpack_array(packed, fmt, shape, axis, policy, layout, scale_layout).dequantize(numpy_dtype)
+    on_device = tuple(torch.from_numpy(p).to(x.device) for p in packed) if isinstance(packed, tuple) \
+        else torch.from_numpy(packed).to(x.device)
+    got = cuda.dequantize_packed(on_device, fmt, shape, axis, dtype, layout, scale_layout)
+    return _count(_bits(to_numpy(got)), _bits(ref))
 
 
 def special_values(fmt: str) -> np.ndarray:

@@ -9,7 +9,8 @@ copy. Every lane is moved to float32 bits (exact for float16 and bfloat16) and r
 (sign, m < 2^24, e), as `mxemu.kernels.element.encode_value` does; the scale comes from the
 threshold table of constants.py. Format and policy numbers are constexprs, so each (format,
 policy, input dtype) compiles its own specialised kernel. Packed quantize packs each block's codes
-in registers and stores them at the block's row of `mxemu.packing.pack_array` (`_store_packed`).
+in registers and stores them at the block's row of `mxemu.packing.pack_array` (`_store_packed`);
+packed dequantize reads that row back and unpacks it in registers (`_load_packed`).
 """
 
 from __future__ import annotations
@@ -177,6 +178,26 @@ def _block_row(q, NJ1, MID, NJ2, B, TILE_T: tl.constexpr):
 
 
 @triton.jit
+def _record_bytes(row, BB: tl.constexpr, L: tl.constexpr, G: tl.constexpr, NB: tl.constexpr,
+                  NBP: tl.constexpr, INTERLEAVED: tl.constexpr):
+    """(offsets [BB, L / G, NBP] of the packed bytes of record `row`, byte index k [NBP], record length).
+
+    `mxemu.packing.pack_mx` writes a block as one record: [scale byte if interleaved] + L / G groups
+    of NB bytes. NBP is NB rounded up to a power of two; bytes k >= NB are masked off.
+    """
+    k = tl.arange(0, NBP)
+    rec = (L // G) * NB + INTERLEAVED
+    off = (row * rec + INTERLEAVED)[:, None, None] + (tl.arange(0, L // G) * NB)[None, :, None] + k[None, None, :]
+    return off, k, rec
+
+
+@triton.jit
+def _group_shifts(G: tl.constexpr, SHIFT0: tl.constexpr, SHIFT_STEP: tl.constexpr):
+    """Bit offset [G] (int64) of code j of a group in its little-endian word (docs/layouts.md)."""
+    return (SHIFT0 + tl.arange(0, G) * SHIFT_STEP).to(tl.int64)
+
+
+@triton.jit
 def _store_packed(packed_ptr, scales_ptr, code, scale, row, valid, BB: tl.constexpr, L: tl.constexpr,
                   G: tl.constexpr, NB: tl.constexpr, NBP: tl.constexpr, SHIFT0: tl.constexpr,
                   SHIFT_STEP: tl.constexpr, INTERLEAVED: tl.constexpr):
@@ -185,21 +206,39 @@ def _store_packed(packed_ptr, scales_ptr, code, scale, row, valid, BB: tl.conste
     Every layout packs groups of G codes into NB whole bytes (docs/layouts.md): code j of a group
     sits at bit SHIFT0 + j * SHIFT_STEP of a little-endian word (bitstream_le: G = 8 / gcd(bits, 8),
     shifts j * bits; nibble_hi_first: shifts 4, 0; byte_msb: shift 8 - bits). A block of L codes
-    fills whole bytes, so records are independent. NBP is NB rounded up to a power of two.
+    fills whole bytes, so records are independent.
     """
     groups = tl.reshape(code.to(tl.int64), (BB, L // G, G))
-    shift = (SHIFT0 + tl.arange(0, G) * SHIFT_STEP).to(tl.int64)
     # The fields are disjoint, so their sum is their bitwise OR.
-    word = tl.sum(groups << shift[None, None, :], axis=2)
-    k = tl.arange(0, NBP)
+    word = tl.sum(groups << _group_shifts(G, SHIFT0, SHIFT_STEP)[None, None, :], axis=2)
+    off, k, rec = _record_bytes(row, BB, L, G, NB, NBP, INTERLEAVED)
     byte = (word[:, :, None] >> (8 * k).to(tl.int64)[None, None, :]) & 0xFF
-    rec = (L // G) * NB + INTERLEAVED
-    off = (row * rec + INTERLEAVED)[:, None, None] + (tl.arange(0, L // G) * NB)[None, :, None] + k[None, None, :]
     tl.store(packed_ptr + off, byte.to(tl.uint8), mask=valid[:, None, None] & (k < NB)[None, None, :])
     if INTERLEAVED:
         tl.store(packed_ptr + row * rec, scale.to(tl.uint8), mask=valid)
     else:
         tl.store(scales_ptr + row, scale.to(tl.uint8), mask=valid)
+
+
+@triton.jit
+def _load_packed(packed_ptr, scales_ptr, row, valid, BB: tl.constexpr, L: tl.constexpr, G: tl.constexpr,
+                 NB: tl.constexpr, NBP: tl.constexpr, SHIFT0: tl.constexpr, SHIFT_STEP: tl.constexpr,
+                 INTERLEAVED: tl.constexpr, CODE_MASK: tl.constexpr):
+    """(codes [BB, L] int32, scales [BB] int32) of records `row`: the inverse of `_store_packed`.
+
+    Each group's NB bytes are read back as one little-endian word and code j is the CODE_MASK
+    field at bit SHIFT0 + j * SHIFT_STEP of it (`mxemu.packing.unpack_codes`).
+    """
+    off, k, rec = _record_bytes(row, BB, L, G, NB, NBP, INTERLEAVED)
+    byte = tl.load(packed_ptr + off, mask=valid[:, None, None] & (k < NB)[None, None, :], other=0).to(tl.int64)
+    # Distinct bytes hold disjoint bits of the word, so their sum is their bitwise OR.
+    word = tl.sum(byte << (8 * k).to(tl.int64)[None, None, :], axis=2)
+    groups = (word[:, :, None] >> _group_shifts(G, SHIFT0, SHIFT_STEP)[None, None, :]) & CODE_MASK
+    if INTERLEAVED:
+        scale = tl.load(packed_ptr + row * rec, mask=valid, other=0)
+    else:
+        scale = tl.load(scales_ptr + row, mask=valid, other=0)
+    return tl.reshape(groups, (BB, L)).to(tl.int32), scale.to(tl.int32)
 
 
 @triton.jit
@@ -373,12 +412,24 @@ def mx_dequantize_kernel(codes_ptr, scales_ptr, out_ptr, dec_ptr,
                          O_EMAX: tl.constexpr, O_KMAX: tl.constexpr, O_SIGNBIT: tl.constexpr,
                          O_ZC0: tl.constexpr, O_ZC1: tl.constexpr, O_MAXC0: tl.constexpr, O_MAXC1: tl.constexpr,
                          O_OVFI0: tl.constexpr, O_OVFI1: tl.constexpr, O_NAN0: tl.constexpr,
-                         O_NAN1: tl.constexpr, O_INF0: tl.constexpr, O_INF1: tl.constexpr):
-    """Values of BB blocks of codes at their E8M0 scales, in the output dtype."""
+                         O_NAN1: tl.constexpr, O_INF0: tl.constexpr, O_INF1: tl.constexpr,
+                         PACKED: tl.constexpr, TILE_T: tl.constexpr, G: tl.constexpr, NB: tl.constexpr,
+                         NBP: tl.constexpr, SHIFT0: tl.constexpr, SHIFT_STEP: tl.constexpr,
+                         INTERLEAVED: tl.constexpr, CODE_MASK: tl.constexpr):
+    """Values of BB blocks of codes at their E8M0 scales, in the output dtype.
+
+    PACKED 0: codes at the output's offsets and scales in block order. PACKED 1: records of
+    `mxemu.packing.pack_array` (rows in to_blocks order, the layout's constexprs TILE_T ... CODE_MASK:
+    see `_load_packed`) at codes_ptr and, unless interleaved, the scales in row order at scales_ptr.
+    """
     q, off, mask = _lane_offsets(tl.program_id(0), nblocks, NJ1, MID, NJ2, B, N1, N2, S_A, S_N1, S_M, S_N2,
-                                 BB, K1, K2, False)
-    code = tl.load(codes_ptr + off, mask=mask, other=0).to(tl.int32)
-    scale = tl.load(scales_ptr + q, mask=q < nblocks, other=0).to(tl.int32)
+                                 BB, K1, K2, TILE_T)
+    if PACKED:
+        code, scale = _load_packed(codes_ptr, scales_ptr, _block_row(q, NJ1, MID, NJ2, B, TILE_T), q < nblocks,
+                                   BB, K1 * K2, G, NB, NBP, SHIFT0, SHIFT_STEP, INTERLEAVED, CODE_MASK)
+    else:
+        code = tl.load(codes_ptr + off, mask=mask, other=0).to(tl.int32)
+        scale = tl.load(scales_ptr + q, mask=q < nblocks, other=0).to(tl.int32)
     v = _decode_scaled(code, scale, dec_ptr, O_BITS, O_M, O_EMIN, O_EMAX, O_KMAX, O_SIGNBIT, O_ZC0, O_ZC1,
                        O_MAXC0, O_MAXC1, O_OVFI0, O_OVFI1, O_NAN0, O_NAN1, O_INF0, O_INF1)
     _store_out(out_ptr, off, v, mask, OUT_KIND)
