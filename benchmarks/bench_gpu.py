@@ -1,10 +1,11 @@
-"""GPU throughput of the Triton kernels: fake-quantize and quantize of 2^28 elements, beside a copy.
+"""GPU throughput of the Triton kernels: fake-quantize, quantize and dequantize of 2^28 elements, beside a copy.
 
     python benchmarks/bench_gpu.py [--log2n 28] [--repeat 20]
 
 GB/s counts bytes read and written: fake-quantize reads and writes n elements of the input dtype;
 quantize reads n elements and writes n code bytes and n / 32 scale bytes (packed: n * bits / 8
-code bytes, as the layout stores them, and n / 32 scale bytes); the device-to-device
+code bytes, as the layout stores them, and n / 32 scale bytes); packed dequantize reads those
+n * bits / 8 + n / 32 bytes and writes n elements of the dtype; the device-to-device
 copy (the bandwidth bound) reads and writes n elements. torchao's Triton MXFP8 casts
 (triton_to_mxfp8_dim0 / dim1, bfloat16 only) run beside them when torchao is installed. Prints the
 device name and date; refuses without a CUDA device.
@@ -46,7 +47,7 @@ def gpu_seconds(fn, repeat: int) -> float:
 def row(name: str, dtype: torch.dtype, nbytes: int, seconds: float, copy_gbs: float | None) -> float:
     gbs = nbytes / seconds / 1e9
     frac = f"{100 * gbs / copy_gbs:5.1f}% of copy" if copy_gbs else ""
-    print(f"{name:36s} {str(dtype).removeprefix('torch.'):9s} {seconds * 1e3:9.3f} ms {gbs:9.1f} GB/s  {frac}")
+    print(f"{name:52s} {str(dtype).removeprefix('torch.'):9s} {seconds * 1e3:9.3f} ms {gbs:9.1f} GB/s  {frac}")
     return gbs
 
 
@@ -76,9 +77,13 @@ def main(argv: list[str] | None = None) -> int:
             row(f"mxemu fake_quantize {fmt} axis=0", dtype, 2 * n * size,
                 gpu_seconds(lambda x=x, f=fmt: cuda.fake_quantize(x, f, axis=0), args.repeat), copy_gbs)
         for fmt, layout in PACKED:
-            bits = mx.get_format(fmt).element.bits
-            row(f"mxemu quantize {fmt} {layout}", dtype, n * size + n * bits // 8 + n // 32,
+            packed_bytes = n * mx.get_format(fmt).element.bits // 8 + n // 32
+            row(f"mxemu quantize {fmt} {layout}", dtype, n * size + packed_bytes,
                 gpu_seconds(lambda x=x, f=fmt, lay=layout: cuda.quantize(x, f, layout=lay), args.repeat), copy_gbs)
+            packed = cuda.quantize(x, fmt, layout=layout)
+            row(f"mxemu dequantize_packed {fmt} {layout}", dtype, packed_bytes + n * size,
+                gpu_seconds(lambda p=packed, f=fmt, lay=layout, x=x, dt=dtype:
+                            cuda.dequantize_packed(p, f, x.shape, dtype=dt, layout=lay), args.repeat), copy_gbs)
         if dtype == torch.bfloat16:
             try:
                 from torchao.prototype.mx_formats.kernels import triton_to_mxfp8_dim0, triton_to_mxfp8_dim1

@@ -13,9 +13,11 @@ Run on a machine with an NVIDIA GPU (refuses without one):
 3. The element casts to fp8_e4m3 / fp8_e5m2 (RNE, saturating: the ocp policy) against the
    hardware's cvt.rn.satfinite.{e4m3,e5m2}x2.f32 over every float32 of a range around each
    format, as mismatch counts (finite and NaN inputs counted apart).
-4. Packed quantize: for every format and every layout of `mxemu.packing` that takes its width,
-   2^22 random float32 blocked along the last axis, a leading axis and reversed 2-D tiles, the
-   bytes against `pack_array` (separate and interleaved scales).
+4. Packed quantize and dequantize: for every format and every layout of `mxemu.packing` that
+   takes its width, 2^22 random float32 blocked along the last axis, a leading axis and 2-D tiles
+   (both lane orders), the bytes against `pack_array` (separate and interleaved scales), and
+   `dequantize_packed` of those bytes against the numba dequantize (float32, bfloat16 and float16
+   outputs in turn), as mismatched bytes and values.
 """
 
 from __future__ import annotations
@@ -41,8 +43,10 @@ FORMATS = ("mxfp8_e4m3", "mxfp8_e5m2", "mxfp6_e3m2", "mxfp6_e2m3", "mxfp4_e2m1",
            "mxint8", "mxint7", "mxint6", "mxint5", "mxint4", "mxint3", "mxint2")
 CHUNK = 1 << 24
 PACKED_N = 1 << 22
-# Blockings of the packed part, each with the scale layout it is checked in.
-PACKED_AXES = ((-1, "separate"), (0, "interleaved"), ((1, 0), "separate"), ((0, 1), "interleaved"))
+# Blockings of the packed part, each with the scale layout it is checked in and the dtype its
+# packed dequantize writes.
+PACKED_AXES = ((-1, "separate", torch.float32), (0, "interleaved", torch.bfloat16),
+               ((1, 0), "separate", torch.float16), ((0, 1), "interleaved", torch.float32))
 # PTX casts and the float32 exponent ranges swept for them: all float32 with a biased exponent in
 # [lo, hi), both signs (from below the format's smallest subnormal to beyond its max normal).
 PTX_CASTS = {"fp8_e4m3": ("cvt.rn.satfinite.e4m3x2.f32 $0, $1, $2;", 127 - 12, 127 + 10),
@@ -145,11 +149,13 @@ def packed_layouts(dev: torch.device) -> int:
     for fmt in FORMATS:
         bits = mx.get_format(fmt).element.bits
         for layout in (name for name, widths in LAYOUTS.items() if bits in widths):
-            bad = sum(diffcheck.packed_mismatches(x, fmt, layout, scale_layout, "ocp", axis)
-                      for axis, scale_layout in PACKED_AXES)
-            total += bad
+            bad_bytes = sum(diffcheck.packed_mismatches(x, fmt, layout, scale_layout, "ocp", axis)
+                            for axis, scale_layout, _ in PACKED_AXES)
+            bad_values = sum(diffcheck.packed_dequantize_mismatches(x, fmt, layout, scale_layout, "ocp", axis, dtype)
+                             for axis, scale_layout, dtype in PACKED_AXES)
+            total += bad_bytes + bad_values
             print(f"packed           {fmt:11s} {layout:19s} {x.numel():>10d} elements x {len(PACKED_AXES)} blockings  "
-                  f"mismatched bytes={bad}", flush=True)
+                  f"mismatched bytes={bad_bytes}  dequantized values={bad_values}", flush=True)
     return total
 
 
@@ -160,7 +166,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--presets", default=",".join(PRESETS), help="comma-separated policy presets")
     ap.add_argument("--parts", default="bf16,random,ptx,packed",
                     help="comma-separated parts to run: bf16 (exhaustive), random (float32), ptx (fp8 casts), "
-                         "packed (packed layouts)")
+                         "packed (packed layouts, quantize and dequantize)")
     args = ap.parse_args(argv)
     try:
         dev = require_cuda()
