@@ -211,6 +211,11 @@ def _check_packing(layout: object, scale_layout: object, f: MXFormat, lanes: int
                          f"of {f.name} do not (quantize unpacked and use mxemu.packing)")
 
 
+def _tiles_reversed(axes: tuple[int, ...]) -> bool:
+    """Whether 2-D tiles were given as (later axis, earlier axis): to_blocks then transposes each tile."""
+    return len(axes) == 2 and axes[0] > axes[1]
+
+
 def _launch(x: object, fmt: object, axis: object, policy: object, seed: int | None, random_bits: object,
             mode: int, layout: object = None, scale_layout: object = "separate") -> tuple[torch.Tensor, ...]:
     """Run mx_block_kernel. mode 0: (codes, scales); 1: (values,); 2: pack_array's output as a tuple."""
@@ -229,7 +234,7 @@ def _launch(x: object, fmt: object, axis: object, policy: object, seed: int | No
     thr = _device_table(constants.scale_thresholds(F, P), dev)
     dec = _device_table(constants.decode_table(F), dev)
     interleaved = scale_layout == "interleaved"
-    pack = constants.packing_constants(layout, f.element.bits, interleaved, len(axes) == 2 and axes[0] > axes[1])
+    pack = constants.packing_constants(layout, f.element.bits, interleaved, _tiles_reversed(axes))
     codes, scales = _code_outputs(x, geo, mode, pack)
     fake = mode == 1
     out = torch.empty_like(x) if fake else codes
@@ -256,10 +261,15 @@ def _code_outputs(x: torch.Tensor, geo: _Geometry, mode: int, pack: dict[str, in
     if mode != 2:
         return (torch.empty(x.shape, dtype=torch.uint8, device=x.device),
                 torch.empty(geo.scale_shape, dtype=torch.uint8, device=x.device))
-    record = geo.k1 * geo.k2 // pack["G"] * pack["NB"] + pack["INTERLEAVED"]
+    record = _packed_block_bytes(geo, pack) + pack["INTERLEAVED"]
     packed = torch.empty(geo.nblocks * record, dtype=torch.uint8, device=x.device)
     # Interleaved records hold the scales; the kernel then gets a one-byte placeholder it never writes.
     return packed, torch.empty(1 if pack["INTERLEAVED"] else geo.nblocks, dtype=torch.uint8, device=x.device)
+
+
+def _packed_block_bytes(geo: _Geometry, pack: dict[str, int]) -> int:
+    """Bytes of one block's packed codes: its lanes in groups of G codes, NB bytes a group."""
+    return geo.k1 * geo.k2 // pack["G"] * pack["NB"]
 
 
 def _cdiv(a: int, b: int) -> int:
@@ -288,7 +298,8 @@ def quantize(x: torch.Tensor, fmt: str | MXFormat, axis: int | tuple[int, int] =
     padding lanes as code 0). scale_layout "separate" returns (packed elements, scales in row order),
     both flat uint8; "interleaved" returns one flat uint8 tensor of per-block records, scale byte
     first. Raises `InputError` for an unknown layout or one that does not take the format's
-    element width (fp6_4in3 needs 6 bits, the nibble layouts 4).
+    element width (fp6_4in3 needs 6 bits, the nibble layouts 4). `dequantize_packed` reads the
+    packed output back into values.
 
     >>> import torch
     >>> x = torch.tensor([7.0, 3.5, 0.25, 0.75, -5.0] + [0.0] * 27)
@@ -407,10 +418,10 @@ def _packed_parts(packed: object, scale_layout: str) -> tuple[torch.Tensor, torc
 
 
 def _check_packed_sizes(elements: torch.Tensor, scales: torch.Tensor | None, f: MXFormat, shape: tuple[int, ...],
-                        axes: tuple[int, ...], geo: _Geometry, layout: str) -> None:
+                        axes: tuple[int, ...], geo: _Geometry, layout: str, pack: dict[str, int]) -> None:
     """`InputError` unless the buffers hold exactly the bytes `pack_array` writes for this array."""
     lanes = geo.k1 * geo.k2
-    body = lanes * f.element.bits // 8 if layout not in ("byte", "byte_msb") else lanes
+    body = _packed_block_bytes(geo, pack)
     what = f"shape {shape} of {f.name} blocked along {axes} is {geo.nblocks} block(s) of {lanes} codes"
     if scales is None:
         need = geo.nblocks * (1 + body)
@@ -433,8 +444,8 @@ def dequantize_packed(packed: torch.Tensor | tuple[torch.Tensor, torch.Tensor], 
     """Values of x's `shape` in dtype from the packed output of `quantize(x, fmt, axis, layout=..., scale_layout=...)`.
 
     The kernel reads each block's record and unpacks its codes in registers: the bits of
-    `mxemu.packing.unpack_array(packed, fmt, shape, axis, layout=layout, scale_layout=scale_layout)
-    .dequantize(dtype)` on a numpy copy. `packed` is what quantize returned: the pair (packed
+    `mxemu.packing.unpack_array` (same arguments, on a numpy copy) followed by
+    `MXArray.dequantize(dtype)`. `packed` is what quantize returned: the pair (packed
     elements, scales in row order) for scale_layout "separate", one tensor of records (scale byte
     first) for "interleaved"; uint8 tensors on a CUDA device (or on the CPU under TRITON_INTERPRET=1).
     `shape` and `axis` are x's. Raises `InputError` for an unknown layout or scale layout, a layout
@@ -461,9 +472,9 @@ def dequantize_packed(packed: torch.Tensor | tuple[torch.Tensor, torch.Tensor], 
     _check_packing(layout, scale_layout, f, geo.k1 * geo.k2)
     _check_out_dtype(dtype)
     elements, scales = _packed_parts(packed, scale_layout)
-    _check_packed_sizes(elements, scales, f, shape, axes, geo, layout)
     interleaved = scales is None
-    unpacking = _unpacking_constants(layout, f.element.bits, interleaved, len(axes) == 2 and axes[0] > axes[1])
+    unpacking = _unpacking_constants(layout, f.element.bits, interleaved, _tiles_reversed(axes))
+    _check_packed_sizes(elements, scales, f, shape, axes, geo, layout, unpacking)
     # Interleaved records hold the scales; the kernel then gets a one-byte placeholder it never reads.
     if interleaved:
         scales = torch.empty(1, dtype=torch.uint8, device=elements.device)
