@@ -223,6 +223,15 @@ def errors(tmp: Path) -> list[Bad]:
             InputError, "accepted: float32"),
         Bad("cuda dequantize of an empty tensor", lambda: cuda.dequantize(U8[:0], U8[:0], "mxint8"), InputError,
             "empty"),
+        Bad("cuda dequantize_packed of too few bytes",
+            lambda: cuda.dequantize_packed((U8[:31], U8[:2]), "mxfp4_e2m1", (64,), layout="nibble_lo_first"),
+            InputError, "packs them into 32 bytes"),
+        Bad("cuda dequantize_packed of a layout for another width",
+            lambda: cuda.dequantize_packed((U8[:48], U8[:2]), "mxfp4_e2m1", (64,), layout="fp6_4in3"),
+            InputError, "layouts for 4 bits"),
+        Bad("cuda dequantize_packed without a layout",
+            lambda: cuda.dequantize_packed((U8, U8[:2]), "mxint8", (64,), layout=None), InputError,
+            "for unpacked codes use dequantize"),
         Bad("torch fake_quantize unknown backend", lambda: tf.fake_quantize(T, "mxint8", backend="gpu"), InputError,
             "backend must be one of"),
         Bad("load_anchor of garbage",
@@ -248,7 +257,7 @@ def test_the_table_covers_every_public_function_group():
     for word in ("quantize", "fake_quantize", "encode", "decode", "dequantize", "convert", "dot", "matmul",
                  "save", "load", "register", "pack_mx", "unpack", "accumulator_bits", "truncated", "torch",
                  "MXLinear", "quantize_model", "MFQATRecipe", "anchor", "random_bits", "empty", "0-d", "axis",
-                 "cuda quantize", "cuda fake_quantize", "cuda dequantize", "backend"):
+                 "cuda quantize", "cuda fake_quantize", "cuda dequantize", "cuda dequantize_packed", "backend"):
         assert word in names, word
 
 
