@@ -133,7 +133,7 @@ def _scale_exp(scale_exp: object, shape: tuple[int, ...]) -> np.ndarray:
         raise InputError(f"scale_exp of shape {s.shape} does not broadcast to {shape}") from None
 
 
-def _part(s: np.ndarray, index: tuple[slice, ...]) -> np.ndarray:
+def _scale_exp_part(s: np.ndarray, index: tuple[slice, ...]) -> np.ndarray:
     """The int64 scale exponents of the sub-array x[index] in C order (one value if they are all one)."""
     return s.astype(np.int64).reshape(1) if s.ndim == 0 else np.ascontiguousarray(s[index], np.int64).reshape(-1)
 
@@ -158,8 +158,8 @@ def encode(x: np.ndarray, fmt: str | ElementFormat, *, scale_exp: int | np.ndarr
         _check_nan_policy(part, element, pol)
         ebits, mbits = INPUT_LAYOUTS[part.dtype.name]
         codes = np.empty(part.size, np.uint8)
-        dispatch.encode_elements(part.reshape(-1).view(INT_VIEW[part.dtype.name]), ebits, mbits, _part(s, ix),
-                                 format_params(element), policy_params(pol),
+        dispatch.encode_elements(part.reshape(-1).view(INT_VIEW[part.dtype.name]), ebits, mbits,
+                                 _scale_exp_part(s, ix), format_params(element), policy_params(pol),
                                  _random_bits(source, pol, x.shape, ix), codes)
         out[ix] = codes.reshape(part.shape)
     return out
@@ -193,7 +193,7 @@ def decode(codes: np.ndarray, fmt: str | ElementFormat, *, scale_exp: int | np.n
         part = np.asarray(c[ix], dtype=np.uint8, order="C")  # keeps a 0-d array 0-d
         values = np.empty(part.size, np.float64)
         with serial_if_small(part.size):
-            kb.decode_elements(part.reshape(-1), format_params(element), _part(s, ix), values)
+            kb.decode_elements(part.reshape(-1), format_params(element), _scale_exp_part(s, ix), values)
         out[ix] = to_dtype(values.reshape(part.shape), dt)
     return out
 

@@ -190,7 +190,7 @@ def _quantize_blocks(mx: MXFormat, level: str, seed: int) -> _Blocks:
 QUANTIZE_RANDOM = {"L1": 512, "L2": 8192}  # Philox-random blocks (MB-random) of the quantize suite
 
 
-def _block_table(suite: str, mx: MXFormat, policy: Policy, blocks: _Blocks, seed: int = 0) -> Table:
+def _block_table(suite: str, mx: MXFormat, policy: Policy, blocks: _Blocks, seed: int) -> Table:
     x = np.stack(blocks.rows).astype(np.float32)
     tags = np.array(blocks.tags, dtype=np.uint16)
     if policy.nan_to_nonan == "error" and not mx.element.has_nan:
@@ -236,7 +236,7 @@ def _stochastic_blocks(x: np.ndarray, tags: np.ndarray, policy: Policy, seed: in
 
 def build_scale(mx: MXFormat, policy: Policy, level: str, seed: int) -> Table:
     """Blocks built around discriminating amax values; the scale byte is the expected output."""
-    return _block_table("scale", mx, policy, _scale_blocks(mx, level))
+    return _block_table("scale", mx, policy, _scale_blocks(mx, level), seed)
 
 
 def build_quantize(mx: MXFormat, policy: Policy, level: str, seed: int) -> Table:
@@ -297,6 +297,6 @@ def build_divergence(mx: MXFormat, policy: Policy, level: str, seed: int) -> Tab
         keep.append(i)
         differs.append(sum(1 << b for b, r in enumerate(rows) if r is not None and r != mine[i].tobytes()))
     blocks = _Blocks(rows=list(x[keep]), tags=[tags[i] for i in keep])
-    t = _block_table("divergence", mx, policy, blocks)
+    t = _block_table("divergence", mx, policy, blocks, seed)
     t.columns["differs"] = np.array(differs, dtype=np.uint16)
     return t
