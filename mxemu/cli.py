@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 
 import numpy as np
@@ -76,6 +77,12 @@ def _golden_parser(sub: argparse._SubParsersAction) -> None:
     chk.add_argument("--format", default=None, help="MX format, when --suite names only the suite")
     chk.add_argument("--dut", required=True, help="DUT dump: .tv lines, or one output (or record) hex word per line")
     chk.add_argument("--max-errors", type=int, default=20, help="mismatches explained in full (default 20)")
+    chk.add_argument("--only-present", action="store_true",
+                     help="cases absent from the dump are reported as not driven, not as failures")
+    chk.add_argument("--fields", default=None, help="comma-separated output fields to compare (default: all)")
+    chk.add_argument("--nan", default="exact", choices=["exact", "any"],
+                     help="any: an expected NaN code matches any NaN code of the lane's format")
+    chk.add_argument("--json", action="store_true", help="print the report as one JSON document")
 
 
 def _jobs(text: str) -> int:
@@ -128,12 +135,10 @@ def _golden(args: argparse.Namespace) -> int:
             print(f"{directory}: {'verified' if not problems else f'{len(problems)} problem(s)'}")
             bad += bool(problems)
         return 1 if bad else 0
-    res = check(args.directory, args.suite, args.dut, args.format, args.max_errors)
-    for line in res.lines:
-        print(line)
-    for tag, n in sorted(res.by_tag.items()):
-        print(f"  {tag}: {n} failing case(s)")
-    print(f"{res.table}: {res.compared} case(s) compared, {res.failures} failure(s)")
+    fields = None if args.fields is None else tuple(f.strip() for f in args.fields.split(","))
+    res = check(args.directory, args.suite, args.dut, args.format, args.max_errors, only_present=args.only_present,
+                fields=fields, nan=args.nan)
+    print(json.dumps(res.as_dict(), indent=2) if args.json else "\n".join(res.report()))
     return 0 if res.ok else 1
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import random
 from pathlib import Path
 
 import pytest
@@ -170,3 +171,144 @@ def test_divergence_mismatch_is_explained_by_lane(tmp_path: Path) -> None:
     lines[4] = " ".join(tokens)
     res = check(div, "divergence/mxint8", _write(tmp_path, lines))
     assert res.failures == 1 and "case 3 " in res.lines[0] and "codes lane 7: expected" in res.lines[0]
+
+
+def _half(lines: list[str], seed: int) -> list[str]:
+    """A random half of the cases of a .tv (header dropped), in a shuffled order."""
+    rng = random.Random(seed)
+    body = lines[1:]
+    return rng.sample(body, len(body) // 2)
+
+
+@pytest.mark.parametrize("name", ["quantize/mxfp4_e2m1", "dot/mxfp8_e4m3", "decode/mxint8"])
+def test_dump_of_a_random_half_passes_only_present_and_fails_without(tmp_path: Path, name: str) -> None:
+    lines = _tv(name)
+    dut = _write(tmp_path, _half(lines, seed=len(name)))
+    n = len(lines) - 1
+    full = check(L0, name, dut)
+    assert not full.ok and full.compared == n // 2 and full.failures == n - n // 2
+    part = check(L0, name, dut, only_present=True)
+    assert part.ok and part.compared == n // 2 and part.not_driven == n - n // 2 and part.failures == 0
+    assert part.report()[-1] == f"{name}: {n // 2} case(s) compared, 0 failure(s), {n - n // 2} not driven " \
+                                f"(absent from the dump)"
+    assert main(["golden", "check", str(L0), "--suite", name, "--dut", str(dut), "--only-present"]) == 0
+    assert main(["golden", "check", str(L0), "--suite", name, "--dut", str(dut)]) == 1
+
+
+def test_only_present_still_fails_a_wrong_case(tmp_path: Path) -> None:
+    body = _tv("encode/mxfp6_e3m2")[1:]
+    tokens = body[9].split()
+    tokens[4] = f"{int(tokens[4], 16) ^ 1:02x}"
+    dut = _write(tmp_path, [" ".join(tokens), body[20]])
+    res = check(L0, "encode/mxfp6_e3m2", dut, only_present=True)
+    assert res.compared == 2 and res.failures == 1 and res.lines[0].startswith("case 9 [")
+
+
+def _scales_off_by(lines: list[str], d: int) -> tuple[list[str], int]:
+    out, changed = [lines[0]], 0
+    for ln in lines[1:]:
+        t = ln.split()
+        if 0 <= int(t[34], 16) + d <= 0xFE and t[-1] == "0":  # finite scales of exact-class cases only
+            t[34] = f"{int(t[34], 16) + d:02x}"
+            changed += 1
+        out.append(" ".join(t))
+    return out, changed
+
+
+def test_scales_all_off_by_one_are_summarised_as_one_pattern(tmp_path: Path,
+                                                              capsys: pytest.CaptureFixture) -> None:
+    lines, changed = _scales_off_by(_tv("quantize/mxfp8_e5m2"), 1)
+    dut = _write(tmp_path, lines)
+    res = check(L0, "quantize/mxfp8_e5m2", dut)
+    assert res.failures == changed > 100
+    scale = res.summary["scale"]
+    assert scale.cases == changed and [p.kind for p in scale.patterns] == ["offset"]
+    assert scale.patterns[0].value == 1 and res.summary["codes"].cases == 0
+    assert main(["golden", "check", str(L0), "--suite", "quantize/mxfp8_e5m2", "--dut", str(dut)]) == 1
+    out = capsys.readouterr().out.splitlines()
+    assert [ln for ln in out if ln.startswith("  pattern")] == [
+        f"  pattern scale: {changed} case(s), {changed} lane(s) differ: constant scale offset +1 "
+        f"(got = expected +1 in every mismatch)"]
+    # a mutation: one scale off by two instead breaks the pattern
+    t = lines[5].split()
+    t[34] = f"{int(t[34], 16) + 1:02x}"
+    lines[5] = " ".join(t)
+    assert check(L0, "quantize/mxfp8_e5m2", _write(tmp_path, lines)).summary["scale"].patterns == []
+
+
+def _with(lines: list[str], edits: dict[int, dict[int, str]]) -> list[str]:
+    out = list(lines)
+    for row, cols in edits.items():
+        t = out[row + 1].split()
+        for col, v in cols.items():
+            t[col] = v
+        out[row + 1] = " ".join(t)
+    return out
+
+
+def test_sign_of_zero_nan_code_lane_and_tag_patterns(tmp_path: Path) -> None:
+    name = "quantize/mxfp8_e5m2"
+    lines = _tv(name)
+    rows = [ln.split() for ln in lines[1:]]
+    # codes lanes that are +0 in exact-class cases become -0
+    zeros = [(i, k) for i, t in enumerate(rows) if t[-1] == "0" for k in range(32) if t[35 + k] == "00"][:5]
+    res = check(L0, name, _write(tmp_path, _with(lines, {i: {35 + k: "80"} for i, k in zeros})))
+    kinds = {p.kind for p in res.summary["codes"].patterns}
+    assert res.failures == len({i for i, _ in zeros}) and "zero_sign" in kinds and "offset" in kinds
+    # the E5M2 NaN code 0x7e (canonical) answered as 0x7f: a NaN-code-only pattern, accepted with --nan any
+    enc = _tv("encode/mxfp8_e5m2")
+    nans = [i for i, ln in enumerate(enc[1:]) if ln.split()[4] in ("7e", "fe")]
+    assert len(nans) >= 2
+    dut = _write(tmp_path, _with(enc, {i: {4: f"{int(enc[i + 1].split()[4], 16) | 1:02x}"} for i in nans}))
+    res = check(L0, "encode/mxfp8_e5m2", dut)
+    assert res.failures == len(nans) and res.summary["code"].patterns[0].kind == "nan_code"
+    assert check(L0, "encode/mxfp8_e5m2", dut, nan="any").ok
+    assert main(["golden", "check", str(L0), "--suite", "encode/mxfp8_e5m2", "--dut", str(dut), "--nan", "any"]) == 0
+    # a finite value answered as a NaN is not accepted by --nan any
+    t = next(i for i, r in enumerate(rows) if r[-1] == "0" and r[35] == "01")
+    assert not check(L0, name, _write(tmp_path, _with(lines, {t: {35: "7f"}})), nan="any").ok
+    # every mismatch in lane 3 of cases of one tag
+    tag = rows[0][1]
+    same = [i for i, r in enumerate(rows) if r[1] == tag and r[-1] == "0"][:4]
+    assert len(same) >= 2
+    res = check(L0, name, _write(tmp_path, _with(lines, {i: {38: f"{int(rows[i][38], 16) ^ 0x40:02x}"}
+                                                         for i in same})))
+    kinds = {p.kind: p.value for p in res.summary["codes"].patterns}
+    assert kinds["lane"] == 3 and kinds["tag"] == TAGS[int(tag, 16)]
+
+
+def test_fields_compares_only_the_named_outputs(tmp_path: Path) -> None:
+    lines = _tv("dot/mxfp8_e4m3")
+    t = lines[3].split()
+    t[-3] = f"{int(t[-3], 16) ^ 1:08x}"  # trunc_32_8
+    dut = _write(tmp_path, [lines[0], *lines[1:3], " ".join(t), *lines[4:]])
+    assert not check(L0, "dot/mxfp8_e4m3", dut).ok
+    res = check(L0, "dot/mxfp8_e4m3", dut, fields=("exact", "fp32_sequential"))
+    assert res.ok and res.fields == ("exact", "fp32_sequential") and set(res.summary) == set(res.fields)
+    assert not check(L0, "dot/mxfp8_e4m3", dut, fields=("trunc_32_8",)).ok
+    with pytest.raises(InputError, match="has the output fields exact, block_exact_fp32"):
+        check(L0, "dot/mxfp8_e4m3", dut, fields=("exact", "tag"))
+    assert main(["golden", "check", str(L0), "--suite", "dot/mxfp8_e4m3", "--dut", str(dut),
+                 "--fields", "exact,dequant_fp32"]) == 0
+
+
+def test_json_report(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    lines, _ = _scales_off_by(_tv("quantize/mxint8"), -2)
+    dut = _write(tmp_path, [lines[0], *lines[1:-3]])
+    assert main(["golden", "check", str(L0), "--suite", "quantize/mxint8", "--dut", str(dut), "--json",
+                 "--only-present", "--max-errors", "3"]) == 1
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["table"] == "quantize/mxint8" and doc["ok"] is False and doc["not_driven"] == 3
+    assert doc["failures"] == sum(doc["by_tag"].values()) and len(doc["mismatches"]) == 3
+    first = doc["mismatches"][0]
+    assert first["diffs"][0]["field"] == "scale" and first["diffs"][0]["got"] == first["diffs"][0]["expected"] - 2
+    assert doc["summary"]["scale"]["patterns"][0] == {"kind": "offset", "value": -2, "text": (
+        "constant scale offset -2 (got = expected -2 in every mismatch)")}
+
+
+def test_duplicate_case_in_a_dump_is_refused(tmp_path: Path) -> None:
+    lines = _tv("encode/mxint8")
+    wrong = lines[5].split()
+    wrong[4] = f"{int(wrong[4], 16) ^ 1:02x}"
+    with pytest.raises(FileFormatError, match="case 4 appears more than once"):
+        check(L0, "encode/mxint8", _write(tmp_path, [*lines, " ".join(wrong)]))

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from mxemu.errors import FileFormatError
+from mxemu.golden import trust
 from mxemu.golden.suites import (
     CHECK_CLASSES,
     CONVERT_METHODS,
@@ -229,15 +230,22 @@ def manifest_bytes(doc: dict[str, Any]) -> bytes:
     return (json.dumps(doc, indent=2) + "\n").encode("utf-8")
 
 
-def read_manifest(directory: Path) -> dict[str, Any]:
-    """MANIFEST.json of a set, schema-checked; `FileFormatError` naming every violation."""
-    path = directory / MANIFEST
+def parse_json(data: bytes, path: Path) -> Any:
+    """A JSON document from the bytes of `path`; `FileFormatError` for bad UTF-8 or JSON, integers of more
+    digits than Python converts (ValueError) and nesting deeper than the parser recurses."""
     try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise FileFormatError(f"{path}: no MANIFEST.json; not a complete golden set") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise FileFormatError(f"{path}: cannot read the manifest ({exc})") from None
+        return json.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
+        raise FileFormatError(f"{path}: cannot read as JSON ({type(exc).__name__}: {exc})") from None
+
+
+def read_manifest(directory: Path) -> dict[str, Any]:
+    """MANIFEST.json of a set (a regular file, not a link, at most `trust.JSON_LIMIT` bytes), schema-checked;
+    `FileFormatError` naming every violation."""
+    path = directory / MANIFEST
+    if not path.exists() and not path.is_symlink():
+        raise FileFormatError(f"{path}: no MANIFEST.json; not a complete golden set")
+    doc = parse_json(trust.read_regular(path, trust.JSON_LIMIT, "manifest"), path)
     errors = validate(doc)
     if errors:
         raise FileFormatError(f"{path}: does not match the manifest schema: " + "; ".join(errors[:10]))
@@ -264,10 +272,13 @@ def check_sums(directory: Path) -> list[str]:
             continue
         digest, name = m.groups()
         listed.add(name)
-        target = directory / name
-        if ".." in Path(name).parts or not target.is_file():
-            problems.append(f"{name}: listed in {SUMS} but missing")
-        elif sha256_bytes(target.read_bytes()) != digest:
+        try:  # a listed path is confined to the set and read only if it is a regular file, no link
+            target = trust.confined(directory, name, f"{SUMS} entry")
+            data = trust.read_regular(target, target.lstat().st_size, "listed file")
+        except (FileFormatError, OSError) as exc:
+            problems.append(f"{name}: listed in {SUMS} but not readable as a file of the set ({exc})")
+            continue
+        if sha256_bytes(data) != digest:
             problems.append(f"{name}: SHA-256 differs from {SUMS}")
     for f in sorted(directory.rglob("*")):
         rel = f.relative_to(directory).as_posix()
