@@ -239,10 +239,14 @@ def save(q: MXArray, path: str | os.PathLike, layout: str = "byte") -> Path:
 def read_npz(path: str | os.PathLike, names: set[str] | None = None) -> dict[str, np.ndarray]:
     """The arrays of an .npz archive, read without pickle and without trusting the sizes it claims.
 
-    Each member's .npy header (format 1.0 or 2.0) is parsed first; an object dtype, or a shape whose
-    bytes differ from what the member holds, is refused before any array is allocated, so a header
-    claiming 2^40 elements costs nothing. `names` (without ".npy"), if given, must be exactly the
-    archive's members. Anything wrong raises `FileFormatError` naming the file.
+    Before any member is read, its declared sizes are checked against the archive: stored or deflated
+    members only, compressed sizes that fit in the file, a stored member's size equal to its compressed
+    size and a deflated one's at most `DEFLATE_MAX_RATIO` times it. Each member's .npy header (format 1.0
+    or 2.0) is parsed next; an object dtype, or a shape whose bytes differ from what the member holds, is
+    refused before any array is allocated, so a header claiming 2^40 elements costs nothing. The data is
+    then read in pieces of `NPZ_PIECE` bytes into the array itself (no second copy). `names` (without
+    ".npy"), if given, must be exactly the archive's members. Anything wrong raises `FileFormatError`
+    naming the file.
 
     >>> import io, tempfile, pathlib
     >>> p = pathlib.Path(tempfile.mkdtemp()) / "a.npz"
@@ -251,8 +255,17 @@ def read_npz(path: str | os.PathLike, names: set[str] | None = None) -> dict[str
     [0, 1, 2]
     """
     path = Path(path)
+    return _guarded(path, lambda: _read_archive(path, path, names))
+
+
+def read_npz_bytes(where: str | os.PathLike, data: bytes, names: set[str] | None = None) -> dict[str, np.ndarray]:
+    """`read_npz` of an archive already in memory (`where` names it in messages)."""
+    return _guarded(Path(where), lambda: _read_archive(io.BytesIO(data), Path(where), names))
+
+
+def _guarded(path: Path, read: Callable[[], Any]) -> Any:
     try:
-        return _read_npz_members(path, names)
+        return read()
     except (MXError, MemoryError):
         raise
     except Exception as exc:
@@ -262,50 +275,102 @@ def read_npz(path: str | os.PathLike, names: set[str] | None = None) -> dict[str
 
 
 NPY_HEADER_READERS = {(1, 0): np.lib.format.read_array_header_1_0, (2, 0): np.lib.format.read_array_header_2_0}
+# Deflate codes a run of 258 repeated bytes in no fewer than 2 bits, so no stream expands more than
+# 1032-fold (RFC 1951 §3.2.5); a member claiming more is a lie, refused before it is inflated.
+DEFLATE_MAX_RATIO = 1032
+NPZ_PIECE = 16 << 20  # bytes read from a member at a time
+METADATA_LIMIT = 1 << 20  # bytes of the JSON metadata of a file written by `save`
 
 
-def _read_npz_members(path: Path, names: set[str] | None) -> dict[str, np.ndarray]:
-    with path.open("rb") as f:
+def _members(z: zipfile.ZipFile, size: int, path: Path, names: set[str] | None) -> dict[str, zipfile.ZipInfo]:
+    """The archive's .npy members by name, once their declared sizes are possible for a file of `size` bytes."""
+    infos = z.infolist()
+    members = [i.filename for i in infos]
+    if len(set(members)) != len(members) or not all(m.endswith(".npy") for m in members):
+        raise FileFormatError(f"{path}: archive members {members} are not distinct .npy files")
+    found = {m[: -len(".npy")] for m in members}
+    if names is not None and found != names:
+        raise FileFormatError(f"{path}: the archive holds {sorted(found)}; expected {sorted(names)}")
+    if sum(i.compress_size for i in infos) > size:
+        raise FileFormatError(f"{path}: members claim {sum(i.compress_size for i in infos)} compressed bytes in a "
+                              f"{size}-byte file")
+    for i in infos:
+        if i.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
+            raise FileFormatError(f"{path}: {i.filename}: compression method {i.compress_type} refused "
+                                  f"(accepted: stored, deflated)")
+        bound = i.compress_size if i.compress_type == zipfile.ZIP_STORED else DEFLATE_MAX_RATIO * i.compress_size
+        if i.file_size > bound:
+            raise FileFormatError(f"{path}: {i.filename}: claims {i.file_size} bytes from {i.compress_size} "
+                                  f"compressed; more than its method can expand to ({bound})")
+    return {i.filename[: -len(".npy")]: i for i in infos}
+
+
+def _read_member(z: zipfile.ZipFile, info: zipfile.ZipInfo, path: Path,
+                 want: tuple[int, ...] | None = None) -> np.ndarray:
+    """One member's array: header checked against the member's declared size (and against the uint8 shape
+    `want`, when the caller knows it) before allocating; data read in bounded pieces."""
+    with z.open(info) as f:
+        version = np.lib.format.read_magic(f)
+        if version not in NPY_HEADER_READERS:
+            raise FileFormatError(f"{path}: {info.filename}: .npy format {version} is not read "
+                                  f"(accepted: 1.0, 2.0)")
+        shape, fortran, dtype = NPY_HEADER_READERS[version](f)
+        if dtype.hasobject or dtype.kind not in "biuf":
+            raise FileFormatError(f"{path}: {info.filename}: dtype {dtype} refused (objects are never "
+                                  f"unpickled; accepted: bool, integer and float arrays)")
+        nbytes = math.prod(shape) * dtype.itemsize
+        if nbytes != info.file_size - f.tell():
+            raise FileFormatError(f"{path}: {info.filename}: header claims shape {shape} of {dtype} "
+                                  f"({nbytes} bytes) but the member holds {info.file_size - f.tell()}")
+        if want is not None and (dtype != np.uint8 or tuple(shape) != want):
+            raise FileFormatError(f"{path}: tensor '{info.filename[:-len('.npy')]}' is {dtype} of shape {shape}; "
+                                  f"the metadata describes uint8 of shape {want} (refused before reading)")
+        buf = np.empty(nbytes, np.uint8)
+        at = 0
+        while at < nbytes:
+            got = f.readinto(memoryview(buf)[at:at + NPZ_PIECE])
+            if not got:
+                raise FileFormatError(f"{path}: {info.filename}: truncated ({at} of {nbytes} bytes)")
+            at += got
+    a = buf.view(dtype).reshape(shape, order="F" if fortran else "C")
+    return np.ascontiguousarray(a) if fortran else a
+
+
+def _read_archive(source: Path | BinaryIO, path: Path, names: set[str] | None) -> dict[str, np.ndarray]:
+    with _npz_file(source, path) as (f, size), zipfile.ZipFile(f) as z:
+        return {name: _read_member(z, info, path) for name, info in _members(z, size, path, names).items()}
+
+
+@contextlib.contextmanager
+def _npz_file(source: Path | BinaryIO, path: Path) -> Any:
+    """(binary file, its size) of an archive on disk or in memory; a single .npy is named as such."""
+    with contextlib.ExitStack() as stack:
+        f = stack.enter_context(source.open("rb")) if isinstance(source, Path) else source
         if f.read(len(np.lib.format.MAGIC_PREFIX)) == np.lib.format.MAGIC_PREFIX:
             raise FileFormatError(f"{path}: not an .npz archive (a single .npy array)")
-    with zipfile.ZipFile(path) as z:
-        infos = z.infolist()
-        members = [i.filename for i in infos]
-        if len(set(members)) != len(members) or not all(m.endswith(".npy") for m in members):
-            raise FileFormatError(f"{path}: archive members {members} are not distinct .npy files")
-        found = {m[: -len(".npy")] for m in members}
-        if names is not None and found != names:
-            raise FileFormatError(f"{path}: the archive holds {sorted(found)}; expected {sorted(names)}")
-        out = {}
-        for info in infos:
-            with z.open(info) as f:
-                version = np.lib.format.read_magic(f)
-                if version not in NPY_HEADER_READERS:
-                    raise FileFormatError(f"{path}: {info.filename}: .npy format {version} is not read "
-                                          f"(accepted: 1.0, 2.0)")
-                shape, fortran, dtype = NPY_HEADER_READERS[version](f)
-                if dtype.hasobject or dtype.kind not in "biuf":
-                    raise FileFormatError(f"{path}: {info.filename}: dtype {dtype} refused (objects are never "
-                                          f"unpickled; accepted: bool, integer and float arrays)")
-                nbytes = math.prod(shape) * dtype.itemsize
-                if nbytes != info.file_size - f.tell():
-                    raise FileFormatError(f"{path}: {info.filename}: header claims shape {shape} of {dtype} "
-                                          f"({nbytes} bytes) but the member holds {info.file_size - f.tell()}")
-                data = f.read(nbytes)
-            if len(data) != nbytes:
-                raise FileFormatError(f"{path}: {info.filename}: truncated ({len(data)} of {nbytes} bytes)")
-            a = np.frombuffer(data, dtype).reshape(shape, order="F" if fortran else "C")
-            out[info.filename[: -len(".npy")]] = np.ascontiguousarray(a).copy() if fortran else a.copy()
-    return out
+        size = f.seek(0, os.SEEK_END)
+        f.seek(0)
+        yield f, size
 
 
 def _read_npz(path: Path) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
-    arrays = read_npz(path, {*TENSORS, "metadata"})
-    blob = arrays.pop("metadata")
-    if blob.dtype != np.uint8 or blob.ndim != 1:
-        raise FileFormatError(f"{path}: 'metadata' must be a 1-D uint8 array of UTF-8 JSON, "
-                              f"got {blob.dtype} of shape {blob.shape}")
-    return arrays, json.loads(blob.tobytes().decode("utf-8"))
+    """The tensors and metadata of a file written by `save`: the metadata first (at most `METADATA_LIMIT`
+    bytes), then the tensors, each only if its declared size is the one the metadata describes."""
+    with _npz_file(path, path) as (f, size), zipfile.ZipFile(f) as z:
+        members = _members(z, size, path, {*TENSORS, "metadata"})
+        if members["metadata"].file_size > METADATA_LIMIT:
+            raise FileFormatError(f"{path}: metadata of {members['metadata'].file_size} bytes; at most "
+                                  f"{METADATA_LIMIT} accepted")
+        blob = _read_member(z, members["metadata"], path)
+        if blob.dtype != np.uint8 or blob.ndim != 1:
+            raise FileFormatError(f"{path}: 'metadata' must be a 1-D uint8 array of UTF-8 JSON, "
+                                  f"got {blob.dtype} of shape {blob.shape}")
+        meta = json.loads(blob.tobytes().decode("utf-8"))
+        try:
+            want = _describe(meta).tensor_shapes
+        except MXError as exc:
+            raise FileFormatError(f"{path}: {exc}") from None
+        return {k: _read_member(z, members[k], path, tuple(want[k])) for k in TENSORS}, meta
 
 
 def _read_safetensors(path: Path) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
@@ -351,19 +416,36 @@ def load(path: str | os.PathLike) -> MXArray:
 def _json(meta: dict[str, str], key: str) -> Any:
     try:
         return json.loads(meta[key])
-    except (json.JSONDecodeError, TypeError) as exc:
-        raise FileFormatError(f"metadata '{key}' is not valid JSON ({exc})") from None
+    except (ValueError, TypeError, RecursionError) as exc:  # ValueError: also an integer of > 4300 digits
+        raise FileFormatError(f"metadata '{key}' is not valid JSON ({type(exc).__name__}: {exc})") from None
+
+
+MAX_ELEMENTS = 1 << 62  # a shape describing more elements than this (numpy's intp range) is refused
 
 
 def _int_list(value: Any, key: str) -> list[int]:
     if not isinstance(value, list) or not all(isinstance(v, int) and not isinstance(v, bool) for v in value):
-        raise FileFormatError(f"metadata '{key}' must be a JSON list of integers, got {value!r}")
+        raise FileFormatError(f"metadata '{key}' must be a JSON list of integers, got {str(value)[:80]}")
+    if any(abs(v) >= MAX_ELEMENTS for v in value):
+        raise FileFormatError(f"metadata '{key}' has an integer beyond {MAX_ELEMENTS}")
     return value
 
 
-def _build(arrays: dict[str, np.ndarray], meta: Any) -> MXArray:
-    """Check the metadata and tensors of a file against each other; the MXArray they describe."""
-    from mxemu.array import MXArray
+@dataclasses.dataclass(frozen=True)
+class _Description:
+    """What a file's metadata says: the array's format, policy, geometry, layout and tensor shapes."""
+
+    format: MXFormat
+    policy: Any
+    shape: tuple[int, ...]
+    axis: tuple[int, ...]
+    layout: str
+    tensor_scale: float | None
+    tensor_shapes: dict[str, tuple[int, ...]]
+
+
+def _describe(meta: Any) -> _Description:
+    """Check a file's metadata on its own (keys, checksum, format, policy, geometry) before any tensor is read."""
     from mxemu.policy import FIELDS, Policy
     from mxemu.spec import MXFormat, get_format
 
@@ -398,8 +480,10 @@ def _build(arrays: dict[str, np.ndarray], meta: Any) -> MXArray:
         raise FileFormatError(f"metadata 'tensor_scale' is {'present' if 'tensor_scale' in meta else 'missing'}, "
                               f"but format {name!r} {'has' if f.tensor_scale else 'has no'} per-tensor scale")
     tensor_scale = _json(meta, "tensor_scale") if f.tensor_scale else None
-    if tensor_scale is not None and not is_tensor_scale(tensor_scale):
-        raise FileFormatError(f"metadata 'tensor_scale' = {tensor_scale!r} is not null or a positive finite float32")
+    if tensor_scale is not None and ((isinstance(tensor_scale, int) and abs(tensor_scale) >= 1 << 128)
+                                     or not is_tensor_scale(tensor_scale)):
+        raise FileFormatError(f"metadata 'tensor_scale' = {str(tensor_scale)[:80]} is not null or a positive "
+                              f"finite float32")
 
     pdata = _json(meta, "policy")
     if not isinstance(pdata, dict) or set(pdata) != {*FIELDS, "name"}:
@@ -411,8 +495,9 @@ def _build(arrays: dict[str, np.ndarray], meta: Any) -> MXArray:
         raise FileFormatError(f"metadata 'policy': {exc}") from None
 
     shape = tuple(_int_list(_json(meta, "shape"), "shape"))
-    if not shape or min(shape) < 0:
-        raise FileFormatError(f"metadata 'shape' must be a non-empty list of non-negative ints, got {list(shape)}")
+    if not shape or min(shape) < 0 or math.prod(shape) >= MAX_ELEMENTS:
+        raise FileFormatError(f"metadata 'shape' must be a non-empty list of non-negative ints with fewer than "
+                              f"{MAX_ELEMENTS} elements in all, got {list(shape)}")
     axis = tuple(_int_list(_json(meta, "axis"), "axis"))
     if not 1 <= len(axis) <= 2 or len(set(axis)) != len(axis) or not all(0 <= a < len(shape) for a in axis):
         raise FileFormatError(f"metadata 'axis' = {list(axis)} is not 1 or 2 distinct axes of shape {list(shape)}")
@@ -423,21 +508,30 @@ def _build(arrays: dict[str, np.ndarray], meta: Any) -> MXArray:
     if layout not in LAYOUTS or bits not in LAYOUTS[layout]:
         raise FileFormatError(f"metadata 'layout' = {layout!r} is not a layout of {bits}-bit codes; accepted: "
                               f"{[n for n, w in LAYOUTS.items() if bits in w]}")
-
-    count = int(np.prod(shape))
     _, scale_shape = block_geometry(shape, axis, f.block_size)
+    count = math.prod(shape)
     want = {"codes": shape if layout in BYTE_LAYOUTS else (packed_size(count, bits, layout),),
-            "scales": scale_shape}
+            "scales": tuple(scale_shape)}
+    return _Description(f, policy, shape, axis, layout, None if tensor_scale is None else float(tensor_scale), want)
+
+
+def _build(arrays: dict[str, np.ndarray], meta: Any) -> MXArray:
+    """Check the metadata and tensors of a file against each other; the MXArray they describe."""
+    from mxemu.array import MXArray
+
+    d = _describe(meta)
     for key in TENSORS:
         a = arrays[key]
-        if a.dtype != np.uint8 or a.shape != tuple(want[key]):
-            raise FileFormatError(f"tensor '{key}' is {a.dtype} of shape {a.shape}; shape {list(shape)}, axis "
-                                  f"{list(axis)}, layout {layout!r} need uint8 of shape {tuple(want[key])}")
+        if a.dtype != np.uint8 or a.shape != tuple(d.tensor_shapes[key]):
+            raise FileFormatError(f"tensor '{key}' is {a.dtype} of shape {a.shape}; shape {list(d.shape)}, axis "
+                                  f"{list(d.axis)}, layout {d.layout!r} need uint8 of shape "
+                                  f"{tuple(d.tensor_shapes[key])}")
         if _sha256(a) != meta[f"{key}_sha256"]:
             raise FileFormatError(f"tensor '{key}' checksum mismatch: its data is corrupt")
+    bits = d.format.element.bits
     try:
-        codes = unpack_codes(arrays["codes"].reshape(-1), bits, count, layout).reshape(shape)
+        codes = unpack_codes(arrays["codes"].reshape(-1), bits, math.prod(d.shape), d.layout).reshape(d.shape)
     except MXError as exc:
         raise FileFormatError(f"tensor 'codes': {exc}") from None
-    return MXArray(codes=codes, scales=np.ascontiguousarray(arrays["scales"]), format=f, policy=policy, axis=axis,
-                   tensor_scale=None if tensor_scale is None else float(tensor_scale))
+    return MXArray(codes=codes, scales=np.ascontiguousarray(arrays["scales"]), format=d.format, policy=d.policy,
+                   axis=d.axis, tensor_scale=d.tensor_scale)

@@ -4,7 +4,7 @@ sums last), on several processes (`jobs`) or as shards of a cluster job array me
 from __future__ import annotations
 
 import contextlib
-import json
+import inspect
 import multiprocessing as mp
 import os
 import re
@@ -18,14 +18,15 @@ from typing import Any, TextIO
 import numpy as np
 
 import mxemu
-from mxemu.errors import FileFormatError, InputError
+from mxemu.errors import FileFormatError, InputError, MXError, UnknownNameError
 from mxemu.golden import manifest as mf
 from mxemu.golden import suites as gs
+from mxemu.golden import trust
 from mxemu.golden import writers as gw
 from mxemu.golden.suites import sweep as gsweep
-from mxemu.io import atomic_write
+from mxemu.io import atomic_write, read_npz_bytes
 from mxemu.policy import Policy
-from mxemu.spec import get_format
+from mxemu.spec import MXFormat, get_format
 
 SUITE_FORMS = ("tv", "hex", "npz")
 C_HEADER = "golden_layout.h"
@@ -264,52 +265,103 @@ def generate(out: str | Path, suites: tuple[str, ...], formats: tuple[str, ...],
     return doc
 
 
+SHARD_LIMIT = 1 << 20  # bytes of a SHARD.json: one entry per suite file
+
+
 def _read_shard(directory: Path) -> dict[str, Any]:
+    """A shard's SHARD.json (a regular file, no link, bounded), with its structure checked: the shard
+    index and count, and parameters that the manifest schema accepts, naming registered suites and formats."""
+    path = directory / SHARD
+    if not path.exists() and not path.is_symlink():
+        raise FileFormatError(f"{directory}: no {SHARD}; not a complete shard (interrupted, or not a shard)")
+    doc = mf.parse_json(trust.read_regular(path, SHARD_LIMIT, SHARD), path)
+    if not isinstance(doc, dict) or set(doc) != {"shard", "shards", "params", "tables"}:
+        raise FileFormatError(f"{path}: not a shard description")
+    index, count = doc["shard"], doc["shards"]
+    if not all(type(v) is int for v in (index, count)) or not 0 <= index < count <= SHARD_LIMIT:
+        raise FileFormatError(f"{path}: shard {index!r} of {count!r} is not i of N with 0 <= i < N")
+    signature = inspect.signature(mf.build_manifest).parameters
+    allowed = set(signature) - {"tables", "exports"}
+    required = {k for k in allowed if signature[k].default is inspect.Parameter.empty}
+    params = doc["params"]
+    if not isinstance(params, dict) or not required <= set(params) <= allowed:
+        raise FileFormatError(f"{path}: params must be an object with the keys {sorted(required)} "
+                              f"(and optionally {sorted(allowed - required)})")
+    errors = [e for k, v in params.items() if k in mf.SCHEMA["properties"]
+              for e in mf.validate(v, mf.SCHEMA["properties"][k], f"{SHARD}.params.{k}")]
+    if errors:
+        raise FileFormatError(f"{path}: " + "; ".join(errors[:5]))
+    for name in params.get("formats", []):
+        trust.identifier(name, f"{path}: format")
+        try:
+            if not isinstance(get_format(name), MXFormat):
+                raise FileFormatError(f"{path}: {name!r} is not an MX format")
+        except UnknownNameError:
+            raise FileFormatError(f"{path}: format {name!r} is not registered") from None
+    suites, formats = params.get("suites", []), params.get("formats", [])
+    if not suites or not formats or len(set(suites)) != len(suites) or len(set(formats)) != len(formats):
+        raise FileFormatError(f"{path}: params name no suite or format, or one twice")
     try:
-        doc = json.loads((directory / SHARD).read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise FileFormatError(f"{directory}: no {SHARD}; not a complete shard (interrupted, or not a shard)") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise FileFormatError(f"{directory / SHARD}: cannot read ({exc})") from None
-    if not isinstance(doc, dict) or not {"shard", "shards", "params", "tables"} <= set(doc):
-        raise FileFormatError(f"{directory / SHARD}: not a shard description")
+        Policy.from_dict(params["policy"])
+    except (MXError, TypeError) as exc:
+        raise FileFormatError(f"{path}: params.policy is not a policy ({exc})") from None
+    if not isinstance(doc["tables"], list) or not all(isinstance(t, dict) for t in doc["tables"]):
+        raise FileFormatError(f"{path}: tables must be a list of objects")
     return doc
 
 
-def _shard_file(d: Path, file: dict[str, Any]) -> bytes:
-    """A file a SHARD.json lists, checked against its SHA-256 there."""
-    data = (d / file["path"]).read_bytes()
-    if mf.sha256_bytes(data) != file["sha256"]:
-        raise FileFormatError(f"{d / file['path']}: SHA-256 differs from {d / SHARD}")
-    return data
+def _shard_npz(d: Path, entry: dict[str, Any], rel: str) -> dict[str, np.ndarray]:
+    """The arrays of the .npz a SHARD.json lists at the canonical path `rel` (a regular file inside the shard,
+    no link, no larger than the size listed), checked against the SHA-256 listed there."""
+    file = entry.get("files", {}).get("npz") if isinstance(entry.get("files"), dict) else None
+    if not isinstance(file, dict) or file.get("path") != rel or type(file.get("bytes")) is not int:
+        raise FileFormatError(f"{d / SHARD}: {entry.get('name')!r} does not list its .npz at {rel!r}")
+    path = trust.confined(d, rel, f"{SHARD} file")
+    data = trust.read_regular(path, file["bytes"], "shard file")
+    if mf.sha256_bytes(data) != file.get("sha256"):
+        raise FileFormatError(f"{path}: SHA-256 differs from {d / SHARD}")
+    return read_npz_bytes(path, data)
 
 
-def _join_parts(name: str, items: list[tuple[Path, dict[str, Any]]]) -> tuple[dict[str, Any], dict[str, bytes]]:
-    """One suite file from the shards: a whole one as written, or the columns of its parts (each an .npz of
-    consecutive records) concatenated in part order and written again, as the unsharded run writes it."""
-    if len(items) == 1 and "part" not in items[0][1]:
-        d, entry = items[0]
-        return ({k: v for k, v in entry.items() if k != "files"},
-                {form: _shard_file(d, entry["files"][form]) for form in SUITE_FORMS})
-    items = sorted(items, key=lambda it: it[1].get("part", -1))
-    parts = items[0][1].get("parts")
-    if [it[1].get("part") for it in items] != list(range(parts or 0)) or any(it[1].get("parts") != parts
-                                                                             for it in items):
+def _join_parts(name: str, parts: int, items: list[tuple[Path, dict[str, Any]]]
+                ) -> tuple[dict[str, Any], dict[str, bytes]]:
+    """One suite file from the shards: the columns of its .npz parts (a whole file is one part), concatenated
+    in part order and checked against the suite's record layout; its manifest entry and every file form are
+    derived from those columns, as the unsharded run writes them, never copied from a shard's description."""
+    items = sorted(items, key=lambda it: it[1].get("part", 0) if type(it[1].get("part", 0)) is int else -1)
+    if [it[1].get("part", 0) for it in items] != list(range(parts)) or any(
+            it[1].get("parts", 1) != parts for it in items):
         raise FileFormatError(f"{name}: the shards do not hold each part of it exactly once")
     suite, fmt = name.split("/")
     mx = get_format(fmt)
     fields = gs.layout(suite, mx)
     arrays = []
     for d, entry in items:
-        _shard_file(d, entry["files"]["npz"])
-        arrays.append(gw.read_npz(str(d / entry["files"]["npz"]["path"])))
+        rel = f"{name}.npz" if parts == 1 else part_path(name, entry.get("part", 0), parts)
+        a = _shard_npz(d, entry, rel)
+        if set(a) != {f.name for f in fields}:
+            raise FileFormatError(f"{d / rel}: holds {sorted(a)}; {name} has the fields {[f.name for f in fields]}")
+        n = len(a["tag"])
+        for f in fields:
+            shape = (n, f.lanes) if f.lanes > 1 else (n,)
+            if a[f.name].dtype != f.dtype or a[f.name].shape != shape or (n and int(a[f.name].max()) >> f.lane_bits):
+                raise FileFormatError(f"{d / rel}: field {f.name!r} is not {n} case(s) of {f.lanes} lane(s) of "
+                                      f"{f.lane_bits} bits")
+        arrays.append(a)
     table = gs.Table(suite, mx, fields, {f.name: np.concatenate([a[f.name] for a in arrays]) for f in fields})
+    if table.count == 0:
+        raise FileFormatError(f"{name}: the shards hold no case of it")
     return mf.table_entry(table, {}), {form: make() for form, make in suite_files(table).items()}
 
 
 def merge(out: str | Path, shard_dirs: list[str | Path], progress: TextIO | None = None) -> dict:
     """Join the shards written by `generate(..., shard=Shard(i, N))` for every i into one set at `out`,
     byte-identical to the unsharded run; `FileFormatError` for a missing, repeated, foreign or altered shard.
+
+    A shard is read as hostile input: its SHARD.json must name registered suites and formats and list
+    exactly the work units of its index; only the .npz files at their canonical paths are read (regular
+    files inside the shard, no links, sizes bounded); every written name and path is derived from the
+    registry, so nothing is written outside `out` and no text of a shard reaches a generated source.
 
     >>> import tempfile
     >>> a, b, c = (tempfile.mkdtemp() for _ in range(3))
@@ -323,29 +375,33 @@ def merge(out: str | Path, shard_dirs: list[str | Path], progress: TextIO | None
     shards = [(Path(d), _read_shard(Path(d))) for d in shard_dirs]
     params = shards[0][1]["params"]
     count = shards[0][1]["shards"]
-    seen = sorted(s["shard"] for _, s in shards)
     if any(s["params"] != params or s["shards"] != count for _, s in shards):
         raise FileFormatError("the shards come from different commands (parameters or shard counts differ)")
-    if seen != list(range(count)):
+    seen = sorted(s["shard"] for _, s in shards)
+    if seen != list(range(len(shards))) or count != len(shards):
         raise FileFormatError(f"shards 0..{count - 1} are each needed once; got {seen}")
+    suites, formats = tuple(params["suites"]), tuple(params["formats"])
+    units = shard_units(suites, formats)
     by_name: dict[str, list[tuple[Path, dict[str, Any]]]] = {}
     for d, s in shards:
+        held = [(t.get("name"), t.get("part", 0)) for t in s["tables"]]
+        if not all(isinstance(n, str) and type(k) is int for n, k in held) or sorted(held) != sorted(
+                (f"{u[0]}/{u[1]}", u[2]) for u in units[s["shard"]::count]):
+            raise FileFormatError(f"{d / SHARD}: does not list exactly the suite files of shard {s['shard']}")
         for t in s["tables"]:
             by_name.setdefault(t["name"], []).append((d, t))
-    names = [f"{suite}/{fmt}" for suite, fmt in plan(tuple(params["suites"]), tuple(params["formats"]))]
-    if sorted(by_name) != sorted(names):
-        raise FileFormatError("the shards do not hold exactly the suite files of the command")
+    parts = {f"{u[0]}/{u[1]}": u[3] for u in units}
     out = Path(out)
     _check_directory(out)
     loaded = []
-    for name in names:
-        loaded.append(_join_parts(name, by_name[name]))
+    for name in (f"{suite}/{fmt}" for suite, fmt in plan(suites, formats)):
+        loaded.append(_join_parts(name, parts[name], by_name[name]))
         if progress is not None:
             where = ", ".join(sorted({str(d) for d, _ in by_name[name]}))
             print(f"mxemu golden: merged {name} from {where}", file=progress, flush=True)
     _invalidate_directory(out)
     entries = _write_parts(out, loaded)
-    return _finish(out, {**params, "suites": tuple(params["suites"]), "formats": tuple(params["formats"])}, entries)
+    return _finish(out, {**params, "suites": suites, "formats": formats}, entries)
 
 
 def default_jobs() -> int:
