@@ -305,26 +305,33 @@ def _members(z: zipfile.ZipFile, size: int, path: Path, names: set[str] | None) 
     return {i.filename[: -len(".npy")]: i for i in infos}
 
 
+def _header(f: BinaryIO, info: zipfile.ZipInfo, path: Path) -> tuple[tuple[int, ...], bool, np.dtype]:
+    """(shape, Fortran order, dtype) of a member's .npy header, read from the open member `f` and checked
+    against the member's declared size: the data it describes must be exactly what the member holds."""
+    version = np.lib.format.read_magic(f)
+    if version not in NPY_HEADER_READERS:
+        raise FileFormatError(f"{path}: {info.filename}: .npy format {version} is not read (accepted: 1.0, 2.0)")
+    shape, fortran, dtype = NPY_HEADER_READERS[version](f)
+    if dtype.hasobject or dtype.kind not in "biuf":
+        raise FileFormatError(f"{path}: {info.filename}: dtype {dtype} refused (objects are never "
+                              f"unpickled; accepted: bool, integer and float arrays)")
+    nbytes = math.prod(shape) * dtype.itemsize
+    if nbytes != info.file_size - f.tell():
+        raise FileFormatError(f"{path}: {info.filename}: header claims shape {shape} of {dtype} "
+                              f"({nbytes} bytes) but the member holds {info.file_size - f.tell()}")
+    return shape, fortran, dtype
+
+
 def _read_member(z: zipfile.ZipFile, info: zipfile.ZipInfo, path: Path,
                  want: tuple[int, ...] | None = None) -> np.ndarray:
     """One member's array: header checked against the member's declared size (and against the uint8 shape
     `want`, when the caller knows it) before allocating; data read in bounded pieces."""
     with z.open(info) as f:
-        version = np.lib.format.read_magic(f)
-        if version not in NPY_HEADER_READERS:
-            raise FileFormatError(f"{path}: {info.filename}: .npy format {version} is not read "
-                                  f"(accepted: 1.0, 2.0)")
-        shape, fortran, dtype = NPY_HEADER_READERS[version](f)
-        if dtype.hasobject or dtype.kind not in "biuf":
-            raise FileFormatError(f"{path}: {info.filename}: dtype {dtype} refused (objects are never "
-                                  f"unpickled; accepted: bool, integer and float arrays)")
-        nbytes = math.prod(shape) * dtype.itemsize
-        if nbytes != info.file_size - f.tell():
-            raise FileFormatError(f"{path}: {info.filename}: header claims shape {shape} of {dtype} "
-                                  f"({nbytes} bytes) but the member holds {info.file_size - f.tell()}")
+        shape, fortran, dtype = _header(f, info, path)
         if want is not None and (dtype != np.uint8 or tuple(shape) != want):
             raise FileFormatError(f"{path}: tensor '{info.filename[:-len('.npy')]}' is {dtype} of shape {shape}; "
                                   f"the metadata describes uint8 of shape {want} (refused before reading)")
+        nbytes = math.prod(shape) * dtype.itemsize
         buf = np.empty(nbytes, np.uint8)
         at = 0
         while at < nbytes:
@@ -358,6 +365,9 @@ def _read_npz(path: Path) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
     bytes), then the tensors, each only if its declared size is the one the metadata describes."""
     with _npz_file(path, path) as (f, size), zipfile.ZipFile(f) as z:
         members = _members(z, size, path, {*TENSORS, "metadata"})
+        for info in members.values():  # every header against its member's size, before any data is read
+            with z.open(info) as f:
+                _header(f, info, path)
         if members["metadata"].file_size > METADATA_LIMIT:
             raise FileFormatError(f"{path}: metadata of {members['metadata'].file_size} bytes; at most "
                                   f"{METADATA_LIMIT} accepted")

@@ -8,6 +8,7 @@ import inspect
 import multiprocessing as mp
 import os
 import re
+import stat
 import sys
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
@@ -162,6 +163,10 @@ def _check_directory(out: Path) -> None:
         return
     ours = {*gs.SUITES, mf.MANIFEST, mf.SUMS, C_HEADER, SV_PACKAGE, SHARD}
     foreign = [p.name for p in out.iterdir() if p.name not in ours and not p.name.startswith(".")]
+    links = [p.name for p in out.iterdir() if p.is_symlink()]
+    if links:  # a set is written, and an older one's files removed, only in real folders, never through links
+        raise InputError(f"--out {out} holds symbolic links ({', '.join(sorted(links))}); a set never writes "
+                         f"or deletes through a link")
     if foreign:
         raise InputError(f"--out {out} holds files that are not part of a golden set ({', '.join(sorted(foreign))}); "
                          f"choose an empty or new directory")
@@ -182,11 +187,21 @@ def _invalidate_directory(out: Path) -> None:
                 stale.unlink()
 
 
+STALE = re.compile(r"[a-z][a-z0-9_]{0,63}\.(tv|hex|npz|part\d{3}of\d{3}\.npz)")  # names only a set writes
+
+
 def _remove_stale(out: Path, keep: set[str]) -> None:
-    """Remove suite files of an older set that this one does not contain."""
+    """Remove suite files of an older set that this one does not contain: only regular files (no links)
+    named as a set names its suite files (`STALE`: a format, then .tv, .hex, .npz or a part's .npz), in
+    suite folders that are real folders of `out`. Nothing is deleted through a link, and a file a set
+    would not have written stays (`_check_directory` already refused links and foreign files at the top)."""
     for suite_dir in gs.SUITES:
-        for stale in sorted((out / suite_dir).glob("*")) if (out / suite_dir).is_dir() else []:
-            if stale.is_file() and stale.relative_to(out).as_posix() not in keep:
+        folder = out / suite_dir
+        if folder.is_symlink() or not folder.is_dir():
+            continue
+        for stale in sorted(folder.iterdir()):
+            rel = stale.relative_to(out).as_posix()
+            if rel not in keep and STALE.fullmatch(stale.name) and stat.S_ISREG(stale.lstat().st_mode):
                 stale.unlink()
 
 
@@ -310,17 +325,17 @@ def _read_shard(directory: Path) -> dict[str, Any]:
     return doc
 
 
-def _shard_npz(d: Path, entry: dict[str, Any], rel: str) -> dict[str, np.ndarray]:
-    """The arrays of the .npz a SHARD.json lists at the canonical path `rel` (a regular file inside the shard,
-    no link, no larger than the size listed), checked against the SHA-256 listed there."""
-    file = entry.get("files", {}).get("npz") if isinstance(entry.get("files"), dict) else None
+def _shard_bytes(d: Path, entry: dict[str, Any], form: str, rel: str) -> bytes:
+    """The bytes of the `form` file a SHARD.json lists at the canonical path `rel` (a regular file inside the
+    shard, no link, no larger than the size listed), checked against the SHA-256 listed there."""
+    file = entry.get("files", {}).get(form) if isinstance(entry.get("files"), dict) else None
     if not isinstance(file, dict) or file.get("path") != rel or type(file.get("bytes")) is not int:
-        raise FileFormatError(f"{d / SHARD}: {entry.get('name')!r} does not list its .npz at {rel!r}")
+        raise FileFormatError(f"{d / SHARD}: {entry.get('name')!r} does not list its .{form} at {rel!r}")
     path = trust.confined(d, rel, f"{SHARD} file")
     data = trust.read_regular(path, file["bytes"], "shard file")
     if mf.sha256_bytes(data) != file.get("sha256"):
         raise FileFormatError(f"{path}: SHA-256 differs from {d / SHARD}")
-    return read_npz_bytes(path, data)
+    return data
 
 
 def _join_parts(name: str, parts: int, items: list[tuple[Path, dict[str, Any]]]
@@ -338,7 +353,7 @@ def _join_parts(name: str, parts: int, items: list[tuple[Path, dict[str, Any]]]
     arrays = []
     for d, entry in items:
         rel = f"{name}.npz" if parts == 1 else part_path(name, entry.get("part", 0), parts)
-        a = _shard_npz(d, entry, rel)
+        a = read_npz_bytes(d / rel, _shard_bytes(d, entry, "npz", rel))
         if set(a) != {f.name for f in fields}:
             raise FileFormatError(f"{d / rel}: holds {sorted(a)}; {name} has the fields {[f.name for f in fields]}")
         n = len(a["tag"])
@@ -351,7 +366,13 @@ def _join_parts(name: str, parts: int, items: list[tuple[Path, dict[str, Any]]]
     table = gs.Table(suite, mx, fields, {f.name: np.concatenate([a[f.name] for a in arrays]) for f in fields})
     if table.count == 0:
         raise FileFormatError(f"{name}: the shards hold no case of it")
-    return mf.table_entry(table, {}), {form: make() for form, make in suite_files(table).items()}
+    files = {form: make() for form, make in suite_files(table).items()}
+    if parts == 1:  # a whole file's other forms, as the shard wrote them, must be the ones its columns give
+        d, entry = items[0]
+        for form in ("tv", "hex"):
+            if _shard_bytes(d, entry, form, f"{name}.{form}") != files[form]:
+                raise FileFormatError(f"{d / name}.{form}: differs from the file its .npz columns give")
+    return mf.table_entry(table, {}), files
 
 
 def merge(out: str | Path, shard_dirs: list[str | Path], progress: TextIO | None = None) -> dict:
@@ -387,7 +408,8 @@ def merge(out: str | Path, shard_dirs: list[str | Path], progress: TextIO | None
         held = [(t.get("name"), t.get("part", 0)) for t in s["tables"]]
         if not all(isinstance(n, str) and type(k) is int for n, k in held) or sorted(held) != sorted(
                 (f"{u[0]}/{u[1]}", u[2]) for u in units[s["shard"]::count]):
-            raise FileFormatError(f"{d / SHARD}: does not list exactly the suite files of shard {s['shard']}")
+            raise FileFormatError(f"{d / SHARD}: does not list exactly the suite files of shard {s['shard']} "
+                                  f"(each part of it exactly once)")
         for t in s["tables"]:
             by_name.setdefault(t["name"], []).append((d, t))
     parts = {f"{u[0]}/{u[1]}": u[3] for u in units}

@@ -20,6 +20,7 @@ from mxemu.golden.suites import (
     Table,
     divergence_presets,
 )
+from mxemu.golden.trust import identifier
 
 
 def _lanes(table: Table, f: Field) -> np.ndarray:
@@ -141,6 +142,21 @@ def _ident(entry: dict) -> str:
     return f"{entry['suite']}_{entry['format']}".upper()
 
 
+def _checked(entries: list[dict]) -> list[dict]:
+    """`entries`, once every name they paste into a generated source is an identifier (`trust.identifier`),
+    every table name is its suite/format and every number an integer: text from a shard or manifest never
+    becomes C or SystemVerilog code."""
+    for t in entries:
+        stem = f"{identifier(t['suite'], 'suite')}/{identifier(t['format'], 'format')}"
+        numbers = [t["count"], t["record_bits"], t["hex_digits"],
+                   *(f[k] for f in t["fields"] for k in ("offset", "lane_bits", "lanes"))]
+        if t["name"] != stem or not all(type(v) is int and v >= 0 for v in numbers):
+            raise FileFormatError(f"suite file {str(t['name'])[:80]!r}: name or numbers unfit for a layout export")
+        for f in t["fields"]:
+            identifier(f["name"], f"{stem}: field name")
+    return entries
+
+
 def _constants() -> list[tuple[str, int, bool]]:
     """The named constants both layout exports define: (name, value, whether it is the bit number of a flag)."""
     return [
@@ -169,7 +185,7 @@ def c_header(entries: list[dict]) -> str:
     for name, value, is_bit in _constants():
         out.append(f"#define MXG_{name} {f'(1u << {value})' if is_bit else f'{value}u'}")
     out.append("")
-    for t in entries:
+    for t in _checked(entries):
         p = f"MXG_{_ident(t)}"
         out.append(f"/* {t['name']}: {t['count']} cases */")
         out.append(f"#define {p}_COUNT {t['count']}u")
@@ -197,7 +213,7 @@ def sv_package(entries: list[dict]) -> str:
     for name, value, is_bit in _constants():
         out.append(f"  localparam int {name} = {f'1 << {value}' if is_bit else value};")
     out.append("")
-    for t in entries:
+    for t in _checked(entries):
         p = _ident(t)
         out.append(f"  // {t['name']}: {t['count']} cases")
         out.append(f"  localparam int {p}_COUNT = {t['count']};")
