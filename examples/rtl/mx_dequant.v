@@ -1,7 +1,8 @@
 // mx_dequant: combinational MX dequantizer, OCP MX v1.0. One element code times its block's E8M0 scale
 // 2^(scale-127), as float32 bits. The product of an MX element and a power of two is exact in float32
 // (at most 8 significant bits, smallest product 2^-143 > 2^-149) unless it lies beyond float32's range,
-// where round-to-nearest-even gives Inf; so there is no rounding logic. Synthesizable Verilog-2005.
+// where round-to-nearest-even gives Inf; so there is no rounding logic. Synthesizable Verilog-2005, lint-clean
+// under `verilator --lint-only -Wall`; no SystemVerilog (Icarus Verilog 11 lacks parts of it, e.g. `break`).
 //
 // fmt: 0 FP8 E4M3, 1 FP8 E5M2, 2 FP6 E3M2, 3 FP6 E2M3, 4 FP4 E2M1, 5 INT8 (two's complement, 2^-6 steps).
 // code: the element code right-aligned (bits above the element width are ignored).
@@ -21,7 +22,7 @@ module mx_dequant (
     reg        is_nan, is_inf;
     integer    ebits, mbits, bias, width;
     reg [7:0]  c;          // the code masked to its width
-    reg [4:0]  ef;         // exponent field
+    reg [7:0]  ef;         // exponent field
     reg [7:0]  mf;         // mantissa field
     integer    lead;       // position of the leading one of sig
     integer    ex;         // unbiased float32 exponent of the product
@@ -40,7 +41,7 @@ module mx_dequant (
         width = 1 + ebits + mbits + (fmt == 3'd5 ? 1 : 0);
         c = code & ((8'd1 << width) - 8'd1);
         sign = c[width - 1];
-        ef = (c >> mbits) & ((5'd1 << ebits) - 5'd1);
+        ef = (c >> mbits) & ((8'd1 << ebits) - 8'd1);
         mf = c & ((8'd1 << mbits) - 8'd1);
         is_nan = 1'b0;
         is_inf = 1'b0;
@@ -54,11 +55,11 @@ module mx_dequant (
                 e = 1 - bias - mbits;
             end else begin
                 sig = mf | (8'd1 << mbits);
-                e = ef - bias - mbits;
+                e = {24'd0, ef} - bias - mbits;
             end
             // E4M3 has only S.1111.111 as NaN; E5M2 keeps IEEE Inf / NaN; FP6 and FP4 have no specials
-            if (fmt == 3'd0 && ef == 5'd15 && mf == 8'd7) is_nan = 1'b1;
-            if (fmt == 3'd1 && ef == 5'd31) begin
+            if (fmt == 3'd0 && ef == 8'd15 && mf == 8'd7) is_nan = 1'b1;
+            if (fmt == 3'd1 && ef == 8'd31) begin
                 is_nan = (mf != 0);
                 is_inf = (mf == 0);
             end
@@ -66,8 +67,8 @@ module mx_dequant (
         lead = 0;
         for (i = 0; i < 8; i = i + 1)
             if (sig[i]) lead = i;
-        ex = lead + e + scale - 127;
-        biased = ex + 127;
+        ex = lead + e + {24'd0, scale} - 127;
+        biased = ex[7:0] + 8'd127;
         if (scale == 8'hff || is_nan)
             value = QNAN;
         else if (is_inf)
@@ -79,6 +80,6 @@ module mx_dequant (
         else if (ex >= -126)
             value = {sign, biased, 23'd0} | (({24'd0, sig} << (23 - lead)) & 32'h007fffff);
         else
-            value = {sign, 31'd0} | ({24'd0, sig} << (e + scale + 22));  // float32 subnormal: sig * 2^-149 steps
+            value = {sign, 31'd0} | ({24'd0, sig} << (e + {24'd0, scale} + 22));  // float32 subnormal: sig * 2^-149 steps
     end
 endmodule

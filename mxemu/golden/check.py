@@ -278,6 +278,25 @@ def _expected(directory: Path, entry: dict, fields: tuple[Field, ...], tags: int
     return cols
 
 
+def read_table(directory: str | Path, name: str) -> dict[str, np.ndarray]:
+    """The columns of suite file `name` ("dequantize/mxfp4_e2m1") of the set in `directory`, read as `check`
+    reads them: manifest schema-checked, path confined, no links, size bounded, SHA-256 verified. Testbenches
+    (a cocotb test, a Python model) use it to drive a design with the set's cases.
+
+    >>> import tempfile
+    >>> from mxemu.golden.generate import generate
+    >>> from mxemu.policy import Policy
+    >>> _ = generate(d := tempfile.mkdtemp(), ("dequantize",), ("mxfp4_e2m1",), Policy(), "L0", 0)
+    >>> cols = read_table(d, "dequantize/mxfp4_e2m1")
+    >>> len(cols["idx"]), sorted(cols)[:3]
+    (320, ['chk', 'code', 'ev'])
+    """
+    directory = Path(directory)
+    doc = mf.read_manifest(directory)
+    entry = resolve_table(doc, name, None)
+    return _expected(directory, entry, _checked_layout(entry), len(doc["tags"]))
+
+
 def _lane_formats(entry: dict, outputs: tuple[Field, ...], expected: dict[str, np.ndarray]
                   ) -> dict[str, list[LaneFormat | None]]:
     """The lane format of every output field per case (None: raw bits, such as packed bytes or digests)."""
