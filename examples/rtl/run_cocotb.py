@@ -10,6 +10,7 @@ Debian's Verilator is older, so this runner uses Icarus. Exit status 0 when ever
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 import tempfile
@@ -29,11 +30,13 @@ def run(directory: Path, tables: list[dict], build_dir: Path, fmt: str | None = 
                  timescale=("1ns", "1ps"))
     out = {}
     for table in tables:
-        results = runner.test(hdl_toplevel="mx_dequant", test_module="cocotb_mx_dequant", test_dir=HERE,
-                              build_dir=build_dir, results_xml=str(build_dir / f"{table['format']}.xml"),
-                              extra_env={"MXEMU_GOLDEN_SET": str(directory.resolve()), "MXEMU_SUITE": table["name"],
-                                         "MXEMU_FMT": str(FMT_SELECT[fmt or table["format"]])})
-        tests, failed = get_results(results)
+        results = build_dir / f"{table['format']}.xml"
+        with contextlib.suppress(SystemExit):  # under pytest, the runner exits on a failing test instead of returning
+            runner.test(hdl_toplevel="mx_dequant", test_module="cocotb_mx_dequant", test_dir=HERE,
+                        build_dir=build_dir, results_xml=str(results),
+                        extra_env={"MXEMU_GOLDEN_SET": str(directory.resolve()), "MXEMU_SUITE": table["name"],
+                                   "MXEMU_FMT": str(FMT_SELECT[fmt or table["format"]])})
+        tests, failed = get_results(results) if results.is_file() else (0, 0)
         out[table["name"]] = tests == 1 and failed == 0
     return out
 
