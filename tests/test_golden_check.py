@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import json
 import random
+import tempfile
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from mxemu.cli import main
 from mxemu.errors import FileFormatError, InputError
@@ -312,3 +315,31 @@ def test_duplicate_case_in_a_dump_is_refused(tmp_path: Path) -> None:
     wrong[4] = f"{int(wrong[4], 16) ^ 1:02x}"
     with pytest.raises(FileFormatError, match="case 4 appears more than once"):
         check(L0, "encode/mxint8", _write(tmp_path, [*lines, " ".join(wrong)]))
+
+
+ENCODE_INT8 = _tv("encode/mxint8")
+
+
+@settings(max_examples=30, deadline=None)
+@given(keep=st.sets(st.integers(0, len(ENCODE_INT8) - 2), min_size=1), d=st.integers(-3, 3).filter(bool),
+       shifted=st.sets(st.integers(0, len(ENCODE_INT8) - 2)))
+def test_any_subset_passes_only_present_and_a_constant_code_offset_is_one_pattern(
+        keep: set[int], d: int, shifted: set[int]) -> None:
+    """Any subset of cases, with any of them answered with code + d: the subset is compared, the rest not
+    driven, exactly the shifted cases fail, and two or more of them share the pattern "offset d"."""
+    body, changed = ENCODE_INT8[1:], set()
+    lines = []
+    for i in sorted(keep):
+        t = body[i].split()
+        if i in shifted and 0 <= int(t[4], 16) + d <= 0xFF:
+            t[4] = f"{int(t[4], 16) + d:02x}"
+            changed.add(i)
+        lines.append(" ".join(t))
+    with tempfile.TemporaryDirectory() as tmp:
+        dut = Path(tmp) / "dut.tv"
+        dut.write_text("\n".join(lines) + "\n")
+        res = check(L0, "encode/mxint8", dut, only_present=True, max_errors=len(body))
+    assert (res.compared, res.not_driven, res.failures) == (len(keep), len(body) - len(keep), len(changed))
+    assert [int(ln.split()[1]) for ln in res.lines] == sorted(changed)
+    offsets = [p.value for p in res.summary["code"].patterns if p.kind == "offset"]
+    assert offsets == ([d] if len(changed) >= 2 else [])
