@@ -165,7 +165,7 @@ def test_a_shard_json_that_is_a_device_or_huge_is_refused_before_reading(work: P
 
 
 @pytest.mark.parametrize("edit, match", [
-    (lambda d: d.__setitem__("shards", 10**30), "is not i of N"),
+    (lambda d: d.__setitem__("shards", 10**30), r"shards 0\.\.9{30} are each needed once"),
     (lambda d: d.__setitem__("shard", -1), "is not i of N"),
     (lambda d: d.__setitem__("shards", True), "is not i of N"),
     (lambda d: d["params"].__setitem__("seed", 2**64), "maximum"),

@@ -293,7 +293,7 @@ def _read_shard(directory: Path) -> dict[str, Any]:
     if not isinstance(doc, dict) or set(doc) != {"shard", "shards", "params", "tables"}:
         raise FileFormatError(f"{path}: not a shard description")
     index, count = doc["shard"], doc["shards"]
-    if not all(type(v) is int for v in (index, count)) or not 0 <= index < count <= SHARD_LIMIT:
+    if not all(type(v) is int for v in (index, count)) or not 0 <= index < count:
         raise FileFormatError(f"{path}: shard {index!r} of {count!r} is not i of N with 0 <= i < N")
     signature = inspect.signature(mf.build_manifest).parameters
     allowed = set(signature) - {"tables", "exports"}
