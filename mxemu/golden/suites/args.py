@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import tomllib
@@ -10,6 +9,7 @@ import tomllib
 from mxemu.errors import InputError, PolicyError, UnknownNameError
 from mxemu.golden.suites.tables import ALL_SUITES, LEVELS, OCP_FORMATS, STOCHASTIC_SUITES, SUITES, stochastic
 from mxemu.policy import Policy, get_policy
+from mxemu.policy import parse_policy as parse_text_policy
 from mxemu.spec import MXFormat, ScaleFormat, formats, get_format
 
 
@@ -66,16 +66,7 @@ def parse_policy(text: str) -> Policy:
         if not isinstance(base, str) or not isinstance(name, str):
             raise InputError(f"--policy {text}: base and name must be strings")
         return get_policy(base).replace(**data, name=name)
-    preset, *changes = (part.strip() for part in text.split(","))
-    if not changes:
-        return get_policy(preset)
-    fields: dict[str, object] = {}
-    for change in changes:
-        key, eq, value = change.partition("=")
-        if not eq or not key.strip():
-            raise InputError(f"--policy {text!r}: {change!r} is not field=value")
-        fields[key.strip()] = int(value) if re.fullmatch(r"\s*-?\d+\s*", value) else value.strip()
-    return get_policy(preset).replace(**fields, name=text)
+    return parse_text_policy(text)
 
 
 def check_policy(policy: Policy, suites: tuple[str, ...]) -> None:
