@@ -17,7 +17,7 @@ from mxemu.golden.suites.tables import (
     layout,
     stochastic,
 )
-from mxemu.golden.suites.values import FLOAT32, InputDtype, grid, stream
+from mxemu.golden.suites.values import FLOAT32, INPUT_DTYPES, InputDtype, grid, stream
 from mxemu.ops import quantize
 from mxemu.policy import Policy, get_policy, policies
 from mxemu.spec import ElementFormat, MXFormat
@@ -241,6 +241,12 @@ def _block_table(suite: str, mx: MXFormat, policy: Policy, blocks: _Blocks, seed
         t.columns["ev"] = (ev & (EV_NONFINITE | EV_SCALE_END | EV_SCALE_NAN)).astype(np.uint8)
         t.columns["chk"] = np.zeros(len(tags), np.uint8)
     return t
+
+
+def blocks_table(suite: str, mx: MXFormat, policy: Policy, x: np.ndarray, tags: np.ndarray, seed: int = 0) -> Table:
+    """Scale or quantize records of given blocks (an (n, 32) array of an input dtype, tag ids)."""
+    dt = next(d for d in INPUT_DTYPES.values() if d.dtype == x.dtype)
+    return _block_table(suite, mx, policy, _Blocks(dt, rows=list(x), tags=[int(t) for t in tags]), seed)
 
 
 def _stochastic_blocks(x: np.ndarray, tags: np.ndarray, policy: Policy, seed: int,

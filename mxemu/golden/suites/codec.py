@@ -122,10 +122,19 @@ def build_encode(mx: MXFormat, policy: Policy, level: str, seed: int, dt: InputD
     x_bits = np.concatenate(x_col)
     scales = np.concatenate(scale_col)
     tags = np.concatenate(tag_col)
-    x = dt.from_bits(x_bits)
     if policy.nan_to_nonan == "error" and not elem.has_nan:
-        keep = ~np.isnan(x)
-        x_bits, scales, tags, x = x_bits[keep], scales[keep], tags[keep], x[keep]
+        keep = ~np.isnan(dt.from_bits(x_bits))
+        x_bits, scales, tags = x_bits[keep], scales[keep], tags[keep]
+    return encode_table(mx, policy, x_bits, scales, tags, dt, level, seed)
+
+
+def encode_table(mx: MXFormat, policy: Policy, x_bits: np.ndarray, scales: np.ndarray, tags: np.ndarray,
+                 dt: InputDtype = FLOAT32, level: str = "L0", seed: int = 0) -> Table:
+    """Encode records of the given inputs (bit patterns of `dt`, E8M0 scale bytes below 0xFF, tag ids) with
+    the kernels' codes; under stochastic rounding each input is repeated with the draws that pin its
+    decision down (`level` and `seed` add random ones above L0)."""
+    elem = mx.element
+    x = dt.from_bits(x_bits)
     s_exp = scales.astype(np.int64) - 127
     t = Table("encode", mx, layout("encode", mx, policy, dt.bits), input_dtype=dt.name)
     if stochastic(policy):

@@ -113,6 +113,7 @@ TAGS: tuple[tuple[str, str], ...] = (
     ("DOT-mixed", "dot: anchor blocks of A's format times anchor blocks of a different B format"),
     ("MB8-tail", "quantize: a short block (n < 32 lanes) padded with +0 lanes, as a partial last block is: "
                  "the padding changes neither the scale nor any code"),
+    ("FROM-file", "inputs given by the user (golden gen --from), in the order of the file; no coverage model"),
 )
 TAG_IDS: dict[str, int] = {name: i for i, (name, _) in enumerate(TAGS)}
 
