@@ -81,7 +81,7 @@ def _amax_points(elem: ElementFormat, level: str, dt: InputDtype) -> list[tuple[
     return out
 
 
-def _scale_blocks(mx: MXFormat, level: str, dt: InputDtype) -> _Blocks:
+def _scale_blocks(mx: MXFormat, level: str, dt: InputDtype = FLOAT32) -> _Blocks:
     b = _Blocks(dt)
     for i, (amax, tag) in enumerate(_amax_points(mx.element, level, dt)):
         b.around(amax, tag, position=i % BLOCK, negative=i % 3 == 2)
@@ -113,7 +113,7 @@ QUANTIZE_EXPONENTS = {
 }
 
 
-def _quantize_blocks(mx: MXFormat, level: str, seed: int, dt: InputDtype) -> _Blocks:
+def _quantize_blocks(mx: MXFormat, level: str, seed: int, dt: InputDtype = FLOAT32) -> _Blocks:
     elem = mx.element
     emax = elem.emax
     g = grid(elem)
