@@ -142,7 +142,9 @@ def _from_text(path: Path, data: bytes, suite: str, dt: InputDtype) -> tuple[np.
             bad = next((i for i, (v, b) in enumerate(zip(row, top, strict=True)) if v >> b), None)
             if bad is not None:
                 raise FileFormatError(f"{path}: record {n}: field {bad + 1} is wider than its {top[bad]} bits")
-    arr = np.array(rows, dtype=np.uint64).reshape(len(rows), -1)
+    if not rows:
+        raise FileFormatError(f"{path}: no records")
+    arr = np.array(rows, dtype=np.uint64)
     if suite == "encode":
         return arr[:, 1].astype(dt.uint), arr[:, 0].astype(np.uint8)
     return arr.astype(dt.uint), None
