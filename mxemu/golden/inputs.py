@@ -51,7 +51,7 @@ def _open_checked(path: Path) -> bytes:
     if st.st_size > MAX_FROM_BYTES:
         raise InputError(f"--from {path}: {st.st_size} bytes; at most {MAX_FROM_BYTES} are read")
     fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
-    with os.fdopen(fd, "rb") as f:
+    with open(fd, "rb") as f:
         data = f.read(MAX_FROM_BYTES + 1)
     if len(data) > MAX_FROM_BYTES:
         raise InputError(f"--from {path}: grew beyond {MAX_FROM_BYTES} bytes while being read")

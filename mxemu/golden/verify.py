@@ -10,7 +10,7 @@ from mxemu.errors import FileFormatError, InputError, MXError
 from mxemu.golden import manifest as mf
 from mxemu.golden.generate import generate, generate_from
 from mxemu.golden.writers import read_npz
-from mxemu.io import npz_bytes
+from mxemu.io import atomic_write, npz_bytes
 from mxemu.policy import Policy
 
 
@@ -89,6 +89,6 @@ def _regenerate(directory: Path, doc: dict, policy: Policy, out: Path, jobs: int
     inputs = {k: columns[k] for k in ("x", "scale") if k in columns and (k == "x" or table["suite"] == "encode")}
     with tempfile.TemporaryDirectory(prefix="mxemu-golden-inputs-") as tmp:
         again = Path(tmp) / "inputs.npz"
-        again.write_bytes(npz_bytes(inputs))
+        atomic_write(again, lambda f: f.write(npz_bytes(inputs)))
         generate_from(out, again, table["suite"], table["format"], policy, dtype, generator=doc["generator"],
                       recorded=doc["source"])
