@@ -22,6 +22,7 @@ from mxemu.errors import FileFormatError, InputError, PolicyError
 from mxemu.golden import manifest as mf
 from mxemu.golden import suites as gs
 from mxemu.golden import writers as gw
+from mxemu.golden.inputs import read_inputs
 from mxemu.golden.suites import sweep as gsweep
 from mxemu.io import atomic_write
 from mxemu.policy import Policy
@@ -276,8 +277,6 @@ def generate_from(out: str | Path, source: str | Path, suite: str, fmt: str, pol
     .hex or .tv) for one suite (encode, scale or quantize) and MX format, oracle-checked, with the manifest,
     sums and file forms of `generate`; the manifest's `source` names the file and its SHA-256 (`recorded`
     overrides it: verify regenerates from the set's own inputs). Returns the manifest."""
-    from mxemu.golden.inputs import read_inputs
-
     names = gs.parse_formats(fmt)
     if len(names) != 1:
         raise InputError(f"--from takes one MX format, got {fmt!r}")

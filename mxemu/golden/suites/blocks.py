@@ -105,8 +105,9 @@ def _scale_blocks(mx: MXFormat, level: str, dt: InputDtype = FLOAT32) -> _Blocks
     return b
 
 
-# Block scales 2^E of the quantize suite's coverage blocks, by level. L2 adds scales to +-110: max normal
-# 2^110 stays finite in float32 for every element format; float16 inputs reach 2^-24 .. 65504 only.
+# Block scales 2^E of the quantize suite's coverage blocks, by the inputs' exponent bits and the level. L2
+# adds scales to +-110: max normal 2^110 stays finite in float32 and bfloat16 for every element format;
+# float16 inputs reach 2^-24 .. 65504 only.
 QUANTIZE_EXPONENTS = {
     8: {"L0": (0, -10), "L1": (0, -10, 7, -100, 100), "L2": (0, -10, 7, -100, 100, -60, 60, -110, 110)},
     5: {"L0": (0, -8), "L1": (0, -8, -4, -14, -2), "L2": (0, -8, -4, -14, -2, -12, -6, -1)},

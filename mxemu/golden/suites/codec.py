@@ -90,11 +90,11 @@ def _random_inputs(elem: ElementFormat, s: int, seed: int, purpose: str, count: 
     return bits.astype(dt.uint)
 
 
-def encode_scales(level: str, elem: ElementFormat | None = None, dt: InputDtype = FLOAT32) -> tuple[int, ...]:
+def encode_scales(level: str, elem: ElementFormat, dt: InputDtype = FLOAT32) -> tuple[int, ...]:
     """Scale exponents of the encode suite at a level. With 8 exponent bits (float32, bfloat16) the ends of
     the E8M0 range; float16 inputs reach only part of it, so there the ends are the scales that put the
     element's smallest subnormal on float16's smallest subnormal and its top binade on float16's."""
-    if dt.exponent_bits != 8 and elem is not None:
+    if dt.exponent_bits != 8:
         lo = dt.emin - dt.mantissa_bits - round(math.log2(elem.min_subnormal))
         hi = dt.emax - elem.emax
         if level == "L2":
