@@ -57,10 +57,16 @@ def _golden_parser(sub: argparse._SubParsersAction) -> None:
     gen.add_argument("--format", required=True, help="comma-separated MX formats, or all (the six OCP formats)")
     gen.add_argument("--policy", default="ocp",
                      help="preset (default ocp), preset,field=value[,..] (e.g. ocp,rounding=rtz), or a .toml file")
-    gen.add_argument("--level", default="L0",
-                     help="L0 (small), L1 (adds random cases), L2 (dense; hundreds of MB for all suites) or exhaustive "
-                          "(the sweep suite: SHA-256 digests of all 2^32 float32 patterns)")
-    gen.add_argument("--seed", default="0", help="Philox seed, an integer in [0, 2^64) (default 0)")
+    gen.add_argument("--level", default=None,
+                     help="L0 (small, the default), L1 (adds random cases), L2 (dense; hundreds of MB for all suites) "
+                          "or exhaustive (the sweep suite: SHA-256 digests of all 2^32 float32 patterns)")
+    gen.add_argument("--seed", default=None, help="Philox seed, an integer in [0, 2^64) (default 0)")
+    gen.add_argument("--input-dtype", default="float32",
+                     help="float32 (default), bfloat16 or float16: the type the float inputs of the encode, scale, "
+                          "quantize and divergence suites are generated and written in")
+    gen.add_argument("--from", dest="source", default=None,
+                     help="FILE (.npz, .hex or .tv) of inputs: a set of exactly those inputs for one suite (encode, "
+                          "scale or quantize) and one format, instead of a level's cases")
     gen.add_argument("--out", required=True, help="output directory (new, empty, or an earlier golden set)")
     gen.add_argument("--jobs", default="1", help="processes building suite files in parallel (0: every CPU)")
     gen.add_argument("--shard", default=None, help="i/N: write only shard i (0 <= i < N) for a job array; "
@@ -100,19 +106,28 @@ def _jobs(text: str) -> int:
 def _golden(args: argparse.Namespace) -> int:
     from mxemu.golden import suites
     from mxemu.golden.check import check
-    from mxemu.golden.generate import Shard, generate, merge
+    from mxemu.golden.generate import Shard, generate, generate_from, merge
     from mxemu.golden.verify import find_sets, verify
 
+    if args.golden_command == "gen" and args.source is not None:
+        given = [f"--{k}" for k, v in (("level", args.level), ("seed", args.seed), ("shard", args.shard)) if v]
+        if given or args.jobs != "1":
+            raise InputError(f"--from writes exactly the file's inputs; it takes no {', '.join(given) or '--jobs'}")
+        doc = generate_from(args.out, args.source, args.suite.strip(), args.format,
+                            suites.parse_policy(args.policy), args.input_dtype)
+        print(f"wrote {doc['tables'][0]['name']} ({doc['tables'][0]['count']} cases from {args.source}) to "
+              f"{args.out}", file=sys.stderr)
+        return 0
     if args.golden_command == "gen":
         try:
-            seed = int(args.seed, 0)
+            seed = int(args.seed or "0", 0)
         except ValueError:
             raise InputError(f"--seed must be an integer, got {args.seed!r}") from None
-        level = suites.check_level(args.level)
+        level = suites.check_level(args.level or "L0")
         doc = generate(args.out, suites.parse_suites(args.suite, level), suites.parse_formats(args.format),
                        suites.parse_policy(args.policy), level, suites.check_seed(seed),
                        progress=sys.stderr, jobs=_jobs(args.jobs),
-                       shard=None if args.shard is None else Shard.parse(args.shard))
+                       shard=None if args.shard is None else Shard.parse(args.shard), input_dtype=args.input_dtype)
         total = sum(t["count"] for t in doc["tables"])
         what = "" if args.shard is None else f"shard {args.shard}: "
         print(f"{what}wrote {len(doc['tables'])} suite files ({total} cases) to {args.out}", file=sys.stderr)

@@ -136,10 +136,11 @@ def _zero_code(fmt: ElementFormat, negative: bool) -> int:
     return _sign_bit(fmt) if negative and not fmt.is_int else 0
 
 
-def _nan_code(fmt: ElementFormat, negative: bool) -> int:
-    """Canonical NaN: S.1..1.1..1 for nan_only formats, the quiet NaN S.1..1.10..0 for ieee formats."""
+def _nan_code(fmt: ElementFormat, negative: bool, all_ones: bool = False) -> int:
+    """Canonical NaN: S.1..1.1..1 for nan_only formats, the quiet NaN S.1..1.10..0 for ieee formats;
+    with `all_ones` (policy nan_code = "all_ones"), S.1..1.1..1 for both."""
     m = fmt.mantissa_bits
-    mantissa = (1 << m) - 1 if fmt.specials == "nan_only" else 1 << (m - 1)
+    mantissa = (1 << m) - 1 if fmt.specials == "nan_only" or all_ones else 1 << (m - 1)
     return (_sign_bit(fmt) if negative else 0) | (_top_exponent(fmt) << m) | mantissa
 
 
@@ -156,7 +157,7 @@ def _inf_like_code(fmt: ElementFormat, negative: bool, policy: Policy) -> int:
     if fmt.has_inf:
         return _inf_code(fmt, negative)
     if fmt.has_nan:
-        return _nan_code(fmt, negative)
+        return _nan_code(fmt, negative, policy.nan_code == "all_ones")
     return _max_code(fmt, negative, policy)
 
 
@@ -254,7 +255,7 @@ def encode_value(
     # 1. NaN
     if magnitude == "nan":
         if fmt.has_nan:
-            return _nan_code(fmt, negative)
+            return _nan_code(fmt, negative, policy.nan_code == "all_ones")
         if fmt.is_int:
             if policy.nan_to_nonan == "error":
                 raise MXError(f"NaN input cannot be encoded in {fmt.name} (policy nan_to_nonan = 'error')")
@@ -485,8 +486,9 @@ def encode_array(
         codes[is_inf & negative] = _max_code(fmt, True, policy)
 
     if fmt.has_nan:
-        codes[is_nan & ~negative] = _nan_code(fmt, False)
-        codes[is_nan & negative] = _nan_code(fmt, True)
+        all_ones = policy.nan_code == "all_ones"
+        codes[is_nan & ~negative] = _nan_code(fmt, False, all_ones)
+        codes[is_nan & negative] = _nan_code(fmt, True, all_ones)
     elif fmt.is_int or policy.nan_to_nonan == "zero":
         codes[is_nan] = 0
     else:

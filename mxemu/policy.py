@@ -43,6 +43,10 @@ CHOICES: dict[str, tuple[str, ...]] = {
     # A NaN element into a format without NaN: +0, zero with the NaN's sign, zero with the
     # opposite sign (ml_dtypes), or an error.
     "nan_to_nonan": ("zero", "signed_zero", "flipped_zero", "error"),
+    # The NaN code of a format with several (OFP8 E5M2: S.11111.01, .10, .11): the canonical quiet
+    # NaN S.1..1.10..0 (ml_dtypes, 0x7E), or all ones S.1..1.1..1 (torch casts, 0x7F). Formats
+    # with a single NaN (E4M3: S.1111.111) give it under both.
+    "nan_code": ("canonical", "all_ones"),
     # Integer elements: [-(2^(b-1)-1), 2^(b-1)-1] or the full two's complement range.
     "int_range": ("symmetric", "full"),
     # Inputs below the FP32 normal range (|x| < 2^-126): kept, the whole block flushed to zero
@@ -77,6 +81,7 @@ class Policy:
     zero_block_scale: int = 0
     nonfinite: str = "nan_scale"
     nan_to_nonan: str = "zero"
+    nan_code: str = "canonical"
     int_range: str = "symmetric"
     subnormal_inputs: str = "keep"
     zero_sign: str = "keep"
@@ -147,11 +152,48 @@ def _load_presets() -> tuple[dict[str, Policy], dict[str, str]]:
 PRESETS, PRESET_DESCRIPTIONS = _load_presets()
 
 
+def parse_policy(text: str) -> Policy:
+    """A preset name, or a preset with changed fields: "ocp,rounding=rtz,sr_bits=8". The text (stripped)
+    becomes the policy's name, so that a manifest's command reproduces it. `UnknownNameError` for an
+    unknown preset, `PolicyError` for a malformed, repeated, unknown or out-of-range field.
+
+    >>> parse_policy("ocp,overflow=ieee").overflow
+    'ieee'
+    """
+    if not isinstance(text, str):
+        raise PolicyError(f"a policy text must be a str, got {type(text).__name__}")
+    preset, *changes = (part.strip() for part in text.strip().split(","))
+    if preset not in PRESETS:
+        raise UnknownNameError(f"unknown policy preset {preset!r}; presets: {', '.join(PRESETS)}")
+    if not changes:
+        return PRESETS[preset]
+    fields: dict[str, object] = {}
+    for change in changes:
+        key, eq, value = (part.strip() for part in change.partition("="))
+        if not eq or not key or not value:
+            raise PolicyError(f"policy {text!r}: {change!r} is not field=value; fields: {', '.join(FIELDS)}")
+        if key not in FIELDS:
+            raise PolicyError(f"policy {text!r}: unknown field {key!r}; fields: {', '.join(FIELDS)}")
+        if key in fields:
+            raise PolicyError(f"policy {text!r}: field {key!r} given twice")
+        if key in INT_FIELDS:
+            if not value.lstrip("-").isdecimal() or not value.isascii():
+                lo, hi = INT_FIELDS[key]
+                raise PolicyError(f"policy {text!r}: {key} = {value!r}; accepted: a decimal integer in [{lo}, {hi}]")
+            fields[key] = int(value)
+        else:
+            fields[key] = value
+    return PRESETS[preset].replace(**fields, name=text.strip())
+
+
 def get_policy(policy: str | Policy | None = None) -> Policy:
-    """The preset called `policy` (default "ocp"), or `policy` itself if it is a `Policy`.
+    """The preset called `policy` (default "ocp"), a preset with changed fields ("ocp,overflow=ieee", see
+    `parse_policy`), or `policy` itself if it is a `Policy`.
 
     >>> get_policy("torchao_rceil").scale_rule
     'rceil'
+    >>> get_policy("ocp,overflow=ieee,nan_code=all_ones").nan_code
+    'all_ones'
     """
     if policy is None:
         return PRESETS["ocp"]
@@ -160,8 +202,9 @@ def get_policy(policy: str | Policy | None = None) -> Policy:
     if isinstance(policy, str):
         if policy in PRESETS:
             return PRESETS[policy]
-        raise UnknownNameError(f"unknown policy preset {policy!r}; presets: {', '.join(PRESETS)}")
-    raise PolicyError(f"policy must be a preset name or a Policy, got {type(policy).__name__}")
+        return parse_policy(policy)
+    raise PolicyError(f"policy must be a preset name, a 'preset,field=value,...' text or a Policy, "
+                      f"got {type(policy).__name__}")
 
 
 def policies() -> list[str]:

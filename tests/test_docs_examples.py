@@ -16,7 +16,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 PAGES = ["index.md", "getting-started.md", "tutorials/rtl-golden.md", "tutorials/kernel-check.md", "tutorials/mfqat.md",
-         "tutorials/gemm.md"]
+         "tutorials/gemm.md", "tutorials/drive-your-own-design.md"]
 FENCE = re.compile(r"^```(\w+)[^\n]*\n(.*?)^```\s*$", re.MULTILINE | re.DOTALL)
 
 

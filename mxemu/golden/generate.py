@@ -19,11 +19,12 @@ from typing import Any, TextIO
 import numpy as np
 
 import mxemu
-from mxemu.errors import FileFormatError, InputError, MXError, UnknownNameError
+from mxemu.errors import FileFormatError, InputError, MXError, PolicyError, UnknownNameError
 from mxemu.golden import manifest as mf
 from mxemu.golden import suites as gs
 from mxemu.golden import trust
 from mxemu.golden import writers as gw
+from mxemu.golden.inputs import read_inputs
 from mxemu.golden.suites import sweep as gsweep
 from mxemu.io import atomic_write, read_npz_bytes
 from mxemu.policy import Policy
@@ -97,14 +98,14 @@ def suite_files(table: gs.Table) -> dict[str, Callable[[], bytes]]:
     }
 
 
-def _build_files(task: tuple[str, str, dict[str, Any], str, int, bool, tuple[int, int]]
+def _build_files(task: tuple[str, str, dict[str, Any], str, int, bool, tuple[int, int], str]
                  ) -> tuple[dict[str, Any], dict[str, bytes]]:
     """One suite file (or one part of one), built and oracle-checked: (its manifest entry without files, the
     bytes of each form; a part carries `part` and `parts` and only its .npz). A module-level function so that
     worker processes can run it (their stderr is the parent's)."""
-    suite, fmt, policy, level, seed, progress, (part, parts) = task
+    suite, fmt, policy, level, seed, progress, (part, parts), input_dtype = task
     table = gs.build(suite, fmt, Policy.from_dict(policy), level, seed, sys.stderr if progress else None,
-                     (part, parts))
+                     (part, parts), input_dtype)
     entry = mf.table_entry(table, {})
     if parts > 1:
         return {**entry, "part": part, "parts": parts}, {"npz": gw.npz_bytes(table)}
@@ -112,13 +113,15 @@ def _build_files(task: tuple[str, str, dict[str, Any], str, int, bool, tuple[int
 
 
 def build_all(tasks: list[tuple[str, str]] | list[tuple[str, str, int, int]], policy: Policy, level: str, seed: int,
-              jobs: int = 1, progress: TextIO | None = None) -> list[tuple[dict[str, Any], dict[str, bytes]]]:
+              jobs: int = 1, progress: TextIO | None = None, input_dtype: str = "float32"
+              ) -> list[tuple[dict[str, Any], dict[str, bytes]]]:
     """Build and oracle-check the suite files of `tasks` ((suite, format), or (suite, format, part, parts)
     from `shard_units`) on `jobs` processes; results in task order (the bytes do not depend on `jobs`).
     `progress` gets one line per finished suite file with a running count."""
     if not isinstance(jobs, int) or isinstance(jobs, bool) or jobs < 1:
         raise InputError(f"--jobs must be a positive integer, got {jobs!r}")
-    args = [(t[0], t[1], policy.as_dict(), level, seed, progress is not None, tuple(t[2:]) or (0, 1)) for t in tasks]
+    args = [(t[0], t[1], policy.as_dict(), level, seed, progress is not None, tuple(t[2:]) or (0, 1), input_dtype)
+            for t in tasks]
 
     def report(k: int, entry: dict[str, Any]) -> None:
         if progress is not None:
@@ -239,7 +242,7 @@ def _finish(out: Path, params: dict[str, Any], entries: list[dict[str, Any]]) ->
 
 def generate(out: str | Path, suites: tuple[str, ...], formats: tuple[str, ...], policy: Policy, level: str,
              seed: int, *, generator: dict[str, str] | None = None, progress: TextIO | None = None,
-             jobs: int = 1, shard: Shard | None = None) -> dict:
+             jobs: int = 1, shard: Shard | None = None, input_dtype: str = "float32") -> dict:
     """Write a golden set into `out` and return its manifest. Every suite file is built and checked against
     mxemu.oracle before any file is written; MANIFEST.json and then SHA256SUMS are written last.
 
@@ -247,6 +250,8 @@ def generate(out: str | Path, suites: tuple[str, ...], formats: tuple[str, ...],
     (the CLI passes sys.stderr) gets one line per suite file; `jobs` processes build suite files in
     parallel. With `shard`, only that shard's suite files are written, with a SHARD.json instead of the
     manifest and sums; `merge` joins all shards into the set an unsharded run writes, byte for byte.
+    `input_dtype` (float32, bfloat16, float16) is the type the float inputs of the encode, scale, quantize
+    and divergence suites are generated and written in.
 
     >>> import tempfile
     >>> doc = generate(tempfile.mkdtemp(), ("decode",), ("mxfp4_e2m1",), Policy(), "L0", 0)
@@ -257,17 +262,18 @@ def generate(out: str | Path, suites: tuple[str, ...], formats: tuple[str, ...],
     gs.check_level(level)
     gs.check_level_suites(level, suites)
     gs.check_seed(seed)
+    gs.check_input_dtype(input_dtype, suites)
     if not suites or not formats:
         raise InputError("give at least one suite and one format")
     out = Path(out)
     _check_directory(out)
     gen = generator or {"name": "mxemu", "library_version": mxemu.__version__, "git_revision": mf.git_revision()}
     params = {"generator": gen, "policy": policy.as_dict(), "seed": seed, "level": level, "suites": suites,
-              "formats": formats}
+              "formats": formats, "input_dtype": input_dtype}
     tasks: list = plan(suites, formats)
     if shard is not None:
         tasks = shard_units(suites, formats)[shard.index::shard.count]
-    parts = build_all(tasks, policy, level, seed, jobs, progress)  # everything checked before writing
+    parts = build_all(tasks, policy, level, seed, jobs, progress, input_dtype)  # everything checked before writing
     _invalidate_directory(out)
     entries = _write_parts(out, parts)
     if shard is None:
@@ -278,6 +284,45 @@ def generate(out: str | Path, suites: tuple[str, ...], formats: tuple[str, ...],
            "tables": entries}
     _write(out, SHARD, mf.manifest_bytes(doc))
     return doc
+
+
+def generate_from(out: str | Path, source: str | Path, suite: str, fmt: str, policy: Policy,
+                  input_dtype: str = "float32", *, generator: dict[str, str] | None = None,
+                  recorded: dict[str, Any] | None = None) -> dict:
+    """Write a golden set of exactly the inputs in the file `source` (`mxemu.golden.inputs.read_inputs`: .npz,
+    .hex or .tv) for one suite (encode, scale or quantize) and MX format, oracle-checked, with the manifest,
+    sums and file forms of `generate`; the manifest's `source` names the file and its SHA-256 (`recorded`
+    overrides it: verify regenerates from the set's own inputs). Returns the manifest."""
+    names = gs.parse_formats(fmt)
+    if len(names) != 1:
+        raise InputError(f"--from takes one MX format, got {fmt!r}")
+    name = names[0]
+    mx = get_format(name)
+    if gs.stochastic(policy):  # the records would repeat each input with its draws: no longer the file's inputs
+        raise PolicyError("--from takes a policy with a deterministic rounding; under stochastic rounding use "
+                          "`golden gen --level` (its encode and quantize records carry the random integers)")
+    inputs = read_inputs(source, suite, input_dtype)
+    dt = inputs.dtype
+    if policy.nan_to_nonan == "error" and not mx.element.has_nan and np.isnan(dt.from_bits(inputs.x)).any():
+        raise InputError(f"--from {source}: holds NaN inputs, which {mx.element.name} cannot encode under "
+                         f"nan_to_nonan='error'; remove them or choose another nan_to_nonan")
+    tags = np.full(len(inputs.x), gs.TAG_IDS["FROM-file"], np.uint16)
+    if suite == "encode":
+        table = gs.encode_table(mx, policy, inputs.x, inputs.scale, tags, dt)
+    else:
+        table = gs.blocks_table(suite, mx, policy, dt.from_bits(inputs.x), tags)
+    gs.gate(table, policy)
+    entry = mf.table_entry(table, {})
+    files = {form: make() for form, make in suite_files(table).items()}
+    if recorded is None:
+        recorded = {"file": Path(source).name, "sha256": inputs.sha256, "bytes": inputs.size}
+    out = Path(out)
+    _check_directory(out)
+    gen = generator or {"name": "mxemu", "library_version": mxemu.__version__, "git_revision": mf.git_revision()}
+    params = {"generator": gen, "policy": policy.as_dict(), "seed": 0, "level": "from", "suites": (suite,),
+              "formats": (name,), "input_dtype": input_dtype, "source": recorded}
+    _invalidate_directory(out)
+    return _finish(out, params, _write_parts(out, [(entry, files)]))
 
 
 SHARD_LIMIT = 1 << 20  # bytes of a SHARD.json: one entry per suite file
@@ -349,7 +394,7 @@ def _join_parts(name: str, parts: int, items: list[tuple[Path, dict[str, Any]]]
         raise FileFormatError(f"{name}: the shards do not hold each part of it exactly once")
     suite, fmt = name.split("/")
     mx = get_format(fmt)
-    fields = gs.layout(suite, mx)
+    fields = gs.layout(suite, mx)  # a sweep: the only suite split into parts, whose inputs are not floats
     arrays = []
     for d, entry in items:
         rel = f"{name}.npz" if parts == 1 else part_path(name, entry.get("part", 0), parts)

@@ -18,6 +18,7 @@ from mxemu.golden.suites import (
     DOT_ACCUMULATIONS,
     EVENT_NAMES,
     EVENTS,
+    INPUT_DTYPE_NAMES,
     LEVELS,
     PACK_LAYOUTS,
     PACK_SCALE_LAYOUTS,
@@ -36,6 +37,9 @@ SUMS = "SHA256SUMS"
 PRNG = ("Philox4x32-10 (mxemu.oracle.random_ints), key = seed; counter = (stream << 32) + i with stream = "
         "first 3 bytes of SHA-256 of the purpose string")
 
+# Policy fields added after schema version 1: a set written before them omits them, and Policy.from_dict
+# gives them their default, the behaviour those sets were generated with.
+LATER_POLICY_FIELDS = ("nan_code",)
 _HEX64 = {"type": "string", "pattern": "^[0-9a-f]{64}$"}
 _FILE = {"type": "object", "required": ["path", "sha256", "bytes"], "additionalProperties": False,
          "properties": {"path": {"type": "string", "pattern": "^[A-Za-z0-9_./-]+$"}, "sha256": _HEX64,
@@ -74,11 +78,17 @@ SCHEMA: dict[str, Any] = {
                       "additionalProperties": False,
                       "properties": {"name": {"const": "mxemu"}, "library_version": {"type": "string"},
                                      "git_revision": {"type": "string"}}},
-        "policy": {"type": "object", "required": [*FIELDS, "name"],
+        "policy": {"type": "object", "required": [*(f for f in FIELDS if f not in LATER_POLICY_FIELDS), "name"],
                    "properties": {f: {"type": ["string", "integer"]} for f in (*FIELDS, "name")},
                    "additionalProperties": False},
         "seed": {"type": "integer", "minimum": 0, "maximum": 2**64 - 1},
-        "level": {"enum": list(LEVELS)},
+        # "from": the records hold exactly the inputs of `source` (`golden gen --from`), no level's cases
+        "level": {"enum": [*LEVELS, "from"]},
+        # the type of the float inputs X (absent in sets written before it existed: float32)
+        "input_dtype": {"enum": list(INPUT_DTYPE_NAMES)},
+        "source": {"type": "object", "required": ["file", "sha256", "bytes"], "additionalProperties": False,
+                   "properties": {"file": {"type": "string"}, "sha256": _HEX64,
+                                  "bytes": {"type": "integer", "minimum": 0}}},
         "prng": {"type": "string"},
         "suites": {"type": "array", "items": {"enum": list(SUITES)}, "minItems": 1},
         "formats": {"type": "array", "items": {"type": "string"}, "minItems": 1},
@@ -206,14 +216,21 @@ def table_entry(t: Table, files: dict[str, dict[str, Any]]) -> dict[str, Any]:
 
 def build_manifest(*, generator: dict[str, str], policy: dict[str, Any], seed: int, level: str,
                    suites: tuple[str, ...], formats: tuple[str, ...], tables: list[dict[str, Any]],
-                   exports: dict[str, dict[str, Any]]) -> dict[str, Any]:
-    """The MANIFEST.json document."""
+                   exports: dict[str, dict[str, Any]], input_dtype: str = "float32",
+                   source: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The MANIFEST.json document; `source` (file name, SHA-256, bytes) for a set of given inputs."""
+    dtype = "" if input_dtype == "float32" else f" --input-dtype {input_dtype}"
+    if source is None:
+        what = f"--level {level} --seed {seed}"
+    else:
+        what = f"--from {source['file']}"
     return {
         "schema_version": SCHEMA_VERSION, "spec_version": SPEC_VERSION, "generator": generator,
-        "policy": policy, "seed": seed, "level": level, "prng": PRNG, "suites": list(suites),
+        "policy": policy, "seed": seed, "level": level, "input_dtype": input_dtype,
+        **({} if source is None else {"source": source}), "prng": PRNG, "suites": list(suites),
         "formats": list(formats),
         "command": (f"mxemu golden gen --suite {','.join(suites)} --format {','.join(formats)} "
-                    f"--policy {policy['name']} --level {level} --seed {seed} --out DIR"),
+                    f"--policy {policy['name']}{dtype} {what} --out DIR"),
         "check_classes": {str(k): v for k, v in CHECK_CLASSES.items()},
         "events": {f"bit{k} {EVENT_NAMES[k]}": v for k, v in EVENTS.items()},
         "tags": [{"id": i, "name": n, "description": d} for i, (n, d) in enumerate(TAGS)],

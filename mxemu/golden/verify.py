@@ -8,7 +8,9 @@ from pathlib import Path
 import mxemu
 from mxemu.errors import FileFormatError, InputError, MXError
 from mxemu.golden import manifest as mf
-from mxemu.golden.generate import generate
+from mxemu.golden.generate import generate, generate_from
+from mxemu.golden.writers import read_npz
+from mxemu.io import atomic_write, npz_bytes
 from mxemu.policy import Policy
 
 
@@ -51,12 +53,12 @@ def verify(directory: str | Path, notes: list[str] | None = None, jobs: int = 1)
         if gen["git_revision"] != current:
             notes.append(f"set written at git revision {gen['git_revision']}, checking at {current}")
     with tempfile.TemporaryDirectory(prefix="mxemu-golden-verify-") as tmp:
+        again = Path(tmp) / "set"
         try:
-            generate(tmp, tuple(doc["suites"]), tuple(doc["formats"]), policy, doc["level"], doc["seed"],
-                     generator=gen, progress=None, jobs=jobs)
+            _regenerate(directory, doc, policy, again, jobs)
         except MXError as exc:
             return [*problems, f"cannot regenerate the set from its manifest: {exc}"]
-        fresh = {p.relative_to(tmp).as_posix(): p for p in Path(tmp).rglob("*") if p.is_file()}
+        fresh = {p.relative_to(again).as_posix(): p for p in again.rglob("*") if p.is_file()}
         have = {p.relative_to(directory).as_posix(): p for p in directory.rglob("*") if p.is_file()}
         for rel in sorted(fresh):
             if rel not in have:
@@ -66,3 +68,27 @@ def verify(directory: str | Path, notes: list[str] | None = None, jobs: int = 1)
         for rel in sorted(set(have) - set(fresh)):
             problems.append(f"{rel}: not part of the regenerated set")
     return sorted(set(problems), key=problems.index)
+
+
+def _regenerate(directory: Path, doc: dict, policy: Policy, out: Path, jobs: int) -> None:
+    """Write the set the manifest describes into `out`: by level and seed, or (a `--from` set) from the
+    inputs its own .npz holds, which SHA256SUMS has just checked."""
+    dtype = doc.get("input_dtype", "float32")
+    if "source" not in doc:
+        generate(out, tuple(doc["suites"]), tuple(doc["formats"]), policy, doc["level"], doc["seed"],
+                 generator=doc["generator"], progress=None, jobs=jobs, input_dtype=dtype)
+        return
+    if len(doc["tables"]) != 1:
+        raise FileFormatError(f"{mf.MANIFEST}: a --from set holds one suite file, the manifest lists "
+                              f"{len(doc['tables'])}")
+    table = doc["tables"][0]
+    npz = directory / table["files"]["npz"]["path"]
+    if ".." in Path(table["files"]["npz"]["path"]).parts or npz.is_symlink():
+        raise FileFormatError(f"{mf.MANIFEST}: {npz} is not a file of the set")
+    columns = read_npz(npz)
+    inputs = {k: columns[k] for k in ("x", "scale") if k in columns and (k == "x" or table["suite"] == "encode")}
+    with tempfile.TemporaryDirectory(prefix="mxemu-golden-inputs-") as tmp:
+        again = Path(tmp) / "inputs.npz"
+        atomic_write(again, lambda f: f.write(npz_bytes(inputs)))
+        generate_from(out, again, table["suite"], table["format"], policy, dtype, generator=doc["generator"],
+                      recorded=doc["source"])

@@ -13,12 +13,13 @@ from numba import njit, prange
 
 from mxemu.kernels.convert import split_code
 from mxemu.kernels.element import FINITE, INF, NAN, bit_length, encode_value, pow2, unpack
-from mxemu.kernels.params import KIND_FLOAT, SPECIALS_CODE
+from mxemu.kernels.params import KIND_FLOAT, SPECIALS_CODE, policy_params
+from mxemu.policy import Policy
 
 # float32 as an element format tuple, and RNE with IEEE overflow (to Inf) as a policy tuple.
 F32 = (KIND_FLOAT, 32, 23, -126, 127, (1 << 24) - 1, SPECIALS_CODE["ieee"], 127)
-# Slots of policy_params: rounding rne (0), overflow ieee (1); the others do not apply to finite values.
-P32 = (0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 32, 0, 0)
+# Rounding rne, overflow ieee; the other fields do not apply to finite values.
+P32 = policy_params(Policy(overflow="ieee"))
 E8M0_NAN = 255
 # Element classes in the tables: finite (zero included), +Inf, -Inf, NaN.
 C_FIN, C_PINF, C_NINF, C_NAN = 0, 1, 2, 3

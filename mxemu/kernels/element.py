@@ -19,6 +19,8 @@ from mxemu.kernels.params import (
     KIND_INT,
     MAXINT,
     MBITS,
+    NAN_ALL_ONES,
+    NAN_CODE,
     NAN_FLIPPED_ZERO,
     NAN_SIGNED_ZERO,
     NAN_TO_NONAN,
@@ -95,6 +97,15 @@ def nan_code(F, sign):
 
 
 @njit(cache=True, inline="always")
+def result_nan_code(F, sign, P):
+    """The NaN a result takes (policy field nan_code): the canonical one, or all ones (the same code
+    in formats with a single NaN)."""
+    if P[NAN_CODE] == NAN_ALL_ONES:
+        return (sign << (F[BITS] - 1)) | ((1 << (F[BITS] - 1)) - 1)
+    return nan_code(F, sign)
+
+
+@njit(cache=True, inline="always")
 def zero_code(F, sign, P):
     if F[KIND] == KIND_INT or P[ZERO_SIGN] == 1:
         return 0
@@ -108,7 +119,7 @@ def overflow_code(F, sign, P, toward_inf):
         if F[SPECIALS] == 2:
             return (sign << (F[BITS] - 1)) | (((1 << (F[BITS] - 1 - F[MBITS])) - 1) << F[MBITS])
         if F[SPECIALS] == 1:
-            return nan_code(F, sign)
+            return result_nan_code(F, sign, P)
     return max_code(F, sign, P)
 
 
@@ -118,7 +129,7 @@ def nonfinite_code(F, cls, sign, P):
     if cls == INF:
         return overflow_code(F, sign, P, True)
     if F[SPECIALS] != 0:
-        return nan_code(F, sign)
+        return result_nan_code(F, sign, P)
     # nan_to_nonan names the zero's sign itself, so zero_sign (about results that round to zero)
     # does not apply; integer formats have one zero.
     if F[KIND] == KIND_INT:

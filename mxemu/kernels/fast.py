@@ -49,6 +49,8 @@ from mxemu.kernels.params import (
     KIND_INT,
     MAXINT,
     MBITS,
+    NAN_CANONICAL,
+    NAN_CODE,
     RNA,
     RNE,
     ROUNDING,
@@ -73,6 +75,8 @@ def supported(ebits: int, mbits: int, x_dtype: np.dtype, F: tuple, P: tuple, sto
     if stochastic or LAYOUTS.get((ebits, mbits)) != np.dtype(x_dtype):
         return False
     if P[ROUNDING] not in ROUNDINGS or P[SUBNORMAL_INPUTS] != KEEP or not 2 <= F[BITS] <= 8:
+        return False
+    if P[NAN_CODE] != NAN_CANONICAL:  # the all-ones NaN is the general kernels' (element.result_nan_code)
         return False
     if F[KIND] == KIND_INT:
         # Two's complement k * 2^-f with f = bits - 2 (the MXINT family).

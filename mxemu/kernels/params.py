@@ -15,9 +15,9 @@ SPECIALS_CODE = {"none": 0, "nan_only": 1, "ieee": 2}
 # Policy tuple slots, in the order of `POLICY_SLOTS`.
 POLICY_SLOTS = ("rounding", "overflow", "scale_rule", "log2", "scale_overflow", "zero_block_scale",
                 "nonfinite", "nan_to_nonan", "int_range", "subnormal_inputs", "zero_sign", "sr_bits",
-                "descale", "min_scale_encoding")
+                "descale", "min_scale_encoding", "nan_code")
 (ROUNDING, OVERFLOW, SCALE_RULE, LOG2, SCALE_OVERFLOW, ZERO_BLOCK_SCALE, NONFINITE, NAN_TO_NONAN,
- INT_RANGE, SUBNORMAL_INPUTS, ZERO_SIGN, SR_BITS, DESCALE, MIN_SCALE_ENCODING) = range(len(POLICY_SLOTS))
+ INT_RANGE, SUBNORMAL_INPUTS, ZERO_SIGN, SR_BITS, DESCALE, MIN_SCALE_ENCODING, NAN_CODE) = range(len(POLICY_SLOTS))
 DESCALE_EXACT, DESCALE_FP32_DIV, DESCALE_FP32_RECIP = range(3)
 MIN_SCALE_EXACT, MIN_SCALE_MIN_NORMAL, MIN_SCALE_ONE = range(3)
 
@@ -26,6 +26,7 @@ SATURATE, IEEE = range(2)
 FLOOR, CEIL, EVEN, RCEIL = range(4)
 NAN_SCALE, PROPAGATE, IGNORE_NAN, FINITE_AMAX, INF_AS_EXPONENT = range(5)
 NAN_ZERO, NAN_SIGNED_ZERO, NAN_FLIPPED_ZERO, NAN_ERROR = range(4)
+NAN_CANONICAL, NAN_ALL_ONES = range(2)
 KEEP, FLUSH_BLOCK, FLUSH = range(3)
 
 assert CHOICES["rounding"] == ("rne", "rna", "rtz", "rup", "rdn", "rto", "stochastic")

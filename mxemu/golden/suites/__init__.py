@@ -2,6 +2,7 @@
 (one module per suite family; this package re-exports their names)."""
 
 from mxemu.golden.suites.args import (
+    check_input_dtype,
     check_level,
     check_level_suites,
     check_policy,
@@ -13,12 +14,13 @@ from mxemu.golden.suites.args import (
 from mxemu.golden.suites.blocks import (
     DIVERGENCE_PER_CLASS,
     QUANTIZE_RANDOM,
+    blocks_table,
     build_divergence,
     build_quantize,
     build_scale,
     divergence_presets,
 )
-from mxemu.golden.suites.codec import build_decode, build_encode, encode_scales
+from mxemu.golden.suites.codec import build_decode, build_encode, encode_scales, encode_table
 from mxemu.golden.suites.convert import CONVERT_STEP, build_convert, convert_targets, oracle_convert
 from mxemu.golden.suites.dequantize import build_dequantize, dequantize_scales, oracle_dequantize
 from mxemu.golden.suites.dot import (
@@ -32,7 +34,7 @@ from mxemu.golden.suites.dot import (
     rne_float32,
     truncated_sum,
 )
-from mxemu.golden.suites.gate import BUILDERS, build, oracle_mismatches, oracle_outputs
+from mxemu.golden.suites.gate import BUILDERS, build, gate, oracle_mismatches, oracle_outputs
 from mxemu.golden.suites.pack import PACK_RANDOM, PACK_SCALES, build_pack, oracle_pack
 from mxemu.golden.suites.sweep import (
     SWEEP_CHUNK_BITS,
@@ -62,6 +64,8 @@ from mxemu.golden.suites.tables import (
     EVENT_NAMES,
     EVENTS,
     FP32_MAX,
+    INPUT_DTYPE_NAMES,
+    INPUT_SUITES,
     LEVELS,
     OCP_FORMATS,
     PACK_DATA,
@@ -76,4 +80,13 @@ from mxemu.golden.suites.tables import (
     layout,
     stochastic,
 )
-from mxemu.golden.suites.values import bits_to_f32, f32, f32_bits, grid, neighbours, stream
+from mxemu.golden.suites.values import (
+    INPUT_DTYPES,
+    InputDtype,
+    bits_to_f32,
+    f32,
+    f32_bits,
+    grid,
+    neighbours,
+    stream,
+)

@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import tomllib
 
 from mxemu.errors import InputError, PolicyError, UnknownNameError
-from mxemu.golden.suites.tables import ALL_SUITES, LEVELS, OCP_FORMATS, STOCHASTIC_SUITES, SUITES, stochastic
+from mxemu.golden.suites.tables import (
+    ALL_SUITES,
+    INPUT_DTYPE_NAMES,
+    LEVELS,
+    OCP_FORMATS,
+    STOCHASTIC_SUITES,
+    SUITES,
+    stochastic,
+)
 from mxemu.policy import Policy, get_policy
+from mxemu.policy import parse_policy as parse_text_policy
 from mxemu.spec import MXFormat, ScaleFormat, formats, get_format
 
 
@@ -66,16 +74,7 @@ def parse_policy(text: str) -> Policy:
         if not isinstance(base, str) or not isinstance(name, str):
             raise InputError(f"--policy {text}: base and name must be strings")
         return get_policy(base).replace(**data, name=name)
-    preset, *changes = (part.strip() for part in text.split(","))
-    if not changes:
-        return get_policy(preset)
-    fields: dict[str, object] = {}
-    for change in changes:
-        key, eq, value = change.partition("=")
-        if not eq or not key.strip():
-            raise InputError(f"--policy {text!r}: {change!r} is not field=value")
-        fields[key.strip()] = int(value) if re.fullmatch(r"\s*-?\d+\s*", value) else value.strip()
-    return get_policy(preset).replace(**fields, name=text)
+    return parse_text_policy(text)
 
 
 def check_policy(policy: Policy, suites: tuple[str, ...]) -> None:
@@ -107,3 +106,13 @@ def check_seed(seed: int) -> int:
     if not isinstance(seed, int) or isinstance(seed, bool) or not 0 <= seed < 1 << 64:
         raise InputError(f"seed must be an integer in [0, 2^64), got {seed!r}")
     return seed
+
+
+def check_input_dtype(input_dtype: str, suites: tuple[str, ...]) -> str:
+    """The input dtype, validated: float32, bfloat16 or float16; the sweep suite (every float32 bit pattern)
+    takes float32 only."""
+    if input_dtype not in INPUT_DTYPE_NAMES:
+        raise InputError(f"unknown input dtype {input_dtype!r}; accepted: {', '.join(INPUT_DTYPE_NAMES)}")
+    if input_dtype != "float32" and "sweep" in suites:
+        raise InputError("the sweep suite covers every float32 bit pattern; it takes --input-dtype float32 only")
+    return input_dtype

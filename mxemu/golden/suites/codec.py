@@ -11,13 +11,20 @@ from mxemu.golden.suites.tables import (
     EV_NONFINITE,
     EV_SATURATED,
     EV_UNDERFLOW,
-    FP32_MAX,
     TAG_IDS,
     Table,
     layout,
     stochastic,
 )
-from mxemu.golden.suites.values import _signed, _unique_cases, bits_to_f32, f32, f32_bits, grid, neighbours, stream
+from mxemu.golden.suites.values import (
+    FLOAT32,
+    InputDtype,
+    _signed,
+    _unique_cases,
+    f32_bits,
+    grid,
+    stream,
+)
 from mxemu.ops import decode, encode
 from mxemu.policy import Policy
 from mxemu.spec import ElementFormat, MXFormat
@@ -45,62 +52,68 @@ def build_decode(mx: MXFormat, policy: Policy, level: str, seed: int) -> Table:
     return t
 
 
-_SPECIAL_BITS = (0x00000000, 0x80000000, 0x7F800000, 0xFF800000, 0x7FC00000, 0xFFC00000, 0x7F800001,
-                 0xFFBFFFFF, 0x7FC00001)
-_FP32_SUB_BITS = (0x00000001, 0x007FFFFF, 0x00800000, 0x00400000)
-
-
-def _encode_inputs(elem: ElementFormat, s: int) -> tuple[np.ndarray, np.ndarray]:
+def _encode_inputs(elem: ElementFormat, s: int, dt: InputDtype) -> tuple[np.ndarray, np.ndarray]:
     g = grid(elem)
     q_top = g[-1] - g[-2]
     mids = (g[:-1] + g[1:]) / 2
     scale = 2.0 ** s
-    grid_x = _signed(f32(g * scale))
-    mid_x = _signed(f32(mids[1:] * scale))
-    under_x = _signed(f32([mids[0] * scale]))
-    over_pts = f32([(g[-1] + q_top / 2) * scale, (g[-1] + q_top) * scale, 2 * g[-1] * scale])
-    over_x = _signed(np.concatenate([over_pts, neighbours(over_pts[:1]), np.float32([FP32_MAX])]))
+    grid_x = _signed(dt.exact(g * scale))
+    mid_x = _signed(dt.exact(mids[1:] * scale))
+    under_x = _signed(dt.exact([mids[0] * scale]))
+    over_pts = dt.exact([(g[-1] + q_top / 2) * scale, (g[-1] + q_top) * scale, 2 * g[-1] * scale])
+    over_x = _signed(np.concatenate([over_pts, dt.neighbours(over_pts[:1]), dt.exact([dt.max])]))
     groups = [
-        (bits_to_f32(_SPECIAL_BITS), "ENC-special"),
-        (_signed(bits_to_f32(_FP32_SUB_BITS)), "ENC-fp32-sub"),
+        (dt.from_bits(dt.special_bits()), "ENC-special"),
+        (_signed(dt.from_bits(dt.subnormal_bits())), "ENC-fp32-sub"),
         (over_x, "ENC-overflow"),
-        (np.concatenate([under_x, neighbours(under_x)]), "ENC-underflow"),
+        (np.concatenate([under_x, dt.neighbours(under_x)]), "ENC-underflow"),
         (grid_x, "ENC-grid"),
         (mid_x, "ENC-mid"),
-        (neighbours(grid_x), "ENC-grid-ulp"),
-        (neighbours(mid_x), "ENC-mid-ulp"),
+        (dt.neighbours(grid_x), "ENC-grid-ulp"),
+        (dt.neighbours(mid_x), "ENC-mid-ulp"),
     ]
-    return _unique_cases([g_ for g_, _ in groups], [t for _, t in groups])
+    return _unique_cases([g_ for g_, _ in groups], [t for _, t in groups], dt)
 
 
-def _random_f32(elem: ElementFormat, s: int, seed: int, purpose: str, count: int) -> np.ndarray:
-    """Random float32 bit patterns: random sign and 23 mantissa bits, exponent uniform over the element's
-    binades (min subnormal / 8 .. 8 max normal) times 2^s, kept inside the float32 range."""
+def _random_inputs(elem: ElementFormat, s: int, seed: int, purpose: str, count: int, dt: InputDtype) -> np.ndarray:
+    """Random bit patterns of `dt`: random sign and mantissa bits, exponent uniform over the element's
+    binades (min subnormal / 8 .. 8 max normal) times 2^s, kept inside the dtype's normal range."""
     w = stream(seed, purpose, 3 * count).reshape(3, count)
     lo = math.floor(math.log2(elem.min_subnormal)) - 3 + s
     hi = math.floor(math.log2(elem.max_normal)) + 3 + s
     e = lo + (w[1] % np.uint64(hi - lo + 1)).astype(np.int64)
-    e = np.clip(e, -126, 127)
-    bits = ((w[0] >> np.uint64(31)) << np.uint64(31)) | (np.uint64(0x7FFFFF) & w[2]) | \
-        ((e + 127).astype(np.uint64) << np.uint64(23))
-    return bits.astype(np.uint32)
+    e = np.clip(e, dt.emin, dt.emax)
+    m, top = dt.mantissa_bits, dt.bits - 1
+    # float32 keeps its original draw: the sign from the top bit of a 32-bit word
+    sign = (w[0] >> np.uint64(31)) << np.uint64(top)
+    bits = sign | (np.uint64((1 << m) - 1) & w[2]) | ((e + dt.emax).astype(np.uint64) << np.uint64(m))
+    return bits.astype(dt.uint)
 
 
-def encode_scales(level: str) -> tuple[int, ...]:
-    """Scale exponents of the encode suite at a level."""
+def encode_scales(level: str, elem: ElementFormat, dt: InputDtype = FLOAT32) -> tuple[int, ...]:
+    """Scale exponents of the encode suite at a level. With 8 exponent bits (float32, bfloat16) the ends of
+    the E8M0 range; float16 inputs reach only part of it, so there the ends are the scales that put the
+    element's smallest subnormal on float16's smallest subnormal and its top binade on float16's."""
+    if dt.exponent_bits != 8:
+        lo = dt.emin - dt.mantissa_bits - round(math.log2(elem.min_subnormal))
+        hi = dt.emax - elem.emax
+        if level == "L2":
+            return tuple(range(lo, hi + 1))
+        return (0, lo, hi) if level == "L0" else tuple(dict.fromkeys((0, lo, lo + 1, -1, 1, hi - 1, hi)))
     if level == "L2":  # every finite E8M0 scale
         return tuple(range(-127, 128))
     return (0, -127, 127) if level == "L0" else (0, -127, -126, -20, -1, 1, 20, 126, 127)
 
 
-def build_encode(mx: MXFormat, policy: Policy, level: str, seed: int) -> Table:
-    """Scalar rounding decisions: (scale byte, float32 x) -> element code of x / 2^(scale-127)."""
+def build_encode(mx: MXFormat, policy: Policy, level: str, seed: int, dt: InputDtype = FLOAT32) -> Table:
+    """Scalar rounding decisions: (scale byte, x in the input dtype) -> element code of x / 2^(scale-127)."""
     elem = mx.element
     scale_col, x_col, tag_col = [], [], []
-    for s in encode_scales(level):
-        bits, tags = _encode_inputs(elem, s)
+    for s in encode_scales(level, elem, dt):
+        bits, tags = _encode_inputs(elem, s, dt)
         if level != "L0":
-            rnd = _random_f32(elem, s, seed, f"encode/{mx.name}/{s}", 1024)
+            purpose = f"encode/{mx.name}/{s}" + ("" if dt is FLOAT32 else f"/{dt.name}")
+            rnd = _random_inputs(elem, s, seed, purpose, 1024, dt)
             bits = np.concatenate([bits, rnd])
             tags = np.concatenate([tags, np.full(len(rnd), TAG_IDS["ENC-random"], np.uint16)])
         scale_col.append(np.full(len(bits), s + 127, np.uint8))
@@ -109,12 +122,21 @@ def build_encode(mx: MXFormat, policy: Policy, level: str, seed: int) -> Table:
     x_bits = np.concatenate(x_col)
     scales = np.concatenate(scale_col)
     tags = np.concatenate(tag_col)
-    x = bits_to_f32(x_bits)
     if policy.nan_to_nonan == "error" and not elem.has_nan:
-        keep = ~np.isnan(x)
-        x_bits, scales, tags, x = x_bits[keep], scales[keep], tags[keep], x[keep]
+        keep = ~np.isnan(dt.from_bits(x_bits))
+        x_bits, scales, tags = x_bits[keep], scales[keep], tags[keep]
+    return encode_table(mx, policy, x_bits, scales, tags, dt, level, seed)
+
+
+def encode_table(mx: MXFormat, policy: Policy, x_bits: np.ndarray, scales: np.ndarray, tags: np.ndarray,
+                 dt: InputDtype = FLOAT32, level: str = "L0", seed: int = 0) -> Table:
+    """Encode records of the given inputs (bit patterns of `dt`, E8M0 scale bytes below 0xFF, tag ids) with
+    the kernels' codes; under stochastic rounding each input is repeated with the draws that pin its
+    decision down (`level` and `seed` add random ones above L0)."""
+    elem = mx.element
+    x = dt.from_bits(x_bits)
     s_exp = scales.astype(np.int64) - 127
-    t = Table("encode", mx, layout("encode", mx, policy))
+    t = Table("encode", mx, layout("encode", mx, policy, dt.bits), input_dtype=dt.name)
     if stochastic(policy):
         index, rnd = _stochastic_draws(x, elem, s_exp, policy, level, seed, f"encode-sr/{mx.name}")
         x_bits, scales, tags, x, s_exp = x_bits[index], scales[index], tags[index], x[index], s_exp[index]

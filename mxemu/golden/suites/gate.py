@@ -18,8 +18,15 @@ from mxemu.golden.suites.dequantize import build_dequantize, oracle_dequantize
 from mxemu.golden.suites.dot import build_dot, oracle_dot
 from mxemu.golden.suites.pack import build_pack, oracle_pack
 from mxemu.golden.suites.sweep import build_sweep
-from mxemu.golden.suites.tables import CONVERT_TARGETS, DOT_MODELS, PACK_LAYOUTS, PACK_SCALE_LAYOUTS, Table
-from mxemu.golden.suites.values import bits_to_f32, f32_bits
+from mxemu.golden.suites.tables import (
+    CONVERT_TARGETS,
+    DOT_MODELS,
+    INPUT_SUITES,
+    PACK_LAYOUTS,
+    PACK_SCALE_LAYOUTS,
+    Table,
+)
+from mxemu.golden.suites.values import INPUT_DTYPES, bits_to_f32, f32_bits
 from mxemu.policy import Policy
 from mxemu.spec import MXFormat, get_format
 
@@ -31,16 +38,25 @@ BUILDERS: dict[str, Callable[[MXFormat, Policy, str, int], Table]] = {
 
 
 def build(suite: str, mx_name: str, policy: Policy, level: str, seed: int, progress: TextIO | None = None,
-          part: tuple[int, int] = (0, 1)) -> Table:
+          part: tuple[int, int] = (0, 1), input_dtype: str = "float32") -> Table:
     """Build one suite for one MX format and gate it on the oracle (`MXError` if any case disagrees).
     `progress` gets a line every 16 chunks of a sweep (the other suites take seconds). `part` (k, n) of a
-    sweep builds only the records of `sweep_part_range(k, n)`; the other suites come whole."""
+    sweep builds only the records of `sweep_part_range(k, n)`; the other suites come whole. The float
+    inputs of `INPUT_SUITES` are generated in `input_dtype` (float32, bfloat16, float16)."""
     mx = get_format(mx_name)
     assert isinstance(mx, MXFormat)
     check_level_suites(level, (suite,))
     if suite == "sweep":  # gated chunk by chunk inside: the codes exist only while their chunk is hashed
         return build_sweep(mx, policy, seed, part, progress)
-    table = BUILDERS[suite](mx, policy, level, seed)
+    if suite in INPUT_SUITES:
+        table = BUILDERS[suite](mx, policy, level, seed, INPUT_DTYPES[input_dtype])
+    else:
+        table = BUILDERS[suite](mx, policy, level, seed)
+    return gate(table, policy)
+
+
+def gate(table: Table, policy: Policy) -> Table:
+    """The table, once every expected output is recomputed by mxemu.oracle and equal (else `MXError`)."""
     bad = oracle_mismatches(table, policy)
     if bad:
         raise MXError(f"{table.name}: {len(bad)} case(s) disagree with mxemu.oracle (first: case {bad[0]}); "
@@ -48,8 +64,10 @@ def build(suite: str, mx_name: str, policy: Policy, level: str, seed: int, progr
     return table
 
 
-def oracle_outputs(suite: str, mx: MXFormat, policy: Policy, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """Expected output columns computed by mxemu.oracle alone from the input columns of a suite."""
+def oracle_outputs(suite: str, mx: MXFormat, policy: Policy, inputs: dict[str, np.ndarray],
+                   input_dtype: str = "float32") -> dict[str, np.ndarray]:
+    """Expected output columns computed by mxemu.oracle alone from the input columns of a suite (float
+    inputs X as bit patterns of `input_dtype`)."""
     elem = mx.element
     if suite == "decode":
         out = []
@@ -81,8 +99,9 @@ def oracle_outputs(suite: str, mx: MXFormat, policy: Policy, inputs: dict[str, n
         pairs = [oracle_convert(int(m), CONVERT_TARGETS[int(t)], int(s), c, mx, policy) for m, t, s, c in
                  zip(inputs["method"], inputs["target"], inputs["src_scale"], inputs["src_codes"], strict=True)]
         return {"scale": np.array([p[0] for p in pairs], np.uint8), "codes": np.stack([p[1] for p in pairs])}
+    dt = INPUT_DTYPES[input_dtype]
     if suite == "encode":
-        x = bits_to_f32(inputs["x"])
+        x = dt.from_bits(inputs["x"])
         s = inputs["scale"].astype(np.int64) - 127
         codes = np.empty(len(x), np.uint8)
         rnd = inputs.get("rnd")
@@ -91,7 +110,7 @@ def oracle_outputs(suite: str, mx: MXFormat, policy: Policy, inputs: dict[str, n
             codes[sel] = oracle.encode_array(x[sel], elem, int(e), policy,
                                              random_bits=None if rnd is None else rnd[sel].astype(np.int64))
         return {"code": codes}
-    x = bits_to_f32(inputs["x"])
+    x = dt.from_bits(inputs["x"])
     scales = np.empty(len(x), np.uint8)
     codes = np.empty(x.shape, np.uint8)
     for i, row in enumerate(x):
@@ -106,7 +125,7 @@ def oracle_outputs(suite: str, mx: MXFormat, policy: Policy, inputs: dict[str, n
 def oracle_mismatches(table: Table, policy: Policy) -> list[int]:
     """Case indices whose expected outputs differ from mxemu.oracle (NaN values compared as NaN)."""
     inputs = {f.name: table.columns[f.name] for f in table.fields if f.role == "input"}
-    want = oracle_outputs(table.suite, table.mx, policy, inputs)
+    want = oracle_outputs(table.suite, table.mx, policy, inputs, table.input_dtype)
     bad = np.zeros(table.count, dtype=bool)
     for name, ref in want.items():
         got = table.columns[name]

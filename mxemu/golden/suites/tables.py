@@ -113,6 +113,7 @@ TAGS: tuple[tuple[str, str], ...] = (
     ("DOT-mixed", "dot: anchor blocks of A's format times anchor blocks of a different B format"),
     ("MB8-tail", "quantize: a short block (n < 32 lanes) padded with +0 lanes, as a partial last block is: "
                  "the padding changes neither the scale nor any code"),
+    ("FROM-file", "inputs given by the user (golden gen --from), in the order of the file; no coverage model"),
 )
 TAG_IDS: dict[str, int] = {name: i for i, (name, _) in enumerate(TAGS)}
 
@@ -152,6 +153,7 @@ class Table:
     mx: MXFormat
     fields: tuple[Field, ...]
     columns: dict[str, np.ndarray] = field(default_factory=dict)
+    input_dtype: str = "float32"  # of the X field (INPUT_SUITES)
 
     @property
     def name(self) -> str:
@@ -185,6 +187,9 @@ class Table:
         return tuple(f for f in self.fields if f.role == "output")
 
 
+# Suites whose inputs are floats, which `--input-dtype` writes at its own width; the others take codes.
+INPUT_SUITES = ("encode", "scale", "quantize", "divergence")
+INPUT_DTYPE_NAMES = ("float32", "bfloat16", "float16")
 STOCHASTIC_SUITES = ("decode", "encode", "scale", "quantize", "dequantize", "dot", "pack")
 
 
@@ -193,8 +198,9 @@ def stochastic(policy: Policy | None) -> bool:
     return policy is not None and policy.rounding == "stochastic"
 
 
-def layout(suite: str, mx: MXFormat, policy: Policy | None = None) -> tuple[Field, ...]:
-    """The record fields of a suite for an MX format (the layout the C / SV exports describe). Under a
+def layout(suite: str, mx: MXFormat, policy: Policy | None = None, x_bits: int = 32) -> tuple[Field, ...]:
+    """The record fields of a suite for an MX format (the layout the C / SV exports describe); float inputs X
+    are `x_bits` wide (32, or 16 for bfloat16 and float16: `INPUT_SUITES`). Under a
     stochastic policy, encode and quantize records take the random integer of each lane as the input RND
     (sr_bits wide): a lane rounds away from zero when RND plus the first sr_bits bits of its fraction
     below the element's last place reach 2^sr_bits (docs/numerics.md, stochastic rounding)."""
@@ -203,11 +209,12 @@ def layout(suite: str, mx: MXFormat, policy: Policy | None = None) -> tuple[Fiel
     tail = (Field("ev", "meta", 8), Field("chk", "meta", 4))
     body = {
         "decode": (Field("code", "input", w), Field("value", "output", 32)),
-        "encode": (Field("scale", "input", 8), Field("x", "input", 32), Field("code", "output", w)),
-        "scale": (Field("x", "input", 32, BLOCK), Field("scale", "output", 8)),
-        "quantize": (Field("x", "input", 32, BLOCK), Field("scale", "output", 8), Field("codes", "output", w, BLOCK)),
+        "encode": (Field("scale", "input", 8), Field("x", "input", x_bits), Field("code", "output", w)),
+        "scale": (Field("x", "input", x_bits, BLOCK), Field("scale", "output", 8)),
+        "quantize": (Field("x", "input", x_bits, BLOCK), Field("scale", "output", 8),
+                     Field("codes", "output", w, BLOCK)),
         "dequantize": (Field("scale", "input", 8), Field("code", "input", w), Field("value", "output", 32)),
-        "divergence": (Field("x", "input", 32, BLOCK), Field("scale", "output", 8),
+        "divergence": (Field("x", "input", x_bits, BLOCK), Field("scale", "output", 8),
                        Field("codes", "output", w, BLOCK), Field("differs", "meta", 16)),
         "convert": (Field("method", "input", 4), Field("target", "input", 8), Field("src_scale", "input", 8),
                     Field("src_codes", "input", w, BLOCK), Field("scale", "output", 8),
