@@ -287,7 +287,8 @@ def encode_value(
             return _inf_like_code(fmt, negative, policy)
         return _max_code(fmt, negative, policy)
     if r == 0:
-        return _zero_code(fmt, negative and policy.zero_sign == "keep")
+        # A nonzero input that rounds to zero keeps its sign under both "keep" and "nonzero_input".
+        return _zero_code(fmt, negative and policy.zero_sign != "positive")
     return _finite_code(fmt, negative, r)
 
 
@@ -474,6 +475,8 @@ def encode_array(
     zero = r == 0
     if policy.zero_sign == "positive":
         codes[zero] = 0
+    elif policy.zero_sign == "nonzero_input":
+        codes[zero & (magnitude == 0)] = 0  # zero inputs (flushed ones too) give +0
 
     if policy.overflow == "ieee" and not fmt.is_int:
         to_inf = np.where(negative, _overflow_goes_to_inf(True, policy), _overflow_goes_to_inf(False, policy))
@@ -747,3 +750,23 @@ def dequantize_block(scale: int, codes: np.ndarray | Iterable[int], mxfmt: str |
     if not 0 <= scale < scale_fmt.nan_code:
         raise ValueError(f"scale code {scale} outside [0, {scale_fmt.nan_code}]")
     return decode_array(codes, mxfmt.element, scale - scale_fmt.bias)
+
+
+def fake_quantize_block(x: np.ndarray | Iterable[float], mxfmt: str | MXFormat,
+                        policy: Policy | str | None = None) -> np.ndarray:
+    """Exact float64 fake-quantized values of one block (non-stochastic policies): the dequantized codes,
+    except that under fake_int_zero = "signed" an integer lane that is zero is -0 when its input was
+    negative and nonzero (or -0 itself under zero_sign = "keep"), as sign(x) * round(|x|) computes it."""
+    mxfmt, _ = _mx(mxfmt)
+    policy = get_policy(policy)
+    code, codes = quantize_block(x, mxfmt, policy)
+    values = dequantize_block(code, codes, mxfmt)
+    if not (mxfmt.element.is_int and policy.fake_int_zero == "signed"):
+        return values
+    raw, _ = _block_values(x)
+    for i, v in enumerate(_flushed_block(raw, policy)):
+        negative = math.copysign(1.0, v) < 0 and not math.isnan(v)
+        if values[i] == 0 and negative and (
+                (v != 0 and policy.zero_sign != "positive") or (v == 0 and policy.zero_sign == "keep")):
+            values[i] = -0.0
+    return values

@@ -33,6 +33,8 @@ from mxemu.kernels.params import (
     SPECIALS,
     SR_BITS,
     STOCHASTIC,
+    ZERO_NONZERO_INPUT,
+    ZERO_POSITIVE,
     ZERO_SIGN,
 )
 
@@ -96,7 +98,7 @@ def nan_code(F, sign):
 
 @njit(cache=True, inline="always")
 def zero_code(F, sign, P):
-    if F[KIND] == KIND_INT or P[ZERO_SIGN] == 1:
+    if F[KIND] == KIND_INT or P[ZERO_SIGN] == ZERO_POSITIVE:
         return 0
     return sign << (F[BITS] - 1)
 
@@ -169,7 +171,8 @@ def round_up(rounding, sign, k, shift, m, rnd, sr_bits):
 def encode_value(cls, sign, m, e, E, F, P, rnd):
     """Code of the value (class, sign, m * 2^e) with E = floor(log2 |v|), rounded once by the policy."""
     if cls == ZERO:
-        return zero_code(F, sign, P)
+        # sign(x) * round(|x|) with sign(-0) = 0 makes every zero input +0 (zero_sign nonzero_input).
+        return zero_code(F, 0 if P[ZERO_SIGN] == ZERO_NONZERO_INPUT else sign, P)
     if cls != FINITE:
         return nonfinite_code(F, cls, sign, P)
     M = F[MBITS]

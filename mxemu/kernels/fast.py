@@ -43,6 +43,8 @@ from mxemu.kernels.params import (
     BITS,
     EMAX,
     EMIN,
+    FAKE_INT_ZERO,
+    FAKE_INT_ZERO_POSITIVE,
     INT_RANGE,
     KEEP,
     KIND,
@@ -54,6 +56,7 @@ from mxemu.kernels.params import (
     ROUNDING,
     RTZ,
     SUBNORMAL_INPUTS,
+    ZERO_NONZERO_INPUT,
     ZERO_SIGN,
 )
 from mxemu.kernels.scale import E8M0_NAN, element_scale_exponent, scale_code
@@ -73,6 +76,8 @@ def supported(ebits: int, mbits: int, x_dtype: np.dtype, F: tuple, P: tuple, sto
     if stochastic or LAYOUTS.get((ebits, mbits)) != np.dtype(x_dtype):
         return False
     if P[ROUNDING] not in ROUNDINGS or P[SUBNORMAL_INPUTS] != KEEP or not 2 <= F[BITS] <= 8:
+        return False
+    if P[ZERO_SIGN] == ZERO_NONZERO_INPUT or P[FAKE_INT_ZERO] != FAKE_INT_ZERO_POSITIVE:
         return False
     if F[KIND] == KIND_INT:
         # Two's complement k * 2^-f with f = bits - 2 (the MXINT family).
