@@ -48,10 +48,10 @@ CHOICES: dict[str, tuple[str, ...]] = {
     # Inputs below the FP32 normal range (|x| < 2^-126): kept, the whole block flushed to zero
     # when its amax is below it (microxcaling option), or each such element read as zero.
     "subnormal_inputs": ("keep", "flush_block", "flush"),
-    # The sign of a result that rounds to zero: kept, or always positive, or kept for nonzero inputs
-    # while a zero input (or one read as zero) gives +0, as sign(x) * round(|x|) does with
-    # torch.sign(-0) = 0 (microxcaling).
-    "zero_sign": ("keep", "positive", "nonzero_input"),
+    # The sign of a result that rounds to zero: kept, always positive, or the sign of the float32
+    # quotient x / 2^scale, +0 when that quotient is zero (a zero input, one read as zero, or one with
+    # |x| / 2^scale <= 2^-150), as microxcaling's sign(x / X) * round(|x / X|) with torch.sign(+-0) = 0.
+    "zero_sign": ("keep", "positive", "fp32_quotient"),
     # An integer element that is zero, in fake-quantized values: +0 (the one integer zero), or a
     # zero with the sign zero_sign gives a float result (microxcaling's sign(x) * round(|x|) gives
     # -0 for a negative input that rounds to zero).

@@ -1,4 +1,4 @@
-"""The sign-of-zero policy fields (zero_sign nonzero_input, fake_int_zero) equal the oracle and the
+"""The sign-of-zero policy fields (zero_sign fp32_quotient, fake_int_zero) equal the oracle and the
 sign(x) * round(|x|) rule of microxcaling."""
 
 import numpy as np
@@ -12,7 +12,8 @@ from mxemu.testing.strategies import blocks
 
 MX_FORMATS = [n for n in mx.formats() if isinstance(mx.get_format(n), mx.MXFormat) and n != "nvfp4"]
 ZERO_FIELDS = st.fixed_dictionaries({
-    "zero_sign": st.sampled_from(["keep", "positive", "nonzero_input"]),
+    "zero_sign": st.sampled_from(["keep", "positive", "fp32_quotient"]),
+    "min_scale_encoding": st.sampled_from(["exact", "min_normal", "one"]),
     "fake_int_zero": st.sampled_from(["positive", "signed"]),
     "subnormal_inputs": st.sampled_from(["keep", "flush", "flush_block"]),
     "rounding": st.sampled_from(["rne", "rna", "rtz"]),
@@ -67,7 +68,7 @@ def test_the_ocp_preset_keeps_the_sign_of_float_zeros_and_has_one_integer_zero(f
 def test_the_fast_path_leaves_the_new_zero_rules_to_the_general_kernels():
     # float32 input, rne: the fast kernels would take this call, but they know only keep / positive.
     x = np.tile(ZERO_LANES, 8).reshape(1, 40)[:, :32].copy()
-    policy = mx.Policy(zero_sign="nonzero_input")
+    policy = mx.Policy(zero_sign="fp32_quotient")
     got = mx.fake_quantize(x, "mxfp8_e4m3", policy=policy)
     assert not np.signbit(got[0, 1])  # -0 input -> +0
     assert np.signbit(got[0, 2])      # -1e-6 -> -0
@@ -79,3 +80,15 @@ def test_the_cuda_path_refuses_the_zero_rules_it_does_not_implement():
     _check_zero_sign_policy(mx.get_policy("ocp"))
     with pytest.raises(mx.errors.PolicyError, match="fake_int_zero='signed'.*accepted"):
         _check_zero_sign_policy(mx.get_policy("microxcaling"))
+
+
+@pytest.mark.parametrize("fmt", ["mxfp8_e4m3", "mxint8"])
+def test_fp32_quotient_zero_is_positive_only_when_the_float32_quotient_underflows(fmt):
+    # amax 2^126: scale 2^(126 - emax); -2^-149 / scale is far below 2^-150 and is +0 as a float32,
+    # while -2^-20 / scale is a (negative) float32 subnormal or normal, so its zero is -0.
+    x = np.zeros((1, 32), np.float32)
+    x[0, 0] = 2.0 ** 126
+    x[0, 1] = -(2.0 ** -149)
+    x[0, 2] = -(2.0 ** -20)
+    got = mx.fake_quantize(x, fmt, policy="microxcaling")[0, 1:3]
+    assert (got == 0).all() and np.signbit(got).tolist() == [False, True]

@@ -191,7 +191,7 @@ def _check_nan_policy(x: torch.Tensor, f: MXFormat, pol: Policy) -> None:
 
 def _check_zero_sign_policy(pol: Policy) -> None:
     """`PolicyError` for the sign-of-zero rules the Triton kernels do not implement (the numba path does)."""
-    if pol.zero_sign == "nonzero_input" or pol.fake_int_zero != "positive":
+    if pol.zero_sign == "fp32_quotient" or pol.fake_int_zero != "positive":
         raise PolicyError(f"mxemu.cuda does not implement zero_sign={pol.zero_sign!r} with "
                           f"fake_int_zero={pol.fake_int_zero!r}; accepted: zero_sign keep or positive with "
                           "fake_int_zero positive (use mxemu.fake_quantize on CPU tensors for this policy)")

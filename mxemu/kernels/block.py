@@ -20,6 +20,7 @@ from mxemu.kernels.element import (
     philox,
     pow2,
     unpack,
+    zero_result_sign,
 )
 from mxemu.kernels.params import (
     FAKE_INT_ZERO,
@@ -125,15 +126,18 @@ def encode_lane(u, ebits, mbits, scale, flush, F, P, rnd):
 
 
 @njit(cache=True, inline="always")
-def negative_int_zero(u, ebits, mbits, flush, P):
+def negative_int_zero(u, ebits, mbits, scale, flush, P):
     """Whether a lane whose integer code is 0 reads as -0 in fake-quantized values (fake_int_zero signed):
-    a negative finite input, or a -0 input when zero_sign keeps the sign of zeros."""
-    cls, sign, _, _, _ = read(u, ebits, mbits, P)
+    a negative finite input (its sign by zero_sign, as a float element's zero), or a -0 input when
+    zero_sign keeps the sign of zeros."""
+    cls, sign, m, _, E = read(u, ebits, mbits, P)
     if flush and cls == FINITE:
         cls = ZERO
     if sign == 0 or P[ZERO_SIGN] == ZERO_POSITIVE:
         return False
-    return cls == FINITE or (cls == ZERO and P[ZERO_SIGN] == ZERO_KEEP)
+    if cls == FINITE:
+        return zero_result_sign(sign, m, E - element_scale_exponent(scale, P), P) == 1
+    return cls == ZERO and P[ZERO_SIGN] == ZERO_KEEP
 
 
 @njit(cache=True, parallel=True)
@@ -165,7 +169,7 @@ def fake_quantize_blocks(x, ebits, mbits, F, P, rbits, out):
             rnd = np.int64(rbits[b, i]) if stochastic else np.int64(0)
             code = encode_lane(row[i], ebits, mbits, scale, flush, F, P, rnd)
             if code == 0 and signed_int_zero and scale != E8M0_NAN \
-                    and negative_int_zero(row[i], ebits, mbits, flush, P):
+                    and negative_int_zero(row[i], ebits, mbits, scale, flush, P):
                 out[b, i] = -0.0
             else:
                 out[b, i] = table[code] * factor

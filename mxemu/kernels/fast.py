@@ -56,7 +56,7 @@ from mxemu.kernels.params import (
     ROUNDING,
     RTZ,
     SUBNORMAL_INPUTS,
-    ZERO_NONZERO_INPUT,
+    ZERO_FP32_QUOTIENT,
     ZERO_SIGN,
 )
 from mxemu.kernels.scale import E8M0_NAN, element_scale_exponent, scale_code
@@ -77,7 +77,7 @@ def supported(ebits: int, mbits: int, x_dtype: np.dtype, F: tuple, P: tuple, sto
         return False
     if P[ROUNDING] not in ROUNDINGS or P[SUBNORMAL_INPUTS] != KEEP or not 2 <= F[BITS] <= 8:
         return False
-    if P[ZERO_SIGN] == ZERO_NONZERO_INPUT or P[FAKE_INT_ZERO] != FAKE_INT_ZERO_POSITIVE:
+    if P[ZERO_SIGN] == ZERO_FP32_QUOTIENT or P[FAKE_INT_ZERO] != FAKE_INT_ZERO_POSITIVE:
         return False
     if F[KIND] == KIND_INT:
         # Two's complement k * 2^-f with f = bits - 2 (the MXINT family).
