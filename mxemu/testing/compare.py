@@ -84,7 +84,8 @@ def classify(want: Outputs, got: Outputs, neighbours: tuple[np.ndarray, np.ndarr
 
 @dataclass
 class Example:
-    """One minimal failing block of a class: its input, the first lane of that class, both results."""
+    """One minimal failing block of a class: its input, the first lane of that class (-1: the scale;
+    -2: the block fails only inside a batch), both results."""
 
     block: np.ndarray
     lane: int
@@ -97,7 +98,7 @@ class Example:
                 "lane": self.lane, "expected": self.expected, "got": self.got}
 
     def __str__(self) -> str:
-        where = "the scale" if self.lane < 0 else f"lane {self.lane}"
+        where = {-1: "the scale", -2: "its batch"}.get(self.lane, f"lane {self.lane}")
         return (f"at {where}: expected {self.expected}, got {self.got}\n"
                 f"    input block (hex bits, lane 0 first):\n      {' '.join(_hex_words(self.block))}")
 
