@@ -78,7 +78,7 @@ def test_the_cuda_path_refuses_the_zero_rules_it_does_not_implement():
     from mxemu.cuda.api import _check_zero_sign_policy
 
     _check_zero_sign_policy(mx.get_policy("ocp"))
-    with pytest.raises(mx.errors.PolicyError, match="fake_int_zero='signed'.*accepted"):
+    with pytest.raises(mx.errors.PolicyError, match=r"fake_int_zero='signed'.*accepted"):
         _check_zero_sign_policy(mx.get_policy("microxcaling"))
 
 

@@ -98,8 +98,9 @@ def rceil_boundary_blocks(fmt: MXFormat) -> np.ndarray:
         for j in range(-6, 7):
             v = np.float32(at)
             step = np.float32(np.inf) if j > 0 else np.float32(0)
-            for _ in range(abs(j)):
-                v = np.nextafter(v, step)
+            with np.errstate(over="ignore"):
+                for _ in range(abs(j)):
+                    v = np.nextafter(v, step)
             row = np.full(fmt.block_size, v / np.float32(3), F32)
             row[0] = v
             rows.append(row)
