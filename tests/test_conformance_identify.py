@@ -113,7 +113,6 @@ def test_a_kernel_right_except_on_one_rare_class_gets_no_policy_and_the_class():
 
 
 def test_brevitas_mx_quantizers_get_an_honest_answer():
-    pytest.importorskip("brevitas", reason="brevitas is in the test extra")
     from brevitas.nn import QuantIdentity
     from brevitas.quant.mx_quant_ocp import MXFloat8e4m3Act
 
