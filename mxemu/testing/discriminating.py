@@ -146,7 +146,7 @@ def pair_blocks(fmt: MXFormat, kind: str) -> tuple[list[tuple[str, np.ndarray]],
 
     >>> import mxemu as mx
     >>> found, alike = pair_blocks(mx.get_format("mxfp8_e4m3"), "quantize")
-    >>> "scale_rule: even vs ceil" in dict(found), "int_range: symmetric vs full" in alike
+    >>> "scale_rule: ceil vs even" in dict(found), "int_range: symmetric vs full" in alike
     (True, True)
     """
     found, alike = _pair_blocks(fmt, kind)
