@@ -11,8 +11,8 @@ import numpy as np
 from mxemu.spec import MXFormat
 
 F32 = np.float32
-# Block exponents that reach both ends of the E8M0 range and the FP32 subnormals (as strategies.py).
-BASE_EXPONENTS = np.array([-149, -140, -127, -126, -60, -8, 0, 3, 15, 100, 126, 127])
+# Block exponents that reach both ends of the E8M0 range and the FP32 subnormals (strategies.py uses them too).
+BASE_EXPONENTS = (-149, -140, -127, -126, -60, -8, 0, 3, 15, 100, 126, 127)
 # Lane kinds and their weights: normal values, zeros, FP32 subnormals, element-grid ties, one ulp
 # below the block's power of two, the saturation window.
 KINDS = ("normal", "zero", "subnormal", "tie", "below_pow2", "saturation")
@@ -32,7 +32,7 @@ def coverage_blocks(fmt: MXFormat, count: int, dtype: object = F32, seed: int = 
     rng = np.random.default_rng(seed)
     e = fmt.element
     n, k = count, fmt.block_size
-    base = rng.choice(BASE_EXPONENTS, (n, 1))
+    base = rng.choice(np.array(BASE_EXPONENTS), (n, 1))
     kind = rng.choice(len(KINDS), (n, k), p=WEIGHTS)
     sign = np.where(rng.random((n, k)) < 0.5, -1.0, 1.0)
     exp = np.clip(base + rng.integers(-12, 1, (n, k)), -149, 127)

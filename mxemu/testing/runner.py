@@ -191,7 +191,7 @@ def check_arguments(fmt: str | MXFormat, policy: str | Policy | None, dtype: obj
     check_comparison(comparison)
     if not isinstance(max_examples, int) or isinstance(max_examples, bool) or not 1 <= max_examples <= 10**6:
         raise InputError(f"max_examples must be an integer in [1, 1000000], got {max_examples!r}")
-    if dtype == "bfloat16" or getattr(dtype, "__name__", None) == "bfloat16":
+    if (isinstance(dtype, str) and dtype == "bfloat16") or getattr(dtype, "__name__", None) == "bfloat16":
         import ml_dtypes
 
         dtype = ml_dtypes.bfloat16
