@@ -46,7 +46,13 @@ class TargetError(MXError, RuntimeError):
 @dataclass(frozen=True)
 class Target:
     """A function under test and how to call it: with numpy arrays or torch tensors on `device`, one
-    (1, K) block per call or (N, K) blocks per call (batched), with extra keyword arguments."""
+    (1, K) block per call or (N, K) blocks per call (batched), with extra keyword arguments.
+
+    >>> import mxemu as mx
+    >>> t = Target(lambda x: mx.fake_quantize(x, "mxfp4_e2m1"), mx.get_format("mxfp4_e2m1"), batched=True)
+    >>> t.outputs(np.full((2, 32), 5.0, np.float32)).values[:, 0].tolist()
+    [4.0, 4.0]
+    """
 
     fn: Callable
     fmt: MXFormat
