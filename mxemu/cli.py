@@ -162,12 +162,51 @@ def _conform_parser(sub: argparse._SubParsersAction) -> None:
     conform.add_argument("target", help="MODULE:FUNCTION of the quantizer (module importable from here)")
     conform.add_argument("--format", required=True, help="the MX format it implements, e.g. mxfp8_e4m3")
     conform.add_argument("--policy", default="ocp", help="the preset it claims (default: ocp)")
-    conform.add_argument("--kind", default="fake_quantize", choices=["fake_quantize", "quantize"],
-                         help="fake_quantize: returns values; quantize: returns (scales, codes)")
+    conform.add_argument("--kind", default="fake_quantize", choices=["fake_quantize", "quantize", "encode"],
+                         help="fake_quantize: returns values; quantize: returns (scales, codes); "
+                              "encode: returns the element codes of a cast at scale 1")
     conform.add_argument("--tensor", default="numpy", choices=["numpy", "torch"], help="what the function takes")
     conform.add_argument("--device", default="cpu", help="torch device for --tensor torch")
-    conform.add_argument("--max-examples", type=int, default=300, help="hypothesis examples (default 300)")
+    conform.add_argument("--dtype", default="float32", help="input dtype: float32 (default), float16, bfloat16, "
+                                                            "float64")
+    conform.add_argument("--max-examples", type=int, default=300, help="generated blocks (default 300)")
+    conform.add_argument("--comparison", default="bits", choices=["bits", "nan_any", "value"],
+                         help="bits: identical bytes (default); nan_any: any NaN equals any NaN; value: also +0 == -0")
+    conform.add_argument("--batched", action="store_true", help="call the function with (N, block_size) blocks "
+                                                                "at once instead of one block per call")
+    conform.add_argument("--arg", action="append", default=[], metavar="NAME=VALUE",
+                         help="keyword argument for the function (repeatable); VALUE is a Python literal, "
+                              "else a string")
+    conform.add_argument("--json", default=None, metavar="FILE", help="also write the report as JSON to FILE")
     conform.add_argument("--identify", action="store_true", help="also name the policy it behaves like")
+
+
+def _keyword_arguments(items: list[str]) -> dict[str, object]:
+    """--arg NAME=VALUE pairs: NAME an identifier, VALUE a Python literal (or the plain string)."""
+    import ast
+
+    kwargs: dict[str, object] = {}
+    for item in items:
+        name, sep, text = item.partition("=")
+        if not sep or not name.isidentifier():
+            raise InputError(f"--arg must be NAME=VALUE with NAME a Python identifier, got {item!r}")
+        try:
+            kwargs[name] = ast.literal_eval(text)
+        except (ValueError, SyntaxError, MemoryError, RecursionError):
+            kwargs[name] = text
+    return kwargs
+
+
+def _write_json(path: str, text: str) -> None:
+    import os
+
+    if os.path.islink(path) or os.path.isdir(path):
+        raise InputError(f"--json {path!r} is a link or a directory; give a regular file path")
+    try:
+        with open(path, "w", encoding="utf-8") as out:
+            out.write(text + "\n")
+    except OSError as exc:
+        raise InputError(f"cannot write --json {path!r}: {exc.strerror}") from None
 
 
 def _conform(args: argparse.Namespace) -> int:
@@ -179,21 +218,25 @@ def _conform(args: argparse.Namespace) -> int:
     module_name, _, function_name = args.target.partition(":")
     if not module_name or not function_name:
         raise InputError(f"target must be MODULE:FUNCTION, got {args.target!r}")
+    kwargs = _keyword_arguments(args.arg)
     sys.path.insert(0, os.getcwd())
     try:
         fn = getattr(importlib.import_module(module_name), function_name)
     except (ImportError, AttributeError) as exc:
         raise InputError(f"cannot load {args.target!r}: {exc}") from None
+    common = {"tensor": args.tensor, "device": args.device, "dtype": args.dtype, "comparison": args.comparison,
+              "batched": args.batched, "kwargs": kwargs}
     if args.identify:
-        print(identify(fn, args.format, args.kind, tensor=args.tensor, device=args.device))
+        print(identify(fn, args.format, args.kind, **common))
     try:
-        check_quantizer(fn, args.format, args.policy, args.kind, tensor=args.tensor, device=args.device,
-                        max_examples=args.max_examples)
+        report = check_quantizer(fn, args.format, args.policy, args.kind, max_examples=args.max_examples, **common)
     except ConformanceError as exc:
-        print(f"FAIL {args.target} as {args.format} under {args.policy}:\n{exc}")
-        return 1
-    print(f"PASS {args.target} as {args.format} under {args.policy} ({args.max_examples} generated blocks)")
-    return 0
+        report = exc.report
+    if args.json:
+        _write_json(args.json, report.to_json())
+    verdict = "PASS" if report.ok else "FAIL"
+    print(f"{verdict} {args.target} as {args.format} under {args.policy}\n{report}")
+    return 0 if report.ok else 1
 
 
 def main(argv: list[str] | None = None) -> int:

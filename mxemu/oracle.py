@@ -240,6 +240,14 @@ def _overflow_goes_to_inf(negative: bool, policy: Policy) -> bool:
     return negative if mode == "rdn" else not negative
 
 
+def _keeps_sign(magnitude: Fraction, scale_exp: int, policy: Policy) -> bool:
+    """Whether a nonzero input that rounds to zero keeps its sign: under "keep"; under "fp32_quotient"
+    only if the float32 quotient |x| / 2^s (RNE) is nonzero, i.e. |x| / 2^s > 2^-150."""
+    if policy.zero_sign == "fp32_quotient":
+        return magnitude * _pow2(-scale_exp) > _pow2(-150)
+    return policy.zero_sign == "keep"
+
+
 def encode_value(
     x: float | Fraction,
     fmt: str | ElementFormat,
@@ -288,7 +296,7 @@ def encode_value(
             return _inf_like_code(fmt, negative, policy)
         return _max_code(fmt, negative, policy)
     if r == 0:
-        return _zero_code(fmt, negative and policy.zero_sign == "keep")
+        return _zero_code(fmt, negative and _keeps_sign(magnitude, scale_exp, policy))
     return _finite_code(fmt, negative, r)
 
 
@@ -475,6 +483,8 @@ def encode_array(
     zero = r == 0
     if policy.zero_sign == "positive":
         codes[zero] = 0
+    elif policy.zero_sign == "fp32_quotient":  # zero as a float32 quotient |x| / 2^s (RNE): +0
+        codes[zero & (magnitude <= np.ldexp(1.0, int(scale_exp) - 150))] = 0
 
     if policy.overflow == "ieee" and not fmt.is_int:
         to_inf = np.where(negative, _overflow_goes_to_inf(True, policy), _overflow_goes_to_inf(False, policy))
@@ -749,3 +759,27 @@ def dequantize_block(scale: int, codes: np.ndarray | Iterable[int], mxfmt: str |
     if not 0 <= scale < scale_fmt.nan_code:
         raise ValueError(f"scale code {scale} outside [0, {scale_fmt.nan_code}]")
     return decode_array(codes, mxfmt.element, scale - scale_fmt.bias)
+
+
+def fake_quantize_block(x: np.ndarray | Iterable[float], mxfmt: str | MXFormat,
+                        policy: Policy | str | None = None) -> np.ndarray:
+    """Exact float64 fake-quantized values of one block (non-stochastic policies): the dequantized codes,
+    except that under fake_int_zero = "signed" an integer lane that is zero is -0 when its input was
+    negative and nonzero (or -0 itself under zero_sign = "keep"), as sign(x) * round(|x|) computes it."""
+    mxfmt, _ = _mx(mxfmt)
+    policy = get_policy(policy)
+    code, codes = quantize_block(x, mxfmt, policy)
+    values = dequantize_block(code, codes, mxfmt)
+    if not (mxfmt.element.is_int and policy.fake_int_zero == "signed"):
+        return values
+    exponent = code - mxfmt.scale.bias
+    if code == 0 and policy.min_scale_encoding != "exact":
+        exponent = -126 if policy.min_scale_encoding == "min_normal" else 0
+    raw, _ = _block_values(x)
+    for i, v in enumerate(_flushed_block(raw, policy)):
+        negative = math.copysign(1.0, v) < 0 and not math.isnan(v)
+        if values[i] == 0 and negative and not math.isinf(v) and (
+                (v != 0 and _keeps_sign(abs(Fraction(v)), exponent, policy))
+                or (v == 0 and policy.zero_sign == "keep")):
+            values[i] = -0.0
+    return values

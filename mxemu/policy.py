@@ -52,8 +52,14 @@ CHOICES: dict[str, tuple[str, ...]] = {
     # Inputs below the FP32 normal range (|x| < 2^-126): kept, the whole block flushed to zero
     # when its amax is below it (microxcaling option), or each such element read as zero.
     "subnormal_inputs": ("keep", "flush_block", "flush"),
-    # The sign of a result that rounds to zero: kept, or always positive.
-    "zero_sign": ("keep", "positive"),
+    # The sign of a result that rounds to zero: kept, always positive, or the sign of the float32
+    # quotient x / 2^scale, +0 when that quotient is zero (a zero input, one read as zero, or one with
+    # |x| / 2^scale <= 2^-150), as microxcaling's sign(x / X) * round(|x / X|) with torch.sign(+-0) = 0.
+    "zero_sign": ("keep", "positive", "fp32_quotient"),
+    # An integer element that is zero, in fake-quantized values: +0 (the one integer zero), or a
+    # zero with the sign zero_sign gives a float result (microxcaling's sign(x) * round(|x|) gives
+    # -0 for a negative input that rounds to zero).
+    "fake_int_zero": ("positive", "signed"),
 }
 INT_FIELDS: dict[str, tuple[int, int]] = {
     # E8M0 code given to the scale of an all-zero block.
@@ -86,6 +92,7 @@ class Policy:
     subnormal_inputs: str = "keep"
     zero_sign: str = "keep"
     sr_bits: int = 32
+    fake_int_zero: str = "positive"
     name: str = dataclasses.field(default="custom", compare=False)
 
     def __post_init__(self) -> None:

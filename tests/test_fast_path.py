@@ -26,7 +26,8 @@ POLICIES = {
     "torchao_ceil": mx.get_policy("torchao_ceil"),
     "torchao_even": mx.get_policy("torchao_even"),
     "torchao_rceil": mx.get_policy("torchao_rceil"),  # float32 division, code-0 blocks encoded at 1
-    "microxcaling": mx.get_policy("microxcaling"),  # rna, float32 log2, NaN on scale overflow
+    # rna, float32 log2, NaN on scale overflow (its sign-of-zero fields run the general kernels only)
+    "microxcaling": mx.get_policy("microxcaling").replace(zero_sign="keep", fake_int_zero="positive"),
     "transformer_engine": mx.get_policy("transformer_engine"),
     "gfloat": mx.get_policy("gfloat"),  # Inf amax propagates, full integer range
     "ml_dtypes": _ML,  # IEEE overflow, NaN -> zero of the opposite sign

@@ -189,6 +189,14 @@ def _check_nan_policy(x: torch.Tensor, f: MXFormat, pol: Policy) -> None:
                          "(policy nan_to_nonan='error'; choose zero, signed_zero or flipped_zero)")
 
 
+def _check_zero_sign_policy(pol: Policy) -> None:
+    """`PolicyError` for the sign-of-zero rules the Triton kernels do not implement (the numba path does)."""
+    if pol.zero_sign == "fp32_quotient" or pol.fake_int_zero != "positive":
+        raise PolicyError(f"mxemu.cuda does not implement zero_sign={pol.zero_sign!r} with "
+                          f"fake_int_zero={pol.fake_int_zero!r}; accepted: zero_sign keep or positive with "
+                          "fake_int_zero positive (use mxemu.fake_quantize on CPU tensors for this policy)")
+
+
 def _check_packing(layout: object, scale_layout: object, f: MXFormat, lanes: int) -> None:
     """`InputError` unless `layout` (None: unpacked codes) and `scale_layout` are `mxemu.packing` names
     that take f's element width and whose blocks of `lanes` codes fill whole bytes."""
@@ -226,6 +234,7 @@ def _launch(x: object, fmt: object, axis: object, policy: object, seed: int | No
     geo = _geometry(tuple(x.shape), axes, f.block_size)
     _check_packing(layout, scale_layout, f, geo.k1 * geo.k2)
     _check_nan_policy(x, f, pol)
+    _check_zero_sign_policy(pol)
     F, P = format_params(f.element), policy_params(pol)
     name = DTYPE_NAMES[x.dtype]
     sc_inf, sc_inf_exp = constants.special_scales(F, P, INPUT_LAYOUTS[name][0])

@@ -20,17 +20,25 @@ from mxemu.kernels.element import (
     philox,
     pow2,
     unpack,
+    zero_result_sign,
 )
 from mxemu.kernels.params import (
+    FAKE_INT_ZERO,
+    FAKE_INT_ZERO_SIGNED,
     FLUSH,
     FLUSH_BLOCK,
     IGNORE_NAN,
     INF_AS_EXPONENT,
+    KIND,
+    KIND_INT,
     NAN_SCALE,
     NONFINITE,
     PROPAGATE,
     SPECIALS,
     SUBNORMAL_INPUTS,
+    ZERO_KEEP,
+    ZERO_POSITIVE,
+    ZERO_SIGN,
 )
 from mxemu.kernels.scale import E8M0_BIAS, E8M0_NAN, element_scale_exponent, scale_code
 
@@ -117,6 +125,21 @@ def encode_lane(u, ebits, mbits, scale, flush, F, P, rnd):
     return encode_value(cls, sign, m, e - s, E - s, F, P, rnd)
 
 
+@njit(cache=True, inline="always")
+def negative_int_zero(u, ebits, mbits, scale, flush, P):
+    """Whether a lane whose integer code is 0 reads as -0 in fake-quantized values (fake_int_zero signed):
+    a negative finite input (its sign by zero_sign, as a float element's zero), or a -0 input when
+    zero_sign keeps the sign of zeros."""
+    cls, sign, m, _, E = read(u, ebits, mbits, P)
+    if flush and cls == FINITE:
+        cls = ZERO
+    if sign == 0 or P[ZERO_SIGN] == ZERO_POSITIVE:
+        return False
+    if cls == FINITE:
+        return zero_result_sign(sign, m, E - element_scale_exponent(scale, P), P) == 1
+    return cls == ZERO and P[ZERO_SIGN] == ZERO_KEEP
+
+
 @njit(cache=True, parallel=True)
 def quantize_blocks(x, ebits, mbits, F, P, rbits, codes, scales):
     """Quantize each row of x (one block per row) into element codes and E8M0 scale codes."""
@@ -137,13 +160,19 @@ def fake_quantize_blocks(x, ebits, mbits, F, P, rbits, out):
     for c in range(table.shape[0]):
         table[c] = decode_value(c, F)
     stochastic = rbits.shape[0] > 0
+    signed_int_zero = F[KIND] == KIND_INT and P[FAKE_INT_ZERO] == FAKE_INT_ZERO_SIGNED
     for b in prange(x.shape[0]):
         row = x[b]
         scale, flush = block_scale(row, ebits, mbits, F, P)
         factor = np.nan if scale == E8M0_NAN else pow2(scale - E8M0_BIAS)
         for i in range(row.shape[0]):
             rnd = np.int64(rbits[b, i]) if stochastic else np.int64(0)
-            out[b, i] = table[encode_lane(row[i], ebits, mbits, scale, flush, F, P, rnd)] * factor
+            code = encode_lane(row[i], ebits, mbits, scale, flush, F, P, rnd)
+            if code == 0 and signed_int_zero and scale != E8M0_NAN \
+                    and negative_int_zero(row[i], ebits, mbits, scale, flush, P):
+                out[b, i] = -0.0
+            else:
+                out[b, i] = table[code] * factor
 
 
 @njit(cache=True, parallel=True)

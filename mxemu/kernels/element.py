@@ -35,6 +35,8 @@ from mxemu.kernels.params import (
     SPECIALS,
     SR_BITS,
     STOCHASTIC,
+    ZERO_FP32_QUOTIENT,
+    ZERO_POSITIVE,
     ZERO_SIGN,
 )
 
@@ -106,8 +108,18 @@ def result_nan_code(F, sign, P):
 
 
 @njit(cache=True, inline="always")
+def zero_result_sign(sign, m, E, P):
+    """Sign of a nonzero value m * 2^e (floor(log2) E, scale applied) that rounds to zero: under zero_sign
+    fp32_quotient it is +0 when the value is zero as a float32 (RNE: |v| <= 2^-150, microxcaling)."""
+    at_most = E < -150 or (E == -150 and m == (np.int64(1) << (bit_length(m) - 1)))
+    if P[ZERO_SIGN] == ZERO_FP32_QUOTIENT and at_most:
+        return 0
+    return sign
+
+
+@njit(cache=True, inline="always")
 def zero_code(F, sign, P):
-    if F[KIND] == KIND_INT or P[ZERO_SIGN] == 1:
+    if F[KIND] == KIND_INT or P[ZERO_SIGN] == ZERO_POSITIVE:
         return 0
     return sign << (F[BITS] - 1)
 
@@ -180,7 +192,8 @@ def round_up(rounding, sign, k, shift, m, rnd, sr_bits):
 def encode_value(cls, sign, m, e, E, F, P, rnd):
     """Code of the value (class, sign, m * 2^e) with E = floor(log2 |v|), rounded once by the policy."""
     if cls == ZERO:
-        return zero_code(F, sign, P)
+        # sign(x / X) * round(|x / X|) with sign(-0) = 0 makes every zero input +0 (zero_sign fp32_quotient).
+        return zero_code(F, 0 if P[ZERO_SIGN] == ZERO_FP32_QUOTIENT else sign, P)
     if cls != FINITE:
         return nonfinite_code(F, cls, sign, P)
     M = F[MBITS]
@@ -216,7 +229,7 @@ def encode_value(cls, sign, m, e, E, F, P, rnd):
                       or (rounding == RUP and sign == 0) or (rounding == RDN and sign == 1))
         return overflow_code(F, sign, P, toward_inf)
     if k == 0:
-        return zero_code(F, sign, P)
+        return zero_code(F, zero_result_sign(sign, m, E, P), P)
     if k < (np.int64(1) << M):
         return (sign << (F[BITS] - 1)) | k
     ef = qe + M - F[EMIN] + 1

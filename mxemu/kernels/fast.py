@@ -43,6 +43,8 @@ from mxemu.kernels.params import (
     BITS,
     EMAX,
     EMIN,
+    FAKE_INT_ZERO,
+    FAKE_INT_ZERO_POSITIVE,
     INT_RANGE,
     KEEP,
     KIND,
@@ -56,6 +58,7 @@ from mxemu.kernels.params import (
     ROUNDING,
     RTZ,
     SUBNORMAL_INPUTS,
+    ZERO_FP32_QUOTIENT,
     ZERO_SIGN,
 )
 from mxemu.kernels.scale import E8M0_NAN, element_scale_exponent, scale_code
@@ -77,6 +80,8 @@ def supported(ebits: int, mbits: int, x_dtype: np.dtype, F: tuple, P: tuple, sto
     if P[ROUNDING] not in ROUNDINGS or P[SUBNORMAL_INPUTS] != KEEP or not 2 <= F[BITS] <= 8:
         return False
     if P[NAN_CODE] != NAN_CANONICAL:  # the all-ones NaN is the general kernels' (element.result_nan_code)
+        return False
+    if P[ZERO_SIGN] == ZERO_FP32_QUOTIENT or P[FAKE_INT_ZERO] != FAKE_INT_ZERO_POSITIVE:
         return False
     if F[KIND] == KIND_INT:
         # Two's complement k * 2^-f with f = bits - 2 (the MXINT family).

@@ -15,9 +15,12 @@ SPECIALS_CODE = {"none": 0, "nan_only": 1, "ieee": 2}
 # Policy tuple slots, in the order of `POLICY_SLOTS`.
 POLICY_SLOTS = ("rounding", "overflow", "scale_rule", "log2", "scale_overflow", "zero_block_scale",
                 "nonfinite", "nan_to_nonan", "int_range", "subnormal_inputs", "zero_sign", "sr_bits",
-                "descale", "min_scale_encoding", "nan_code")
+                "descale", "min_scale_encoding", "nan_code", "fake_int_zero")
 (ROUNDING, OVERFLOW, SCALE_RULE, LOG2, SCALE_OVERFLOW, ZERO_BLOCK_SCALE, NONFINITE, NAN_TO_NONAN,
- INT_RANGE, SUBNORMAL_INPUTS, ZERO_SIGN, SR_BITS, DESCALE, MIN_SCALE_ENCODING, NAN_CODE) = range(len(POLICY_SLOTS))
+ INT_RANGE, SUBNORMAL_INPUTS, ZERO_SIGN, SR_BITS, DESCALE, MIN_SCALE_ENCODING, NAN_CODE,
+ FAKE_INT_ZERO) = range(len(POLICY_SLOTS))
+ZERO_KEEP, ZERO_POSITIVE, ZERO_FP32_QUOTIENT = range(3)
+FAKE_INT_ZERO_POSITIVE, FAKE_INT_ZERO_SIGNED = range(2)
 DESCALE_EXACT, DESCALE_FP32_DIV, DESCALE_FP32_RECIP = range(3)
 MIN_SCALE_EXACT, MIN_SCALE_MIN_NORMAL, MIN_SCALE_ONE = range(3)
 

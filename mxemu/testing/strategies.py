@@ -6,10 +6,9 @@ import numpy as np
 from hypothesis import strategies as st
 
 from mxemu.spec import ElementFormat, MXFormat, get_format
+from mxemu.testing.coverage import BASE_EXPONENTS
 
 F32 = np.float32
-# Block exponents that reach both ends of the E8M0 range and the FP32 subnormals.
-BASE_EXPONENTS = (-149, -140, -127, -126, -60, -8, 0, 3, 15, 100, 126, 127)
 
 
 def _element(fmt: str | ElementFormat | MXFormat) -> ElementFormat:
