@@ -456,7 +456,7 @@ class _Description:
 
 def _describe(meta: Any) -> _Description:
     """Check a file's metadata on its own (keys, checksum, format, policy, geometry) before any tensor is read."""
-    from mxemu.policy import FIELDS, Policy
+    from mxemu.policy import FIELDS, LATER_FIELDS, Policy
     from mxemu.spec import MXFormat, get_format
 
     if not isinstance(meta, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in meta.items()):
@@ -496,9 +496,11 @@ def _describe(meta: Any) -> _Description:
                               f"finite float32")
 
     pdata = _json(meta, "policy")
-    if not isinstance(pdata, dict) or set(pdata) != {*FIELDS, "name"}:
+    required = {*FIELDS, "name"} - set(LATER_FIELDS)  # a file written before a later field omits it
+    if not isinstance(pdata, dict) or not required <= set(pdata) <= {*FIELDS, "name"}:
         got = sorted(pdata) if isinstance(pdata, dict) else type(pdata).__name__
-        raise FileFormatError(f"metadata 'policy' must have exactly the fields {[*FIELDS, 'name']}, got {got}")
+        raise FileFormatError(f"metadata 'policy' must have the fields {[*FIELDS, 'name']} (of which "
+                              f"{list(LATER_FIELDS)} may be missing in older files), got {got}")
     try:
         policy = Policy.from_dict(pdata)
     except MXError as exc:

@@ -28,7 +28,7 @@ from mxemu.golden.suites import (
     divergence_presets,
 )
 from mxemu.golden.writers import hex_digits
-from mxemu.policy import FIELDS
+from mxemu.policy import FIELDS, LATER_FIELDS
 
 SCHEMA_VERSION = 1
 SPEC_VERSION = "OCP MX v1.0"
@@ -37,9 +37,6 @@ SUMS = "SHA256SUMS"
 PRNG = ("Philox4x32-10 (mxemu.oracle.random_ints), key = seed; counter = (stream << 32) + i with stream = "
         "first 3 bytes of SHA-256 of the purpose string")
 
-# Policy fields added after schema version 1: a set written before them omits them, and Policy.from_dict
-# gives them their default, the behaviour those sets were generated with.
-LATER_POLICY_FIELDS = ("nan_code",)
 _HEX64 = {"type": "string", "pattern": "^[0-9a-f]{64}$"}
 _FILE = {"type": "object", "required": ["path", "sha256", "bytes"], "additionalProperties": False,
          "properties": {"path": {"type": "string", "pattern": "^[A-Za-z0-9_./-]+$"}, "sha256": _HEX64,
@@ -78,7 +75,7 @@ SCHEMA: dict[str, Any] = {
                       "additionalProperties": False,
                       "properties": {"name": {"const": "mxemu"}, "library_version": {"type": "string"},
                                      "git_revision": {"type": "string"}}},
-        "policy": {"type": "object", "required": [*(f for f in FIELDS if f not in LATER_POLICY_FIELDS), "name"],
+        "policy": {"type": "object", "required": [*(f for f in FIELDS if f not in LATER_FIELDS), "name"],
                    "properties": {f: {"type": ["string", "integer"]} for f in (*FIELDS, "name")},
                    "additionalProperties": False},
         "seed": {"type": "integer", "minimum": 0, "maximum": 2**64 - 1},
