@@ -6,7 +6,7 @@ from mxemu.errors import FileFormatError, InputError, MXError, PolicyError, Spec
 from mxemu.io import load, save
 from mxemu.ops import decode, dequantize, encode, fake_quantize, quantize
 from mxemu.policy import Policy, get_policy, policies
-from mxemu.products import Truncated, accumulator_bits, dot, matmul, truncated
+from mxemu.products import Fixed, FixedPoint, Truncated, accumulator_bits, dot, fixed, fixed_point, matmul, truncated
 from mxemu.spec import ElementFormat, MXFormat, ScaleFormat, formats, get_format, register_formats
 
 __version__ = "0.1.0"
@@ -14,6 +14,8 @@ __version__ = "0.1.0"
 __all__ = [
     "ElementFormat",
     "FileFormatError",
+    "Fixed",
+    "FixedPoint",
     "InputError",
     "MXArray",
     "MXError",
@@ -31,6 +33,8 @@ __all__ = [
     "dot",
     "encode",
     "fake_quantize",
+    "fixed",
+    "fixed_point",
     "formats",
     "get_format",
     "get_policy",

@@ -12,7 +12,7 @@ from itertools import pairwise
 
 import numpy as np
 
-from mxemu.errors import MXError
+from mxemu.errors import InputError, MXError, UnknownNameError
 from mxemu.policy import Policy, get_policy
 from mxemu.spec import ElementFormat, MXFormat, ScaleFormat, get_format
 
@@ -22,10 +22,13 @@ __all__ = [
     "dequantize_block",
     "encode_array",
     "encode_value",
+    "fixed_point_dot",
+    "nearest_float32",
     "philox4x32_10",
     "quantize_block",
     "random_int",
     "random_ints",
+    "round_to_integer",
     "scale_code",
 ]
 
@@ -747,3 +750,118 @@ def dequantize_block(scale: int, codes: np.ndarray | Iterable[int], mxfmt: str |
     if not 0 <= scale < scale_fmt.nan_code:
         raise ValueError(f"scale code {scale} outside [0, {scale_fmt.nan_code}]")
     return decode_array(codes, mxfmt.element, scale - scale_fmt.bias)
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Dot products: the fixed-point accumulation model, from its definition on exact products
+# ----------------------------------------------------------------------------------------------------------
+
+FLOAT32_OVERFLOW = _pow2(128) - _pow2(103)  # from here up, round to nearest gives Inf
+
+
+def nearest_float32(v: Fraction) -> np.float32:
+    """The float32 nearest to an exact rational (ties to even, gradual underflow, Inf from 2^128 - 2^103 up;
+    +0 for 0).
+
+    >>> float(nearest_float32(Fraction(1) + _pow2(-24))), float(nearest_float32(Fraction(3, 1 << 150))) == 2.0**-148
+    (1.0, True)
+    """
+    if v == 0:
+        return np.float32(0.0)
+    mag = abs(v)
+    q = _pow2(max(floor_log2(mag), -126) - 23)
+    r = round(mag / q) * q  # Fraction.__round__ rounds half to even
+    out = np.float32(np.inf) if r >= FLOAT32_OVERFLOW else np.float32(float(r))
+    return -out if v < 0 else out
+
+
+def round_to_integer(v: Fraction, rounding: str) -> int:
+    """v rounded to an integer: rtz, rdn (floor), rup (ceil), rne, rna (ties away) or rto (to odd).
+
+    >>> [round_to_integer(Fraction(-5, 2), r) for r in ("rtz", "rdn", "rup", "rne", "rna", "rto")]
+    [-2, -3, -2, -2, -3, -3]
+    """
+    lo = math.floor(v)
+    if lo == v:
+        return lo
+    if rounding == "rtz":
+        return lo if v > 0 else lo + 1
+    if rounding == "rdn":
+        return lo
+    if rounding == "rup":
+        return lo + 1
+    if rounding == "rto":
+        return lo if lo % 2 else lo + 1
+    half = v - lo - Fraction(1, 2)
+    if rounding == "rne":
+        return lo + (half > 0 or (half == 0 and lo % 2 == 1))
+    if rounding == "rna":
+        return lo + (half > 0 or (half == 0 and v > 0))
+    raise UnknownNameError(f"unknown rounding {rounding!r}; accepted: rtz, rdn, rup, rne, rna, rto")
+
+
+def _in_word(n: int, bits: int, saturate: bool) -> int:
+    """n as a `bits`-bit two's complement integer: clamped to its range, or reduced modulo 2^bits."""
+    lo, hi = -(1 << (bits - 1)), (1 << (bits - 1)) - 1
+    if saturate:
+        return min(max(n, lo), hi)
+    return (n - lo) % (1 << bits) + lo
+
+
+def _special_sum(values: list[float]) -> float:
+    """IEEE sum of NaN / ±Inf products: NaN if any NaN or both infinities, else the infinity."""
+    if any(math.isnan(x) for x in values) or (math.inf in values and -math.inf in values):
+        return math.nan
+    return values[0]
+
+
+def fixed_point_dot(blocks: list[tuple[list[Fraction | float], Fraction]], frac_bits: int, width: int,
+                    rounding: str, saturate: bool = True, scaled: bool = False,
+                    output: tuple[int, int, str] | None = None) -> np.float32 | int:
+    """The fixed-point accumulation model (docs/convert_dot.md) on exact products.
+
+    `blocks`: per block, its unscaled products P_A,i * P_B,i (Fractions, or float NaN / ±Inf) and its scale
+    product X_A * X_B. Each product (times the scale when `scaled`) is rounded to an integer multiple of
+    2^-frac_bits, put in `width` bits (clamped or wrapped) and added into a `width`-bit accumulator (clamped or
+    wrapped after every addition), one accumulator per block (unscaled) or one for all (scaled). `output`
+    (int_bits, out_frac_bits, rounding) gives the signed output word instead of float32.
+
+    >>> float(fixed_point_dot([([Fraction(1, 1 << 18)] * 16 + [Fraction(-1, 1 << 18)] * 16, Fraction(1))],
+    ...                       16, 40, "rup")) == 2.0**-12
+    True
+    """
+    def word(v: Fraction, out: tuple[int, int, str]) -> int:
+        return _in_word(round_to_integer(v * _pow2(out[1]), out[2]), 1 + out[0] + out[1], saturate)
+
+    acc, acc32, total = 0, np.float32(0.0), 0
+    specials: list[float] = []
+    for products, scale in blocks:
+        if not scaled:
+            acc = 0
+        nonfinite = [p for p in products if isinstance(p, float)]
+        if nonfinite:
+            specials += nonfinite
+            if not scaled and output is None:
+                with np.errstate(invalid="ignore"):
+                    acc32 = np.float32(acc32 + np.float32(_special_sum(nonfinite)))
+            continue
+        for p in products:
+            v = p * scale if scaled else p
+            acc = _in_word(acc + _in_word(round_to_integer(v * _pow2(frac_bits), rounding), width, saturate),
+                           width, saturate)
+        if scaled:
+            continue
+        if output is None:
+            acc32 = np.float32(acc32 + nearest_float32(acc * _pow2(-frac_bits) * scale))
+        else:
+            total = _in_word(total + word(acc * _pow2(-frac_bits) * scale, output), 1 + output[0] + output[1],
+                             saturate)
+    if output is not None:
+        if specials:
+            s = _special_sum(specials)
+            bits = 1 + output[0] + output[1]
+            return 0 if math.isnan(s) else (1 << (bits - 1)) - 1 if s > 0 else -(1 << (bits - 1))
+        return word(acc * _pow2(-frac_bits), output) if scaled else total
+    if scaled:
+        return np.float32(_special_sum(specials)) if specials else nearest_float32(acc * _pow2(-frac_bits))
+    return acc32

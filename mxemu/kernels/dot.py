@@ -12,7 +12,7 @@ import numpy as np
 from numba import njit, prange
 
 from mxemu.kernels.convert import split_code
-from mxemu.kernels.element import FINITE, INF, NAN, bit_length, encode_value, pow2, unpack
+from mxemu.kernels.element import FINITE, INF, NAN, bit_length, encode_value, pow2, round_up, unpack
 from mxemu.kernels.params import KIND_FLOAT, SPECIALS_CODE
 
 # float32 as an element format tuple, and RNE with IEEE overflow (to Inf) as a policy tuple.
@@ -235,12 +235,13 @@ def _limbs_f32(L, base):
 
 @njit(cache=True, parallel=True)
 def matmul_block_models(A_hi, A_lo, B, ca, cb, sA, sB, flagA, flagB, clsA, clsB, sigA, sigB,
-                        k, split, ebase, exact, fast64, out):
+                        k, split, ebase, exact, fast64, pairs, out):
     """out[i, j] under "exact" (exact == True) or "block_exact_fp32".
 
     A_hi, A_lo: fixed-point A split as A = A_hi * 2^split + A_lo (split = 0: A_hi = A, A_lo = 0),
     B: fixed-point B rows (N, K); block b of (i, j) has value (Σ A·B) * 2^(sA + sB - 254 + ebase).
     fast64: the block sums fit 53 bits, so float64 holds each block value exactly.
+    pairs: row i of A with row i of B only, into column 0 (a batched dot); else every (i, j).
     """
     M = ca.shape[0]
     N = cb.shape[0]
@@ -250,7 +251,8 @@ def matmul_block_models(A_hi, A_lo, B, ca, cb, sA, sB, flagA, flagB, clsA, clsB,
         L = np.zeros(LIMBS, np.int64)
         ahi = A_hi[i]
         alo = A_lo[i]
-        for j in range(N):
+        j0, j1 = (np.int64(i), np.int64(i) + 1) if pairs else (np.int64(0), np.int64(N))
+        for j in range(j0, j1):
             brow = B[j]
             acc = np.float32(0.0)
             nan = False
@@ -294,15 +296,15 @@ def matmul_block_models(A_hi, A_lo, B, ca, cb, sA, sB, flagA, flagB, clsA, clsB,
                 if nan or (pinf and ninf):
                     for t in range(LIMBS):
                         L[t] = 0
-                    out[i, j] = np.float32(np.nan)
+                    out[i, j - j0] = np.float32(np.nan)
                 elif pinf or ninf:
                     for t in range(LIMBS):
                         L[t] = 0
-                    out[i, j] = np.float32(np.inf) if pinf else np.float32(-np.inf)
+                    out[i, j - j0] = np.float32(np.inf) if pinf else np.float32(-np.inf)
                 else:
-                    out[i, j] = _limbs_f32(L, ebase - 254)
+                    out[i, j - j0] = _limbs_f32(L, ebase - 254)
             else:
-                out[i, j] = acc
+                out[i, j - j0] = acc
 
 
 @njit(cache=True, inline="always")
@@ -324,7 +326,7 @@ def _product(x, y, sx, sy, clsA, clsB, sigA, sigB, expA, expB):
 
 
 @njit(cache=True, parallel=True)
-def matmul_sequential(ca, cb, sA, sB, clsA, clsB, sigA, sigB, expA, expB, negA, negB, k, out):
+def matmul_sequential(ca, cb, sA, sB, clsA, clsB, sigA, sigB, expA, expB, negA, negB, k, pairs, out):
     """"fp32_sequential": acc = fl32(acc + a_t * b_t) in index order, each product exact (an FMA chain).
 
     negA, negB: sign bit of each code, for the sign of a zero product (IEEE: -0 + -0 = -0, else +0).
@@ -333,7 +335,8 @@ def matmul_sequential(ca, cb, sA, sB, clsA, clsB, sigA, sigB, expA, expB, negA, 
     N = cb.shape[0]
     K = ca.shape[1]
     for i in prange(M):
-        for j in range(N):
+        j0, j1 = (np.int64(i), np.int64(i) + 1) if pairs else (np.int64(0), np.int64(N))
+        for j in range(j0, j1):
             acc = np.float32(0.0)
             for t in range(K):
                 blk = t // k
@@ -347,33 +350,35 @@ def matmul_sequential(ca, cb, sA, sB, clsA, clsB, sigA, sigB, expA, expB, negA, 
                         acc = np.float32(-0.0) if both_negative else np.float32(0.0)
                 else:
                     acc = add_round_f32(acc, p, ep)
-            out[i, j] = acc
+            out[i, j - j0] = acc
 
 
 @njit(cache=True, parallel=True)
-def matmul_dequant(a32, b32, out):
+def matmul_dequant(a32, b32, pairs, out):
     """"dequant_fp32": acc = fl32(acc + fl32(a_t * b_t)) in index order over float32 operands."""
     M = a32.shape[0]
     N = b32.shape[0]
     K = a32.shape[1]
     for i in prange(M):
-        for j in range(N):
+        j0, j1 = (np.int64(i), np.int64(i) + 1) if pairs else (np.int64(0), np.int64(N))
+        for j in range(j0, j1):
             acc = np.float32(0.0)
             for t in range(K):
                 p = np.float32(a32[i, t] * b32[j, t])
                 acc = np.float32(acc + p)
-            out[i, j] = acc
+            out[i, j - j0] = acc
 
 
 @njit(cache=True, parallel=True)
-def matmul_truncated(ca, cb, sA, sB, clsA, clsB, sigA, sigB, expA, expB, k, group, frac_bits, out):
+def matmul_truncated(ca, cb, sA, sB, clsA, clsB, sigA, sigB, expA, expB, k, group, frac_bits, pairs, out):
     """truncated(group, frac_bits): per group of products, truncate each toward zero to frac_bits bits
     below the group's largest product exponent, sum exactly, then acc = fl32(acc + group sum)."""
     M = ca.shape[0]
     N = cb.shape[0]
     K = ca.shape[1]
     for i in prange(M):
-        for j in range(N):
+        j0, j1 = (np.int64(i), np.int64(i) + 1) if pairs else (np.int64(0), np.int64(N))
+        for j in range(j0, j1):
             acc = np.float32(0.0)
             for g0 in range(0, K, group):
                 g1 = min(g0 + group, K)
@@ -416,4 +421,146 @@ def matmul_truncated(ca, cb, sA, sB, clsA, clsB, sigA, sigB, expA, expB, k, grou
                         tr = np.int64(0)
                     s += tr if p > 0 else -tr
                 acc = add_round_f32(acc, s, u)
-            out[i, j] = acc
+            out[i, j - j0] = acc
+
+
+# Slots of a fixed-point accumulation model (mxemu.products.FixedPoint) as the kernels take it.
+FX_SLOTS = ("frac_bits", "width", "rounding", "saturate", "scaled", "out_fixed", "out_bits", "out_frac",
+            "out_rounding")
+FX_FRAC, FX_WIDTH, FX_ROUNDING, FX_SATURATE, FX_SCALED, FX_OUT_FIXED, FX_OUT_BITS, FX_OUT_FRAC, FX_OUT_ROUNDING = (
+    range(len(FX_SLOTS)))
+
+
+@njit(cache=True, inline="always")
+def _wrap(v, width):
+    """v reduced to a width-bit two's complement integer (width <= 62)."""
+    y = v & ((np.int64(1) << width) - 1)
+    if y >= np.int64(1) << (width - 1):
+        y -= np.int64(1) << width
+    return y
+
+
+@njit(cache=True)
+def to_word(v, sh, rounding, width, saturate):
+    """R(v * 2^sh) as a width-bit two's complement word: R the rounding to an integer (`round_up`), then
+    clamped to [-2^(width-1), 2^(width-1) - 1] (saturate) or wrapped modulo 2^width; |v| < 2^62."""
+    hi = (np.int64(1) << (width - 1)) - 1
+    if v == 0:
+        return np.int64(0)
+    sign = 1 if v < 0 else 0
+    m = -v if v < 0 else v
+    if sh >= 0:
+        if saturate:
+            if bit_length(m) + sh > width - 1:
+                return -hi - 1 if sign else hi
+            return v << sh
+        if sh >= 64:
+            return np.int64(0)
+        return _wrap(v << sh, width)
+    k = m >> (-sh) if -sh < 63 else np.int64(0)
+    if round_up(rounding, sign, k, -sh, m, np.int64(0), 32):
+        k += 1
+    q = -k if sign else k
+    if saturate:
+        return min(max(q, -hi - 1), hi)
+    return _wrap(q, width)
+
+
+@njit(cache=True, inline="always")
+def _accumulate(acc, q, width, saturate):
+    """acc + q in the width-bit accumulator: clamped or wrapped (both operands already in range)."""
+    s = acc + q
+    if saturate:
+        hi = (np.int64(1) << (width - 1)) - 1
+        return min(max(s, -hi - 1), hi)
+    return _wrap(s, width)
+
+
+@njit(cache=True, inline="always")
+def _special_word(kind, bits):
+    """A fixed-point output word for a non-finite result: +Inf the largest word, -Inf the smallest, NaN 0."""
+    hi = (np.int64(1) << (bits - 1)) - 1
+    if kind == C_PINF:
+        return hi
+    if kind == C_NINF:
+        return -hi - 1
+    return np.int64(0)
+
+
+@njit(cache=True, inline="always")
+def _combine(kind, new):
+    """Class of a sum holding non-finite parts of classes kind and new (C_FIN: none yet)."""
+    if kind == C_FIN or kind == new:
+        return new
+    if new == C_FIN:
+        return kind
+    return C_NAN
+
+
+@njit(cache=True)
+def _fixed_point_pair(ca, cb, sa, sb, clsA, clsB, sigA, sigB, expA, expB, k, X, fout):
+    """One dot product of code rows ca, cb under the fixed-point model X; returns the float32 result and
+    stores the output word in fout[0] when X has a fixed-point output."""
+    K = ca.shape[0]
+    nb = sa.shape[0]
+    frac = X[FX_FRAC]
+    width = X[FX_WIDTH]
+    sat = X[FX_SATURATE] != 0
+    scaled = X[FX_SCALED] != 0
+    acc = np.int64(0)
+    acc32 = np.float32(0.0)
+    word = np.int64(0)
+    special = C_FIN
+    for blk in range(nb):
+        lo = blk * k
+        hi = min(lo + k, K)
+        xs = np.int64(sa[blk]) + np.int64(sb[blk]) - 254
+        if not scaled:
+            acc = np.int64(0)
+        kind = C_FIN
+        for t in range(lo, hi):
+            kp, p, ep = _product(ca[t], cb[t], np.int64(sa[blk]), np.int64(sb[blk]), clsA, clsB, sigA, sigB,
+                                 expA, expB)
+            if kp != C_FIN:
+                kind = _combine(kind, kp)
+                continue
+            if not scaled:
+                ep -= xs
+            acc = _accumulate(acc, to_word(p, ep + frac, X[FX_ROUNDING], width, sat), width, sat)
+        if kind != C_FIN:
+            special = _combine(special, kind)
+            if not scaled and X[FX_OUT_FIXED] == 0:
+                acc32 = np.float32(acc32 + _special_value(kind))
+            continue
+        if scaled:
+            continue
+        if X[FX_OUT_FIXED]:
+            w = to_word(acc, X[FX_OUT_FRAC] - frac + xs, X[FX_OUT_ROUNDING], X[FX_OUT_BITS], sat)
+            word = _accumulate(word, w, X[FX_OUT_BITS], sat)
+        else:
+            acc32 = np.float32(acc32 + round_signed_f32(acc, xs - frac))
+    if X[FX_OUT_FIXED]:
+        if special != C_FIN:
+            word = _special_word(special, X[FX_OUT_BITS])
+        elif scaled:
+            word = to_word(acc, X[FX_OUT_FRAC] - frac, X[FX_OUT_ROUNDING], X[FX_OUT_BITS], sat)
+        fout[0] = word
+        return np.float32(0.0)
+    if scaled:
+        return _special_value(special) if special != C_FIN else round_signed_f32(acc, -frac)
+    return acc32
+
+
+@njit(cache=True, parallel=True)
+def matmul_fixed_point(ca, cb, sA, sB, clsA, clsB, sigA, sigB, expA, expB, k, X, pairs, out, words):
+    """out[i, j] (float32 output) or words[i, j] (fixed output) of A row i and B row j under the fixed-point
+    model X; with pairs, row i of A with row i of B only (column 0)."""
+    M = ca.shape[0]
+    N = cb.shape[0]
+    for i in prange(M):
+        fout = np.zeros(1, np.int64)
+        j0, j1 = (np.int64(i), np.int64(i) + 1) if pairs else (np.int64(0), np.int64(N))
+        for j in range(j0, j1):
+            out[i, j - j0] = _fixed_point_pair(ca[i], cb[j], sA[i], sB[j], clsA, clsB, sigA, sigB, expA, expB, k,
+                                               X, fout)
+            words[i, j - j0] = fout[0]
