@@ -12,7 +12,7 @@ from itertools import pairwise
 
 import numpy as np
 
-from mxemu.errors import InputError, MXError, UnknownNameError
+from mxemu.errors import MXError, UnknownNameError
 from mxemu.policy import Policy, get_policy
 from mxemu.spec import ElementFormat, MXFormat, ScaleFormat, get_format
 

@@ -408,7 +408,9 @@ def dot(a: MXArray, b: MXArray, accumulation: Model = "exact") -> np.float32 | n
         raise InputError(f"dot takes two 1-D operands or two (N, K) operands, got shapes {a.shape} and {b.shape}; "
                          f"use matmul for a matrix product")
     if a.shape != b.shape:
-        raise InputError(f"shapes differ: {a.shape} and {b.shape}")
+        what = f"lengths differ: {a.shape[0]} and {b.shape[0]}" if a.codes.ndim == 1 else (
+            f"shapes differ: {a.shape} and {b.shape}")
+        raise InputError(f"{what}; dot pairs row i of a with row i of b")
     if a.codes.ndim == 2 and (a.axis != (1,) or b.axis != (1,)):
         raise InputError(f"a batched dot needs both operands blocked along axis 1; got a.axis={a.axis}, "
                          f"b.axis={b.axis}")

@@ -490,11 +490,11 @@ def _special_word(kind, bits):
 @njit(cache=True, inline="always")
 def _combine(kind, new):
     """Class of a sum holding non-finite parts of classes kind and new (C_FIN: none yet)."""
-    if kind == C_FIN or kind == new:
-        return new
     if new == C_FIN:
         return kind
-    return C_NAN
+    if kind == C_FIN:
+        return new
+    return kind if kind == new else C_NAN
 
 
 @njit(cache=True)
