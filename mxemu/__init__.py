@@ -5,6 +5,7 @@ from mxemu.conversion import convert
 from mxemu.errors import FileFormatError, InputError, MXError, PolicyError, SpecError, UnknownNameError
 from mxemu.io import load, save
 from mxemu.ops import decode, dequantize, encode, fake_quantize, quantize
+from mxemu.overflow import check_datapath, check_rows
 from mxemu.policy import Policy, get_policy, policies
 from mxemu.products import Fixed, FixedPoint, Truncated, accumulator_bits, dot, fixed, fixed_point, matmul, truncated
 from mxemu.spec import ElementFormat, MXFormat, ScaleFormat, formats, get_format, register_formats
@@ -27,6 +28,8 @@ __all__ = [
     "Truncated",
     "UnknownNameError",
     "accumulator_bits",
+    "check_datapath",
+    "check_rows",
     "convert",
     "decode",
     "dequantize",

@@ -22,13 +22,14 @@ from mxemu.golden.suites.codec import build_decode, build_encode, encode_scales
 from mxemu.golden.suites.convert import CONVERT_STEP, build_convert, convert_targets, oracle_convert
 from mxemu.golden.suites.dequantize import build_dequantize, dequantize_scales, oracle_dequantize
 from mxemu.golden.suites.dot import (
-    DOT_CHUNK,
     DOT_PARTNERS,
     DOT_RANDOM,
     DOT_STEP,
+    DOT_SUM_LSB,
     build_dot,
     dot_partners,
     oracle_dot,
+    oracle_dot_fields,
     rne_float32,
     truncated_sum,
 )

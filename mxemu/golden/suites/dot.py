@@ -38,7 +38,6 @@ DOT_PARTNERS = {"mxfp8_e4m3": "mxfp4_e2m1", "mxfp8_e5m2": "mxfp8_e4m3", "mxfp6_e
                 "mxfp6_e2m3": "mxfp6_e3m2", "mxfp4_e2m1": "mxfp8_e4m3", "mxint8": "mxfp8_e4m3"}
 DOT_RANDOM = {"L0": (0, 0), "L1": (256, 64), "L2": (256, 128)}  # Philox pairs: (B in A's format, per partner)
 DOT_STEP = {"L0": 8, "L1": 16, "L2": 16}  # every n-th quantize block becomes a dot anchor block
-DOT_CHUNK = 256  # pairs per matmul call: the diagonal of a CHUNK x CHUNK product
 
 
 def dot_partners(mx: MXFormat, level: str) -> tuple[str, ...]:
@@ -263,19 +262,7 @@ def _step_exponent(elem: ElementFormat) -> int:
 DOT_SUM_LSB: dict[str, int] = {f: _step_exponent(get_format(f).element) for f in CONVERT_TARGETS}
 
 
-def rne_float32(v: Fraction) -> np.float32:
-    """The float32 nearest to an exact rational (ties to even; from 2^128 - 2^103 up: Inf; +0 for 0)."""
-    if v == 0:
-        return np.float32(0.0)
-    mag = abs(v)
-    e = mag.numerator.bit_length() - mag.denominator.bit_length()
-    e -= Fraction(2) ** e > mag
-    q = Fraction(2) ** (max(e, -126) - 23)
-    n, rem = divmod(mag, q)
-    n += rem > q / 2 or (rem == q / 2 and n % 2 == 1)
-    r = n * q
-    out = np.float32(np.inf) if r >= Fraction(2) ** 128 - Fraction(2) ** 103 else np.float32(float(r))
-    return -out if v < 0 else out
+rne_float32 = oracle.nearest_float32  # the float32 nearest to an exact rational
 
 
 def _ieee_sum(specials: list[float]) -> np.float32:
