@@ -12,7 +12,7 @@ from itertools import pairwise
 
 import numpy as np
 
-from mxemu.errors import MXError, UnknownNameError
+from mxemu.errors import InputError, MXError, PolicyError, UnknownNameError
 from mxemu.policy import Policy, get_policy
 from mxemu.spec import ElementFormat, MXFormat, ScaleFormat, get_format
 
@@ -64,7 +64,7 @@ def _ceil_log2(v: Fraction) -> int:
 def _element(fmt: str | ElementFormat) -> ElementFormat:
     found = get_format(fmt)
     if not isinstance(found, ElementFormat):
-        raise ValueError(f"{fmt!r} is not an element format")
+        raise InputError(f"{fmt!r} is not an element format; accepted: an element format name or ElementFormat")
     return found
 
 
@@ -173,7 +173,8 @@ def decode_value(code: int, fmt: str | ElementFormat) -> Fraction | float:
     fmt = _element(fmt)
     code = int(code)
     if not 0 <= code < 1 << fmt.bits:
-        raise ValueError(f"code {code:#x} does not fit in the {fmt.bits} bits of {fmt.name}")
+        raise InputError(f"code {code:#x} does not fit in the {fmt.bits} bits of {fmt.name}; accepted: "
+                         f"0..{fmt.num_codes - 1}")
     if fmt.is_int:
         k = code - (1 << fmt.bits) if code & _sign_bit(fmt) else code
         return Fraction(k, 1 << fmt.mantissa_bits)
@@ -223,13 +224,13 @@ def _round_magnitude(
         return lo if lo_is_odd else hi
     if mode == "stochastic":
         if rnd is None:
-            raise ValueError("stochastic rounding needs rnd, a random integer in [0, 2^sr_bits)")
+            raise InputError("stochastic rounding needs rnd, a random integer in [0, 2^sr_bits)")
         bits = policy.sr_bits
         if not 0 <= rnd < 1 << bits:
-            raise ValueError(f"rnd = {rnd} is outside [0, 2^{bits})")
+            raise InputError(f"rnd = {rnd} is outside [0, 2^{bits}); accepted: an integer in that range")
         t = math.floor((v - lo) / q * (1 << bits))
         return hi if t + rnd >= 1 << bits else lo
-    raise ValueError(f"unknown rounding {mode!r}")
+    raise PolicyError(f"unknown rounding {mode!r}; accepted: rne, rna, rtz, rup, rdn, rto, stochastic")
 
 
 def _overflow_goes_to_inf(negative: bool, policy: Policy) -> bool:
@@ -321,7 +322,7 @@ def philox4x32_10(
 def random_int(seed: int, index: int, sr_bits: int) -> int:
     """The contract's rnd for flat element `index`: top bits of Philox word 0 at counter (index, 0, 0)."""
     if not 1 <= sr_bits <= 32:
-        raise ValueError(f"sr_bits = {sr_bits}; accepted: 1..32")
+        raise InputError(f"sr_bits = {sr_bits}; accepted: 1..32")
     word = philox4x32_10(seed & _MASK32, (seed >> 32) & _MASK32, index & _MASK32, (index >> 32) & _MASK32)[0]
     return word >> (32 - sr_bits)
 
@@ -329,7 +330,7 @@ def random_int(seed: int, index: int, sr_bits: int) -> int:
 def random_ints(seed: int, indices: Iterable[int] | np.ndarray, sr_bits: int) -> np.ndarray:
     """`random_int` for many flat indices at once (numpy uint64 arithmetic; same numbers)."""
     if not 1 <= sr_bits <= 32:
-        raise ValueError(f"sr_bits = {sr_bits}; accepted: 1..32")
+        raise InputError(f"sr_bits = {sr_bits}; accepted: 1..32")
     idx = np.asarray(indices, dtype=np.uint64)
     mask = np.uint64(_MASK32)
     c0, c1 = idx & mask, idx >> np.uint64(32)
@@ -393,7 +394,8 @@ def _grid(fmt: ElementFormat, scale_exp: int) -> _Grid:
     mids = [(a + b) / 2 for a, b in pairwise(scaled)]
     midpoints = np.array([float(v) for v in mids], dtype=np.float64)
     if any(Fraction(float(v)) != v for v in scaled + mids) or not np.all(np.isfinite(table)):
-        raise ValueError(f"scale_exp = {scale_exp} puts {fmt.name} outside the exact float64 range")
+        raise InputError(f"scale_exp = {scale_exp} puts {fmt.name} outside the exact float64 range; accepted: "
+                         f"scale exponents whose values float64 holds exactly")
     quanta = [b - a for a, b in pairwise(values)]
     assert all(
         q == (_quantum(a, fmt) if a else fmt.min_subnormal) for a, q in zip(values, quanta, strict=False)
@@ -406,7 +408,7 @@ def _grid(fmt: ElementFormat, scale_exp: int) -> _Grid:
 def _as_float64(x: np.ndarray) -> np.ndarray:
     x = np.asarray(x)
     if x.dtype.name not in _INPUT_DTYPES:
-        raise TypeError(f"input dtype {x.dtype}; accepted: {', '.join(_INPUT_DTYPES)}")
+        raise InputError(f"input dtype {x.dtype}; accepted: {', '.join(_INPUT_DTYPES)}")
     with np.errstate(invalid="ignore"):  # bfloat16 NaNs warn on the way to float64
         return x.astype(np.float64)  # exact for every accepted dtype
 
@@ -508,13 +510,13 @@ def _random_draws(random_bits: np.ndarray | None, seed: int | None, shape: tuple
     if random_bits is not None:
         rnd = np.asarray(random_bits)
         if rnd.shape != shape or rnd.dtype.kind not in "iu":
-            raise ValueError(f"random_bits must be integers of shape {shape}, got {rnd.dtype} {rnd.shape}")
+            raise InputError(f"random_bits must be integers of shape {shape}, got {rnd.dtype} {rnd.shape}")
         rnd = rnd.astype(np.int64).ravel()
         if rnd.size and (rnd.min() < 0 or rnd.max() >= 1 << bits):
-            raise ValueError(f"random_bits must lie in [0, 2^{bits})")
+            raise InputError(f"random_bits must lie in [0, 2^{bits})")
         return rnd
     if seed is None:
-        raise ValueError("stochastic rounding needs random_bits or a seed")
+        raise InputError("stochastic rounding needs random_bits or a seed")
     return random_ints(seed, np.arange(math.prod(shape), dtype=np.uint64), bits)
 
 
@@ -528,7 +530,8 @@ def _decode_table(fmt: ElementFormat, scale_exp: int) -> np.ndarray:
             exact = value * scale
             out[code] = float(exact)
             if Fraction(out[code]) != exact:
-                raise ValueError(f"scale_exp = {scale_exp} puts {fmt.name} outside the exact float64 range")
+                raise InputError(f"scale_exp = {scale_exp} puts {fmt.name} outside the exact float64 range; "
+                                 f"accepted: scale exponents whose values float64 holds exactly")
             if value == 0 and code & _sign_bit(fmt) and not fmt.is_int:
                 out[code] = -0.0
         else:
@@ -541,9 +544,9 @@ def decode_array(codes: np.ndarray, fmt: str | ElementFormat, scale_exp: int = 0
     fmt = _element(fmt)
     codes = np.asarray(codes)
     if codes.dtype.kind not in "iu":
-        raise TypeError(f"codes must be integers, got {codes.dtype}")
+        raise InputError(f"codes must be integers, got {codes.dtype}")
     if codes.size and (codes.min() < 0 or codes.max() >= 1 << fmt.bits):
-        raise ValueError(f"codes must lie in [0, 2^{fmt.bits}) for {fmt.name}")
+        raise InputError(f"codes must lie in [0, 2^{fmt.bits}) for {fmt.name}")
     return _decode_table(fmt, int(scale_exp))[codes.astype(np.int64)]
 
 
@@ -597,7 +600,7 @@ def _shared_exponent(amax: Fraction, elem: ElementFormat, policy: Policy) -> int
         return floor_log2(rounded) - emax
     if rule == "rceil":
         return _ceil_log2(amax / elem.max_normal)
-    raise ValueError(f"unknown scale_rule {rule!r}")
+    raise PolicyError(f"unknown scale_rule {rule!r}; accepted: floor, ceil, even, rceil")
 
 
 def _rceil_float32_exponent(amax: Fraction, elem: ElementFormat, policy: Policy) -> int:
@@ -632,9 +635,10 @@ def scale_code(
 def _mx(mxfmt: str | MXFormat) -> tuple[MXFormat, ScaleFormat]:
     found = get_format(mxfmt)
     if not isinstance(found, MXFormat):
-        raise ValueError(f"{mxfmt!r} is not an MX block format")
+        raise InputError(f"{mxfmt!r} is not an MX block format; accepted: an MX format name or MXFormat")
     if not isinstance(found.scale, ScaleFormat):
-        raise NotImplementedError(f"{found.name}: the contract defines blocks with E8M0-like scales only")
+        raise InputError(f"{found.name}: the oracle defines blocks with E8M0-like scales only; accepted: the "
+                         f"E8M0-scaled MX formats")
     return found, found.scale
 
 
@@ -675,7 +679,8 @@ def _scale_code_of(
     amax: Fraction | float = max((abs(Fraction(v)) for v in values if math.isfinite(v)), default=Fraction(0))
     rule = policy.nonfinite
     if rule not in ("nan_scale", "propagate", "ignore_nan", "finite_amax", "inf_as_exponent"):
-        raise ValueError(f"unknown nonfinite rule {rule!r}")
+        raise PolicyError(f"unknown nonfinite rule {rule!r}; accepted: nan_scale, propagate, ignore_nan, "
+                          f"finite_amax, inf_as_exponent")
     nan_makes_nan = rule in ("nan_scale", "propagate", "inf_as_exponent")
     if (has_nan and nan_makes_nan) or (has_inf and rule == "nan_scale"):
         return scale.nan_code
@@ -713,7 +718,8 @@ def quantize_block(
     elem = mxfmt.element
     raw, input_exponent_bits = _block_values(x)
     if len(raw) > mxfmt.block_size:
-        raise ValueError(f"a block of {mxfmt.name} holds at most {mxfmt.block_size} values, got {len(raw)}")
+        raise InputError(f"a block of {mxfmt.name} holds at most {mxfmt.block_size} values, got {len(raw)}; "
+                         f"accepted: 1..{mxfmt.block_size} values")
     if policy.nan_to_nonan == "error" and not elem.has_nan and any(math.isnan(v) for v in raw):
         raise MXError(f"NaN input cannot be encoded in {elem.name} (policy nan_to_nonan = 'error')")
     values = _flushed_block(raw, policy)
@@ -727,12 +733,13 @@ def quantize_block(
         if random_bits is not None:
             draws = [int(r) for r in np.asarray(random_bits).ravel()]
             if len(draws) != len(values):
-                raise ValueError(f"random_bits has {len(draws)} entries for {len(values)} values")
+                raise InputError(f"random_bits has {len(draws)} entries for {len(values)} values; accepted: one "
+                                 f"per value")
         elif seed is not None:
             lanes = range(len(values)) if indices is None else [int(i) for i in np.asarray(indices).ravel()]
             draws = [random_int(seed, i, policy.sr_bits) for i in lanes]
         else:
-            raise ValueError("stochastic rounding needs random_bits or a seed")
+            raise InputError("stochastic rounding needs random_bits or a seed")
     exponent = code - scale.bias
     if code == 0 and policy.min_scale_encoding != "exact":
         # The stored scale is 2^-127, but these peers encode the elements at 2^-126 or at 1.
@@ -748,7 +755,7 @@ def dequantize_block(scale: int, codes: np.ndarray | Iterable[int], mxfmt: str |
     if scale == scale_fmt.nan_code:
         return np.full(codes.shape, np.nan)
     if not 0 <= scale < scale_fmt.nan_code:
-        raise ValueError(f"scale code {scale} outside [0, {scale_fmt.nan_code}]")
+        raise InputError(f"scale code {scale} outside [0, {scale_fmt.nan_code}]; accepted: 0..{scale_fmt.nan_code}")
     return decode_array(codes, mxfmt.element, scale - scale_fmt.bias)
 
 
@@ -852,7 +859,8 @@ def fixed_point_dot(blocks: list[tuple[list[Fraction | float], Fraction]], frac_
         if scaled:
             continue
         if output is None:
-            acc32 = np.float32(acc32 + nearest_float32(acc * _pow2(-frac_bits) * scale))
+            with np.errstate(invalid="ignore", over="ignore"):  # IEEE: Inf - Inf is NaN, a finite overflow Inf
+                acc32 = np.float32(acc32 + nearest_float32(acc * _pow2(-frac_bits) * scale))
         else:
             total = _in_word(total + word(acc * _pow2(-frac_bits) * scale, output), 1 + output[0] + output[1],
                              saturate)
