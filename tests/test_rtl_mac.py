@@ -1,6 +1,6 @@
-"""The example fixed-point MAC (examples/rtl/mx_mac.v) under Icarus Verilog equals the dot suite's standard
-datapaths (S23.8 words of fx40 / fx32, all four product roundings) and exact block sums, on a set generated
-here for every OCP format; a wrong expected bit or a wrong rounding in the RTL fails."""
+"""The example fixed-point MAC (examples/rtl/mx_mac.v) under Icarus Verilog and Verilator equals the dot suite's
+standard datapaths (S23.8 words of fx40 / fx32, all four product roundings) and exact block sums, on a set
+generated here for every OCP format; a wrong expected bit or a wrong rounding in the RTL fails."""
 
 from __future__ import annotations
 
@@ -21,6 +21,8 @@ ROUNDINGS = ("rtz", "rdn", "rup", "rne")
 
 def _run(*args: str) -> subprocess.CompletedProcess:
     assert shutil.which("iverilog"), "iverilog is not installed (Debian: apt-get install iverilog)"
+    if "verilator" in args:
+        assert shutil.which("verilator"), "verilator is not installed (Debian: apt-get install verilator)"
     return subprocess.run([sys.executable, str(RUNNER), *args], capture_output=True, text=True, timeout=900)
 
 
@@ -39,6 +41,13 @@ def test_the_mac_equals_every_datapath_of_its_rounding(dot_set, rounding):
     proc = _run(str(dot_set), "--rounding", rounding)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert proc.stdout.count(": PASS") == 6 * 2 and "FAIL" not in proc.stdout
+
+
+def test_the_mac_under_verilator_equals_the_datapaths_of_every_rounding(dot_set):
+    # A Verilator build takes a minute: the two formats with the widest sums and with Inf and NaN lanes.
+    proc = _run(str(dot_set), "mxfp8_e5m2", "mxint8", "--width", "40", "--simulator", "verilator")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert proc.stdout.count(": PASS") == 2 * 4 and "FAIL" not in proc.stdout
 
 
 def _flip(path: Path, line_no: int, bit: int) -> None:
