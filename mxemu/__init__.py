@@ -7,7 +7,19 @@ from mxemu.io import load, save
 from mxemu.ops import decode, dequantize, encode, fake_quantize, quantize
 from mxemu.overflow import check_datapath, check_rows
 from mxemu.policy import Policy, get_policy, policies
-from mxemu.products import Fixed, FixedPoint, Truncated, accumulator_bits, dot, fixed, fixed_point, matmul, truncated
+from mxemu.products import (
+    Fixed,
+    FixedPoint,
+    FloatAccumulator,
+    Truncated,
+    accumulator_bits,
+    dot,
+    fixed,
+    fixed_point,
+    float_accumulator,
+    matmul,
+    truncated,
+)
 from mxemu.spec import ElementFormat, MXFormat, ScaleFormat, formats, get_format, register_formats
 
 __version__ = "0.1.0"
@@ -17,6 +29,7 @@ __all__ = [
     "FileFormatError",
     "Fixed",
     "FixedPoint",
+    "FloatAccumulator",
     "InputError",
     "MXArray",
     "MXError",
@@ -38,6 +51,7 @@ __all__ = [
     "fake_quantize",
     "fixed",
     "fixed_point",
+    "float_accumulator",
     "formats",
     "get_format",
     "get_policy",

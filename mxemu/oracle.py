@@ -22,7 +22,9 @@ __all__ = [
     "dequantize_block",
     "encode_array",
     "encode_value",
+    "exponent_field",
     "fixed_point_dot",
+    "float_accumulator_dot",
     "nearest_float32",
     "philox4x32_10",
     "quantize_block",
@@ -873,3 +875,67 @@ def fixed_point_dot(blocks: list[tuple[list[Fraction | float], Fraction]], frac_
     if scaled:
         return np.float32(_special_sum(specials)) if specials else nearest_float32(acc * _pow2(-frac_bits))
     return acc32
+
+
+def exponent_field(code: int, fmt: str | ElementFormat) -> int:
+    """The exponent a float element's exponent field gives, max(field, 1) - bias (zeros and subnormals: the
+    minimum normal's); an integer element's emax.
+
+    >>> exponent_field(0x38, "fp8_e4m3"), exponent_field(0x01, "fp8_e4m3"), exponent_field(0x7F, "int8")
+    (0, -6, 0)
+    """
+    fmt = _element(fmt)
+    if fmt.is_int:
+        return fmt.emax
+    return max((int(code) >> fmt.mantissa_bits) & ((1 << fmt.exponent_bits) - 1), 1) - fmt.bias
+
+
+def _on_grid(v: Fraction, exponent: int, rounding: str) -> Fraction:
+    """v rounded to a multiple of 2^exponent."""
+    return round_to_integer(v / _pow2(exponent), rounding) * _pow2(exponent)
+
+
+def float_accumulator_dot(blocks: list[tuple[list[Fraction | float], Fraction, list[int]]], mant_bits: int,
+                          group: int, align: str, align_bits: int, align_rounding: str, add_rounding: str,
+                          rounding: str) -> np.float32:
+    """The float accumulation model (docs/convert_dot.md) on exact products.
+
+    `blocks`: per block, its unscaled products (Fractions, or float NaN / ±Inf), its scale product X_A * X_B and
+    per lane the sum of the two elements' `exponent_field`s. Per group of `group` lanes of a block: the
+    reference T (align "product": the largest floor(log2 |p|) of the non-zero products; "exponent": the largest
+    exponent-field sum; "fixed": 0), each product rounded to a multiple of 2^(T - align_bits) by
+    `align_rounding`, the exact sum times the scale added to the register: with E the larger floor(log2) of the
+    non-zero addends, both rounded to multiples of 2^(E - mant_bits) by `add_rounding`, their exact sum rounded
+    to mant_bits + 1 significant bits by `rounding`. The register ends rounded to the nearest float32.
+
+    >>> blocks = [([Fraction(1), Fraction(3, 1 << 24)], Fraction(1), [0, -24])]  # 1 + 1.5 * 2^-23
+    >>> [float(float_accumulator_dot(blocks, 23, 1, "product", 24, "rtz", r, "rne")) - 1 for r in ("rne", "rtz")]
+    [2.384185791015625e-07, 1.1920928955078125e-07]
+    """
+    acc = Fraction(0)
+    specials: list[float] = []
+    for products, scale, exponents in blocks:
+        for lo in range(0, len(products), group):
+            grp, exps = products[lo:lo + group], exponents[lo:lo + group]
+            nonfinite = [p for p in grp if isinstance(p, float)]
+            if nonfinite:
+                specials += nonfinite
+                continue
+            nonzero = [p for p in grp if p != 0]
+            if align == "fixed":
+                top = 0
+            elif align == "exponent":
+                top = max(exps)
+            elif nonzero:
+                top = max(floor_log2(abs(p)) for p in nonzero)
+            else:
+                continue
+            v = sum((_on_grid(p, top - align_bits, align_rounding) for p in grp), Fraction(0)) * scale
+            if v == 0:
+                continue
+            grid = max(floor_log2(abs(x)) for x in (acc, v) if x != 0) - mant_bits
+            z = _on_grid(acc, grid, add_rounding) + _on_grid(v, grid, add_rounding)
+            acc = Fraction(0) if z == 0 else _on_grid(z, floor_log2(abs(z)) - mant_bits, rounding)
+    if specials:
+        return np.float32(_special_sum(specials))
+    return nearest_float32(acc)

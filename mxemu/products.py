@@ -15,7 +15,8 @@ from mxemu.kernels.params import RDN, RNA, RNE, RTO, RTZ, RUP, format_params
 from mxemu.spec import ElementFormat, MXFormat, ScaleFormat, get_format
 
 ACCUMULATIONS = ("exact", "block_exact_fp32", "fp32_sequential", "dequant_fp32", "truncated:GROUP:FRAC_BITS",
-                 "fixed_point:FRAC_BITS:WIDTH:ROUNDING[:wrap][:scaled][:sINT.FRAC[:ROUNDING]]")
+                 "fixed_point:FRAC_BITS:WIDTH:ROUNDING[:wrap][:scaled][:sINT.FRAC[:ROUNDING]]",
+                 "float_acc:MANT_BITS:GROUP:product|exponent|fixed:ALIGN_BITS:ALIGN_ROUNDING:ADD_ROUNDING:ROUNDING")
 # The truncated model sums a group exactly in 32 bits: frac_bits + 1 + ceil(log2 group) <= 32.
 TRUNCATED_SUM_BITS = 32
 _TRUNCATED = re.compile(r"^truncated:(\d+):(\d+)$")
@@ -173,7 +174,7 @@ def _parse_fixed_point(text: str) -> FixedPoint:
     """FixedPoint from "fixed_point:F:W:R" followed by optional ":wrap", ":scaled", ":sI.F[:R]"."""
     parts = text.split(":")[1:]
     if len(parts) < 3 or not parts[0].isdigit() or not parts[1].isdigit():
-        raise UnknownNameError(f"bad accumulation {text!r}; accepted: {ACCUMULATIONS[-1]}")
+        raise UnknownNameError(f"bad accumulation {text!r}; accepted: {ACCUMULATIONS[5]}")
     opts: dict = {"saturate": True, "scaled": False, "output": "float32"}
     rest = parts[3:]
     while rest:
@@ -186,15 +187,78 @@ def _parse_fixed_point(text: str) -> FixedPoint:
         elif word and len(rest) <= 1:
             opts["output"] = Fixed(int(word.group(1)), int(word.group(2)), rest.pop(0) if rest else "rne")
         else:
-            raise UnknownNameError(f"bad accumulation {text!r} at {tok!r}; accepted: {ACCUMULATIONS[-1]}")
+            raise UnknownNameError(f"bad accumulation {text!r} at {tok!r}; accepted: {ACCUMULATIONS[5]}")
     return FixedPoint(int(parts[0]), int(parts[1]), parts[2], **opts)
 
 
-Model = str | Truncated | FixedPoint
+ALIGNMENTS = ("product", "exponent", "fixed")
+# The aligned products of a group and their sum stay below 2^62: |p| <= 2^(T + 2) for the product and
+# exponent references, so align_bits + 2 + 5 (32 lanes) <= 62.
+MAX_ALIGN_BITS = 52
+MAX_MANT_BITS = 52
+
+
+@dataclass(frozen=True)
+class FloatAccumulator:
+    """A float accumulator of `mant_bits` fraction bits fed by groups of `group` products per cycle: in each
+    group (within a block) the unscaled products are rounded by `align_rounding` onto the grid
+    2^(T - align_bits), T the alignment reference ("product": the largest floor(log2 |P_i|); "exponent": the
+    largest sum of the elements' exponent fields, zero products included; "fixed": 0); the exact group sum,
+    times the block's scales, is added into the register: both addends rounded by `add_rounding` onto the grid
+    of the larger one's M fraction bits, the exact sum normalised to M + 1 bits by `rounding`. The register's
+    value is rounded once to float32 at the end (docs/convert_dot.md).
+
+    >>> FloatAccumulator(23, 8, "exponent", 24, "rdn", "rdn", "rtz").spec
+    'float_acc:23:8:exponent:24:rdn:rdn:rtz'
+    """
+
+    mant_bits: int
+    group: int
+    align: str
+    align_bits: int
+    align_rounding: str = "rtz"
+    add_rounding: str = "rne"
+    rounding: str = "rne"
+
+    def __post_init__(self) -> None:
+        _count("float_acc mant_bits", self.mant_bits, 1, MAX_MANT_BITS)
+        _count("float_acc group", self.group, 1, 32)
+        _count("float_acc align_bits", self.align_bits, 0, MAX_ALIGN_BITS)
+        if self.align not in ALIGNMENTS:
+            raise UnknownNameError(f"unknown alignment reference {self.align!r}; accepted: {', '.join(ALIGNMENTS)}")
+        for name in ("align_rounding", "add_rounding", "rounding"):
+            object.__setattr__(self, name, _rounding(getattr(self, name)))
+
+    @property
+    def spec(self) -> str:
+        """The model as an accumulation string."""
+        return (f"float_acc:{self.mant_bits}:{self.group}:{self.align}:{self.align_bits}:{self.align_rounding}:"
+                f"{self.add_rounding}:{self.rounding}")
+
+
+def float_accumulator(mant_bits: int, group: int = 1, align: str = "product", align_bits: int = 24,
+                      align_rounding: str = "rtz", add_rounding: str = "rne", rounding: str = "rne"
+                      ) -> FloatAccumulator:
+    """The float accumulation model; "float_acc:M:G:ALIGN:A:R_ALIGN:R_ADD:R" names the same.
+
+    >>> float_accumulator(18, 4, "exponent", 20, "floor", "floor", "rtz").spec
+    'float_acc:18:4:exponent:20:rdn:rdn:rtz'
+    """
+    return FloatAccumulator(mant_bits, group, align, align_bits, align_rounding, add_rounding, rounding)
+
+
+def _parse_float_acc(text: str) -> FloatAccumulator:
+    parts = text.split(":")[1:]
+    if len(parts) != 7 or not all(parts[i].isdigit() for i in (0, 1, 3)):
+        raise UnknownNameError(f"bad accumulation {text!r}; accepted: {ACCUMULATIONS[-1]}")
+    return FloatAccumulator(int(parts[0]), int(parts[1]), parts[2], int(parts[3]), *parts[4:])
+
+
+Model = str | Truncated | FixedPoint | FloatAccumulator
 
 
 def _model(accumulation: object) -> Model:
-    if isinstance(accumulation, (Truncated, FixedPoint)):
+    if isinstance(accumulation, (Truncated, FixedPoint, FloatAccumulator)):
         return accumulation
     if isinstance(accumulation, str):
         if accumulation in ACCUMULATIONS[:4]:
@@ -204,8 +268,11 @@ def _model(accumulation: object) -> Model:
             return Truncated(int(m.group(1)), int(m.group(2)))
         if accumulation.startswith("fixed_point:"):
             return _parse_fixed_point(accumulation)
+        if accumulation.startswith("float_acc:"):
+            return _parse_float_acc(accumulation)
     raise UnknownNameError(f"unknown accumulation {accumulation!r}; accepted: {', '.join(ACCUMULATIONS)} "
-                           f"(or mxemu.truncated(group, frac_bits), mxemu.fixed_point(...))")
+                           f"(or mxemu.truncated(group, frac_bits), mxemu.fixed_point(...), "
+                           f"mxemu.float_accumulator(...))")
 
 
 def _element(fmt: object) -> ElementFormat:
@@ -305,6 +372,34 @@ def _fixed_point_params(model: FixedPoint) -> tuple[int, ...]:
             code[out.rounding] if out else 0)
 
 
+def _float_params(model: FloatAccumulator) -> tuple[int, ...]:
+    """The model's fields in the slots of kd.FA_SLOTS."""
+    code = ROUNDING_CODES
+    return (model.mant_bits, model.group, ALIGNMENTS.index(model.align), model.align_bits,
+            code[model.align_rounding], code[model.add_rounding], code[model.rounding])
+
+
+def _field_exponents(f: ElementFormat) -> np.ndarray:
+    """Per code, the exponent its exponent field gives: max(field, 1) - bias (subnormals and zeros take the
+    minimum normal's); an integer element's is its emax (every |value| < 2^(emax + 1))."""
+    codes = np.arange(f.num_codes, dtype=np.int64)
+    if f.is_int:
+        return np.full(f.num_codes, f.emax, np.int64)
+    field = (codes >> f.mantissa_bits) & ((1 << f.exponent_bits) - 1)
+    return np.maximum(field, 1) - f.bias
+
+
+def _check_float_range(model: FloatAccumulator, fa: ElementFormat, fb: ElementFormat, k: int) -> None:
+    """The fixed grid puts unscaled products in units of 2^-align_bits; their group sum must stay below 2^62."""
+    if model.align != "fixed":
+        return
+    shift = _step_exponent(fa) + _step_exponent(fb) + model.align_bits
+    top = (min(model.group, k) * _max_fixed(fa) * _max_fixed(fb)).bit_length() + max(shift, 0)
+    if top > 62:
+        raise InputError(f"{model.spec}: {fa.name} x {fb.name} group sums on the grid 2^-{model.align_bits} need "
+                         f"{top} bits; accepted: align_bits with at most 62 (here <= {model.align_bits - top + 62})")
+
+
 def _run(a: _Operand, b: _Operand, k: int, model: Model, pairs: bool) -> np.ndarray:
     """(M, N) results of every row of a with every row of b, or with pairs the (M,) results of row i with row i:
     float32, or int64 words for a fixed-point model with a fixed output."""
@@ -327,6 +422,11 @@ def _run(a: _Operand, b: _Operand, k: int, model: Model, pairs: bool) -> np.ndar
                               _fixed_point_params(model), pairs, out, words)
         if isinstance(model.output, Fixed):
             out = words
+    elif isinstance(model, FloatAccumulator):
+        _check_float_range(model, a.element, b.element, k)
+        kd.matmul_float_accumulator(a.codes, b.codes, a.scales, b.scales, clsA, clsB, sigA, sigB, expA, expB,
+                                    _field_exponents(a.element), _field_exponents(b.element), k,
+                                    _float_params(model), pairs, out)
     else:
         split = _split(a.element, b.element, k)
         fa = fixA[a.codes]

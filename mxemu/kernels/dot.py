@@ -564,3 +564,100 @@ def matmul_fixed_point(ca, cb, sA, sB, clsA, clsB, sigA, sigB, expA, expB, k, X,
             out[i, j - j0] = _fixed_point_pair(ca[i], cb[j], sA[i], sB[j], clsA, clsB, sigA, sigB, expA, expB, k,
                                                X, fout)
             words[i, j - j0] = fout[0]
+
+
+# Slots of a float accumulation model (mxemu.products.FloatAccumulator) as the kernels take it.
+FA_SLOTS = ("mant_bits", "group", "align", "align_bits", "align_rounding", "add_rounding", "rounding")
+FA_MANT, FA_GROUP, FA_ALIGN, FA_ALIGN_BITS, FA_ALIGN_ROUNDING, FA_ADD_ROUNDING, FA_ROUNDING = range(len(FA_SLOTS))
+ALIGN_PRODUCT, ALIGN_EXPONENT, ALIGN_FIXED = range(3)
+
+
+@njit(cache=True, inline="always")
+def _round_int(v, sh, rounding):
+    """R(v * 2^sh) to an integer by `round_up`, for |v| < 2^62 and a result below 2^62 (no clamping)."""
+    return to_word(v, sh, rounding, 63, True)
+
+
+@njit(cache=True)
+def _float_add(m, e, s, es, X):
+    """The register (m, e) = m * 2^e (|m| < 2^(M+1), 0 for zero) plus s * 2^es: both rounded onto the grid
+    2^(E - M), E the larger floor(log2) of the non-zero operands, by the add rounding; the exact sum normalised
+    to M + 1 significant bits by the rounding after normalising. Returns the new (m, e)."""
+    if s == 0:
+        return m, e
+    M = X[FA_MANT]
+    ts = es + bit_length(s if s > 0 else -s) - 1
+    top = ts
+    if m != 0:
+        tm = e + bit_length(m if m > 0 else -m) - 1
+        if tm > top:
+            top = tm
+    h = top - M
+    z = _round_int(s, es - h, X[FA_ADD_ROUNDING])
+    if m != 0:
+        z += _round_int(m, e - h, X[FA_ADD_ROUNDING])
+    if z == 0:
+        return np.int64(0), np.int64(0)
+    bl = bit_length(z if z > 0 else -z)
+    if bl <= M + 1:
+        return z << (M + 1 - bl), h - (M + 1 - bl)
+    d = bl - M - 1
+    r = _round_int(z, -d, X[FA_ROUNDING])
+    if bit_length(r if r > 0 else -r) > M + 1:  # rounded up to 2^(M+1): one more exact halving
+        return r >> 1, h + d + 1
+    return r, h + d
+
+
+@njit(cache=True)
+def _float_pair(ca, cb, sa, sb, clsA, clsB, sigA, sigB, expA, expB, fexpA, fexpB, k, X):
+    """One dot product of code rows ca, cb under the float accumulation model X, as float32."""
+    K = ca.shape[0]
+    nb = sa.shape[0]
+    G = X[FA_GROUP]
+    m = np.int64(0)
+    e = np.int64(0)
+    special = C_FIN
+    for blk in range(nb):
+        xs = np.int64(sa[blk]) + np.int64(sb[blk]) - 254
+        for g0 in range(blk * k, min(blk * k + k, K), G):
+            g1 = min(g0 + G, blk * k + k, K)
+            kind = C_FIN
+            top = np.int64(-(1 << 40))
+            for t in range(g0, g1):
+                kp, p, ep = _product(ca[t], cb[t], np.int64(sa[blk]), np.int64(sb[blk]), clsA, clsB, sigA, sigB,
+                                     expA, expB)
+                if kp != C_FIN:
+                    kind = _combine(kind, kp)
+                elif X[FA_ALIGN] == ALIGN_EXPONENT:
+                    top = max(top, fexpA[ca[t]] + fexpB[cb[t]])
+                elif X[FA_ALIGN] == ALIGN_PRODUCT and p != 0:
+                    top = max(top, ep - xs + bit_length(p if p > 0 else -p) - 1)
+            if kind != C_FIN:
+                special = _combine(special, kind)
+                continue
+            if X[FA_ALIGN] == ALIGN_FIXED:
+                top = np.int64(0)
+            elif top == -(1 << 40):
+                continue  # every product is zero: the group adds an exact zero
+            grid = top - X[FA_ALIGN_BITS]
+            s = np.int64(0)
+            for t in range(g0, g1):
+                _, p, ep = _product(ca[t], cb[t], np.int64(sa[blk]), np.int64(sb[blk]), clsA, clsB, sigA, sigB,
+                                    expA, expB)
+                s += _round_int(p, ep - xs - grid, X[FA_ALIGN_ROUNDING])
+            m, e = _float_add(m, e, s, grid + xs, X)
+    if special != C_FIN:
+        return _special_value(special)
+    return round_signed_f32(m, e)
+
+
+@njit(cache=True, parallel=True)
+def matmul_float_accumulator(ca, cb, sA, sB, clsA, clsB, sigA, sigB, expA, expB, fexpA, fexpB, k, X, pairs, out):
+    """out[i, j] of A row i and B row j under the float accumulation model X; with pairs, row i with row i."""
+    M = ca.shape[0]
+    N = cb.shape[0]
+    for i in prange(M):
+        j0, j1 = (np.int64(i), np.int64(i) + 1) if pairs else (np.int64(0), np.int64(N))
+        for j in range(j0, j1):
+            out[i, j - j0] = _float_pair(ca[i], cb[j], sA[i], sB[j], clsA, clsB, sigA, sigB, expA, expB, fexpA,
+                                         fexpB, k, X)
