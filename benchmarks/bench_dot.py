@@ -10,7 +10,7 @@ from timing import median_seconds
 import mxemu as mx
 
 MODELS = ("exact", "block_exact_fp32", "fp32_sequential", "dequant_fp32", "truncated:16:24", "fixed_point:16:40:rne",
-          "fixed_point:16:40:rdn:s23.8:rdn", "fixed_point:16:40:rne:scaled")
+          "fixed_point:16:40:rdn:s23.8:rdn", "fixed_point:16:40:rne:scaled", "float_acc:23:8:exponent:24:rdn:rdn:rtz")
 
 
 def main() -> None:
