@@ -464,8 +464,8 @@ def matmul(A: MXArray, B: MXArray, accumulation: Model = "exact") -> np.ndarray:
     output words for a fixed_point model with a fixed(...) output.
 
     `accumulation` is one of "exact", "block_exact_fp32", "fp32_sequential", "dequant_fp32",
-    truncated(group, frac_bits) / "truncated:GROUP:FRAC_BITS", or fixed_point(...) / "fixed_point:F:W:R...";
-    docs/convert_dot.md defines each.
+    truncated(group, frac_bits) / "truncated:GROUP:FRAC_BITS", fixed_point(...) / "fixed_point:F:W:R...", or
+    float_accumulator(...) / "float_acc:M:G:ALIGN:A:R:R:R"; docs/convert_dot.md defines each.
 
     >>> import numpy as np, mxemu as mx
     >>> A = mx.quantize(np.ones((2, 32), np.float32), "mxfp8_e4m3", axis=1)
