@@ -436,9 +436,10 @@ def _run(a: _Operand, b: _Operand, k: int, model: Model, pairs: bool) -> np.ndar
             a_hi, a_lo = fa, np.zeros((M, 0), np.int64)
         fb = np.ascontiguousarray(fixB[b.codes])
         fast64 = accumulator_bits(a.element, b.element, k) <= 53
+        limbs = np.zeros((M, kd.LIMBS if model == "exact" else 0), np.int64)  # the exact accumulator of each row
         kd.matmul_block_models(a_hi, a_lo, fb, a.codes, b.codes, a.scales, b.scales, _special_blocks(a, clsA, k),
                                _special_blocks(b, clsB, k), clsA, clsB, sigA, sigB, k, split, qa + qb,
-                               model == "exact", fast64, pairs, out)
+                               model == "exact", fast64, pairs, limbs, out)
     return out[:, 0] if pairs else out
 
 

@@ -235,20 +235,22 @@ def _limbs_f32(L, base):
 
 @njit(cache=True, parallel=True)
 def matmul_block_models(A_hi, A_lo, B, ca, cb, sA, sB, flagA, flagB, clsA, clsB, sigA, sigB,
-                        k, split, ebase, exact, fast64, pairs, out):
+                        k, split, ebase, exact, fast64, pairs, limbs, out):
     """out[i, j] under "exact" (exact == True) or "block_exact_fp32".
 
     A_hi, A_lo: fixed-point A split as A = A_hi * 2^split + A_lo (split = 0: A_hi = A, A_lo = 0),
     B: fixed-point B rows (N, K); block b of (i, j) has value (Σ A·B) * 2^(sA + sB - 254 + ebase).
     fast64: the block sums fit 53 bits, so float64 holds each block value exactly.
     pairs: row i of A with row i of B only, into column 0 (a batched dot); else every (i, j).
+    limbs: (M, LIMBS) zeros, row i the exact accumulator of row i (exact only; (M, 0) otherwise): allocated
+    once by the caller, not per row.
     """
     M = ca.shape[0]
     N = cb.shape[0]
     K = ca.shape[1]
     nb = sA.shape[1]
     for i in prange(M):
-        L = np.zeros(LIMBS, np.int64)
+        L = limbs[i]
         ahi = A_hi[i]
         alo = A_lo[i]
         j0, j1 = (np.int64(i), np.int64(i) + 1) if pairs else (np.int64(0), np.int64(N))
@@ -498,9 +500,9 @@ def _combine(kind, new):
 
 
 @njit(cache=True)
-def _fixed_point_pair(ca, cb, sa, sb, clsA, clsB, sigA, sigB, expA, expB, k, X, fout):
-    """One dot product of code rows ca, cb under the fixed-point model X; returns the float32 result and
-    stores the output word in fout[0] when X has a fixed-point output."""
+def _fixed_point_pair(ca, cb, sa, sb, clsA, clsB, sigA, sigB, expA, expB, k, X):
+    """One dot product of code rows ca, cb under the fixed-point model X: (float32 result, output word); the
+    one the model's output does not give is 0."""
     K = ca.shape[0]
     nb = sa.shape[0]
     frac = X[FX_FRAC]
@@ -544,11 +546,10 @@ def _fixed_point_pair(ca, cb, sa, sb, clsA, clsB, sigA, sigB, expA, expB, k, X, 
             word = _special_word(special, X[FX_OUT_BITS])
         elif scaled:
             word = to_word(acc, X[FX_OUT_FRAC] - frac, X[FX_OUT_ROUNDING], X[FX_OUT_BITS], sat)
-        fout[0] = word
-        return np.float32(0.0)
+        return np.float32(0.0), word
     if scaled:
-        return _special_value(special) if special != C_FIN else round_signed_f32(acc, -frac)
-    return acc32
+        return (_special_value(special) if special != C_FIN else round_signed_f32(acc, -frac)), np.int64(0)
+    return acc32, np.int64(0)
 
 
 @njit(cache=True, parallel=True)
@@ -558,12 +559,10 @@ def matmul_fixed_point(ca, cb, sA, sB, clsA, clsB, sigA, sigB, expA, expB, k, X,
     M = ca.shape[0]
     N = cb.shape[0]
     for i in prange(M):
-        fout = np.zeros(1, np.int64)
         j0, j1 = (np.int64(i), np.int64(i) + 1) if pairs else (np.int64(0), np.int64(N))
         for j in range(j0, j1):
-            out[i, j - j0] = _fixed_point_pair(ca[i], cb[j], sA[i], sB[j], clsA, clsB, sigA, sigB, expA, expB, k,
-                                               X, fout)
-            words[i, j - j0] = fout[0]
+            out[i, j - j0], words[i, j - j0] = _fixed_point_pair(ca[i], cb[j], sA[i], sB[j], clsA, clsB, sigA, sigB,
+                                                                 expA, expB, k, X)
 
 
 # Slots of a float accumulation model (mxemu.products.FloatAccumulator) as the kernels take it.
