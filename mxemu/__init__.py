@@ -5,8 +5,21 @@ from mxemu.conversion import convert
 from mxemu.errors import FileFormatError, InputError, MXError, PolicyError, SpecError, UnknownNameError
 from mxemu.io import load, save
 from mxemu.ops import decode, dequantize, encode, fake_quantize, quantize
+from mxemu.overflow import check_datapath, check_rows
 from mxemu.policy import Policy, get_policy, policies
-from mxemu.products import Truncated, accumulator_bits, dot, matmul, truncated
+from mxemu.products import (
+    Fixed,
+    FixedPoint,
+    FloatAccumulator,
+    Truncated,
+    accumulator_bits,
+    dot,
+    fixed,
+    fixed_point,
+    float_accumulator,
+    matmul,
+    truncated,
+)
 from mxemu.spec import ElementFormat, MXFormat, ScaleFormat, formats, get_format, register_formats
 
 __version__ = "0.1.0"
@@ -14,6 +27,9 @@ __version__ = "0.1.0"
 __all__ = [
     "ElementFormat",
     "FileFormatError",
+    "Fixed",
+    "FixedPoint",
+    "FloatAccumulator",
     "InputError",
     "MXArray",
     "MXError",
@@ -25,12 +41,17 @@ __all__ = [
     "Truncated",
     "UnknownNameError",
     "accumulator_bits",
+    "check_datapath",
+    "check_rows",
     "convert",
     "decode",
     "dequantize",
     "dot",
     "encode",
     "fake_quantize",
+    "fixed",
+    "fixed_point",
+    "float_accumulator",
     "formats",
     "get_format",
     "get_policy",

@@ -12,7 +12,7 @@ from itertools import pairwise
 
 import numpy as np
 
-from mxemu.errors import MXError
+from mxemu.errors import InputError, MXError, PolicyError, UnknownNameError
 from mxemu.policy import Policy, get_policy
 from mxemu.spec import ElementFormat, MXFormat, ScaleFormat, get_format
 
@@ -22,10 +22,15 @@ __all__ = [
     "dequantize_block",
     "encode_array",
     "encode_value",
+    "exponent_field",
+    "fixed_point_dot",
+    "float_accumulator_dot",
+    "nearest_float32",
     "philox4x32_10",
     "quantize_block",
     "random_int",
     "random_ints",
+    "round_to_integer",
     "scale_code",
 ]
 
@@ -61,7 +66,7 @@ def _ceil_log2(v: Fraction) -> int:
 def _element(fmt: str | ElementFormat) -> ElementFormat:
     found = get_format(fmt)
     if not isinstance(found, ElementFormat):
-        raise ValueError(f"{fmt!r} is not an element format")
+        raise InputError(f"{fmt!r} is not an element format; accepted: an element format name or ElementFormat")
     return found
 
 
@@ -171,7 +176,8 @@ def decode_value(code: int, fmt: str | ElementFormat) -> Fraction | float:
     fmt = _element(fmt)
     code = int(code)
     if not 0 <= code < 1 << fmt.bits:
-        raise ValueError(f"code {code:#x} does not fit in the {fmt.bits} bits of {fmt.name}")
+        raise InputError(f"code {code:#x} does not fit in the {fmt.bits} bits of {fmt.name}; accepted: "
+                         f"0..{fmt.num_codes - 1}")
     if fmt.is_int:
         k = code - (1 << fmt.bits) if code & _sign_bit(fmt) else code
         return Fraction(k, 1 << fmt.mantissa_bits)
@@ -221,13 +227,13 @@ def _round_magnitude(
         return lo if lo_is_odd else hi
     if mode == "stochastic":
         if rnd is None:
-            raise ValueError("stochastic rounding needs rnd, a random integer in [0, 2^sr_bits)")
+            raise InputError("stochastic rounding needs rnd, a random integer in [0, 2^sr_bits)")
         bits = policy.sr_bits
         if not 0 <= rnd < 1 << bits:
-            raise ValueError(f"rnd = {rnd} is outside [0, 2^{bits})")
+            raise InputError(f"rnd = {rnd} is outside [0, 2^{bits}); accepted: an integer in that range")
         t = math.floor((v - lo) / q * (1 << bits))
         return hi if t + rnd >= 1 << bits else lo
-    raise ValueError(f"unknown rounding {mode!r}")
+    raise PolicyError(f"unknown rounding {mode!r}; accepted: rne, rna, rtz, rup, rdn, rto, stochastic")
 
 
 def _overflow_goes_to_inf(negative: bool, policy: Policy) -> bool:
@@ -327,7 +333,7 @@ def philox4x32_10(
 def random_int(seed: int, index: int, sr_bits: int) -> int:
     """The contract's rnd for flat element `index`: top bits of Philox word 0 at counter (index, 0, 0)."""
     if not 1 <= sr_bits <= 32:
-        raise ValueError(f"sr_bits = {sr_bits}; accepted: 1..32")
+        raise InputError(f"sr_bits = {sr_bits}; accepted: 1..32")
     word = philox4x32_10(seed & _MASK32, (seed >> 32) & _MASK32, index & _MASK32, (index >> 32) & _MASK32)[0]
     return word >> (32 - sr_bits)
 
@@ -335,7 +341,7 @@ def random_int(seed: int, index: int, sr_bits: int) -> int:
 def random_ints(seed: int, indices: Iterable[int] | np.ndarray, sr_bits: int) -> np.ndarray:
     """`random_int` for many flat indices at once (numpy uint64 arithmetic; same numbers)."""
     if not 1 <= sr_bits <= 32:
-        raise ValueError(f"sr_bits = {sr_bits}; accepted: 1..32")
+        raise InputError(f"sr_bits = {sr_bits}; accepted: 1..32")
     idx = np.asarray(indices, dtype=np.uint64)
     mask = np.uint64(_MASK32)
     c0, c1 = idx & mask, idx >> np.uint64(32)
@@ -399,7 +405,8 @@ def _grid(fmt: ElementFormat, scale_exp: int) -> _Grid:
     mids = [(a + b) / 2 for a, b in pairwise(scaled)]
     midpoints = np.array([float(v) for v in mids], dtype=np.float64)
     if any(Fraction(float(v)) != v for v in scaled + mids) or not np.all(np.isfinite(table)):
-        raise ValueError(f"scale_exp = {scale_exp} puts {fmt.name} outside the exact float64 range")
+        raise InputError(f"scale_exp = {scale_exp} puts {fmt.name} outside the exact float64 range; accepted: "
+                         f"scale exponents whose values float64 holds exactly")
     quanta = [b - a for a, b in pairwise(values)]
     assert all(
         q == (_quantum(a, fmt) if a else fmt.min_subnormal) for a, q in zip(values, quanta, strict=False)
@@ -412,7 +419,7 @@ def _grid(fmt: ElementFormat, scale_exp: int) -> _Grid:
 def _as_float64(x: np.ndarray) -> np.ndarray:
     x = np.asarray(x)
     if x.dtype.name not in _INPUT_DTYPES:
-        raise TypeError(f"input dtype {x.dtype}; accepted: {', '.join(_INPUT_DTYPES)}")
+        raise InputError(f"input dtype {x.dtype}; accepted: {', '.join(_INPUT_DTYPES)}")
     with np.errstate(invalid="ignore"):  # bfloat16 NaNs warn on the way to float64
         return x.astype(np.float64)  # exact for every accepted dtype
 
@@ -517,13 +524,13 @@ def _random_draws(random_bits: np.ndarray | None, seed: int | None, shape: tuple
     if random_bits is not None:
         rnd = np.asarray(random_bits)
         if rnd.shape != shape or rnd.dtype.kind not in "iu":
-            raise ValueError(f"random_bits must be integers of shape {shape}, got {rnd.dtype} {rnd.shape}")
+            raise InputError(f"random_bits must be integers of shape {shape}, got {rnd.dtype} {rnd.shape}")
         rnd = rnd.astype(np.int64).ravel()
         if rnd.size and (rnd.min() < 0 or rnd.max() >= 1 << bits):
-            raise ValueError(f"random_bits must lie in [0, 2^{bits})")
+            raise InputError(f"random_bits must lie in [0, 2^{bits})")
         return rnd
     if seed is None:
-        raise ValueError("stochastic rounding needs random_bits or a seed")
+        raise InputError("stochastic rounding needs random_bits or a seed")
     return random_ints(seed, np.arange(math.prod(shape), dtype=np.uint64), bits)
 
 
@@ -537,7 +544,8 @@ def _decode_table(fmt: ElementFormat, scale_exp: int) -> np.ndarray:
             exact = value * scale
             out[code] = float(exact)
             if Fraction(out[code]) != exact:
-                raise ValueError(f"scale_exp = {scale_exp} puts {fmt.name} outside the exact float64 range")
+                raise InputError(f"scale_exp = {scale_exp} puts {fmt.name} outside the exact float64 range; "
+                                 f"accepted: scale exponents whose values float64 holds exactly")
             if value == 0 and code & _sign_bit(fmt) and not fmt.is_int:
                 out[code] = -0.0
         else:
@@ -550,9 +558,9 @@ def decode_array(codes: np.ndarray, fmt: str | ElementFormat, scale_exp: int = 0
     fmt = _element(fmt)
     codes = np.asarray(codes)
     if codes.dtype.kind not in "iu":
-        raise TypeError(f"codes must be integers, got {codes.dtype}")
+        raise InputError(f"codes must be integers, got {codes.dtype}")
     if codes.size and (codes.min() < 0 or codes.max() >= 1 << fmt.bits):
-        raise ValueError(f"codes must lie in [0, 2^{fmt.bits}) for {fmt.name}")
+        raise InputError(f"codes must lie in [0, 2^{fmt.bits}) for {fmt.name}")
     return _decode_table(fmt, int(scale_exp))[codes.astype(np.int64)]
 
 
@@ -606,7 +614,7 @@ def _shared_exponent(amax: Fraction, elem: ElementFormat, policy: Policy) -> int
         return floor_log2(rounded) - emax
     if rule == "rceil":
         return _ceil_log2(amax / elem.max_normal)
-    raise ValueError(f"unknown scale_rule {rule!r}")
+    raise PolicyError(f"unknown scale_rule {rule!r}; accepted: floor, ceil, even, rceil")
 
 
 def _rceil_float32_exponent(amax: Fraction, elem: ElementFormat, policy: Policy) -> int:
@@ -641,9 +649,10 @@ def scale_code(
 def _mx(mxfmt: str | MXFormat) -> tuple[MXFormat, ScaleFormat]:
     found = get_format(mxfmt)
     if not isinstance(found, MXFormat):
-        raise ValueError(f"{mxfmt!r} is not an MX block format")
+        raise InputError(f"{mxfmt!r} is not an MX block format; accepted: an MX format name or MXFormat")
     if not isinstance(found.scale, ScaleFormat):
-        raise NotImplementedError(f"{found.name}: the contract defines blocks with E8M0-like scales only")
+        raise InputError(f"{found.name}: the oracle defines blocks with E8M0-like scales only; accepted: the "
+                         f"E8M0-scaled MX formats")
     return found, found.scale
 
 
@@ -684,7 +693,8 @@ def _scale_code_of(
     amax: Fraction | float = max((abs(Fraction(v)) for v in values if math.isfinite(v)), default=Fraction(0))
     rule = policy.nonfinite
     if rule not in ("nan_scale", "propagate", "ignore_nan", "finite_amax", "inf_as_exponent"):
-        raise ValueError(f"unknown nonfinite rule {rule!r}")
+        raise PolicyError(f"unknown nonfinite rule {rule!r}; accepted: nan_scale, propagate, ignore_nan, "
+                          f"finite_amax, inf_as_exponent")
     nan_makes_nan = rule in ("nan_scale", "propagate", "inf_as_exponent")
     if (has_nan and nan_makes_nan) or (has_inf and rule == "nan_scale"):
         return scale.nan_code
@@ -722,7 +732,8 @@ def quantize_block(
     elem = mxfmt.element
     raw, input_exponent_bits = _block_values(x)
     if len(raw) > mxfmt.block_size:
-        raise ValueError(f"a block of {mxfmt.name} holds at most {mxfmt.block_size} values, got {len(raw)}")
+        raise InputError(f"a block of {mxfmt.name} holds at most {mxfmt.block_size} values, got {len(raw)}; "
+                         f"accepted: 1..{mxfmt.block_size} values")
     if policy.nan_to_nonan == "error" and not elem.has_nan and any(math.isnan(v) for v in raw):
         raise MXError(f"NaN input cannot be encoded in {elem.name} (policy nan_to_nonan = 'error')")
     values = _flushed_block(raw, policy)
@@ -736,12 +747,13 @@ def quantize_block(
         if random_bits is not None:
             draws = [int(r) for r in np.asarray(random_bits).ravel()]
             if len(draws) != len(values):
-                raise ValueError(f"random_bits has {len(draws)} entries for {len(values)} values")
+                raise InputError(f"random_bits has {len(draws)} entries for {len(values)} values; accepted: one "
+                                 f"per value")
         elif seed is not None:
             lanes = range(len(values)) if indices is None else [int(i) for i in np.asarray(indices).ravel()]
             draws = [random_int(seed, i, policy.sr_bits) for i in lanes]
         else:
-            raise ValueError("stochastic rounding needs random_bits or a seed")
+            raise InputError("stochastic rounding needs random_bits or a seed")
     exponent = code - scale.bias
     if code == 0 and policy.min_scale_encoding != "exact":
         # The stored scale is 2^-127, but these peers encode the elements at 2^-126 or at 1.
@@ -757,7 +769,7 @@ def dequantize_block(scale: int, codes: np.ndarray | Iterable[int], mxfmt: str |
     if scale == scale_fmt.nan_code:
         return np.full(codes.shape, np.nan)
     if not 0 <= scale < scale_fmt.nan_code:
-        raise ValueError(f"scale code {scale} outside [0, {scale_fmt.nan_code}]")
+        raise InputError(f"scale code {scale} outside [0, {scale_fmt.nan_code}]; accepted: 0..{scale_fmt.nan_code}")
     return decode_array(codes, mxfmt.element, scale - scale_fmt.bias)
 
 
@@ -783,3 +795,183 @@ def fake_quantize_block(x: np.ndarray | Iterable[float], mxfmt: str | MXFormat,
                 or (v == 0 and policy.zero_sign == "keep")):
             values[i] = -0.0
     return values
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Dot products: the fixed-point accumulation model, from its definition on exact products
+# ----------------------------------------------------------------------------------------------------------
+
+FLOAT32_OVERFLOW = _pow2(128) - _pow2(103)  # from here up, round to nearest gives Inf
+
+
+def nearest_float32(v: Fraction) -> np.float32:
+    """The float32 nearest to an exact rational (ties to even, gradual underflow, Inf from 2^128 - 2^103 up;
+    +0 for 0).
+
+    >>> float(nearest_float32(Fraction(1) + _pow2(-24))), float(nearest_float32(Fraction(3, 1 << 150))) == 2.0**-148
+    (1.0, True)
+    """
+    if v == 0:
+        return np.float32(0.0)
+    mag = abs(v)
+    q = _pow2(max(floor_log2(mag), -126) - 23)
+    r = round(mag / q) * q  # Fraction.__round__ rounds half to even
+    out = np.float32(np.inf) if r >= FLOAT32_OVERFLOW else np.float32(float(r))
+    return -out if v < 0 else out
+
+
+def round_to_integer(v: Fraction, rounding: str) -> int:
+    """v rounded to an integer: rtz, rdn (floor), rup (ceil), rne, rna (ties away) or rto (to odd).
+
+    >>> [round_to_integer(Fraction(-5, 2), r) for r in ("rtz", "rdn", "rup", "rne", "rna", "rto")]
+    [-2, -3, -2, -2, -3, -3]
+    """
+    lo = math.floor(v)
+    if lo == v:
+        return lo
+    if rounding == "rtz":
+        return lo if v > 0 else lo + 1
+    if rounding == "rdn":
+        return lo
+    if rounding == "rup":
+        return lo + 1
+    if rounding == "rto":
+        return lo if lo % 2 else lo + 1
+    half = v - lo - Fraction(1, 2)
+    if rounding == "rne":
+        return lo + (half > 0 or (half == 0 and lo % 2 == 1))
+    if rounding == "rna":
+        return lo + (half > 0 or (half == 0 and v > 0))
+    raise UnknownNameError(f"unknown rounding {rounding!r}; accepted: rtz, rdn, rup, rne, rna, rto")
+
+
+def _in_word(n: int, bits: int, saturate: bool) -> int:
+    """n as a `bits`-bit two's complement integer: clamped to its range, or reduced modulo 2^bits."""
+    lo, hi = -(1 << (bits - 1)), (1 << (bits - 1)) - 1
+    if saturate:
+        return min(max(n, lo), hi)
+    return (n - lo) % (1 << bits) + lo
+
+
+def _special_sum(values: list[float]) -> float:
+    """IEEE sum of NaN / ±Inf products: NaN if any NaN or both infinities, else the infinity."""
+    if any(math.isnan(x) for x in values) or (math.inf in values and -math.inf in values):
+        return math.nan
+    return values[0]
+
+
+def fixed_point_dot(blocks: list[tuple[list[Fraction | float], Fraction]], frac_bits: int, width: int,
+                    rounding: str, saturate: bool = True, scaled: bool = False,
+                    output: tuple[int, int, str] | None = None) -> np.float32 | int:
+    """The fixed-point accumulation model (docs/convert_dot.md) on exact products.
+
+    `blocks`: per block, its unscaled products P_A,i * P_B,i (Fractions, or float NaN / ±Inf) and its scale
+    product X_A * X_B. Each product (times the scale when `scaled`) is rounded to an integer multiple of
+    2^-frac_bits, put in `width` bits (clamped or wrapped) and added into a `width`-bit accumulator (clamped or
+    wrapped after every addition), one accumulator per block (unscaled) or one for all (scaled). `output`
+    (int_bits, out_frac_bits, rounding) gives the signed output word instead of float32.
+
+    >>> float(fixed_point_dot([([Fraction(1, 1 << 18)] * 16 + [Fraction(-1, 1 << 18)] * 16, Fraction(1))],
+    ...                       16, 40, "rup")) == 2.0**-12
+    True
+    """
+    def word(v: Fraction, out: tuple[int, int, str]) -> int:
+        return _in_word(round_to_integer(v * _pow2(out[1]), out[2]), 1 + out[0] + out[1], saturate)
+
+    acc, acc32, total = 0, np.float32(0.0), 0
+    specials: list[float] = []
+    for products, scale in blocks:
+        if not scaled:
+            acc = 0
+        nonfinite = [p for p in products if isinstance(p, float)]
+        if nonfinite:
+            specials += nonfinite
+            if not scaled and output is None:
+                with np.errstate(invalid="ignore"):
+                    acc32 = np.float32(acc32 + np.float32(_special_sum(nonfinite)))
+            continue
+        for p in products:
+            v = p * scale if scaled else p
+            acc = _in_word(acc + _in_word(round_to_integer(v * _pow2(frac_bits), rounding), width, saturate),
+                           width, saturate)
+        if scaled:
+            continue
+        if output is None:
+            with np.errstate(invalid="ignore", over="ignore"):  # IEEE: Inf - Inf is NaN, a finite overflow Inf
+                acc32 = np.float32(acc32 + nearest_float32(acc * _pow2(-frac_bits) * scale))
+        else:
+            total = _in_word(total + word(acc * _pow2(-frac_bits) * scale, output), 1 + output[0] + output[1],
+                             saturate)
+    if output is not None:
+        if specials:
+            s = _special_sum(specials)
+            bits = 1 + output[0] + output[1]
+            return 0 if math.isnan(s) else (1 << (bits - 1)) - 1 if s > 0 else -(1 << (bits - 1))
+        return word(acc * _pow2(-frac_bits), output) if scaled else total
+    if scaled:
+        return np.float32(_special_sum(specials)) if specials else nearest_float32(acc * _pow2(-frac_bits))
+    return acc32
+
+
+def exponent_field(code: int, fmt: str | ElementFormat) -> int:
+    """The exponent a float element's exponent field gives, max(field, 1) - bias (zeros and subnormals: the
+    minimum normal's); an integer element's emax.
+
+    >>> exponent_field(0x38, "fp8_e4m3"), exponent_field(0x01, "fp8_e4m3"), exponent_field(0x7F, "int8")
+    (0, -6, 0)
+    """
+    fmt = _element(fmt)
+    if fmt.is_int:
+        return fmt.emax
+    return max((int(code) >> fmt.mantissa_bits) & ((1 << fmt.exponent_bits) - 1), 1) - fmt.bias
+
+
+def _on_grid(v: Fraction, exponent: int, rounding: str) -> Fraction:
+    """v rounded to a multiple of 2^exponent."""
+    return round_to_integer(v / _pow2(exponent), rounding) * _pow2(exponent)
+
+
+def float_accumulator_dot(blocks: list[tuple[list[Fraction | float], Fraction, list[int]]], mant_bits: int,
+                          group: int, align: str, align_bits: int, align_rounding: str, add_rounding: str,
+                          rounding: str) -> np.float32:
+    """The float accumulation model (docs/convert_dot.md) on exact products.
+
+    `blocks`: per block, its unscaled products (Fractions, or float NaN / ±Inf), its scale product X_A * X_B and
+    per lane the sum of the two elements' `exponent_field`s. Per group of `group` lanes of a block: the
+    reference T (align "product": the largest floor(log2 |p|) of the non-zero products; "exponent": the largest
+    exponent-field sum; "fixed": 0), each product rounded to a multiple of 2^(T - align_bits) by
+    `align_rounding`, the exact sum times the scale added to the register: with E the larger floor(log2) of the
+    non-zero addends, both rounded to multiples of 2^(E - mant_bits) by `add_rounding`, their exact sum rounded
+    to mant_bits + 1 significant bits by `rounding`. The register ends rounded to the nearest float32.
+
+    >>> blocks = [([Fraction(1), Fraction(3, 1 << 24)], Fraction(1), [0, -24])]  # 1 + 1.5 * 2^-23
+    >>> [float(float_accumulator_dot(blocks, 23, 1, "product", 24, "rtz", r, "rne")) - 1 for r in ("rne", "rtz")]
+    [2.384185791015625e-07, 1.1920928955078125e-07]
+    """
+    acc = Fraction(0)
+    specials: list[float] = []
+    for products, scale, exponents in blocks:
+        for lo in range(0, len(products), group):
+            grp, exps = products[lo:lo + group], exponents[lo:lo + group]
+            nonfinite = [p for p in grp if isinstance(p, float)]
+            if nonfinite:
+                specials += nonfinite
+                continue
+            nonzero = [p for p in grp if p != 0]
+            if align == "fixed":
+                top = 0
+            elif align == "exponent":
+                top = max(exps)
+            elif nonzero:
+                top = max(floor_log2(abs(p)) for p in nonzero)
+            else:
+                continue
+            v = sum((_on_grid(p, top - align_bits, align_rounding) for p in grp), Fraction(0)) * scale
+            if v == 0:
+                continue
+            grid = max(floor_log2(abs(x)) for x in (acc, v) if x != 0) - mant_bits
+            z = _on_grid(acc, grid, add_rounding) + _on_grid(v, grid, add_rounding)
+            acc = Fraction(0) if z == 0 else _on_grid(z, floor_log2(abs(z)) - mant_bits, rounding)
+    if specials:
+        return np.float32(_special_sum(specials))
+    return nearest_float32(acc)

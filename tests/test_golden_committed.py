@@ -183,8 +183,10 @@ def _oracle_outputs(suite: str, mx_name: str, policy: Policy, cols: dict[str, np
                          for k, sl, s, c in zip(cols["layout"], cols["scale_layout"], cols["scale"], cols["codes"],
                                                 strict=True)]}
     if suite == "dot":  # exact products, then each accumulation model's float32 steps
-        rows = [oracle_dot(sa, a, sb, b, mx, get_format(CONVERT_TARGETS[int(f)])) for sa, a, f, sb, b in
-                zip(cols["sa"], cols["a"], cols["b_format"], cols["sb"], cols["b"], strict=True)]
+        nblk = cols.get("nblk", np.full(len(cols["a"]), 2)).tolist()  # the blocks a record's outputs cover
+        rows = [oracle_dot(sa[:n], a[:32 * n], sb[:n], b[:32 * n], mx, get_format(CONVERT_TARGETS[int(f)]))
+                for sa, a, f, sb, b, n in zip(cols["sa"], cols["a"], cols["b_format"], cols["sb"], cols["b"], nblk,
+                                              strict=True)]
         return {m: [float(r[m]) for r in rows] for m in DOT_MODELS}
     if suite == "convert":  # the conversion contract on exact values (docs/convert_dot.md)
         pairs = [oracle_convert(int(m), CONVERT_TARGETS[int(t)], int(s), np.asarray(c), mx, policy) for m, t, s, c in

@@ -16,6 +16,7 @@ from mxemu.golden.suites import (
     CONVERT_METHODS,
     CONVERT_TARGETS,
     DOT_ACCUMULATIONS,
+    DOT_SUM_LSB,
     EVENT_NAMES,
     EVENTS,
     INPUT_DTYPE_NAMES,
@@ -102,6 +103,7 @@ SCHEMA: dict[str, Any] = {
         "pack_layouts": {"type": "array", "items": {"type": "string"}},
         "pack_scale_layouts": {"type": "array", "items": {"type": "string"}},
         "dot_accumulations": {"type": "object", "additionalProperties": {"type": "string"}},
+        "dot_sum_lsb": {"type": "object", "additionalProperties": {"type": "integer"}},
         "tables": {"type": "array", "items": _TABLE, "minItems": 1},
         "exports": {"type": "object", "required": ["c_header", "sv_package"], "additionalProperties": False,
                     "properties": {"c_header": _FILE, "sv_package": _FILE}},
@@ -235,6 +237,7 @@ def build_manifest(*, generator: dict[str, str], policy: dict[str, Any], seed: i
         "convert_targets": list(CONVERT_TARGETS), "convert_methods": list(CONVERT_METHODS),
         "pack_layouts": list(PACK_LAYOUTS), "pack_scale_layouts": list(PACK_SCALE_LAYOUTS),
         "dot_accumulations": dict(DOT_ACCUMULATIONS),
+        "dot_sum_lsb": dict(DOT_SUM_LSB),  # BLOCK_SUM counts units of 2^(dot_sum_lsb[A] + dot_sum_lsb[B])
         "tables": tables, "exports": exports,
     }
 

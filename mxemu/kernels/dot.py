@@ -12,7 +12,7 @@ import numpy as np
 from numba import njit, prange
 
 from mxemu.kernels.convert import split_code
-from mxemu.kernels.element import FINITE, INF, NAN, bit_length, encode_value, pow2, unpack
+from mxemu.kernels.element import FINITE, INF, NAN, bit_length, encode_value, pow2, round_up, unpack
 from mxemu.kernels.params import KIND_FLOAT, SPECIALS_CODE, policy_params
 from mxemu.policy import Policy
 
@@ -236,22 +236,26 @@ def _limbs_f32(L, base):
 
 @njit(cache=True, parallel=True)
 def matmul_block_models(A_hi, A_lo, B, ca, cb, sA, sB, flagA, flagB, clsA, clsB, sigA, sigB,
-                        k, split, ebase, exact, fast64, out):
+                        k, split, ebase, exact, fast64, pairs, limbs, out):
     """out[i, j] under "exact" (exact == True) or "block_exact_fp32".
 
     A_hi, A_lo: fixed-point A split as A = A_hi * 2^split + A_lo (split = 0: A_hi = A, A_lo = 0),
     B: fixed-point B rows (N, K); block b of (i, j) has value (Σ A·B) * 2^(sA + sB - 254 + ebase).
     fast64: the block sums fit 53 bits, so float64 holds each block value exactly.
+    pairs: row i of A with row i of B only, into column 0 (a batched dot); else every (i, j).
+    limbs: (M, LIMBS) zeros, row i the exact accumulator of row i (exact only; (M, 0) otherwise): allocated
+    once by the caller, not per row.
     """
     M = ca.shape[0]
     N = cb.shape[0]
     K = ca.shape[1]
     nb = sA.shape[1]
     for i in prange(M):
-        L = np.zeros(LIMBS, np.int64)
+        L = limbs[i]
         ahi = A_hi[i]
         alo = A_lo[i]
-        for j in range(N):
+        j0, j1 = (np.int64(i), np.int64(i) + 1) if pairs else (np.int64(0), np.int64(N))
+        for j in range(j0, j1):
             brow = B[j]
             acc = np.float32(0.0)
             nan = False
@@ -295,15 +299,15 @@ def matmul_block_models(A_hi, A_lo, B, ca, cb, sA, sB, flagA, flagB, clsA, clsB,
                 if nan or (pinf and ninf):
                     for t in range(LIMBS):
                         L[t] = 0
-                    out[i, j] = np.float32(np.nan)
+                    out[i, j - j0] = np.float32(np.nan)
                 elif pinf or ninf:
                     for t in range(LIMBS):
                         L[t] = 0
-                    out[i, j] = np.float32(np.inf) if pinf else np.float32(-np.inf)
+                    out[i, j - j0] = np.float32(np.inf) if pinf else np.float32(-np.inf)
                 else:
-                    out[i, j] = _limbs_f32(L, ebase - 254)
+                    out[i, j - j0] = _limbs_f32(L, ebase - 254)
             else:
-                out[i, j] = acc
+                out[i, j - j0] = acc
 
 
 @njit(cache=True, inline="always")
@@ -325,7 +329,7 @@ def _product(x, y, sx, sy, clsA, clsB, sigA, sigB, expA, expB):
 
 
 @njit(cache=True, parallel=True)
-def matmul_sequential(ca, cb, sA, sB, clsA, clsB, sigA, sigB, expA, expB, negA, negB, k, out):
+def matmul_sequential(ca, cb, sA, sB, clsA, clsB, sigA, sigB, expA, expB, negA, negB, k, pairs, out):
     """"fp32_sequential": acc = fl32(acc + a_t * b_t) in index order, each product exact (an FMA chain).
 
     negA, negB: sign bit of each code, for the sign of a zero product (IEEE: -0 + -0 = -0, else +0).
@@ -334,7 +338,8 @@ def matmul_sequential(ca, cb, sA, sB, clsA, clsB, sigA, sigB, expA, expB, negA, 
     N = cb.shape[0]
     K = ca.shape[1]
     for i in prange(M):
-        for j in range(N):
+        j0, j1 = (np.int64(i), np.int64(i) + 1) if pairs else (np.int64(0), np.int64(N))
+        for j in range(j0, j1):
             acc = np.float32(0.0)
             for t in range(K):
                 blk = t // k
@@ -348,33 +353,35 @@ def matmul_sequential(ca, cb, sA, sB, clsA, clsB, sigA, sigB, expA, expB, negA, 
                         acc = np.float32(-0.0) if both_negative else np.float32(0.0)
                 else:
                     acc = add_round_f32(acc, p, ep)
-            out[i, j] = acc
+            out[i, j - j0] = acc
 
 
 @njit(cache=True, parallel=True)
-def matmul_dequant(a32, b32, out):
+def matmul_dequant(a32, b32, pairs, out):
     """"dequant_fp32": acc = fl32(acc + fl32(a_t * b_t)) in index order over float32 operands."""
     M = a32.shape[0]
     N = b32.shape[0]
     K = a32.shape[1]
     for i in prange(M):
-        for j in range(N):
+        j0, j1 = (np.int64(i), np.int64(i) + 1) if pairs else (np.int64(0), np.int64(N))
+        for j in range(j0, j1):
             acc = np.float32(0.0)
             for t in range(K):
                 p = np.float32(a32[i, t] * b32[j, t])
                 acc = np.float32(acc + p)
-            out[i, j] = acc
+            out[i, j - j0] = acc
 
 
 @njit(cache=True, parallel=True)
-def matmul_truncated(ca, cb, sA, sB, clsA, clsB, sigA, sigB, expA, expB, k, group, frac_bits, out):
+def matmul_truncated(ca, cb, sA, sB, clsA, clsB, sigA, sigB, expA, expB, k, group, frac_bits, pairs, out):
     """truncated(group, frac_bits): per group of products, truncate each toward zero to frac_bits bits
     below the group's largest product exponent, sum exactly, then acc = fl32(acc + group sum)."""
     M = ca.shape[0]
     N = cb.shape[0]
     K = ca.shape[1]
     for i in prange(M):
-        for j in range(N):
+        j0, j1 = (np.int64(i), np.int64(i) + 1) if pairs else (np.int64(0), np.int64(N))
+        for j in range(j0, j1):
             acc = np.float32(0.0)
             for g0 in range(0, K, group):
                 g1 = min(g0 + group, K)
@@ -417,4 +424,240 @@ def matmul_truncated(ca, cb, sA, sB, clsA, clsB, sigA, sigB, expA, expB, k, grou
                         tr = np.int64(0)
                     s += tr if p > 0 else -tr
                 acc = add_round_f32(acc, s, u)
-            out[i, j] = acc
+            out[i, j - j0] = acc
+
+
+# Slots of a fixed-point accumulation model (mxemu.products.FixedPoint) as the kernels take it.
+FX_SLOTS = ("frac_bits", "width", "rounding", "saturate", "scaled", "out_fixed", "out_bits", "out_frac",
+            "out_rounding")
+FX_FRAC, FX_WIDTH, FX_ROUNDING, FX_SATURATE, FX_SCALED, FX_OUT_FIXED, FX_OUT_BITS, FX_OUT_FRAC, FX_OUT_ROUNDING = (
+    range(len(FX_SLOTS)))
+
+
+@njit(cache=True, inline="always")
+def _wrap(v, width):
+    """v reduced to a width-bit two's complement integer (width <= 62)."""
+    y = v & ((np.int64(1) << width) - 1)
+    if y >= np.int64(1) << (width - 1):
+        y -= np.int64(1) << width
+    return y
+
+
+@njit(cache=True)
+def to_word(v, sh, rounding, width, saturate):
+    """R(v * 2^sh) as a width-bit two's complement word: R the rounding to an integer (`round_up`), then
+    clamped to [-2^(width-1), 2^(width-1) - 1] (saturate) or wrapped modulo 2^width; |v| < 2^62."""
+    hi = (np.int64(1) << (width - 1)) - 1
+    if v == 0:
+        return np.int64(0)
+    sign = 1 if v < 0 else 0
+    m = -v if v < 0 else v
+    if sh >= 0:
+        if saturate:
+            if bit_length(m) + sh > width - 1:
+                return -hi - 1 if sign else hi
+            return v << sh
+        if sh >= 64:
+            return np.int64(0)
+        return _wrap(v << sh, width)
+    k = m >> (-sh) if -sh < 63 else np.int64(0)
+    if round_up(rounding, sign, k, -sh, m, np.int64(0), 32):
+        k += 1
+    q = -k if sign else k
+    if saturate:
+        return min(max(q, -hi - 1), hi)
+    return _wrap(q, width)
+
+
+@njit(cache=True, inline="always")
+def _accumulate(acc, q, width, saturate):
+    """acc + q in the width-bit accumulator: clamped or wrapped (both operands already in range)."""
+    s = acc + q
+    if saturate:
+        hi = (np.int64(1) << (width - 1)) - 1
+        return min(max(s, -hi - 1), hi)
+    return _wrap(s, width)
+
+
+@njit(cache=True, inline="always")
+def _special_word(kind, bits):
+    """A fixed-point output word for a non-finite result: +Inf the largest word, -Inf the smallest, NaN 0."""
+    hi = (np.int64(1) << (bits - 1)) - 1
+    if kind == C_PINF:
+        return hi
+    if kind == C_NINF:
+        return -hi - 1
+    return np.int64(0)
+
+
+@njit(cache=True, inline="always")
+def _combine(kind, new):
+    """Class of a sum holding non-finite parts of classes kind and new (C_FIN: none yet)."""
+    if new == C_FIN:
+        return kind
+    if kind == C_FIN:
+        return new
+    return kind if kind == new else C_NAN
+
+
+@njit(cache=True)
+def _fixed_point_pair(ca, cb, sa, sb, clsA, clsB, sigA, sigB, expA, expB, k, X):
+    """One dot product of code rows ca, cb under the fixed-point model X: (float32 result, output word); the
+    one the model's output does not give is 0."""
+    K = ca.shape[0]
+    nb = sa.shape[0]
+    frac = X[FX_FRAC]
+    width = X[FX_WIDTH]
+    sat = X[FX_SATURATE] != 0
+    scaled = X[FX_SCALED] != 0
+    acc = np.int64(0)
+    acc32 = np.float32(0.0)
+    word = np.int64(0)
+    special = C_FIN
+    for blk in range(nb):
+        lo = blk * k
+        hi = min(lo + k, K)
+        xs = np.int64(sa[blk]) + np.int64(sb[blk]) - 254
+        if not scaled:
+            acc = np.int64(0)
+        kind = C_FIN
+        for t in range(lo, hi):
+            kp, p, ep = _product(ca[t], cb[t], np.int64(sa[blk]), np.int64(sb[blk]), clsA, clsB, sigA, sigB,
+                                 expA, expB)
+            if kp != C_FIN:
+                kind = _combine(kind, kp)
+                continue
+            if not scaled:
+                ep -= xs
+            acc = _accumulate(acc, to_word(p, ep + frac, X[FX_ROUNDING], width, sat), width, sat)
+        if kind != C_FIN:
+            special = _combine(special, kind)
+            if not scaled and X[FX_OUT_FIXED] == 0:
+                acc32 = np.float32(acc32 + _special_value(kind))
+            continue
+        if scaled:
+            continue
+        if X[FX_OUT_FIXED]:
+            w = to_word(acc, X[FX_OUT_FRAC] - frac + xs, X[FX_OUT_ROUNDING], X[FX_OUT_BITS], sat)
+            word = _accumulate(word, w, X[FX_OUT_BITS], sat)
+        else:
+            acc32 = np.float32(acc32 + round_signed_f32(acc, xs - frac))
+    if X[FX_OUT_FIXED]:
+        if special != C_FIN:
+            word = _special_word(special, X[FX_OUT_BITS])
+        elif scaled:
+            word = to_word(acc, X[FX_OUT_FRAC] - frac, X[FX_OUT_ROUNDING], X[FX_OUT_BITS], sat)
+        return np.float32(0.0), word
+    if scaled:
+        return (_special_value(special) if special != C_FIN else round_signed_f32(acc, -frac)), np.int64(0)
+    return acc32, np.int64(0)
+
+
+@njit(cache=True, parallel=True)
+def matmul_fixed_point(ca, cb, sA, sB, clsA, clsB, sigA, sigB, expA, expB, k, X, pairs, out, words):
+    """out[i, j] (float32 output) or words[i, j] (fixed output) of A row i and B row j under the fixed-point
+    model X; with pairs, row i of A with row i of B only (column 0)."""
+    M = ca.shape[0]
+    N = cb.shape[0]
+    for i in prange(M):
+        j0, j1 = (np.int64(i), np.int64(i) + 1) if pairs else (np.int64(0), np.int64(N))
+        for j in range(j0, j1):
+            out[i, j - j0], words[i, j - j0] = _fixed_point_pair(ca[i], cb[j], sA[i], sB[j], clsA, clsB, sigA, sigB,
+                                                                 expA, expB, k, X)
+
+
+# Slots of a float accumulation model (mxemu.products.FloatAccumulator) as the kernels take it.
+FA_SLOTS = ("mant_bits", "group", "align", "align_bits", "align_rounding", "add_rounding", "rounding")
+FA_MANT, FA_GROUP, FA_ALIGN, FA_ALIGN_BITS, FA_ALIGN_ROUNDING, FA_ADD_ROUNDING, FA_ROUNDING = range(len(FA_SLOTS))
+ALIGN_PRODUCT, ALIGN_EXPONENT, ALIGN_FIXED = range(3)
+
+
+@njit(cache=True, inline="always")
+def _round_int(v, sh, rounding):
+    """R(v * 2^sh) to an integer by `round_up`, for |v| < 2^62 and a result below 2^62 (no clamping)."""
+    return to_word(v, sh, rounding, 63, True)
+
+
+@njit(cache=True)
+def _float_add(m, e, s, es, X):
+    """The register (m, e) = m * 2^e (|m| < 2^(M+1), 0 for zero) plus s * 2^es: both rounded onto the grid
+    2^(E - M), E the larger floor(log2) of the non-zero operands, by the add rounding; the exact sum normalised
+    to M + 1 significant bits by the rounding after normalising. Returns the new (m, e)."""
+    if s == 0:
+        return m, e
+    M = X[FA_MANT]
+    ts = es + bit_length(s if s > 0 else -s) - 1
+    top = ts
+    if m != 0:
+        tm = e + bit_length(m if m > 0 else -m) - 1
+        if tm > top:
+            top = tm
+    h = top - M
+    z = _round_int(s, es - h, X[FA_ADD_ROUNDING])
+    if m != 0:
+        z += _round_int(m, e - h, X[FA_ADD_ROUNDING])
+    if z == 0:
+        return np.int64(0), np.int64(0)
+    bl = bit_length(z if z > 0 else -z)
+    if bl <= M + 1:
+        return z << (M + 1 - bl), h - (M + 1 - bl)
+    d = bl - M - 1
+    r = _round_int(z, -d, X[FA_ROUNDING])
+    if bit_length(r if r > 0 else -r) > M + 1:  # rounded up to 2^(M+1): one more exact halving
+        return r >> 1, h + d + 1
+    return r, h + d
+
+
+@njit(cache=True)
+def _float_pair(ca, cb, sa, sb, clsA, clsB, sigA, sigB, expA, expB, fexpA, fexpB, k, X):
+    """One dot product of code rows ca, cb under the float accumulation model X, as float32."""
+    K = ca.shape[0]
+    nb = sa.shape[0]
+    G = X[FA_GROUP]
+    m = np.int64(0)
+    e = np.int64(0)
+    special = C_FIN
+    for blk in range(nb):
+        xs = np.int64(sa[blk]) + np.int64(sb[blk]) - 254
+        for g0 in range(blk * k, min(blk * k + k, K), G):
+            g1 = min(g0 + G, blk * k + k, K)
+            kind = C_FIN
+            top = np.int64(-(1 << 40))
+            for t in range(g0, g1):
+                kp, p, ep = _product(ca[t], cb[t], np.int64(sa[blk]), np.int64(sb[blk]), clsA, clsB, sigA, sigB,
+                                     expA, expB)
+                if kp != C_FIN:
+                    kind = _combine(kind, kp)
+                elif X[FA_ALIGN] == ALIGN_EXPONENT:
+                    top = max(top, fexpA[ca[t]] + fexpB[cb[t]])
+                elif X[FA_ALIGN] == ALIGN_PRODUCT and p != 0:
+                    top = max(top, ep - xs + bit_length(p if p > 0 else -p) - 1)
+            if kind != C_FIN:
+                special = _combine(special, kind)
+                continue
+            if X[FA_ALIGN] == ALIGN_FIXED:
+                top = np.int64(0)
+            elif top == -(1 << 40):
+                continue  # every product is zero: the group adds an exact zero
+            grid = top - X[FA_ALIGN_BITS]
+            s = np.int64(0)
+            for t in range(g0, g1):
+                _, p, ep = _product(ca[t], cb[t], np.int64(sa[blk]), np.int64(sb[blk]), clsA, clsB, sigA, sigB,
+                                    expA, expB)
+                s += _round_int(p, ep - xs - grid, X[FA_ALIGN_ROUNDING])
+            m, e = _float_add(m, e, s, grid + xs, X)
+    if special != C_FIN:
+        return _special_value(special)
+    return round_signed_f32(m, e)
+
+
+@njit(cache=True, parallel=True)
+def matmul_float_accumulator(ca, cb, sA, sB, clsA, clsB, sigA, sigB, expA, expB, fexpA, fexpB, k, X, pairs, out):
+    """out[i, j] of A row i and B row j under the float accumulation model X; with pairs, row i with row i."""
+    M = ca.shape[0]
+    N = cb.shape[0]
+    for i in prange(M):
+        j0, j1 = (np.int64(i), np.int64(i) + 1) if pairs else (np.int64(0), np.int64(N))
+        for j in range(j0, j1):
+            out[i, j - j0] = _float_pair(ca[i], cb[j], sA[i], sB[j], clsA, clsB, sigA, sigB, expA, expB, fexpA,
+                                         fexpB, k, X)

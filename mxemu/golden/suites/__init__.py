@@ -24,13 +24,14 @@ from mxemu.golden.suites.codec import build_decode, build_encode, encode_scales,
 from mxemu.golden.suites.convert import CONVERT_STEP, build_convert, convert_targets, oracle_convert
 from mxemu.golden.suites.dequantize import build_dequantize, dequantize_scales, oracle_dequantize
 from mxemu.golden.suites.dot import (
-    DOT_CHUNK,
     DOT_PARTNERS,
     DOT_RANDOM,
     DOT_STEP,
+    DOT_SUM_LSB,
     build_dot,
     dot_partners,
     oracle_dot,
+    oracle_dot_fields,
     rne_float32,
     truncated_sum,
 )
@@ -52,8 +53,12 @@ from mxemu.golden.suites.tables import (
     CONVERT_METHODS,
     CONVERT_TARGETS,
     DOT_ACCUMULATIONS,
+    DOT_DATAPATHS,
     DOT_K,
     DOT_MODELS,
+    DOT_PER_BLOCK,
+    DOT_SUM_LANES,
+    DOT_WORDS,
     EV_INEXACT,
     EV_NONFINITE,
     EV_OVERFLOW,

@@ -11,10 +11,13 @@ from mxemu import oracle
 from mxemu.array import MXArray
 from mxemu.golden.suites.convert import _convert_anchors
 from mxemu.golden.suites.tables import (
+    BLOCK,
     CONVERT_TARGETS,
     DOT_ACCUMULATIONS,
     DOT_K,
     DOT_MODELS,
+    DOT_PER_BLOCK,
+    DOT_SUM_LANES,
     EV_NONFINITE,
     EV_SCALE_NAN,
     OCP_FORMATS,
@@ -35,7 +38,6 @@ DOT_PARTNERS = {"mxfp8_e4m3": "mxfp4_e2m1", "mxfp8_e5m2": "mxfp8_e4m3", "mxfp6_e
                 "mxfp6_e2m3": "mxfp6_e3m2", "mxfp4_e2m1": "mxfp8_e4m3", "mxint8": "mxfp8_e4m3"}
 DOT_RANDOM = {"L0": (0, 0), "L1": (256, 64), "L2": (256, 128)}  # Philox pairs: (B in A's format, per partner)
 DOT_STEP = {"L0": 8, "L1": 16, "L2": 16}  # every n-th quantize block becomes a dot anchor block
-DOT_CHUNK = 256  # pairs per matmul call: the diagonal of a CHUNK x CHUNK product
 
 
 def dot_partners(mx: MXFormat, level: str) -> tuple[str, ...]:
@@ -76,10 +78,10 @@ def _dot_operands(mx: MXFormat, policy: Policy, level: str, seed: int) -> tuple[
     scales, codes, _ = _convert_anchors(mx, policy, level, seed, DOT_STEP[level])
     n = len(scales)
     sign = np.uint8(1 << (mx.element.bits - 1))
-    rows: dict[str, list] = {"sa": [], "a": [], "b_format": [], "sb": [], "b": [], "tag": []}
+    rows: dict[str, list] = {"sa": [], "a": [], "b_format": [], "sb": [], "b": [], "tag": [], "nblk": []}
 
-    def put(sa: np.ndarray, a: np.ndarray, fid: int, sb: np.ndarray, b: np.ndarray, tag: str) -> None:
-        for key, v in zip(rows, (sa, a, fid, sb, b, TAG_IDS[tag]), strict=True):
+    def put(sa: np.ndarray, a: np.ndarray, fid: int, sb: np.ndarray, b: np.ndarray, tag: str, nblk: int = 2) -> None:
+        for key, v in zip(rows, (sa, a, fid, sb, b, TAG_IDS[tag], nblk), strict=True):
             rows[key].append(v)
 
     for partner in dot_partners(mx, level):
@@ -98,37 +100,147 @@ def _dot_operands(mx: MXFormat, policy: Policy, level: str, seed: int) -> tuple[
                 put(scales[pa], x, fid, scales[pa], x, "DOT-cancel")
         for sa, a, sb, b in zip(*_random_pairs(mx, mb, seed, DOT_RANDOM[level][0 if same else 1]), strict=True):
             put(sa, a, fid, sb, b, "DOT-random")
+    unit = np.array([127, 127], np.uint8)  # scales 2^0: the unscaled and the scaled products are the same
+    for partner in OCP_FORMATS:
+        for tag, a, b in _weak_spots(mx, get_format(partner)):
+            pad = np.zeros(DOT_K - BLOCK, np.uint8)  # a second block of +0 codes, outside nblk = 1
+            put(unit, np.concatenate([a, pad]), CONVERT_TARGETS.index(partner), unit, np.concatenate([b, pad]),
+                tag, 1)
     return (np.stack(rows["sa"]).astype(np.uint8), np.stack(rows["a"]).astype(np.uint8),
             np.array(rows["b_format"], np.uint8), np.stack(rows["sb"]).astype(np.uint8),
-            np.stack(rows["b"]).astype(np.uint8), np.array(rows["tag"], np.uint16))
+            np.stack(rows["b"]).astype(np.uint8), np.array(rows["tag"], np.uint16), np.array(rows["nblk"], np.uint8))
+
+
+GRID = Fraction(1, 1 << 16)  # the grid of the standard datapaths (DOT_DATAPATHS)
+
+
+def _negate(codes: np.ndarray, elem: ElementFormat) -> np.ndarray:
+    """Codes of the negated values: the sign bit flipped, or the two's complement of an integer code."""
+    if elem.is_int:
+        return ((-codes.astype(np.int64)) % elem.num_codes).astype(np.uint8)
+    return codes ^ np.uint8(1 << (elem.bits - 1))
+
+
+def _positive_codes(elem: ElementFormat) -> tuple[np.ndarray, list[Fraction]]:
+    """The codes of positive finite values and their exact values."""
+    values = [oracle.decode_value(c, elem) for c in range(elem.num_codes)]
+    codes = [c for c, v in enumerate(values) if isinstance(v, Fraction) and v > 0]
+    return np.array(codes, np.uint8), [values[c] for c in codes]
+
+
+def _weak_spots(ma: MXFormat, mb: MXFormat) -> list[tuple[str, np.ndarray, np.ndarray]]:
+    """(tag, a codes, b codes) of one-block pairs at the weak spots of fixed-point datapaths: products on,
+    just off and half-way between the points of the grid 2^-16, an exact zero sum of the smallest products,
+    the largest products of one sign, and (a format with Inf) Inf lanes times finite non-zero lanes."""
+    ca, va = _positive_codes(ma.element)
+    cb, vb = _positive_codes(mb.element)
+    prod = {}
+    for i, x in enumerate(va):
+        for j, y in enumerate(vb):
+            prod.setdefault(x * y, (i, j))
+    values = sorted(prod)
+    picks = []
+    for t in (GRID, GRID / 2, 3 * GRID / 2, 5 * GRID / 2):
+        below = [v for v in values if v < t]
+        above = [v for v in values if v > t]
+        picks += [v for v in (below[-1] if below else None, t if t in prod else None, above[0] if above else None)
+                  if v is not None]
+    lanes = [prod[picks[t % len(picks)]] for t in range(BLOCK)]
+    a = np.array([ca[i] for i, _ in lanes], np.uint8)
+    b = np.array([cb[j] for _, j in lanes], np.uint8)
+    mixed = np.where(np.arange(BLOCK) % 3 == 1, _negate(a, ma.element), a)
+    small, large = prod[values[0]], prod[values[-1]]
+    half = BLOCK // 2
+    tiny_a = np.full(BLOCK, ca[small[0]], np.uint8)
+    tiny_b = np.full(BLOCK, cb[small[1]], np.uint8)
+    tiny_a[half:] = _negate(tiny_a[half:], ma.element)
+    big_a = np.full(BLOCK, ca[large[0]], np.uint8)
+    big_b = np.full(BLOCK, cb[large[1]], np.uint8)
+    out = [("DOT-grid", a, b), ("DOT-grid", mixed, b), ("DOT-subgrid-zero", tiny_a, tiny_b),
+           ("DOT-saturate", big_a, big_b), ("DOT-saturate", _negate(big_a, ma.element), big_b)]
+    inf_side = 0 if ma.element.specials == "ieee" else 1 if mb.element.specials == "ieee" else None
+    if inf_side is not None:
+        elem = (ma, mb)[inf_side].element
+        inf = np.uint8(((1 << elem.exponent_bits) - 1) << elem.mantissa_bits)  # +Inf: all-ones exponent, zero fraction
+        codes = {False: inf, True: _negate(np.array([inf], np.uint8), elem)[0]}
+        # (lane, negative): +Inf, -Inf, two +Inf, and +Inf with -Inf (an IEEE NaN sum from non-NaN inputs)
+        for infs in ([(0, False)], [(5, True)], [(0, False), (31, False)], [(3, False), (17, True)]):
+            x, y = a.copy(), b.copy()  # the DOT-grid lanes: finite and non-zero
+            for t, negative in infs:
+                (x if inf_side == 0 else y)[t] = codes[negative]
+            out.append(("DOT-inf", x, y))
+    return out
+
+
+def _model_bits(values: np.ndarray) -> np.ndarray:
+    """uint32 field values: float32 bits, or an output word's 32-bit two's complement."""
+    if values.dtype == np.float32:
+        return f32_bits(np.ascontiguousarray(values))
+    return (values & 0xFFFFFFFF).astype(np.uint32)
+
+
+def _block_sums(mx: MXFormat, mb: MXFormat, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """(n, 2 * DOT_SUM_LANES) uint32: each block's exact Σ P_A,i * P_B,i in units of the product LSB (0 for a
+    block holding a NaN or Inf element), from the kernels' fixed-point element tables, as 32-bit lanes."""
+    from mxemu.kernels.dot import C_FIN, element_tables
+    from mxemu.kernels.params import format_params
+
+    fa, _, _, ka, _ = element_tables(format_params(mx.element), DOT_SUM_LSB[mx.name])
+    fb, _, _, kb, _ = element_tables(format_params(mb.element), DOT_SUM_LSB[mb.name])
+    out = np.zeros((len(a), 2 * DOT_SUM_LANES), np.uint32)
+    for blk in range(2):
+        lanes = slice(blk * BLOCK, blk * BLOCK + BLOCK)
+        x, y = fa[a[:, lanes]].astype(object), fb[b[:, lanes]].astype(object)
+        finite = ((ka[a[:, lanes]] == C_FIN) & (kb[b[:, lanes]] == C_FIN)).all(axis=1)
+        for i, total in enumerate((x * y).sum(axis=1)):
+            word = int(total) % (1 << (32 * DOT_SUM_LANES)) if finite[i] else 0
+            for lane in range(DOT_SUM_LANES):
+                out[i, blk * DOT_SUM_LANES + lane] = (word >> (32 * lane)) & 0xFFFFFFFF
+    return out
 
 
 def _dot_results(mx: MXFormat, policy: Policy, sa: np.ndarray, a: np.ndarray, b_format: np.ndarray,
-                 sb: np.ndarray, b: np.ndarray) -> dict[str, np.ndarray]:
-    """float32 bits of every pair under each DOT_ACCUMULATIONS model, by mxemu.products.matmul."""
-    from mxemu.products import matmul
+                 sb: np.ndarray, b: np.ndarray, nblk: np.ndarray) -> dict[str, np.ndarray]:
+    """Every output field, by mxemu.products: each DOT_ACCUMULATIONS model over the record's nblk blocks,
+    the models of DOT_PER_BLOCK over each block alone, and the exact block sums."""
+    from mxemu.products import dot
 
-    out = {m: np.empty(len(a), np.uint32) for m in DOT_MODELS}
+    n = len(a)
+    out = {m: np.empty(n, np.uint32) for m in DOT_ACCUMULATIONS}
+    out |= {f"{m}_blk": np.empty((n, 2), np.uint32) for m in DOT_PER_BLOCK}
+    out["block_sum"] = np.empty((n, 2 * DOT_SUM_LANES), np.uint32)
+
+    def pairs(rows: np.ndarray, blocks: slice, mb: MXFormat) -> tuple[MXArray, MXArray]:
+        lanes = slice(blocks.start * BLOCK, blocks.stop * BLOCK)
+        return (MXArray(codes=a[rows, lanes], scales=sa[rows, blocks], format=mx, policy=policy, axis=(1,)),
+                MXArray(codes=b[rows, lanes], scales=sb[rows, blocks], format=mb, policy=policy, axis=(1,)))
+
     for fid in np.unique(b_format).tolist():
         mb = get_format(CONVERT_TARGETS[fid])
         rows = np.flatnonzero(b_format == fid)
-        for lo in range(0, len(rows), DOT_CHUNK):
-            r = rows[lo:lo + DOT_CHUNK]
-            # row i of A times column i of B is pair i: the diagonal of the product
-            qa = MXArray(codes=a[r], scales=sa[r], format=mx, policy=policy, axis=(1,))
-            qb = MXArray(codes=np.ascontiguousarray(b[r].T), scales=np.ascontiguousarray(sb[r].T), format=mb,
-                         policy=policy, axis=(0,))
+        out["block_sum"][rows] = _block_sums(mx, mb, a[rows], b[rows])
+        for count in (1, 2):
+            r = rows[nblk[rows] == count]
+            if not len(r):
+                continue
+            qa, qb = pairs(r, slice(0, count), mb)
             for m, acc in DOT_ACCUMULATIONS.items():
-                out[m][r] = f32_bits(np.ascontiguousarray(np.diagonal(matmul(qa, qb, accumulation=acc))))
+                out[m][r] = _model_bits(dot(qa, qb, acc))
+        for blk in range(2):
+            qa, qb = pairs(rows, slice(blk, blk + 1), mb)
+            for m in DOT_PER_BLOCK:
+                out[f"{m}_blk"][rows, blk] = _model_bits(dot(qa, qb, DOT_ACCUMULATIONS[m]))
     return out
 
 
 def build_dot(mx: MXFormat, policy: Policy, level: str, seed: int) -> Table:
-    """Dot products of two 64-element MX vectors (two blocks each; A in the suite's format, B in the
-    format B_FORMAT names, an index into CONVERT_TARGETS) under every accumulation model of
-    DOT_ACCUMULATIONS, by mxemu.products, as float32 bits (NaN results: check class nan)."""
-    sa, a, b_format, sb, b, tags = _dot_operands(mx, policy, level, seed)
-    out = _dot_results(mx, policy, sa, a, b_format, sb, b)
+    """Dot products of two MX vectors of NBLK blocks (1 or 2; a one-block record's second block is +0 codes at
+    scale 2^0) with A in the suite's format and B in the format B_FORMAT names (an index into CONVERT_TARGETS),
+    by mxemu.products: each DOT_ACCUMULATIONS model (float32 bits, or an S23.8 word), each block's exact
+    integer sum (BLOCK_SUM, in units of 2^(lsb_A + lsb_B), DOT_SUM_LSB) and DOT_PER_BLOCK models per block
+    (NaN results: check class nan)."""
+    sa, a, b_format, sb, b, tags, nblk = _dot_operands(mx, policy, level, seed)
+    out = _dot_results(mx, policy, sa, a, b_format, sb, b, nblk)
     nan = np.zeros(len(tags), bool)
     for m in DOT_MODELS:
         nan |= np.isnan(bits_to_f32(out[m]))
@@ -136,24 +248,21 @@ def build_dot(mx: MXFormat, policy: Policy, level: str, seed: int) -> Table:
     for s in (sa, sb):
         scale_ev |= np.where((s == mx.scale.nan_code).any(axis=1), EV_SCALE_NAN, 0).astype(np.uint8)
     t = Table("dot", mx, layout("dot", mx))
-    t.columns = {"tag": tags, "sa": sa, "a": a, "b_format": b_format, "sb": sb, "b": b, **out,
+    t.columns = {"tag": tags, "sa": sa, "a": a, "b_format": b_format, "sb": sb, "b": b, "nblk": nblk, **out,
                  "ev": scale_ev | np.where(nan, EV_NONFINITE, 0).astype(np.uint8), "chk": nan.astype(np.uint8)}
     return t
 
 
-def rne_float32(v: Fraction) -> np.float32:
-    """The float32 nearest to an exact rational (ties to even; from 2^128 - 2^103 up: Inf; +0 for 0)."""
-    if v == 0:
-        return np.float32(0.0)
-    mag = abs(v)
-    e = mag.numerator.bit_length() - mag.denominator.bit_length()
-    e -= Fraction(2) ** e > mag
-    q = Fraction(2) ** (max(e, -126) - 23)
-    n, rem = divmod(mag, q)
-    n += rem > q / 2 or (rem == q / 2 and n % 2 == 1)
-    r = n * q
-    out = np.float32(np.inf) if r >= Fraction(2) ** 128 - Fraction(2) ** 103 else np.float32(float(r))
-    return -out if v < 0 else out
+def _step_exponent(elem: ElementFormat) -> int:
+    """log2 of the element format's smallest positive value, from its decoded codes."""
+    return min(oracle.floor_log2(v) for v in _positive_codes(elem)[1])
+
+
+# The product LSB of BLOCK_SUM is 2^(DOT_SUM_LSB[A] + DOT_SUM_LSB[B]) (published in the manifest).
+DOT_SUM_LSB: dict[str, int] = {f: _step_exponent(get_format(f).element) for f in CONVERT_TARGETS}
+
+
+rne_float32 = oracle.nearest_float32  # the float32 nearest to an exact rational
 
 
 def _ieee_sum(specials: list[float]) -> np.float32:
@@ -193,12 +302,29 @@ def truncated_sum(products: list[Fraction | float], group: int, frac_bits: int) 
     return acc
 
 
+def _fixed_point(spec: str, p: list[Fraction | float], sa: np.ndarray, sb: np.ndarray, k: int,
+                 bias: int) -> np.float32 | int:
+    """A "fixed_point:F:W:R[:sI.G:R]" model of DOT_ACCUMULATIONS by oracle.fixed_point_dot on exact products."""
+    parts = spec.split(":")
+    out = None
+    if len(parts) == 6:
+        int_bits, frac_bits = parts[4][1:].split(".")
+        out = (int(int_bits), int(frac_bits), parts[5])
+    blocks = []
+    for blk in range(len(sa)):
+        nan = int(sa[blk]) == 255 or int(sb[blk]) == 255
+        scale = Fraction(0) if nan else Fraction(2) ** (int(sa[blk]) + int(sb[blk]) - 2 * bias)
+        blocks.append(([x if isinstance(x, float) else x / scale for x in p[blk * k:(blk + 1) * k]], scale))
+    return oracle.fixed_point_dot(blocks, int(parts[1]), int(parts[2]), parts[3], output=out)
+
+
 def oracle_dot(sa: np.ndarray, a: np.ndarray, sb: np.ndarray, b: np.ndarray, mx: MXFormat,
-               mx_b: MXFormat | None = None) -> dict[str, np.float32]:
-    """Each DOT_MODELS result from exact products (docs/convert_dot.md), A in `mx` and B in `mx_b` (default
-    `mx`): `exact` rounds the exact sum once; `block_exact_fp32` rounds each block's exact sum and adds in
-    float32; `fp32_sequential` adds each exact product with one rounding; `dequant_fp32` multiplies and adds
-    float32 values; the truncated models by `truncated_sum`. NaN / Inf by IEEE rules."""
+               mx_b: MXFormat | None = None) -> dict[str, np.float32 | int]:
+    """Each DOT_ACCUMULATIONS result from exact products (docs/convert_dot.md), A in `mx` and B in `mx_b`
+    (default `mx`): `exact` rounds the exact sum once; `block_exact_fp32` rounds each block's exact sum and adds
+    in float32; `fp32_sequential` adds each exact product with one rounding; `dequant_fp32` multiplies and adds
+    float32 values; the truncated models by `truncated_sum`; the fixed-point datapaths by
+    `oracle.fixed_point_dot` (an S23.8 word as an int). NaN / Inf by IEEE rules."""
     mx_b = mx if mx_b is None else mx_b
     k = mx.block_size
 
@@ -254,4 +380,50 @@ def oracle_dot(sa: np.ndarray, a: np.ndarray, sb: np.ndarray, b: np.ndarray, mx:
         if model.startswith("truncated:"):
             _, group, frac_bits = model.split(":")
             out[name] = truncated_sum(p, int(group), int(frac_bits))
+        elif model.startswith("fixed_point:"):
+            out[name] = _fixed_point(model, p, sa, sb, k, mx.scale.bias)
+    return out
+
+
+def oracle_block_sum(a: np.ndarray, b: np.ndarray, mx: MXFormat, mx_b: MXFormat) -> int | None:
+    """Σ P_A,i * P_B,i over one block in units of 2^(lsb_A + lsb_B), exactly; None if a lane is NaN or Inf."""
+    lsb = Fraction(2) ** (DOT_SUM_LSB[mx.name] + DOT_SUM_LSB[mx_b.name])
+    total = Fraction(0)
+    for x, y in zip(a.tolist(), b.tolist(), strict=True):
+        u, v = oracle.decode_value(x, mx.element), oracle.decode_value(y, mx_b.element)
+        if not (isinstance(u, Fraction) and isinstance(v, Fraction)):
+            return None
+        total += u * v
+    q = total / lsb
+    assert q.denominator == 1, "a product of two elements is a whole number of product LSBs"
+    return q.numerator
+
+
+def oracle_dot_fields(inputs: dict[str, np.ndarray], mx: MXFormat) -> dict[str, np.ndarray]:
+    """Every output column of a dot table from its input columns, by the oracle: float32 bits, S23.8 words
+    as 32-bit two's complement, block sums as DOT_SUM_LANES 32-bit lanes per block (0 for a non-finite block)."""
+    n = len(inputs["a"])
+    out = {m: np.empty(n, np.uint32) for m in DOT_ACCUMULATIONS}
+    out |= {f"{m}_blk": np.empty((n, 2), np.uint32) for m in DOT_PER_BLOCK}
+    out["block_sum"] = np.empty((n, 2 * DOT_SUM_LANES), np.uint32)
+
+    def bits(v: np.float32 | int) -> int:
+        return int(f32_bits(np.array([v], np.float32))[0]) if isinstance(v, np.floating) else int(v) & 0xFFFFFFFF
+
+    for i, (sa, a, f, sb, b, nb) in enumerate(zip(inputs["sa"], inputs["a"], inputs["b_format"], inputs["sb"],
+                                                   inputs["b"], inputs["nblk"], strict=True)):
+        mb = get_format(CONVERT_TARGETS[int(f)])
+        lanes = int(nb) * BLOCK
+        r = oracle_dot(sa[:int(nb)], a[:lanes], sb[:int(nb)], b[:lanes], mx, mb)
+        for m in DOT_ACCUMULATIONS:
+            out[m][i] = bits(r[m])
+        for blk in range(2):
+            lanes = slice(blk * BLOCK, blk * BLOCK + BLOCK)
+            r = oracle_dot(sa[blk:blk + 1], a[lanes], sb[blk:blk + 1], b[lanes], mx, mb)
+            for m in DOT_PER_BLOCK:
+                out[f"{m}_blk"][i, blk] = bits(r[m])
+            word = oracle_block_sum(a[lanes], b[lanes], mx, mb)
+            word = 0 if word is None else word % (1 << (32 * DOT_SUM_LANES))
+            for lane in range(DOT_SUM_LANES):
+                out["block_sum"][i, blk * DOT_SUM_LANES + lane] = (word >> (32 * lane)) & 0xFFFFFFFF
     return out

@@ -21,8 +21,20 @@ PACK_SCALE_LAYOUTS = ("separate", "interleaved")  # SCALE_LAYOUT field: mxemu.pa
 DOT_ACCUMULATIONS: dict[str, str] = {
     "exact": "exact", "block_exact_fp32": "block_exact_fp32", "fp32_sequential": "fp32_sequential",
     "dequant_fp32": "dequant_fp32", "trunc_16_24": "truncated:16:24", "trunc_32_8": "truncated:32:8"}
-DOT_MODELS = tuple(DOT_ACCUMULATIONS)
+# The standard fixed-point datapaths (docs/convert_dot.md): unscaled products rounded onto 2^-16 by each of
+# the four product roundings into a saturating 40- or 32-bit accumulator, output as float32 (FX...) or as an
+# S23.8 word rounded the same way (FX..._S23_8, a 32-bit two's complement integer).
+DOT_DATAPATHS: dict[str, str] = {f"fx{w}_{r}": f"fixed_point:16:{w}:{r}" for w in (40, 32)
+                                 for r in ("rtz", "rdn", "rup", "rne")}
+DOT_WORDS: dict[str, str] = {f"{n}_s23_8": f"{m}:s23.8:{m.rsplit(':', 1)[1]}" for n, m in DOT_DATAPATHS.items()}
+DOT_ACCUMULATIONS |= DOT_DATAPATHS | DOT_WORDS
+DOT_MODELS = tuple(m for m in DOT_ACCUMULATIONS if m not in DOT_WORDS)  # the float32 outputs
 DOT_K = 2 * 32  # two blocks per operand: the block-order steps of the float32 models show
+DOT_PER_BLOCK = ("exact", "fp32_sequential", "dequant_fp32", "trunc_16_24", "trunc_32_8")  # FIELD_blk outputs
+# BLOCK_SUM: the exact sum of each block's element products P_A,i * P_B,i in units of 2^(lsb_A + lsb_B) as a
+# 96-bit two's complement integer, three 32-bit lanes per block (lane 0 least significant); the manifest's
+# dot_sum_lsb gives lsb for each format (mxemu.golden.suites.dot.DOT_SUM_LSB).
+DOT_SUM_LANES = 3
 # TARGET field of the convert suite: an index into this list (append only)
 CONVERT_TARGETS = ("mxfp8_e4m3", "mxfp8_e5m2", "mxfp6_e3m2", "mxfp6_e2m3", "mxfp4_e2m1", "mxint8", "mxint7", "mxint6",
                    "mxint5", "mxint4", "mxint3", "mxint2")
@@ -114,6 +126,12 @@ TAGS: tuple[tuple[str, str], ...] = (
     ("MB8-tail", "quantize: a short block (n < 32 lanes) padded with +0 lanes, as a partial last block is: "
                  "the padding changes neither the scale nor any code"),
     ("FROM-file", "inputs given by the user (golden gen --from), in the order of the file; no coverage model"),
+    ("DOT-grid", "dot: one block of products on, just above and just below the fixed-point grid 2^-16, and at "
+                 "its half-steps, with both signs"),
+    ("DOT-subgrid-zero", "dot: one block summing exactly to zero from products below the grid 2^-16"),
+    ("DOT-saturate", "dot: one block of the largest products of one sign (beyond a 32- or 40-bit accumulator "
+                     "where the pair allows)"),
+    ("DOT-inf", "dot: one block with Inf lanes (E5M2) times finite non-zero lanes, no NaN"),
 )
 TAG_IDS: dict[str, int] = {name: i for i, (name, _) in enumerate(TAGS)}
 
@@ -220,8 +238,10 @@ def layout(suite: str, mx: MXFormat, policy: Policy | None = None, x_bits: int =
                     Field("src_codes", "input", w, BLOCK), Field("scale", "output", 8),
                     Field("codes", "output", 8, BLOCK)),
         "dot": (Field("sa", "input", 8, 2), Field("a", "input", w, DOT_K), Field("b_format", "input", 8),
-                Field("sb", "input", 8, 2), Field("b", "input", 8, DOT_K),
-                *(Field(m, "output", 32) for m in DOT_MODELS)),
+                Field("sb", "input", 8, 2), Field("b", "input", 8, DOT_K), Field("nblk", "input", 2),
+                *(Field(m, "output", 32) for m in DOT_ACCUMULATIONS),
+                Field("block_sum", "output", 32, 2 * DOT_SUM_LANES),
+                *(Field(f"{m}_blk", "output", 32, 2) for m in DOT_PER_BLOCK)),
         "pack": (Field("layout", "input", 4), Field("scale_layout", "input", 4), Field("scale", "input", 8),
                  Field("codes", "input", w, BLOCK), Field("nbytes", "meta", 8), Field("data", "output", 8, PACK_DATA)),
         "sweep": (Field("scale", "input", 8), Field("first", "input", 32), Field("count", "input", 32),

@@ -1,0 +1,42 @@
+"""The exact-rational oracle refuses bad arguments with typed mxemu errors that say what is accepted."""
+
+import numpy as np
+import pytest
+
+from mxemu import oracle
+from mxemu.errors import InputError, MXError, PolicyError, UnknownNameError
+from mxemu.policy import get_policy
+
+OCP = get_policy("ocp")
+SR = OCP.replace(rounding="stochastic")
+
+
+@pytest.mark.parametrize(("call", "error"), [
+    (lambda: oracle.decode_value(0x100, "fp8_e4m3"), InputError),
+    (lambda: oracle.decode_value(0, "mxfp8_e4m3"), InputError),
+    (lambda: oracle.encode_value(1.25, "fp4_e2m1", 0, SR), InputError),
+    (lambda: oracle.encode_value(1.25, "fp4_e2m1", 0, SR, rnd=1 << 40), InputError),
+    (lambda: oracle.random_int(0, 0, 33), InputError),
+    (lambda: oracle.random_ints(0, [0], 0), InputError),
+    (lambda: oracle.encode_array(np.array([1], np.int32), "fp8_e4m3"), InputError),
+    (lambda: oracle.encode_array(np.full(4, 1.0625, np.float32), "fp4_e2m1", 0, SR), InputError),
+    (lambda: oracle.decode_array(np.array([1.0]), "fp8_e4m3"), InputError),
+    (lambda: oracle.decode_array(np.array([300]), "fp8_e4m3"), InputError),
+    (lambda: oracle.quantize_block(np.ones(33, np.float32), "mxfp8_e4m3"), InputError),
+    (lambda: oracle.quantize_block(np.ones(4, np.float32), "fp8_e4m3"), InputError),
+    (lambda: oracle.quantize_block(np.array([6.0, 1.25], np.float32), "mxfp4_e2m1", SR), InputError),
+    (lambda: oracle.dequantize_block(256, [0], "mxfp8_e4m3"), InputError),
+    (lambda: oracle.round_to_integer(oracle.Fraction(1, 3), "up"), UnknownNameError),
+])
+def test_bad_arguments_raise_typed_errors_naming_what_is_accepted(call, error):
+    with pytest.raises(error) as info:
+        call()
+    assert isinstance(info.value, MXError)
+    assert "accepted" in str(info.value) or "must" in str(info.value) or "needs" in str(info.value)
+
+
+def test_an_unknown_rounding_in_the_policy_is_a_policy_error():
+    bad = object.__new__(type(OCP))
+    object.__setattr__(bad, "__dict__", dict(OCP.__dict__, rounding="sideways"))
+    with pytest.raises(PolicyError, match="accepted"):
+        oracle.encode_value(1.25, "fp4_e2m1", 0, bad)
