@@ -4,6 +4,7 @@ from mxemu.array import MXArray
 from mxemu.conversion import convert
 from mxemu.errors import FileFormatError, InputError, MXError, PolicyError, SpecError, UnknownNameError
 from mxemu.io import load, save
+from mxemu.kernels.threads import get_num_threads, limit_threads, set_num_threads
 from mxemu.ops import decode, dequantize, encode, fake_quantize, quantize
 from mxemu.policy import Policy, get_policy, policies
 from mxemu.products import Truncated, accumulator_bits, dot, matmul, truncated
@@ -33,12 +34,15 @@ __all__ = [
     "fake_quantize",
     "formats",
     "get_format",
+    "get_num_threads",
     "get_policy",
+    "limit_threads",
     "load",
     "matmul",
     "policies",
     "quantize",
     "register_formats",
     "save",
+    "set_num_threads",
     "truncated",
 ]

@@ -12,6 +12,7 @@ from mxemu.array import MXArray
 from mxemu.errors import InputError, UnknownNameError
 from mxemu.kernels import dot as kd
 from mxemu.kernels.params import format_params
+from mxemu.kernels.threads import region
 from mxemu.spec import ElementFormat, MXFormat, ScaleFormat, get_format
 
 ACCUMULATIONS = ("exact", "block_exact_fp32", "fp32_sequential", "dequant_fp32", "truncated:GROUP:FRAC_BITS")
@@ -140,7 +141,8 @@ def _prepare(A: MXArray, B: MXArray, model: str | Truncated) -> np.ndarray:
     """Run the kernel of `model` on A's rows (M, K) and B's columns given as rows (N, K)."""
     a = _Operand(np.ascontiguousarray(A.codes), np.ascontiguousarray(A.scales), A.format.element)
     b = _Operand(np.ascontiguousarray(_columns(B.codes)), np.ascontiguousarray(_columns(B.scales)), B.format.element)
-    return _run(a, b, A.block_size, model, A, B)
+    with region(a.codes.size * b.codes.shape[0]):  # the thread count and the layer's lock for the kernels
+        return _run(a, b, A.block_size, model, A, B)
 
 
 def _columns(x: np.ndarray) -> np.ndarray:

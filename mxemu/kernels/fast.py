@@ -35,7 +35,7 @@ Inf lanes taking the general code's codes through a select.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit, prange, types
+from numba import njit, types
 from numba.extending import overload
 
 from mxemu.kernels.element import decode_value, max_code, overflow_code, unpack
@@ -250,15 +250,13 @@ def _chunk_scales(x, k, b0, b1, F, P, G, sc, cs):
         cs[b - b0] = c if fast else _SLOW
 
 
-@njit(cache=True, parallel=True)
-def quantize_kernel(x, k, F, P, G, codes, scales, slow):
-    """Codes and E8M0 scales of the blocks; slow[b] marks the blocks left to block.py."""
-    nb = slow.shape[0]
-    for ch in prange((nb + CHUNK - 1) // CHUNK):
-        b0 = ch * CHUNK
-        b1 = min(b0 + CHUNK, nb)
-        sc = np.empty(CHUNK, np.uint8)
-        cs = np.empty(CHUNK, np.int32)
+@njit(cache=True, nogil=True)
+def quantize_kernel(x, k, F, P, G, codes, scales, slow, b_lo, b_hi):
+    """Codes and E8M0 scales of blocks b_lo..b_hi-1; slow[b] marks the blocks left to block.py."""
+    sc = np.empty(CHUNK, np.uint8)
+    cs = np.empty(CHUNK, np.int32)
+    for b0 in range(b_lo, b_hi, CHUNK):
+        b1 = min(b0 + CHUNK, b_hi)
         _chunk_scales(x, k, b0, b1, F, P, G, sc, cs)
         for b in range(b0, b1):
             c = cs[b - b0]
@@ -287,20 +285,18 @@ def _scale_f32(code):
     return np.int32(np.int32(1) << (s + np.int32(149))).view(np.float32)
 
 
-@njit(cache=True, parallel=True)
-def fake_quantize_kernel(x, k, F, P, G, out_bits, slow):
-    """Bits of the dequantized blocks in the input's type; slow[b] marks the blocks left to block.py.
+@njit(cache=True, nogil=True)
+def fake_quantize_kernel(x, k, F, P, G, out_bits, slow, b_lo, b_hi):
+    """Bits of the dequantized blocks b_lo..b_hi-1 in the input's type; slow[b] marks the blocks left to block.py.
 
     The value is built in float32 (exact, see `_block_scale`); a bfloat16 input gets the top half of
     those bits, which is the same value: it has at most 8 significant bits and lies on bfloat16's grid.
     """
-    nb = slow.shape[0]
     out_shift = _i32(16 * G[G_IN16])
-    for ch in prange((nb + CHUNK - 1) // CHUNK):
-        b0 = ch * CHUNK
-        b1 = min(b0 + CHUNK, nb)
-        sc = np.empty(CHUNK, np.uint8)
-        cs = np.empty(CHUNK, np.int32)
+    sc = np.empty(CHUNK, np.uint8)
+    cs = np.empty(CHUNK, np.int32)
+    for b0 in range(b_lo, b_hi, CHUNK):
+        b1 = min(b0 + CHUNK, b_hi)
         _chunk_scales(x, k, b0, b1, F, P, G, sc, cs)
         for b in range(b0, b1):
             c = cs[b - b0]
@@ -326,7 +322,6 @@ def fake_quantize_kernel(x, k, F, P, G, out_bits, slow):
 # Element encode (no blocks) at one scale exponent s for every lane: c = 127 + s + emin.
 # NaN and Inf lanes take the codes in S = (NaN +, NaN -, Inf +, Inf -), a select per lane.
 
-ENCODE_CHUNK = 1 << 14
 
 
 def encode_supported(ebits: int, mbits: int, x_dtype: np.dtype, F: tuple, P: tuple, s: int, stochastic: bool) -> bool:
@@ -360,18 +355,15 @@ def _special(u, code, S):
     return code
 
 
-@njit(cache=True, parallel=True)
-def encode_kernel(x, c, G, S, out):
-    """out[i] = code of x[i] * 2^-s, c = 127 + s + emin (`encode_supported` holds)."""
-    n = x.shape[0]
+@njit(cache=True, nogil=True)
+def encode_kernel(x, c, G, S, out, lo, hi):
+    """out[i] = code of x[i] * 2^-s for lo <= i < hi, c = 127 + s + emin (`encode_supported` holds)."""
     c = np.int32(c)
-    for ch in prange((n + ENCODE_CHUNK - 1) // ENCODE_CHUNK):
-        lo = np.uint64(ch) * np.uint64(ENCODE_CHUNK)
-        hi = min(lo + np.uint64(ENCODE_CHUNK), np.uint64(n))
-        if G[G_INT] == 1:
-            for i in range(lo, hi):
-                out[i] = _special(x[i], _code_int(_lane_int_saturating(x[i], c, G), G), S)
-        else:
-            for i in range(lo, hi):
-                sign, mag, _ = _lane_float(x[i], c, G)
-                out[i] = _special(x[i], _code_float(sign, mag, G), S)
+    lo, hi = np.uint64(lo), np.uint64(hi)
+    if G[G_INT] == 1:
+        for i in range(lo, hi):
+            out[i] = _special(x[i], _code_int(_lane_int_saturating(x[i], c, G), G), S)
+    else:
+        for i in range(lo, hi):
+            sign, mag, _ = _lane_float(x[i], c, G)
+            out[i] = _special(x[i], _code_float(sign, mag, G), S)

@@ -140,10 +140,15 @@ class _FakeQuantize(_StraightThrough):
             x = to_numpy(t.cpu()) if ste == "masked" and ctx.needs_input_grad[0] else None
         else:
             x = to_numpy(t)
-            out = from_numpy(mx.fake_quantize(x, fmt, axis, policy, seed=seed))
+            # No more threads than torch's intra-op pool: the user's torch.set_num_threads (one per
+            # rank under DDP, say) bounds the cores this process may take.
+            with mx.limit_threads(torch.get_num_threads()):
+                out = from_numpy(mx.fake_quantize(x, fmt, axis, policy, seed=seed))
         if ste == "masked" and ctx.needs_input_grad[0]:
             # The mask comes from the numba kernels on either backend (same codes, same scales).
-            ctx.save_for_backward(torch.from_numpy(saturation_mask(x, fmt, axis, policy, seed)).to(t.device))
+            with mx.limit_threads(torch.get_num_threads()):
+                mask = saturation_mask(x, fmt, axis, policy, seed)
+            ctx.save_for_backward(torch.from_numpy(mask).to(t.device))
         ctx.ste = ste
         return out
 
