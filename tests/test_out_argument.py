@@ -152,3 +152,25 @@ def test_decode_and_dequantize_refuse_an_out_overlapping_their_input():
                         axis=q.axis)
     with pytest.raises(mx.InputError, match="out overlaps codes"):
         shared.dequantize(np.float16, out=raw.view(np.float16).reshape(2, 64))
+
+
+@pytest.mark.parametrize("dtype", ["float32", "bfloat16", "float16", "float64"])
+def test_the_torch_wrapper_writes_into_out_and_refuses_it_under_autograd(dtype):
+    torch = pytest.importorskip("torch")
+    from mxemu.torch import fake_quantize
+
+    t = torch.randn(8, 64).to(getattr(torch, dtype))
+    out = torch.full_like(t, float("nan"))
+    assert fake_quantize(t, "mxfp6_e3m2", out=out) is out
+    assert torch.equal(out, fake_quantize(t, "mxfp6_e3m2"))
+    y = t.clone()
+    fake_quantize(y, "mxfp6_e3m2", out=y)  # in place
+    assert torch.equal(y, out)
+    with pytest.raises(mx.InputError, match="out= does not support autograd"):
+        fake_quantize(t.clone().requires_grad_(), "mxfp6_e3m2", out=out)
+    with torch.no_grad():
+        fake_quantize(t.clone().requires_grad_(), "mxfp6_e3m2", out=out)
+    with pytest.raises(mx.InputError, match="out must be a contiguous tensor of shape"):
+        fake_quantize(t, "mxfp6_e3m2", out=out.T.contiguous().T)
+    with pytest.raises(mx.InputError, match=r"out must be a torch\.Tensor"):
+        fake_quantize(t, "mxfp6_e3m2", out=out.numpy() if dtype != "bfloat16" else [])

@@ -1,7 +1,7 @@
 """Chooses, for each call, which kernel runs: the general one, or a faster one proven byte-equal to it.
 
-The fast kernels (fast.py) take float32 and bfloat16 inputs under the rounding modes rne, rna and
-rtz with subnormal_inputs "keep" (any other policy field, any MX format). They quantize every
+The fast kernels (fast.py) take float32 and bfloat16 inputs under every deterministic rounding mode
+with subnormal_inputs "keep" (any other policy field, any MX format). They quantize every
 block whose lanes are finite and whose scale is a number and not tiny, and mark the others; those
 few blocks then run the general kernels of block.py. tests/test_fast_path.py holds the two paths
 byte-equal on exhaustive and random inputs.

@@ -1,9 +1,9 @@
 """Fast block quantize / fake-quantize and element encode, byte-equal to the kernels in block.py.
 
-Accepted (`supported`): float32 and bfloat16 inputs (int32 / int16 bit views), rounding rne, rna or
-rtz, subnormal_inputs "keep"; every other policy field, every element format whose values and quanta
-lie in the float32 normal range (all MX formats). dispatch.py routes here; tests/test_fast_path.py
-holds the bytes equal to block.py's. Per block:
+Accepted (`supported`): float32 and bfloat16 inputs (int32 / int16 bit views), every deterministic
+rounding mode (rne, rna, rtz, rup, rdn, rto), subnormal_inputs "keep"; every other policy field,
+every element format whose values and quanta lie in the float32 normal range (all MX formats).
+dispatch.py routes here; tests/test_fast_path.py holds the bytes equal to block.py's. Per block:
 
 * amax = max of the lanes' |bits| (a vectorized max); the E8M0 code comes from `scale.scale_code`
   and the elements' exponent from `scale.element_scale_exponent`, called once per block, so scale
@@ -17,9 +17,12 @@ holds the bytes equal to block.py's. Per block:
       efe = max(exponent field, 1), m = a - ((efe - 1) << 23)           |x| = m * 2^(efe - 150)
       floats: shift = 23 - M + max(c - efe, 0), eb = max(efe - c, 0)   quantum 2^(max(E-s, emin) - M)
       ints:   shift = 23 + c - efe,            eb = 0                  quantum 2^-fraction_bits
-      k = (m + bias) >> shift     bias = half - 1 + lsb (rne), half (rna), 0 (rtz); half = 2^(shift-1)
+      k = ((m + bias) >> shift) | sticky        per mode (`ROUNDING_TERMS`): bias = half - 1 + lsb (rne),
+                                                half (rna), 0 (rtz, rto), 2^shift - 1 (rup on + lanes, rdn
+                                                on - lanes); sticky = rem != 0 for rto only
       mag = (eb << M) + k         a carry out of k moves into the exponent field by itself
-      mag > limit(sign) -> the general code's overflow result (saturate, IEEE Inf/NaN, int ranges)
+      mag > limit(sign) -> the general code's overflow result for the lane's sign (saturate, IEEE
+                           Inf/NaN, int ranges; `TOWARD_INF`)
 
   Everything is int32 arithmetic with min/max/select and loop-invariant parameters (the tuple G,
   built by `lane_params`), so LLVM vectorizes the lane loop, and one compiled kernel per input
@@ -49,10 +52,13 @@ from mxemu.kernels.params import (
     KIND_INT,
     MAXINT,
     MBITS,
+    RDN,
     RNA,
     RNE,
     ROUNDING,
+    RTO,
     RTZ,
+    RUP,
     SUBNORMAL_INPUTS,
     ZERO_SIGN,
 )
@@ -60,12 +66,26 @@ from mxemu.kernels.scale import E8M0_NAN, element_scale_exponent, scale_code
 
 # Input layouts (exponent bits, mantissa bits) the fast kernels take, with their integer view dtype.
 LAYOUTS = {(8, 23): np.dtype(np.int32), (8, 7): np.dtype(np.int16)}
-ROUNDINGS = (RNE, RNA, RTZ)
+# How each rounding mode rounds k = m * 2^-shift, as the terms of one branch-free formula:
+#   k = ((m + bias) >> shift) | (jam & (rem != 0)),   rem = m mod 2^shift, half = 2^(shift - 1),
+#   bias = (half & halfmask) - r1 + (lsb & lsbmask) + (2^shift - 1 if sign == away_sign else 0),
+# which is element.round_up's rule per mode: rne half - 1 + lsb, rna half, rtz 0, rup / rdn all
+# ones for the positive / negative lanes, rto the sticky bit ORed into the lsb ("jamming").
+# Each row: (halfmask, r1, lsbmask, away_sign, jam); away_sign 2 matches no lane.
+ROUNDING_TERMS = {RNE: (-1, 1, 1, 2, 0), RNA: (-1, 0, 0, 2, 0), RTZ: (0, 0, 0, 2, 0),
+                  RUP: (0, 0, 0, 0, 0), RDN: (0, 0, 0, 1, 0), RTO: (0, 0, 0, 2, 1)}
+ROUNDINGS = tuple(ROUNDING_TERMS)
+# Beyond max normal, the modes whose rounding points away from zero for a lane of this sign reach
+# IEEE infinity; the others stop at max normal (element.encode_value's overflow rule).
+TOWARD_INF = {RNE: (True, True), RNA: (True, True), RTZ: (False, False),
+              RUP: (True, False), RDN: (False, True), RTO: (False, False)}
 
 # Slots of the lane-parameter tuple G (loop-invariant integers; see `lane_params`).
-(G_INT, G_IN16, G_EMIN, G_BITS, G_HALFMASK, G_R1, G_LSBMASK,  # every format
- G_M, G_MAXMAG, G_OVFMAG, G_ZPOS, G_DEXP, G_OVFSPEC, G_OVF_F32,  # floats
- G_KMAXP, G_KMAXN, G_FRAC_EXP) = range(17)  # integers
+(G_INT, G_IN16, G_EMIN, G_BITS, G_HALFMASK, G_R1, G_LSBMASK, G_AWAY, G_JAM,  # every format
+ G_M, G_MAXMAG, G_ZPOS, G_DEXP,  # floats
+ G_OVFMAG, G_OVFSPEC, G_OVF_F32,  # floats, positive lanes
+ G_OVFMAG_NEG, G_OVFSPEC_NEG, G_OVF_F32_NEG,  # floats, negative lanes
+ G_KMAXP, G_KMAXN, G_FRAC_EXP) = range(22)  # integers
 
 
 def supported(ebits: int, mbits: int, x_dtype: np.dtype, F: tuple, P: tuple, stochastic: bool) -> bool:
@@ -85,22 +105,21 @@ def lane_params(F: tuple, P: tuple, in16: bool) -> tuple[int, ...]:
     """The tuple G of loop-invariant lane parameters for an element format, policy and input dtype."""
     bits, M = F[BITS], F[MBITS]
     rounding = P[ROUNDING]
-    # bias = (half & halfmask) - r1 + (lsb & lsbmask): rne half - 1 + lsb, rna half, rtz 0.
-    halfmask, r1, lsbmask = {RNE: (-1, 1, 1), RNA: (-1, 0, 0), RTZ: (0, 0, 0)}[rounding]
-    common = (int(F[KIND] == KIND_INT), int(in16), F[EMIN], bits, halfmask, r1, lsbmask)
+    common = (int(F[KIND] == KIND_INT), int(in16), F[EMIN], bits, *ROUNDING_TERMS[rounding])
     if F[KIND] == KIND_INT:
         kmax = F[MAXINT]
         kmaxn = kmax + (1 if P[INT_RANGE] == 1 else 0)
-        return (*common, M, 0, 0, 0, 0, 0, 0, kmax, kmaxn, 127 - M)
-    # Beyond max normal: the general code's overflow result (saturate, or the IEEE Inf/NaN of the
-    # modes that round away), and its float32 value bits when it is not a number.
-    maxmag = int(max_code(F, 0, P))
-    ovfmag = int(overflow_code(F, 0, P, rounding != RTZ))
-    special = decode_value(ovfmag, F)
-    ovfspec = int(not np.isfinite(special))
-    ovf32 = int(np.float32(special).view(np.uint32)) if ovfspec else 0
+        return (*common, M, 0, 0, 0, 0, 0, 0, 0, 0, 0, kmax, kmaxn, 127 - M)
+    # Beyond max normal: the general code's overflow result for each sign (saturate, or the IEEE
+    # Inf/NaN of the modes that round away), and its float32 value bits when it is not a number.
+    overflow = []
+    for toward_inf in TOWARD_INF[rounding]:
+        ovfmag = int(overflow_code(F, 0, P, toward_inf))
+        special = decode_value(ovfmag, F)
+        ovfspec = int(not np.isfinite(special))
+        overflow += [ovfmag, ovfspec, int(np.float32(special).view(np.uint32)) if ovfspec else 0]
     zpos = 1 if P[ZERO_SIGN] == 1 else 0
-    return (*common, M, maxmag, ovfmag, zpos, F[EMIN] - 1 - M + 127, ovfspec, ovf32, 0, 0, 0)
+    return (*common, M, int(max_code(F, 0, P)), zpos, F[EMIN] - 1 - M + 127, *overflow, 0, 0, 0)
 
 
 @njit(cache=True, inline="always")
@@ -162,17 +181,25 @@ def _block_scale(amax, F, P, G):
 
 @njit(cache=True, inline="always")
 def _round(w, c, sh0, dmin, G):
-    """(sign, -d, k) of one lane: k = |x| * 2^-shift rounded, shift = min(sh0 + max(c - efe, dmin), 31)."""
+    """(sign, -d, k) of one lane: k = |x| * 2^-shift rounded (`ROUNDING_TERMS`), shift = min(sh0 + max(c - efe,
+    dmin), 25).
+
+    m < 2^24, so every shift >= 25 gives what 25 gives (k = 0, or 1 when a directed or to-odd mode
+    rounds a nonzero m away), and m + bias stays below 2^26.
+    """
     sign = _i32(_shr(w, 31) & 1)
     a = _i32(w & 0x7FFFFFFF)
     efe = _i32(max(_shr(a, 23), _i32(1)))
     m = _i32(a - _shl(efe - 1, 23))
     d = _i32(c - efe)
-    shift = _i32(min(_i32(sh0 + max(d, dmin)), _i32(31)))
+    shift = _i32(min(_i32(sh0 + max(d, dmin)), _i32(25)))
+    ones = _i32(_shl(1, shift) - 1)
     half = _i32(_shl(1, shift - 1) & _i32(G[G_HALFMASK]))
     lsb = _i32(_shr(m, shift) & _i32(G[G_LSBMASK]))
-    bias = _i32(_i32(half - _i32(G[G_R1])) + lsb)
-    return sign, _i32(-d), _shr(m + bias, shift)
+    away = _i32(ones & -_i32(sign == _i32(G[G_AWAY])))
+    bias = _i32(_i32(_i32(half - _i32(G[G_R1])) + lsb) + away)
+    sticky = _i32(_i32(G[G_JAM]) & _i32((m & ones) != 0))
+    return sign, _i32(-d), _i32(_shr(m + bias, shift) | sticky)
 
 
 @njit(cache=True)
@@ -183,7 +210,7 @@ def _lane_float(u, c, G):
     mag = _i32(_shl(max(nd, _i32(0)), M) + k)
     ovf = mag > _i32(G[G_MAXMAG])
     if ovf:
-        mag = _i32(G[G_OVFMAG])
+        mag = _i32(G[G_OVFMAG_NEG]) if sign else _i32(G[G_OVFMAG])
     if mag == 0 and _i32(G[G_ZPOS]) == 1:
         sign = _i32(0)
     return sign, mag, ovf
@@ -221,8 +248,8 @@ def _value32_float(sign, mag, ovf, scale_f, G):
     sig, ex = _float_parts(mag, G)
     v = np.float32(np.float32(sig) * np.int32(_shl(ex, 23)).view(np.float32) * scale_f)
     vb = _i32(v.view(np.int32) | _shl(sign, 31))
-    if ovf and _i32(G[G_OVFSPEC]) == 1:
-        vb = _i32(G[G_OVF_F32] | _shl(sign, 31))
+    if ovf and _i32(G[G_OVFSPEC_NEG] if sign else G[G_OVFSPEC]) == 1:
+        vb = _i32(_i32(G[G_OVF_F32_NEG] if sign else G[G_OVF_F32]) | _shl(sign, 31))
     return vb
 
 
