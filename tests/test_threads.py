@@ -40,7 +40,12 @@ def test_set_num_threads_overrides_the_environment_and_none_restores_it(monkeypa
     mx.set_num_threads(None)
     assert mx.get_num_threads() == 3
     monkeypatch.delenv("MXEMU_NUM_THREADS")
-    assert mx.get_num_threads() == numba.config.NUMBA_NUM_THREADS
+    assert mx.get_num_threads() == numba.get_num_threads()
+    numba.set_num_threads(1)
+    try:
+        assert mx.get_num_threads() == 1  # numba pinned to one thread pins mxemu too
+    finally:
+        numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
 
 
 @pytest.mark.parametrize("value", ["0", "two", "-4", "1.5"])

@@ -17,7 +17,7 @@ numba's "workqueue" threading layer (used when neither OpenMP nor TBB is availab
 process when two threads launch parallel kernels at once; `region` then lets one call at a time in.
 
 The thread count is `set_num_threads(n)`, else the environment variable MXEMU_NUM_THREADS, else
-numba's thread count (the CPU count by default); `limit_threads` caps it inside a block of code
+numba's thread count of the calling thread (the CPU count by default); `limit_threads` caps it inside a block of code
 (the torch wrappers cap it at torch's intra-op thread count).
 """
 
@@ -61,6 +61,8 @@ def _parse_count(value: object, what: str) -> int:
 def set_num_threads(n: int | None) -> None:
     """Use at most n threads per mxemu call (None: back to MXEMU_NUM_THREADS, else numba's thread count).
 
+    The setting is global; `limit_threads` caps one thread's calls.
+
     >>> set_num_threads(1); get_num_threads()
     1
     >>> set_num_threads(None)
@@ -70,14 +72,14 @@ def set_num_threads(n: int | None) -> None:
 
 
 def get_num_threads() -> int:
-    """The most threads an mxemu call uses now: `set_num_threads`, else MXEMU_NUM_THREADS, else numba's count,
-    capped by an enclosing `limit_threads`."""
+    """The most threads an mxemu call uses now: `set_num_threads`, else MXEMU_NUM_THREADS, else
+    `numba.get_num_threads()`, capped by an enclosing `limit_threads`."""
     if _requested is not None:
         n = _requested
     elif os.environ.get(ENV_NUM_THREADS, "").strip():
         n = _parse_count(os.environ[ENV_NUM_THREADS].strip(), ENV_NUM_THREADS)
     else:
-        n = numba.config.NUMBA_NUM_THREADS
+        n = numba.get_num_threads()  # this thread's numba setting: numba.set_num_threads(1) keeps mxemu serial
     cap = getattr(_local, "cap", None)
     return n if cap is None else max(1, min(n, cap))
 
