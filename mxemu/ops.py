@@ -197,7 +197,7 @@ def decode(codes: np.ndarray, fmt: str | ElementFormat, *, scale_exp: int | np.n
     out = np.empty(c.shape, dt) if out is None else check_out(out, c.shape, dt, {"codes": c})
     for ix in block_chunks(c.shape):
         part = np.asarray(c[ix], dtype=np.uint8, order="C")  # keeps a 0-d array 0-d
-        dest = out[ix]
+        dest = out[(*ix, ...)]  # a view, also of a 0-d array (out[()] would be a scalar copy)
         direct = dt.name == "float64" and dest.flags.c_contiguous  # the kernel writes float64 values
         values = dest.reshape(-1) if direct else np.empty(part.size, np.float64)
         with region(part.size):

@@ -102,6 +102,13 @@ def test_decode_and_dequantize_into_out_give_the_bytes_of_a_fresh_result(dtype):
     np.testing.assert_array_equal(_bits(out), _bits(mx.decode(codes, "fp8_e4m3", scale_exp=3, dtype=dt)))
 
 
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_decode_of_a_0d_array_writes_into_out(dtype):
+    out = np.full((), np.nan, dtype)
+    assert mx.decode(np.array(7, np.uint8), "fp4_e2m1", scale_exp=2, dtype=dtype, out=out) is out
+    assert out == 24.0  # code 7 of fp4_e2m1 is 6.0, times 2^2
+
+
 def _refusals():
     x = _data((4, 64), np.float32)
     big = np.zeros(4 * 64 + 1, np.float32)
