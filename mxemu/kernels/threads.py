@@ -31,6 +31,7 @@ import threading
 from collections.abc import Callable, Iterator
 
 import numba
+import numpy as np
 
 from mxemu.errors import InputError
 
@@ -48,14 +49,21 @@ _layer_lock = threading.RLock()
 _layer_threadsafe: bool | None = None  # None until numba has chosen its threading layer
 
 
-def _parse_count(value: object, what: str) -> int:
-    try:
-        n = int(value)  # type: ignore[call-overload]
-    except (TypeError, ValueError):
-        n = 0
-    if isinstance(value, bool) or n < 1 or (not isinstance(value, str) and n != value):
+def _count(value: object, what: str) -> int:
+    """value if it is a positive integer (Python or numpy, not bool), else InputError."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
         raise InputError(f"{what} must be a positive integer, got {value!r}")
-    return n
+    return int(value)
+
+
+def _env_count() -> int | None:
+    """MXEMU_NUM_THREADS as a positive integer; None when unset or blank."""
+    text = os.environ.get(ENV_NUM_THREADS, "").strip()
+    if not text:
+        return None
+    if not text.isdecimal():
+        raise InputError(f"{ENV_NUM_THREADS} must be a positive integer, got {text!r}")
+    return _count(int(text), ENV_NUM_THREADS)
 
 
 def set_num_threads(n: int | None) -> None:
@@ -68,17 +76,14 @@ def set_num_threads(n: int | None) -> None:
     >>> set_num_threads(None)
     """
     global _requested
-    _requested = None if n is None else _parse_count(n, "the thread count")
+    _requested = None if n is None else _count(n, "the thread count")
 
 
 def get_num_threads() -> int:
     """The most threads an mxemu call uses now: `set_num_threads`, else MXEMU_NUM_THREADS, else
     `numba.get_num_threads()`, capped by an enclosing `limit_threads`."""
-    if _requested is not None:
-        n = _requested
-    elif os.environ.get(ENV_NUM_THREADS, "").strip():
-        n = _parse_count(os.environ[ENV_NUM_THREADS].strip(), ENV_NUM_THREADS)
-    else:
+    n = _requested if _requested is not None else _env_count()
+    if n is None:
         n = numba.get_num_threads()  # this thread's numba setting: numba.set_num_threads(1) keeps mxemu serial
     cap = getattr(_local, "cap", None)
     return n if cap is None else max(1, min(n, cap))
@@ -87,7 +92,7 @@ def get_num_threads() -> int:
 @contextlib.contextmanager
 def limit_threads(n: int) -> Iterator[None]:
     """Cap the thread count of the mxemu calls made by this thread inside the block at n."""
-    n = _parse_count(n, "the thread limit")
+    n = _count(n, "the thread limit")
     previous = getattr(_local, "cap", None)
     _local.cap = n if previous is None else min(n, previous)
     try:
