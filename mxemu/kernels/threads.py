@@ -81,7 +81,11 @@ def set_num_threads(n: int | None) -> None:
 
 def get_num_threads() -> int:
     """The most threads an mxemu call uses now: `set_num_threads`, else MXEMU_NUM_THREADS, else
-    `numba.get_num_threads()`, capped by an enclosing `limit_threads`."""
+    `numba.get_num_threads()`, capped by an enclosing `limit_threads`.
+
+    >>> get_num_threads() >= 1
+    True
+    """
     n = _requested if _requested is not None else _env_count()
     if n is None:
         n = numba.get_num_threads()  # this thread's numba setting: numba.set_num_threads(1) keeps mxemu serial
@@ -91,7 +95,12 @@ def get_num_threads() -> int:
 
 @contextlib.contextmanager
 def limit_threads(n: int) -> Iterator[None]:
-    """Cap the thread count of the mxemu calls made by this thread inside the block at n."""
+    """Cap the thread count of the mxemu calls made by this thread inside the block at n.
+
+    >>> with limit_threads(1):
+    ...     get_num_threads()
+    1
+    """
     n = _count(n, "the thread limit")
     previous = getattr(_local, "cap", None)
     _local.cap = n if previous is None else min(n, previous)
