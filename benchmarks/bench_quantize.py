@@ -11,9 +11,16 @@ The numpy + ml_dtypes columns apply to float32 arrays only.
 Each time is the median of --repeat runs after a warm-up call. Prints Melem/s and the ratios
 mxemu/torchao (quantize against to_mx) and mxemu/copyto.
 
+--sweep times fake_quantize instead for every (format, rounding mode, input dtype) chosen, at sizes
+2^12..2^26 (every second power by default), with mxemu's default thread count and with one thread,
+next to np.copyto of the same size, and prints the ratios default/one-thread and fake_quantize/copyto.
+--busy runs a torch process doing matmuls on every core during all the timings (a training job's
+busy intra-op pool), so that threading that stalls shows.
+
     python benchmarks/bench_quantize.py            # 16M elements, 7 repeats
     python benchmarks/bench_quantize.py --quick    # 4M elements, 3 repeats
     python benchmarks/bench_quantize.py --dtype bfloat16
+    python benchmarks/bench_quantize.py --sweep --busy --formats mxfp8_e4m3 --roundings rne stochastic
 """
 
 from __future__ import annotations
@@ -27,12 +34,14 @@ import platform
 import ml_dtypes
 import numba
 import numpy as np
-from timing import median_seconds
+from timing import busy_machine, median_seconds
 
 import mxemu as mx
 
 MX_FORMATS = ["mxfp8_e4m3", "mxfp8_e5m2", "mxfp6_e3m2", "mxfp6_e2m3", "mxfp4_e2m1",
               "mxint8", "mxint7", "mxint6", "mxint5", "mxint4", "mxint3", "mxint2"]
+ROUNDINGS = ["rne", "rna", "rtz", "rup", "rdn", "rto", "stochastic"]
+INPUT_DTYPES = {"float32": np.float32, "bfloat16": ml_dtypes.bfloat16, "float16": np.float16, "float64": np.float64}
 ML_DTYPES = {"fp8_e4m3": ml_dtypes.float8_e4m3fn, "fp8_e5m2": ml_dtypes.float8_e5m2,
              "fp6_e3m2": ml_dtypes.float6_e3m2fn, "fp6_e2m3": ml_dtypes.float6_e2m3fn,
              "fp4_e2m1": ml_dtypes.float4_e2m1fn}
@@ -73,6 +82,39 @@ def torchao_to_mx():
     return torch, to_mx, dtypes
 
 
+def sweep(args: argparse.Namespace) -> None:
+    """fake_quantize Melem/s with the default thread count and with one thread, against np.copyto, per size."""
+    base = mx.get_policy(args.policy)
+    rng = np.random.default_rng(0)
+    sizes = range(args.min_log2n, args.max_log2n + 1, args.step)
+    data = rng.standard_normal(1 << sizes[-1]) * np.exp2(rng.integers(-10, 11, 1 << sizes[-1]))
+    print(f"{'format':<12}{'rounding':<11}{'dtype':<9}{'log2 n':>6}{'default':>9}{'1 thread':>9}"
+          f"{'copyto':>8}{'def/1':>7}{'fq/copy':>8}")
+    for dtype in args.dtypes:
+        full = data.astype(INPUT_DTYPES[dtype])
+        for fmt in args.formats:
+            for rounding in args.roundings:
+                policy = base.replace(rounding=rounding)
+                for log2n in sizes:
+                    n = 1 << log2n
+                    x, out = full[:n], np.empty(n, full.dtype)
+                    repeat = max(3, min(args.repeat or 25, (1 << 22) // n))
+                    fq = lambda x=x, out=out, policy=policy, fmt=fmt: mx.fake_quantize(x, fmt, policy=policy,
+                                                                                        seed=1, out=out)
+                    mx.set_num_threads(None)
+                    t_default = median_seconds(fq, repeat)
+                    mx.set_num_threads(1)
+                    t_one = median_seconds(fq, repeat)
+                    mx.set_num_threads(None)
+                    t_copy = median_seconds(lambda x=x, out=out: np.copyto(out, x), repeat)
+                    print(f"{fmt:<12}{rounding:<11}{dtype:<9}{log2n:>6}{n / t_default / 1e6:9.0f}"
+                          f"{n / t_one / 1e6:9.0f}{n / t_copy / 1e6:8.0f}{t_one / t_default:7.2f}"
+                          f"{t_copy / t_default:8.2f}", flush=True)
+    print("\nMelem/s = million input elements per second (median of max(3, 2^22 / n) runs, capped by --repeat);"
+          "\ndef/1 = default thread count speed / one-thread speed; fq/copy = fake_quantize speed / np.copyto speed"
+          " (both into a preallocated array).")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--quick", action="store_true", help="4M elements and 3 repeats")
@@ -81,10 +123,29 @@ def main() -> None:
     ap.add_argument("--formats", nargs="*", default=MX_FORMATS)
     ap.add_argument("--policy", default="ocp")
     ap.add_argument("--dtype", choices=("float32", "bfloat16"), default="float32")
-    ap.add_argument("--threads", type=int, default=None, help="numba and torch threads (default: all cores)")
+    ap.add_argument("--threads", type=int, default=None, help="mxemu and torch threads (default: all cores)")
+    ap.add_argument("--busy", action="store_true", help="run torch matmuls on every core in another process")
+    ap.add_argument("--sweep", action="store_true", help="fake_quantize by size, default vs one thread")
+    ap.add_argument("--roundings", nargs="*", default=ROUNDINGS, help="--sweep: rounding modes")
+    ap.add_argument("--dtypes", nargs="*", default=list(INPUT_DTYPES), help="--sweep: input dtypes")
+    ap.add_argument("--min-log2n", type=int, default=12)
+    ap.add_argument("--max-log2n", type=int, default=26)
+    ap.add_argument("--step", type=int, default=2, help="--sweep: log2 size step")
     args = ap.parse_args()
     if args.threads:
-        numba.set_num_threads(args.threads)
+        mx.set_num_threads(args.threads)
+    with busy_machine(args.busy) as load:
+        print(f"mxemu {mx.__version__}, numpy {np.__version__}, numba {numba.__version__}, mxemu threads "
+              f"{mx.get_num_threads()}, {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs; "
+              f"{load}; load average {os.getloadavg()[0]:.1f}")
+        if args.sweep:
+            sweep(args)
+        else:
+            table(args)
+
+
+def table(args: argparse.Namespace) -> None:
+    """The per-format table: fake_quantize and quantize next to np.copyto, numpy + ml_dtypes and torchao."""
     n = 1 << (args.log2n or (22 if args.quick else 24))
     repeat = args.repeat or (3 if args.quick else 7)
 
@@ -101,10 +162,8 @@ def main() -> None:
     tao = torchao_to_mx()
     if tao is not None and args.threads:
         tao[0].set_num_threads(args.threads)
-    print(f"mxemu {mx.__version__}, numpy {np.__version__}, numba {numba.__version__} "
-          f"({numba.get_num_threads()} threads), ml_dtypes {ml_dtypes.__version__}, "
-          f"torchao {'missing' if tao is None else __import__('torchao').__version__}; "
-          f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs")
+    print(f"ml_dtypes {ml_dtypes.__version__}, "
+          f"torchao {'missing' if tao is None else __import__('torchao').__version__}")
     if tao is not None:
         print(f"torch {tao[0].__version__} ({tao[0].get_num_threads()} threads)")
     print(f"{args.dtype} array of {n} elements, policy {args.policy}, median of {repeat} runs\n")

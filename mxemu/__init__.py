@@ -4,6 +4,7 @@ from mxemu.array import MXArray
 from mxemu.conversion import convert
 from mxemu.errors import FileFormatError, InputError, MXError, PolicyError, SpecError, UnknownNameError
 from mxemu.io import load, save
+from mxemu.kernels.threads import get_num_threads, limit_threads, set_num_threads
 from mxemu.ops import decode, dequantize, encode, fake_quantize, quantize
 from mxemu.overflow import check_datapath, check_rows
 from mxemu.policy import Policy, get_policy, policies
@@ -54,12 +55,15 @@ __all__ = [
     "float_accumulator",
     "formats",
     "get_format",
+    "get_num_threads",
     "get_policy",
+    "limit_threads",
     "load",
     "matmul",
     "policies",
     "quantize",
     "register_formats",
     "save",
+    "set_num_threads",
     "truncated",
 ]

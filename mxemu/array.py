@@ -10,10 +10,12 @@ from pathlib import Path
 
 import numpy as np
 
+from mxemu.destination import check_out
 from mxemu.errors import InputError
 from mxemu.kernels import block as kb
-from mxemu.kernels.dispatch import serial_if_small, to_dtype
+from mxemu.kernels.dispatch import to_dtype
 from mxemu.kernels.params import format_params
+from mxemu.kernels.threads import region
 from mxemu.policy import Policy
 from mxemu.spec import ElementFormat, MXFormat
 
@@ -205,32 +207,46 @@ class MXArray:
         s = self.scale_rows()
         if isinstance(self.format.scale, ElementFormat):
             factors = np.empty(s.size, np.float64)
-            with serial_if_small(s.size):
+            with region(s.size):
                 kb.decode_elements(s, format_params(self.format.scale), np.zeros(1, np.int64), factors)
             return factors * (1.0 if self.tensor_scale is None else self.tensor_scale)
         with np.errstate(over="ignore"):
             return np.where(s == self.format.scale.nan_code, np.nan,
                             np.ldexp(1.0, s.astype(np.int64) - self.format.scale.bias))
 
-    def dequantize(self, dtype: object = np.float32) -> np.ndarray:
-        """Values X * P_i: exact in float64; float32 exact unless beyond its range; RNE into narrower types."""
+    def dequantize(self, dtype: object = np.float32, out: np.ndarray | None = None) -> np.ndarray:
+        """Values X * P_i: exact in float64; float32 exact unless beyond its range; RNE into narrower types.
+
+        `out`: an array of this shape and `dtype` to write the values into (see `mxemu.dequantize`).
+        """
         dt = output_dtype(dtype)
+        if out is not None:
+            out = check_out(out, self.shape, dt, {"codes": self.codes, "scales": self.scales})
         k = self.block_size
         index = block_chunks(self.shape, self.axis, k)
-        if len(index) == 1:
+        if out is None and len(index) == 1:
             return self._dequantize(dt)
-        out = np.empty(self.shape, dt)
+        result = np.empty(self.shape, dt) if out is None else out
         for ix in index:  # large arrays in parts, so no temporary is of the array's size
             part = MXArray(self.codes[ix], self.scales[scale_index(ix, self.axis, k)], self.format, self.policy,
                            self.axis, self.tensor_scale)
-            out[ix] = part._dequantize(dt)
-        return out
+            part._dequantize(dt, result[ix])
+        return result
 
-    def _dequantize(self, dt: np.dtype) -> np.ndarray:
-        """`dequantize` in one pass over the whole array."""
+    def _dequantize(self, dt: np.dtype, out: np.ndarray | None = None) -> np.ndarray:
+        """`dequantize` in one pass over the whole array, into out when given (directly when its memory
+        holds the blocks as rows and the kernel writes dt)."""
         rows, padded = to_blocks(self.codes, self.axis, self.block_size)
-        out = np.empty(rows.shape, dt if dt.name in ("float32", "float64") else np.float64)
-        with serial_if_small(rows.size):
-            kb.dequantize_blocks(rows, self.block_factors(), format_params(self.format.element), out)
-        return np.ascontiguousarray(from_blocks(to_dtype(out, dt), padded, self.shape, self.axis,
-                                                self.block_size))
+        wide = dt.name in ("float32", "float64")
+        direct = (out is not None and wide and out.flags.c_contiguous and self.axis == (self.codes.ndim - 1,)
+                  and padded == self.shape)
+        dest = out.reshape(rows.shape) if direct else np.empty(rows.shape, dt if wide else np.float64)
+        with region(rows.size):
+            kb.dequantize_blocks(rows, self.block_factors(), format_params(self.format.element), dest)
+        if direct:
+            return out
+        result = from_blocks(to_dtype(dest, dt), padded, self.shape, self.axis, self.block_size)
+        if out is None:
+            return np.ascontiguousarray(result)
+        out[...] = result
+        return out

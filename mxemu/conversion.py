@@ -8,6 +8,7 @@ from mxemu.array import MXArray, from_blocks, scale_array, to_blocks
 from mxemu.errors import InputError, PolicyError, UnknownNameError
 from mxemu.kernels import convert as kc
 from mxemu.kernels.params import format_params, policy_params
+from mxemu.kernels.threads import region
 from mxemu.ops import quantize
 from mxemu.policy import Policy, get_policy
 from mxemu.spec import MXFormat, ScaleFormat, get_format
@@ -80,8 +81,9 @@ def convert(q: MXArray, target: str | MXFormat, method: str = "slice_and_scale",
     scales = np.ascontiguousarray(q.scale_rows())
     codes = np.empty(rows.shape, np.uint8)
     out_scales = np.empty(rows.shape[0], np.uint8)
-    kc.slice_blocks(rows, scales, format_params(q.format.element), format_params(f.element), policy_params(pol),
-                    delta, codes, out_scales)
+    with region(rows.size):
+        kc.slice_blocks(rows, scales, format_params(q.format.element), format_params(f.element),
+                        policy_params(pol), delta, codes, out_scales)
     return MXArray(codes=np.ascontiguousarray(from_blocks(codes, padded, q.shape, q.axis, k)),
                    scales=np.ascontiguousarray(scale_array(out_scales, padded, q.axis, k)),
                    format=f, policy=pol, axis=q.axis)

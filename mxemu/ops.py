@@ -17,11 +17,13 @@ from mxemu.array import (
     scale_index,
     to_blocks,
 )
+from mxemu.destination import check_out
 from mxemu.errors import InputError, PolicyError
 from mxemu.kernels import block as kb
 from mxemu.kernels import dispatch, nvfp4
-from mxemu.kernels.dispatch import serial_if_small, to_dtype
+from mxemu.kernels.dispatch import to_dtype
 from mxemu.kernels.params import INPUT_LAYOUTS, INT_VIEW, format_params, policy_params
+from mxemu.kernels.threads import region
 from mxemu.packing import block_geometry
 from mxemu.policy import Policy, get_policy
 from mxemu.spec import ElementFormat, MXFormat, get_format
@@ -115,7 +117,8 @@ def _random_bits(source: int | np.ndarray | None, policy: Policy, shape: tuple[i
         return np.ascontiguousarray(source[index], dtype=np.uint32).reshape(-1)
     starts, run = flat_runs(shape, index)
     out = np.empty(starts.size * run, np.uint32)
-    kb.philox_bits(np.uint64(source).astype(np.int64), starts, run, 32 - policy.sr_bits, out)
+    with region(out.size):
+        kb.philox_bits(np.uint64(source).astype(np.int64), starts, run, 32 - policy.sr_bits, out)
     return out
 
 
@@ -177,8 +180,11 @@ def _codes(codes: object, element: ElementFormat) -> np.ndarray:
 
 
 def decode(codes: np.ndarray, fmt: str | ElementFormat, *, scale_exp: int | np.ndarray = 0,
-           dtype: object = np.float32) -> np.ndarray:
+           dtype: object = np.float32, out: np.ndarray | None = None) -> np.ndarray:
     """Values of element codes times 2^scale_exp: exact in float64, RNE into narrower dtypes.
+
+    `out`: an array of codes' shape and `dtype` (C-contiguous, native, not overlapping codes) to
+    write the values into; it is returned.
 
     >>> import numpy as np
     >>> decode(np.array([2, 7, 8], np.uint8), "fp4_e2m1")
@@ -188,13 +194,16 @@ def decode(codes: np.ndarray, fmt: str | ElementFormat, *, scale_exp: int | np.n
     c = _codes(codes, element)
     dt = output_dtype(dtype)
     s = _scale_exp(scale_exp, c.shape)
-    out = np.empty(c.shape, dt)
+    out = np.empty(c.shape, dt) if out is None else check_out(out, c.shape, dt, {"codes": c})
     for ix in block_chunks(c.shape):
         part = np.asarray(c[ix], dtype=np.uint8, order="C")  # keeps a 0-d array 0-d
-        values = np.empty(part.size, np.float64)
-        with serial_if_small(part.size):
+        dest = out[(*ix, ...)]  # a view, also of a 0-d array (out[()] would be a scalar copy)
+        direct = dt.name == "float64" and dest.flags.c_contiguous  # the kernel writes float64 values
+        values = dest.reshape(-1) if direct else np.empty(part.size, np.float64)
+        with region(part.size):
             kb.decode_elements(part.reshape(-1), format_params(element), _scale_exp_part(s, ix), values)
-        out[ix] = to_dtype(values.reshape(part.shape), dt)
+        if not direct:
+            out[ix] = to_dtype(values.reshape(part.shape), dt)
     return out
 
 
@@ -314,17 +323,21 @@ def _quantize_two_level(x: np.ndarray, f: MXFormat, axes: tuple[int, ...], pol: 
     rows, padded = to_blocks(x32, axes, k)
     codes = np.empty(rows.shape, np.uint8)
     scales = np.empty(rows.shape[0], np.uint8)
-    nvfp4.quantize_nvfp4_blocks(rows, np.float32(1.0 if ts is None else ts), ts is not None,
-                                format_params(f.element), format_params(f.scale), policy_params(pol),
-                                policy_params(Policy()), codes, scales)
+    with region(rows.size):
+        nvfp4.quantize_nvfp4_blocks(rows, np.float32(1.0 if ts is None else ts), ts is not None,
+                                    format_params(f.element), format_params(f.scale), policy_params(pol),
+                                    policy_params(Policy()), codes, scales)
     return (np.ascontiguousarray(from_blocks(codes, padded, x.shape, axes, k)),
             np.ascontiguousarray(scale_array(scales, padded, axes, k)))
 
 
 def fake_quantize(x: np.ndarray, fmt: str | MXFormat, axis: int | tuple[int, int] = -1,
                   policy: str | Policy | None = None, seed: int | None = None,
-                  random_bits: np.ndarray | None = None) -> np.ndarray:
+                  random_bits: np.ndarray | None = None, out: np.ndarray | None = None) -> np.ndarray:
     """quantize + dequantize in one pass, in x's dtype; the same bits as `quantize(...).dequantize(x.dtype)`.
+
+    `out`: an array of x's shape and dtype (C-contiguous, native) to write the result into, with no
+    allocation for it; it is returned. It may be x itself (in place), and may not otherwise overlap x.
 
     >>> import numpy as np
     >>> fake_quantize(np.array([7.0, 3.5, 0.25, 0.75, -5.0] + [0.0] * 27, np.float32), "mxfp4")[:5]
@@ -332,29 +345,50 @@ def fake_quantize(x: np.ndarray, fmt: str | MXFormat, axis: int | tuple[int, int
     """
     f, pol, x, axes = _check_block_input(x, fmt, axis, policy)
     dt = x.dtype.newbyteorder("=")
+    if out is not None:
+        out = check_out(out, x.shape, dt, {"x": x}, in_place="x")
     if f.tensor_scale:
-        return quantize(x, f, axis, pol, seed, random_bits).dequantize(dt)
+        values = quantize(x, f, axis, pol, seed, random_bits).dequantize(dt)
+        if out is None:
+            return values
+        out[...] = values
+        return out
     source = _random_source(x.shape, pol, seed, random_bits)
     index = block_chunks(x.shape, axes, f.block_size)
-    if len(index) == 1:
+    if out is None and len(index) == 1:
         return _fake_quantize(x, f, axes, pol, _random_bits(source, pol, x.shape, index[0]))
-    out = np.empty(x.shape, dt)
+    result = np.empty(x.shape, dt) if out is None else out
     for ix in index:
-        out[ix] = _fake_quantize(x[ix], f, axes, pol, _random_bits(source, pol, x.shape, ix))
+        _fake_quantize(x[ix], f, axes, pol, _random_bits(source, pol, x.shape, ix), result[ix])
+    return result
+
+
+def _fake_quantize(x: np.ndarray, f: MXFormat, axes: tuple[int, ...], pol: Policy, rbits: np.ndarray,
+                   out: np.ndarray | None = None) -> np.ndarray:
+    """`fake_quantize` of an E8M0-scaled format in one pass over x, into out when given.
+
+    Blocks along a contiguous last axis that need no padding are out's own memory seen as rows, so
+    the kernels write there directly; otherwise the rows are a copy and the result is copied in.
+    """
+    rows, padded, rrows = _rows(x, f, axes, pol, rbits)
+    ebits, mbits = INPUT_LAYOUTS[x.dtype.name]
+    direct = (out is not None and out.flags.c_contiguous and axes == (x.ndim - 1,) and padded == x.shape)
+    dest = out.reshape(rows.shape) if direct else np.empty(rows.shape, x.dtype.newbyteorder("="))
+    dispatch.fake_quantize_rows(rows, ebits, mbits, format_params(f.element), policy_params(pol), rrows, dest)
+    if direct:
+        return out
+    result = from_blocks(dest, padded, x.shape, axes, f.block_size)
+    if out is None:
+        return np.ascontiguousarray(result)
+    out[...] = result
     return out
 
 
-def _fake_quantize(x: np.ndarray, f: MXFormat, axes: tuple[int, ...], pol: Policy, rbits: np.ndarray) -> np.ndarray:
-    """`fake_quantize` of an E8M0-scaled format in one pass over x."""
-    rows, padded, rrows = _rows(x, f, axes, pol, rbits)
-    ebits, mbits = INPUT_LAYOUTS[x.dtype.name]
-    out = np.empty(rows.shape, x.dtype.newbyteorder("="))
-    dispatch.fake_quantize_rows(rows, ebits, mbits, format_params(f.element), policy_params(pol), rrows, out)
-    return np.ascontiguousarray(from_blocks(out, padded, x.shape, axes, f.block_size))
-
-
-def dequantize(q: MXArray, dtype: object = np.float32) -> np.ndarray:
+def dequantize(q: MXArray, dtype: object = np.float32, out: np.ndarray | None = None) -> np.ndarray:
     """Values of an MXArray: exact in float64; float32 exact unless beyond its range; RNE into narrower types.
+
+    `out`: an array of q's shape and `dtype` (C-contiguous, native, not overlapping q's codes or
+    scales) to write the values into; it is returned.
 
     >>> import numpy as np
     >>> q = quantize(np.array([1.0, -3.0, 0.3, 6.0] * 8, np.float32), "mxfp4_e2m1")
@@ -363,4 +397,4 @@ def dequantize(q: MXArray, dtype: object = np.float32) -> np.ndarray:
     """
     if not isinstance(q, MXArray):
         raise InputError(f"dequantize takes an MXArray, got {type(q).__name__}")
-    return q.dequantize(dtype)
+    return q.dequantize(dtype, out=out)

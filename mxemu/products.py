@@ -12,6 +12,7 @@ from mxemu.array import MXArray
 from mxemu.errors import InputError, UnknownNameError
 from mxemu.kernels import dot as kd
 from mxemu.kernels.params import RDN, RNA, RNE, RTO, RTZ, RUP, format_params
+from mxemu.kernels.threads import region
 from mxemu.spec import ElementFormat, MXFormat, ScaleFormat, get_format
 
 ACCUMULATIONS = ("exact", "block_exact_fp32", "fp32_sequential", "dequant_fp32", "truncated:GROUP:FRAC_BITS",
@@ -355,7 +356,8 @@ def _prepare(A: MXArray, B: MXArray, model: Model) -> np.ndarray:
     """Run the kernel of `model` on A's rows (M, K) and B's columns given as rows (N, K)."""
     a = _Operand(np.ascontiguousarray(A.codes), np.ascontiguousarray(A.scales), A)
     b = _Operand(np.ascontiguousarray(_columns(B.codes)), np.ascontiguousarray(_columns(B.scales)), B)
-    return _run(a, b, A.block_size, model, False)
+    with region(a.codes.size * b.codes.shape[0]):  # the thread count and the layer's lock for the kernels
+        return _run(a, b, A.block_size, model, False)
 
 
 def _columns(x: np.ndarray) -> np.ndarray:
@@ -519,5 +521,6 @@ def dot(a: MXArray, b: MXArray, accumulation: Model = "exact") -> np.float32 | n
     rows = a.codes.reshape(-1, a.shape[-1]).shape[0]
     x = _Operand(np.ascontiguousarray(a.codes.reshape(rows, -1)), np.ascontiguousarray(a.scales.reshape(rows, -1)), a)
     y = _Operand(np.ascontiguousarray(b.codes.reshape(rows, -1)), np.ascontiguousarray(b.scales.reshape(rows, -1)), b)
-    out = _run(x, y, a.block_size, model, True)
+    with region(x.codes.size):  # the thread count and the layer's lock for the kernels
+        out = _run(x, y, a.block_size, model, True)
     return out if a.codes.ndim == 2 else out.dtype.type(out[0])

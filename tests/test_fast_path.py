@@ -6,15 +6,15 @@ Every comparison is bit for bit: element codes, E8M0 scales and the fake-quantiz
 from __future__ import annotations
 
 import functools
+import threading
 
 import ml_dtypes
-import numba
 import numpy as np
 import pytest
 
 import mxemu as mx
 from mxemu.kernels import block as kb
-from mxemu.kernels import dispatch, fast
+from mxemu.kernels import dispatch, fast, threads
 from mxemu.kernels.params import format_params, policy_params
 
 MX_FORMATS = [n for n in mx.formats() if isinstance(mx.get_format(n), mx.MXFormat) and n != "nvfp4"]
@@ -37,6 +37,13 @@ POLICIES = {
     "ceil_fp32_finite_amax": _OCP.replace(scale_rule="ceil", log2="fp32", nonfinite="finite_amax"),
     "rceil_recip_nan_zero_blocks": _OCP.replace(scale_rule="rceil", descale="fp32_recip", zero_block_scale=255),
     "min_normal_zero_block_127": _OCP.replace(min_scale_encoding="min_normal", zero_block_scale=127),
+    # Directed and to-odd rounding, saturating and with IEEE overflow (Inf for one sign only).
+    "ocp_rup": _OCP.replace(rounding="rup"),
+    "ocp_rdn": _OCP.replace(rounding="rdn"),
+    "ocp_rto": _OCP.replace(rounding="rto"),
+    "ml_dtypes_rup": _ML.replace(rounding="rup"),
+    "ml_dtypes_rdn": _ML.replace(rounding="rdn"),
+    "gfloat_rto": mx.get_policy("gfloat").replace(rounding="rto"),
 }
 NO_RBITS = np.empty((0, 0), np.uint32)
 F32_LAYOUT, BF16_LAYOUT = (8, 23), (8, 7)
@@ -72,7 +79,7 @@ def _slow_blocks(rows: np.ndarray, fmt: str, policy: mx.Policy) -> int:
     F, P = _params(fmt, policy)
     slow = np.empty(rows.shape[0], np.bool_)
     fast.quantize_kernel(rows.reshape(-1), rows.shape[1], F, P, fast.lane_params(F, P, rows.dtype == np.int16),
-                         np.empty(rows.size, np.uint8), np.empty(rows.shape[0], np.uint8), slow)
+                         np.empty(rows.size, np.uint8), np.empty(rows.shape[0], np.uint8), slow, 0, rows.shape[0])
     return int(slow.sum())
 
 
@@ -179,7 +186,8 @@ def test_fast_path_equals_general_path_on_edge_blocks(fmt, policy):
     _assert_fast_equals_general(bf16, fmt, POLICIES[policy])
 
 
-@pytest.mark.parametrize("policy", ["ocp", "microxcaling", "ml_dtypes", "torchao_rceil"])
+@pytest.mark.parametrize("policy", ["ocp", "microxcaling", "ml_dtypes", "torchao_rceil", "ocp_rup", "ml_dtypes_rdn",
+                                    "gfloat_rto"])
 @pytest.mark.parametrize("fmt", MX_FORMATS)
 def test_fast_path_equals_general_path_on_a_million_random_float32(fmt, policy):
     rows = _wide_float32_blocks(1 << 15, seed=MX_FORMATS.index(fmt))
@@ -203,7 +211,8 @@ def test_comparison_detects_a_fast_kernel_with_the_wrong_rounding():
     wrong = fast.lane_params(F, policy_params(_OCP.replace(rounding="rna")), False)
     codes = np.empty(rows.size, np.uint8)
     slow = np.empty(rows.shape[0], np.bool_)
-    fast.quantize_kernel(rows.reshape(-1), 32, F, P, wrong, codes, np.empty(rows.shape[0], np.uint8), slow)
+    fast.quantize_kernel(rows.reshape(-1), 32, F, P, wrong, codes, np.empty(rows.shape[0], np.uint8), slow,
+                         0, rows.shape[0])
     general = np.empty(rows.shape, np.uint8)
     kb.quantize_blocks(rows, 8, 23, F, P, NO_RBITS, general, np.empty(rows.shape[0], np.uint8))
     assert (codes.reshape(rows.shape)[~slow] != general[~slow]).any()
@@ -242,11 +251,11 @@ def test_quantize_and_fake_quantize_run_the_fast_kernels_for_the_common_case(spi
     assert q.codes.shape == x.shape and y.dtype == x.dtype
 
 
-@pytest.mark.parametrize("case", ["stochastic", "float16", "float64", "rup", "flush"])
+@pytest.mark.parametrize("case", ["stochastic", "float16", "float64", "flush"])
 def test_calls_outside_the_fast_kernels_run_the_general_kernels(spies, case):
     x = np.random.default_rng(0).standard_normal((8, 64))
     dtype = {"float16": np.float16, "float64": np.float64}.get(case, np.float32)
-    policy = {"stochastic": _OCP.replace(rounding="stochastic"), "rup": _OCP.replace(rounding="rup"),
+    policy = {"stochastic": _OCP.replace(rounding="stochastic"),
               "flush": _OCP.replace(subnormal_inputs="flush")}.get(case, _OCP)
     mx.fake_quantize(x.astype(dtype), "mxint8", policy=policy, seed=0)
     assert spies["fake_quantize_blocks"].calls == 1
@@ -269,7 +278,8 @@ def test_public_fake_quantize_matches_the_general_kernels_through_padding_and_ax
 ELEMENT_FORMATS = [mx.get_format(n).element.name for n in MX_FORMATS]
 
 
-@pytest.mark.parametrize("policy", ["ocp", "ml_dtypes", "ml_dtypes_rtz", "rna_positive_zero"])
+@pytest.mark.parametrize("policy", ["ocp", "ml_dtypes", "ml_dtypes_rtz", "rna_positive_zero", "ml_dtypes_rup",
+                                    "ocp_rdn", "gfloat_rto"])
 @pytest.mark.parametrize("fmt", ELEMENT_FORMATS)
 def test_fast_encode_equals_general_encode_at_any_scale(fmt, policy):
     # Every bfloat16 pattern, and float32 patterns strided over the whole space plus random ones,
@@ -302,17 +312,21 @@ def test_encode_runs_the_fast_kernel_for_one_scale_and_the_general_one_otherwise
     assert (spies["encode_kernel"].calls, spies["encode_elements"].calls) == (1, 1)
 
 
-def test_a_small_call_runs_on_the_calling_thread_and_restores_the_thread_count(monkeypatch):
+def test_a_small_call_is_one_task_on_the_calling_thread_and_a_large_one_covers_each_block_once(monkeypatch):
     seen = []
     kernel = fast.fake_quantize_kernel
 
     def spy(*args):
-        seen.append(numba.get_num_threads())
+        seen.append((threading.get_ident(), args[-2], args[-1]))
         return kernel(*args)
 
     monkeypatch.setattr(fast, "fake_quantize_kernel", spy)
-    before = numba.get_num_threads()
-    small = np.random.default_rng(0).standard_normal(32 * fast.CHUNK).astype(np.float32)
-    large = np.random.default_rng(0).standard_normal(32 * fast.CHUNK + 32).astype(np.float32)
-    np.testing.assert_array_equal(mx.fake_quantize(small, "mxfp4_e2m1"), mx.fake_quantize(large, "mxfp4_e2m1")[:-32])
-    assert seen == [1, before] and numba.get_num_threads() == before
+    task = threads.FAST_TASK_ELEMENTS
+    x = np.random.default_rng(0).standard_normal(3 * task + 32).astype(np.float32)
+    small = mx.fake_quantize(x[:task], "mxfp4_e2m1")
+    assert seen == [(threading.get_ident(), 0, task // 32)]
+    seen.clear()
+    large = mx.fake_quantize(x, "mxfp4_e2m1")
+    b = task // 32  # blocks per task
+    assert sorted((lo, hi) for _, lo, hi in seen) == [(0, b), (b, 2 * b), (2 * b, 3 * b), (3 * b, 3 * b + 1)]
+    np.testing.assert_array_equal(small, large[:task])

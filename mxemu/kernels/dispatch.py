@@ -1,7 +1,7 @@
 """Chooses, for each call, which kernel runs: the general one, or a faster one proven byte-equal to it.
 
-The fast kernels (fast.py) take float32 and bfloat16 inputs under the rounding modes rne, rna and
-rtz with subnormal_inputs "keep" (any other policy field, any MX format). They quantize every
+The fast kernels (fast.py) take float32 and bfloat16 inputs under every deterministic rounding mode
+with subnormal_inputs "keep" (any other policy field, any MX format). They quantize every
 block whose lanes are finite and whose scale is a number and not tiny, and mark the others; those
 few blocks then run the general kernels of block.py. tests/test_fast_path.py holds the two paths
 byte-equal on exhaustive and random inputs.
@@ -9,16 +9,15 @@ byte-equal on exhaustive and random inputs.
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator
+from collections.abc import Callable
 
-import numba
 import numpy as np
 
 from mxemu.kernels import block as kb
 from mxemu.kernels import fast
 from mxemu.kernels.element import INF, NAN, nonfinite_code
 from mxemu.kernels.params import INT_VIEW, OUTPUT_FORMATS, policy_params
+from mxemu.kernels.threads import FAST_TASK_ELEMENTS, fast_threads, region, run_tasks
 from mxemu.policy import Policy
 
 # IEEE conversion (what a cast does): round to nearest even, beyond the largest finite value to Inf.
@@ -29,27 +28,13 @@ FAST_OUTPUT = {(8, 23): "float32", (8, 7): "bfloat16"}
 _NO_RBITS = np.empty((0, 0), np.uint32)
 
 
-# Calls on at most this many elements run their parallel kernels on the calling thread.
-SERIAL_ELEMENTS = 1 << 13
-
-
-@contextlib.contextmanager
-def serial_if_small(n_elements: int) -> Iterator[None]:
-    """Run the parallel kernels inside on the calling thread alone when the call is small.
-
-    A parallel region with a few thousand elements (one chunk of the fast kernels) gains nothing
-    from the thread pool but still wakes it, which costs milliseconds on a loaded machine. numba's
-    thread count is per calling thread, so this does not affect other threads.
-    """
-    if n_elements > SERIAL_ELEMENTS:
-        yield
-        return
-    previous = numba.get_num_threads()
-    numba.set_num_threads(1)
-    try:
-        yield
-    finally:
-        numba.set_num_threads(previous)
+def _run_blocks(kernel: Callable[..., None], rows: np.ndarray, args: tuple) -> None:
+    """kernel(x, k, *args, b_lo, b_hi) over the blocks (rows) in tasks of about FAST_TASK_ELEMENTS elements."""
+    nb, k = rows.shape
+    x = rows.reshape(-1)
+    per_task = max(fast.CHUNK, FAST_TASK_ELEMENTS // k // fast.CHUNK * fast.CHUNK)
+    run_tasks(lambda t: kernel(x, k, *args, t * per_task, min(nb, (t + 1) * per_task)),
+              -(-nb // per_task), fast_threads(rows.size))
 
 
 def uses_fast_path(rows: np.ndarray, ebits: int, mbits: int, F: tuple, P: tuple, rbits: np.ndarray) -> bool:
@@ -63,18 +48,18 @@ def quantize_rows(rows: np.ndarray, ebits: int, mbits: int, F: tuple, P: tuple, 
     """Quantize each row (one block) of integer-viewed floats into codes and E8M0 scales."""
     if not (uses_fast_path(rows, ebits, mbits, F, P, rbits) and codes.flags.c_contiguous
             and scales.flags.c_contiguous):
-        with serial_if_small(rows.size):
+        with region(rows.size):
             kb.quantize_blocks(rows, ebits, mbits, F, P, rbits, codes, scales)
         return
     slow = np.empty(rows.shape[0], np.bool_)
     G = fast.lane_params(F, P, mbits == 7)
-    with serial_if_small(rows.size):
-        fast.quantize_kernel(rows.reshape(-1), rows.shape[1], F, P, G, codes.reshape(-1), scales, slow)
+    _run_blocks(fast.quantize_kernel, rows, (F, P, G, codes.reshape(-1), scales, slow))
     idx = np.flatnonzero(slow)
     if idx.size:
         sub_codes = np.empty((idx.size, rows.shape[1]), np.uint8)
         sub_scales = np.empty(idx.size, np.uint8)
-        kb.quantize_blocks(rows[idx], ebits, mbits, F, P, _NO_RBITS, sub_codes, sub_scales)
+        with region(sub_codes.size):
+            kb.quantize_blocks(rows[idx], ebits, mbits, F, P, _NO_RBITS, sub_codes, sub_scales)
         codes[idx] = sub_codes
         scales[idx] = sub_scales
 
@@ -93,9 +78,7 @@ def fake_quantize_rows(rows: np.ndarray, ebits: int, mbits: int, F: tuple, P: tu
         return
     slow = np.empty(rows.shape[0], np.bool_)
     G = fast.lane_params(F, P, mbits == 7)
-    with serial_if_small(rows.size):
-        fast.fake_quantize_kernel(rows.reshape(-1), rows.shape[1], F, P, G,
-                                  out.reshape(-1).view(INT_VIEW[out.dtype.name]), slow)
+    _run_blocks(fast.fake_quantize_kernel, rows, (F, P, G, out.reshape(-1).view(INT_VIEW[out.dtype.name]), slow))
     idx = np.flatnonzero(slow)
     if idx.size:
         sub = np.empty((idx.size, rows.shape[1]), out.dtype)
@@ -107,11 +90,11 @@ def _fake_quantize_general(rows: np.ndarray, ebits: int, mbits: int, F: tuple, P
                            out: np.ndarray) -> None:
     """block.py's fake-quantize: float64 values, stored (RNE) into float32/float64 or rounded into 16 bits."""
     if out.dtype.name in ("float32", "float64"):
-        with serial_if_small(rows.size):
+        with region(rows.size):
             kb.fake_quantize_blocks(rows, ebits, mbits, F, P, rbits, out)
         return
     values = np.empty(rows.shape, np.float64)
-    with serial_if_small(rows.size):
+    with region(rows.size):
         kb.fake_quantize_blocks(rows, ebits, mbits, F, P, rbits, values)
     out[...] = to_dtype(values, out.dtype)
 
@@ -122,7 +105,8 @@ def to_dtype(values64: np.ndarray, dtype: np.dtype) -> np.ndarray:
         with np.errstate(over="ignore"):  # beyond float32's range the value rounds to Inf, as documented
             return values64.astype(dtype, copy=False)
     out = np.empty(values64.size, np.int16)
-    kb.round_float64(values64.reshape(-1).view(np.int64), OUTPUT_FORMATS[dtype.name], _IEEE_RNE, out)
+    with region(out.size):
+        kb.round_float64(values64.reshape(-1).view(np.int64), OUTPUT_FORMATS[dtype.name], _IEEE_RNE, out)
     return out.view(dtype).reshape(values64.shape)
 
 
@@ -132,9 +116,11 @@ def encode_elements(x: np.ndarray, ebits: int, mbits: int, scale_exp: np.ndarray
     s = int(scale_exp[0]) if scale_exp.shape[0] == 1 else None
     if s is None or not (x.ndim == 1 and x.flags.c_contiguous and out.flags.c_contiguous
                          and fast.encode_supported(ebits, mbits, x.dtype, F, P, s, rbits.size > 0)):
-        with serial_if_small(x.size):
+        with region(x.size):
             kb.encode_elements(x, ebits, mbits, scale_exp, F, P, rbits, out)
         return
     specials = tuple(int(nonfinite_code(F, cls, sign, P)) for cls in (NAN, INF) for sign in (0, 1))
-    with serial_if_small(x.size):
-        fast.encode_kernel(x, 127 + s + F[fast.EMIN], fast.lane_params(F, P, mbits == 7), specials, out)
+    c, G, n = 127 + s + F[fast.EMIN], fast.lane_params(F, P, mbits == 7), x.shape[0]
+    run_tasks(lambda t: fast.encode_kernel(x, c, G, specials, out, t * FAST_TASK_ELEMENTS,
+                                           min(n, (t + 1) * FAST_TASK_ELEMENTS)),
+              -(-n // FAST_TASK_ELEMENTS), fast_threads(n))

@@ -1,9 +1,9 @@
 """Fast block quantize / fake-quantize and element encode, byte-equal to the kernels in block.py.
 
-Accepted (`supported`): float32 and bfloat16 inputs (int32 / int16 bit views), rounding rne, rna or
-rtz, subnormal_inputs "keep"; every other policy field, every element format whose values and quanta
-lie in the float32 normal range (all MX formats). dispatch.py routes here; tests/test_fast_path.py
-holds the bytes equal to block.py's. Per block:
+Accepted (`supported`): float32 and bfloat16 inputs (int32 / int16 bit views), every deterministic
+rounding mode (rne, rna, rtz, rup, rdn, rto), subnormal_inputs "keep"; every other policy field,
+every element format whose values and quanta lie in the float32 normal range (all MX formats).
+dispatch.py routes here; tests/test_fast_path.py holds the bytes equal to block.py's. Per block:
 
 * amax = max of the lanes' |bits| (a vectorized max); the E8M0 code comes from `scale.scale_code`
   and the elements' exponent from `scale.element_scale_exponent`, called once per block, so scale
@@ -17,9 +17,12 @@ holds the bytes equal to block.py's. Per block:
       efe = max(exponent field, 1), m = a - ((efe - 1) << 23)           |x| = m * 2^(efe - 150)
       floats: shift = 23 - M + max(c - efe, 0), eb = max(efe - c, 0)   quantum 2^(max(E-s, emin) - M)
       ints:   shift = 23 + c - efe,            eb = 0                  quantum 2^-fraction_bits
-      k = (m + bias) >> shift     bias = half - 1 + lsb (rne), half (rna), 0 (rtz); half = 2^(shift-1)
+      k = ((m + bias) >> shift) | sticky        per mode (`ROUNDING_TERMS`): bias = half - 1 + lsb (rne),
+                                                half (rna), 0 (rtz, rto), 2^shift - 1 (rup on + lanes, rdn
+                                                on - lanes); sticky = rem != 0 for rto only
       mag = (eb << M) + k         a carry out of k moves into the exponent field by itself
-      mag > limit(sign) -> the general code's overflow result (saturate, IEEE Inf/NaN, int ranges)
+      mag > limit(sign) -> the general code's overflow result for the lane's sign (saturate, IEEE
+                           Inf/NaN, int ranges; `TOWARD_INF`)
 
   Everything is int32 arithmetic with min/max/select and loop-invariant parameters (the tuple G,
   built by `lane_params`), so LLVM vectorizes the lane loop, and one compiled kernel per input
@@ -35,7 +38,7 @@ Inf lanes taking the general code's codes through a select.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit, prange, types
+from numba import njit, types
 from numba.extending import overload
 
 from mxemu.kernels.element import decode_value, max_code, overflow_code, unpack
@@ -53,10 +56,13 @@ from mxemu.kernels.params import (
     MBITS,
     NAN_CANONICAL,
     NAN_CODE,
+    RDN,
     RNA,
     RNE,
     ROUNDING,
+    RTO,
     RTZ,
+    RUP,
     SUBNORMAL_INPUTS,
     ZERO_FP32_QUOTIENT,
     ZERO_SIGN,
@@ -65,12 +71,26 @@ from mxemu.kernels.scale import E8M0_NAN, element_scale_exponent, scale_code
 
 # Input layouts (exponent bits, mantissa bits) the fast kernels take, with their integer view dtype.
 LAYOUTS = {(8, 23): np.dtype(np.int32), (8, 7): np.dtype(np.int16)}
-ROUNDINGS = (RNE, RNA, RTZ)
+# How each rounding mode rounds k = m * 2^-shift, as the terms of one branch-free formula:
+#   k = ((m + bias) >> shift) | (jam & (rem != 0)),   rem = m mod 2^shift, half = 2^(shift - 1),
+#   bias = (half & halfmask) - r1 + (lsb & lsbmask) + (2^shift - 1 if sign == away_sign else 0),
+# which is element.round_up's rule per mode: rne half - 1 + lsb, rna half, rtz 0, rup / rdn all
+# ones for the positive / negative lanes, rto the sticky bit ORed into the lsb ("jamming").
+# Each row: (halfmask, r1, lsbmask, away_sign, jam); away_sign 2 matches no lane.
+ROUNDING_TERMS = {RNE: (-1, 1, 1, 2, 0), RNA: (-1, 0, 0, 2, 0), RTZ: (0, 0, 0, 2, 0),
+                  RUP: (0, 0, 0, 0, 0), RDN: (0, 0, 0, 1, 0), RTO: (0, 0, 0, 2, 1)}
+ROUNDINGS = tuple(ROUNDING_TERMS)
+# Beyond max normal, the modes whose rounding points away from zero for a lane of this sign reach
+# IEEE infinity; the others stop at max normal (element.encode_value's overflow rule).
+TOWARD_INF = {RNE: (True, True), RNA: (True, True), RTZ: (False, False),
+              RUP: (True, False), RDN: (False, True), RTO: (False, False)}
 
 # Slots of the lane-parameter tuple G (loop-invariant integers; see `lane_params`).
-(G_INT, G_IN16, G_EMIN, G_BITS, G_HALFMASK, G_R1, G_LSBMASK,  # every format
- G_M, G_MAXMAG, G_OVFMAG, G_ZPOS, G_DEXP, G_OVFSPEC, G_OVF_F32,  # floats
- G_KMAXP, G_KMAXN, G_FRAC_EXP) = range(17)  # integers
+(G_INT, G_IN16, G_EMIN, G_BITS, G_HALFMASK, G_R1, G_LSBMASK, G_AWAY, G_JAM,  # every format
+ G_M, G_MAXMAG, G_ZPOS, G_DEXP,  # floats
+ G_OVFMAG, G_OVFSPEC, G_OVF_F32,  # floats, positive lanes
+ G_OVFMAG_NEG, G_OVFSPEC_NEG, G_OVF_F32_NEG,  # floats, negative lanes
+ G_KMAXP, G_KMAXN, G_FRAC_EXP) = range(22)  # integers
 
 
 def supported(ebits: int, mbits: int, x_dtype: np.dtype, F: tuple, P: tuple, stochastic: bool) -> bool:
@@ -94,22 +114,21 @@ def lane_params(F: tuple, P: tuple, in16: bool) -> tuple[int, ...]:
     """The tuple G of loop-invariant lane parameters for an element format, policy and input dtype."""
     bits, M = F[BITS], F[MBITS]
     rounding = P[ROUNDING]
-    # bias = (half & halfmask) - r1 + (lsb & lsbmask): rne half - 1 + lsb, rna half, rtz 0.
-    halfmask, r1, lsbmask = {RNE: (-1, 1, 1), RNA: (-1, 0, 0), RTZ: (0, 0, 0)}[rounding]
-    common = (int(F[KIND] == KIND_INT), int(in16), F[EMIN], bits, halfmask, r1, lsbmask)
+    common = (int(F[KIND] == KIND_INT), int(in16), F[EMIN], bits, *ROUNDING_TERMS[rounding])
     if F[KIND] == KIND_INT:
         kmax = F[MAXINT]
         kmaxn = kmax + (1 if P[INT_RANGE] == 1 else 0)
-        return (*common, M, 0, 0, 0, 0, 0, 0, kmax, kmaxn, 127 - M)
-    # Beyond max normal: the general code's overflow result (saturate, or the IEEE Inf/NaN of the
-    # modes that round away), and its float32 value bits when it is not a number.
-    maxmag = int(max_code(F, 0, P))
-    ovfmag = int(overflow_code(F, 0, P, rounding != RTZ))
-    special = decode_value(ovfmag, F)
-    ovfspec = int(not np.isfinite(special))
-    ovf32 = int(np.float32(special).view(np.uint32)) if ovfspec else 0
+        return (*common, M, 0, 0, 0, 0, 0, 0, 0, 0, 0, kmax, kmaxn, 127 - M)
+    # Beyond max normal: the general code's overflow result for each sign (saturate, or the IEEE
+    # Inf/NaN of the modes that round away), and its float32 value bits when it is not a number.
+    overflow = []
+    for toward_inf in TOWARD_INF[rounding]:
+        ovfmag = int(overflow_code(F, 0, P, toward_inf))
+        special = decode_value(ovfmag, F)
+        ovfspec = int(not np.isfinite(special))
+        overflow += [ovfmag, ovfspec, int(np.float32(special).view(np.uint32)) if ovfspec else 0]
     zpos = 1 if P[ZERO_SIGN] == 1 else 0
-    return (*common, M, maxmag, ovfmag, zpos, F[EMIN] - 1 - M + 127, ovfspec, ovf32, 0, 0, 0)
+    return (*common, M, int(max_code(F, 0, P)), zpos, F[EMIN] - 1 - M + 127, *overflow, 0, 0, 0)
 
 
 @njit(cache=True, inline="always")
@@ -171,17 +190,25 @@ def _block_scale(amax, F, P, G):
 
 @njit(cache=True, inline="always")
 def _round(w, c, sh0, dmin, G):
-    """(sign, -d, k) of one lane: k = |x| * 2^-shift rounded, shift = min(sh0 + max(c - efe, dmin), 31)."""
+    """(sign, -d, k) of one lane: k = |x| * 2^-shift rounded (`ROUNDING_TERMS`), shift = min(sh0 + max(c - efe,
+    dmin), 25).
+
+    m < 2^24, so every shift >= 25 gives what 25 gives (k = 0, or 1 when a directed or to-odd mode
+    rounds a nonzero m away), and m + bias stays below 2^26.
+    """
     sign = _i32(_shr(w, 31) & 1)
     a = _i32(w & 0x7FFFFFFF)
     efe = _i32(max(_shr(a, 23), _i32(1)))
     m = _i32(a - _shl(efe - 1, 23))
     d = _i32(c - efe)
-    shift = _i32(min(_i32(sh0 + max(d, dmin)), _i32(31)))
+    shift = _i32(min(_i32(sh0 + max(d, dmin)), _i32(25)))
+    ones = _i32(_shl(1, shift) - 1)
     half = _i32(_shl(1, shift - 1) & _i32(G[G_HALFMASK]))
     lsb = _i32(_shr(m, shift) & _i32(G[G_LSBMASK]))
-    bias = _i32(_i32(half - _i32(G[G_R1])) + lsb)
-    return sign, _i32(-d), _shr(m + bias, shift)
+    away = _i32(ones & -_i32(sign == _i32(G[G_AWAY])))
+    bias = _i32(_i32(_i32(half - _i32(G[G_R1])) + lsb) + away)
+    sticky = _i32(_i32(G[G_JAM]) & _i32((m & ones) != 0))
+    return sign, _i32(-d), _i32(_shr(m + bias, shift) | sticky)
 
 
 @njit(cache=True)
@@ -192,7 +219,7 @@ def _lane_float(u, c, G):
     mag = _i32(_shl(max(nd, _i32(0)), M) + k)
     ovf = mag > _i32(G[G_MAXMAG])
     if ovf:
-        mag = _i32(G[G_OVFMAG])
+        mag = _i32(G[G_OVFMAG_NEG]) if sign else _i32(G[G_OVFMAG])
     if mag == 0 and _i32(G[G_ZPOS]) == 1:
         sign = _i32(0)
     return sign, mag, ovf
@@ -230,8 +257,8 @@ def _value32_float(sign, mag, ovf, scale_f, G):
     sig, ex = _float_parts(mag, G)
     v = np.float32(np.float32(sig) * np.int32(_shl(ex, 23)).view(np.float32) * scale_f)
     vb = _i32(v.view(np.int32) | _shl(sign, 31))
-    if ovf and _i32(G[G_OVFSPEC]) == 1:
-        vb = _i32(G[G_OVF_F32] | _shl(sign, 31))
+    if ovf and _i32(G[G_OVFSPEC_NEG] if sign else G[G_OVFSPEC]) == 1:
+        vb = _i32(_i32(G[G_OVF_F32_NEG] if sign else G[G_OVF_F32]) | _shl(sign, 31))
     return vb
 
 
@@ -259,15 +286,13 @@ def _chunk_scales(x, k, b0, b1, F, P, G, sc, cs):
         cs[b - b0] = c if fast else _SLOW
 
 
-@njit(cache=True, parallel=True)
-def quantize_kernel(x, k, F, P, G, codes, scales, slow):
-    """Codes and E8M0 scales of the blocks; slow[b] marks the blocks left to block.py."""
-    nb = slow.shape[0]
-    for ch in prange((nb + CHUNK - 1) // CHUNK):
-        b0 = ch * CHUNK
-        b1 = min(b0 + CHUNK, nb)
-        sc = np.empty(CHUNK, np.uint8)
-        cs = np.empty(CHUNK, np.int32)
+@njit(cache=True, nogil=True)
+def quantize_kernel(x, k, F, P, G, codes, scales, slow, b_lo, b_hi):
+    """Codes and E8M0 scales of blocks b_lo..b_hi-1; slow[b] marks the blocks left to block.py."""
+    sc = np.empty(CHUNK, np.uint8)
+    cs = np.empty(CHUNK, np.int32)
+    for b0 in range(b_lo, b_hi, CHUNK):
+        b1 = min(b0 + CHUNK, b_hi)
         _chunk_scales(x, k, b0, b1, F, P, G, sc, cs)
         for b in range(b0, b1):
             c = cs[b - b0]
@@ -296,20 +321,18 @@ def _scale_f32(code):
     return np.int32(np.int32(1) << (s + np.int32(149))).view(np.float32)
 
 
-@njit(cache=True, parallel=True)
-def fake_quantize_kernel(x, k, F, P, G, out_bits, slow):
-    """Bits of the dequantized blocks in the input's type; slow[b] marks the blocks left to block.py.
+@njit(cache=True, nogil=True)
+def fake_quantize_kernel(x, k, F, P, G, out_bits, slow, b_lo, b_hi):
+    """Bits of the dequantized blocks b_lo..b_hi-1 in the input's type; slow[b] marks the blocks left to block.py.
 
     The value is built in float32 (exact, see `_block_scale`); a bfloat16 input gets the top half of
     those bits, which is the same value: it has at most 8 significant bits and lies on bfloat16's grid.
     """
-    nb = slow.shape[0]
     out_shift = _i32(16 * G[G_IN16])
-    for ch in prange((nb + CHUNK - 1) // CHUNK):
-        b0 = ch * CHUNK
-        b1 = min(b0 + CHUNK, nb)
-        sc = np.empty(CHUNK, np.uint8)
-        cs = np.empty(CHUNK, np.int32)
+    sc = np.empty(CHUNK, np.uint8)
+    cs = np.empty(CHUNK, np.int32)
+    for b0 in range(b_lo, b_hi, CHUNK):
+        b1 = min(b0 + CHUNK, b_hi)
         _chunk_scales(x, k, b0, b1, F, P, G, sc, cs)
         for b in range(b0, b1):
             c = cs[b - b0]
@@ -335,7 +358,6 @@ def fake_quantize_kernel(x, k, F, P, G, out_bits, slow):
 # Element encode (no blocks) at one scale exponent s for every lane: c = 127 + s + emin.
 # NaN and Inf lanes take the codes in S = (NaN +, NaN -, Inf +, Inf -), a select per lane.
 
-ENCODE_CHUNK = 1 << 14
 
 
 def encode_supported(ebits: int, mbits: int, x_dtype: np.dtype, F: tuple, P: tuple, s: int, stochastic: bool) -> bool:
@@ -369,18 +391,15 @@ def _special(u, code, S):
     return code
 
 
-@njit(cache=True, parallel=True)
-def encode_kernel(x, c, G, S, out):
-    """out[i] = code of x[i] * 2^-s, c = 127 + s + emin (`encode_supported` holds)."""
-    n = x.shape[0]
+@njit(cache=True, nogil=True)
+def encode_kernel(x, c, G, S, out, lo, hi):
+    """out[i] = code of x[i] * 2^-s for lo <= i < hi, c = 127 + s + emin (`encode_supported` holds)."""
     c = np.int32(c)
-    for ch in prange((n + ENCODE_CHUNK - 1) // ENCODE_CHUNK):
-        lo = np.uint64(ch) * np.uint64(ENCODE_CHUNK)
-        hi = min(lo + np.uint64(ENCODE_CHUNK), np.uint64(n))
-        if G[G_INT] == 1:
-            for i in range(lo, hi):
-                out[i] = _special(x[i], _code_int(_lane_int_saturating(x[i], c, G), G), S)
-        else:
-            for i in range(lo, hi):
-                sign, mag, _ = _lane_float(x[i], c, G)
-                out[i] = _special(x[i], _code_float(sign, mag, G), S)
+    lo, hi = np.uint64(lo), np.uint64(hi)
+    if G[G_INT] == 1:
+        for i in range(lo, hi):
+            out[i] = _special(x[i], _code_int(_lane_int_saturating(x[i], c, G), G), S)
+    else:
+        for i in range(lo, hi):
+            sign, mag, _ = _lane_float(x[i], c, G)
+            out[i] = _special(x[i], _code_float(sign, mag, G), S)

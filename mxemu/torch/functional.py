@@ -140,10 +140,15 @@ class _FakeQuantize(_StraightThrough):
             x = to_numpy(t.cpu()) if ste == "masked" and ctx.needs_input_grad[0] else None
         else:
             x = to_numpy(t)
-            out = from_numpy(mx.fake_quantize(x, fmt, axis, policy, seed=seed))
+            # No more threads than torch's intra-op pool: the user's torch.set_num_threads (one per
+            # rank under DDP, say) bounds the cores this process may take.
+            with mx.limit_threads(torch.get_num_threads()):
+                out = from_numpy(mx.fake_quantize(x, fmt, axis, policy, seed=seed))
         if ste == "masked" and ctx.needs_input_grad[0]:
             # The mask comes from the numba kernels on either backend (same codes, same scales).
-            ctx.save_for_backward(torch.from_numpy(saturation_mask(x, fmt, axis, policy, seed)).to(t.device))
+            with mx.limit_threads(torch.get_num_threads()):
+                mask = saturation_mask(x, fmt, axis, policy, seed)
+            ctx.save_for_backward(torch.from_numpy(mask).to(t.device))
         ctx.ste = ste
         return out
 
@@ -151,7 +156,7 @@ class _FakeQuantize(_StraightThrough):
 @torch.compiler.disable
 def fake_quantize(t: torch.Tensor, fmt: str | MXFormat, axis: int | tuple[int, int] = -1,
                   policy: str | Policy | None = None, ste: str = "identity",
-                  seed: int | None = None, backend: str = "auto") -> torch.Tensor:
+                  seed: int | None = None, backend: str = "auto", out: torch.Tensor | None = None) -> torch.Tensor:
     """MX quantize + dequantize of a tensor, differentiable by a straight-through estimator.
 
     The forward has exactly the bits of `mxemu.fake_quantize` on the same data (any axis, any
@@ -160,7 +165,9 @@ def fake_quantize(t: torch.Tensor, fmt: str | MXFormat, axis: int | tuple[int, i
     `saturation_mask`). Under torch.compile this function is a graph break (it runs eagerly).
     `backend`: "numba" (CPU tensors), "triton" (CUDA tensors, or CPU tensors under
     TRITON_INTERPRET=1; float32/bfloat16/float16, E8M0 formats; the same bits, see docs/gpu.md),
-    or "auto" (triton for CUDA tensors, numba otherwise).
+    or "auto" (triton for CUDA tensors, numba otherwise). `out`: a contiguous CPU tensor of t's shape
+    and dtype to write the result into (numba backend); as torch's own out= functions, not
+    differentiable: refused while autograd records t or out.
 
     >>> import torch
     >>> t = torch.tensor([7.0, 3.5, 0.25, 0.75, -5.0] + [0.0] * 27, requires_grad=True)
@@ -178,7 +185,26 @@ def fake_quantize(t: torch.Tensor, fmt: str | MXFormat, axis: int | tuple[int, i
         raise InputError(f"{f.name!r} is not an MX block format")
     if isinstance(axis, list):
         axis = tuple(axis)
+    if out is not None:
+        return _fake_quantize_out(t, f, axis, pol, seed, backend, out)
     return _FakeQuantize.apply(t, f, axis, pol, ste, seed, backend)
+
+
+def _fake_quantize_out(t: torch.Tensor, f: MXFormat, axis: Any, pol: Policy, seed: int | None, backend: str,
+                       out: object) -> torch.Tensor:
+    """`fake_quantize(..., out=out)`: the numpy kernels write into out's memory."""
+    out = check_tensor(out, "out")
+    if backend != "numba":
+        raise InputError("out= is supported by the numba backend (CPU tensors)")
+    if out.shape != t.shape or out.dtype != t.dtype or not out.is_contiguous():
+        raise InputError(f"out must be a contiguous tensor of shape {tuple(t.shape)} and dtype {t.dtype}; got "
+                         f"shape {tuple(out.shape)}, dtype {out.dtype}, contiguous {out.is_contiguous()}")
+    if torch.is_grad_enabled() and (t.requires_grad or out.requires_grad):
+        raise InputError("out= does not support autograd (as torch's out= functions): call it under "
+                         "torch.no_grad(), or without out=")
+    with mx.limit_threads(torch.get_num_threads()):
+        mx.fake_quantize(to_numpy(t), f, axis, pol, seed=seed, out=to_numpy(out))
+    return out
 
 
 class _SliceFakeQuantize(_StraightThrough):
