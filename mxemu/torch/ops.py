@@ -14,12 +14,7 @@ from mxemu.policy import Policy
 
 # One op for every caller: torch.compile (dynamo + inductor) sees a single node with a known output
 # (a tensor of t's shape and dtype, plus the saturation mask) instead of breaking the graph around a
-# numpy call; autograd and vmap are registered on it, so torch.func.grad/vmap see it as a primitive.
-
-
-def policy_key(policy: Policy) -> str:
-    """A policy as the canonical JSON string the op takes (ops take str, not Python objects)."""
-    return json.dumps(policy.as_dict(), sort_keys=True, separators=(",", ":"))
+# numpy call. Autograd and vmap come from an autograd.Function around it, which torch.func accepts.
 
 
 @functools.lru_cache(maxsize=256)
@@ -60,39 +55,51 @@ def _(t, fmt, axis, policy, masked, seed, backend):
     return torch.empty(t.shape, dtype=t.dtype, device=t.device), mask
 
 
-def _setup_context(ctx: Any, inputs: tuple, output: tuple) -> None:
-    ctx.masked = inputs[4]
-    if ctx.masked:
-        ctx.save_for_backward(output[1])
+class _FakeQuantize(torch.autograd.Function):
+    """The op with the straight-through estimator as its backward (zero where the forward saturated,
+    `ste="masked"`) and a vmap rule; written with `setup_context` so torch.func transforms accept it."""
 
+    @staticmethod
+    def forward(t: torch.Tensor, fmt: str, axis: list[int], policy: str, masked: bool, seed: int | None,
+                backend: str) -> tuple[torch.Tensor, torch.Tensor]:
+        return torch.ops.mxemu.fake_quantize(t, fmt, axis, policy, masked, seed, backend)
 
-def _backward(ctx: Any, grad: torch.Tensor, _grad_mask: Any) -> tuple:
-    """The straight-through estimator, zero where the forward saturated (`ste="masked"`)."""
-    if ctx.masked:
-        (saturated,) = ctx.saved_tensors
-        grad = grad.masked_fill(saturated, 0)
-    return grad, None, None, None, None, None, None
+    @staticmethod
+    def setup_context(ctx: Any, inputs: tuple, output: tuple) -> None:
+        ctx.masked = inputs[4]
+        if ctx.masked:
+            ctx.save_for_backward(output[1])
+        ctx.mark_non_differentiable(output[1])
 
+    @staticmethod
+    def backward(ctx: Any, grad: torch.Tensor, _grad_mask: Any) -> tuple:
+        if ctx.masked:
+            (saturated,) = ctx.saved_tensors
+            grad = grad.masked_fill(saturated, 0)
+        return grad, None, None, None, None, None, None
 
-_fake_quantize_op.register_autograd(_backward, setup_context=_setup_context)
+    @staticmethod
+    def vmap(info: Any, in_dims: tuple, t: torch.Tensor, fmt: str, axis: list[int], policy: str, masked: bool,
+             seed: int | None, backend: str) -> tuple:
+        # Blocks never cross the mapped dimension: moved to the front, with the block axes counted from
+        # the end, the whole batch is one call with the same blocks as a loop over its members.
+        from mxemu.errors import InputError
 
-
-@_fake_quantize_op.register_vmap
-def _vmap(info: Any, in_dims: tuple, t, fmt, axis, policy, masked, seed, backend):
-    # Blocks never cross the mapped dimension: moved to the front, with the block axes counted from
-    # the end, the whole batch is one call with the same blocks as a loop over its members.
-    from mxemu.errors import InputError
-
-    if in_dims[0] is None:
-        return _fake_quantize_op(t, fmt, axis, policy, masked, seed, backend), (None, None)
-    if _policy(policy).rounding == "stochastic":
-        raise InputError("stochastic rounding under torch.func.vmap is not supported: the random bits of a "
-                         "batched call differ from those of a loop; call fake_quantize on each member")
-    batched = t.movedim(in_dims[0], 0)
-    ndim = batched.ndim - 1
-    out, mask = _fake_quantize_op(batched, fmt, [a - ndim if a >= 0 else a for a in axis], policy, masked, seed,
+        if _policy(policy).rounding == "stochastic":
+            raise InputError("stochastic rounding under torch.func.vmap is not supported: the random bits of a "
+                             "batched call differ from those of a loop; call fake_quantize on each member")
+        batched = t.movedim(in_dims[0], 0)
+        ndim = batched.ndim - 1
+        out = _FakeQuantize.apply(batched, fmt, [a - ndim if a >= 0 else a for a in axis], policy, masked, seed,
                                   backend)
-    return (out, mask), (0, 0 if masked else None)
+        return out, (0, 0 if masked else None)
+
+
+@torch.compiler.assume_constant_result
+def policy_key(policy: Policy) -> str:
+    """A policy as the canonical JSON string the op takes (ops take str, not Python objects); a constant
+    under torch.compile."""
+    return json.dumps(policy.as_dict(), sort_keys=True, separators=(",", ":"))
 
 
 def fake_quantize_op(t: torch.Tensor, fmt: str, axis: int | tuple[int, ...], policy: Policy, ste: str,
@@ -101,5 +108,5 @@ def fake_quantize_op(t: torch.Tensor, fmt: str, axis: int | tuple[int, ...], pol
     axes = [axis] if isinstance(axis, int) else list(axis)
     masked = ste == "masked" and t.requires_grad and torch.is_grad_enabled()
     signed = None if seed is None else int(seed) - (2**64 if seed >= 2**63 else 0)  # an int64 for the schema
-    out, _ = torch.ops.mxemu.fake_quantize(t, fmt, axes, policy_key(policy), masked, signed, backend)
+    out, _ = _FakeQuantize.apply(t, fmt, axes, policy_key(policy), masked, signed, backend)
     return out
