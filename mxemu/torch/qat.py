@@ -404,7 +404,7 @@ def load_anchor(model: nn.Module, path: str | os.PathLike, runtime_format: str |
     try:
         apply_configs(model, layers)
     except InputError as exc:
-        raise FileFormatError(f"{path}: the stored layer settings do not fit the model: {exc}") from None
+        raise FileFormatError(f"{path}: the checkpoint does not match the model: its layer settings: {exc}") from None
     state = _tensor_state(model)
     stored = {k.split(SEP)[0] for k in tensors} | set(aliases)
     qnames = _quantized_names(model)
