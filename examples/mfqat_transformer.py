@@ -203,6 +203,29 @@ def figure(runs: list[dict], path: Path) -> None:
     plt.close(fig)
 
 
+def time_compile(steps: int = 30, warmup: int = 10) -> None:
+    """Median training-step time of the W4A4 model, eager and compiled with inductor (the first
+    `warmup` steps, compilation included, are not counted)."""
+    import statistics
+
+    train_ids, _ = corpus(200_000)
+    data = batches(train_ids, steps, 0)
+    for mode in ("eager", "inductor"):
+        model = llama(0)
+        mxt.quantize_model(model, {"*": {"weight_format": "mxint4", "input_format": "mxint4"}})
+        run = torch.compile(model) if mode == "inductor" else model
+        opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
+        times = []
+        for i, batch in enumerate(data):
+            t = time.perf_counter()
+            opt.zero_grad()
+            lm_loss(run, batch).backward()
+            opt.step()
+            if i >= warmup:
+                times.append(time.perf_counter() - t)
+        print(f"{mode}: median training step {statistics.median(times) * 1000:.0f} ms over {len(times)} steps")
+
+
 def main() -> None:
     """Run both tables over the seeds; print and write the tables and the figure."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -211,9 +234,13 @@ def main() -> None:
     parser.add_argument("--qat-steps", type=int, default=150)
     parser.add_argument("--chars", type=int, default=400_000, help="characters of standard-library source used")
     parser.add_argument("--out", type=Path, default=None, help="write <out>.md, <out>.png and <out>.json")
+    parser.add_argument("--time-compile", action="store_true", help="only time a training step, eager vs inductor")
     args = parser.parse_args()
     torch.set_num_threads(1)  # small matrices: one thread each for torch and the numba kernels
     numba.set_num_threads(1)
+    if args.time_compile:
+        time_compile()
+        return
     t0 = time.perf_counter()
     runs = []
     with tempfile.TemporaryDirectory() as tmp:
