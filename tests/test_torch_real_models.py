@@ -169,6 +169,24 @@ def test_state_dict_carries_the_settings_into_a_fresh_float_model_and_an_mx_mode
         again.lm_head.set_extra_state({"weight_format": "mxint4", "colour": 1})
 
 
+def test_save_pretrained_keeps_the_settings_and_they_come_back_into_the_float_model_from_pretrained(tmp_path):
+    from safetensors.torch import load_file
+
+    model = _llama()
+    mxt.quantize_model(model, {"*": {"weight_format": "mxint4", "input_format": "mxint8", "input_policy": "torchao"}})
+    model.save_pretrained(tmp_path)
+    state = load_file(str(tmp_path / "model.safetensors"))
+    assert state["lm_head._extra_state"].dtype == torch.uint8
+    fresh = transformers.LlamaForCausalLM.from_pretrained(tmp_path).eval()  # float: the settings are left over
+    assert not mxt.mx_layers(fresh)
+    mxt.load_quantized_state_dict(fresh, state, strict=False)  # the file has no rotary buffers
+    assert [m.quant_config() for m in mxt.mx_layers(fresh)] == [m.quant_config() for m in mxt.mx_layers(model)]
+    with torch.no_grad():
+        np.testing.assert_array_equal(_bits(fresh(IDS).logits), _bits(model(IDS).logits))
+    with pytest.raises(mx.InputError, match="JSON"):
+        fresh.lm_head.set_extra_state(torch.tensor([123, 34], dtype=torch.uint8))
+
+
 def test_deepcopy_and_pickle_keep_the_layers_and_dequantize_model_works_on_a_copy():
     model = _llama()
     mxt.quantize_model(model, {"*": {"weight_format": "mxint4", "input_format": "mxint8"}})

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import fnmatch
+import json
 import re
 import warnings
 import weakref
@@ -161,13 +162,14 @@ class MXModule:
                           policies["input_policy"], config.get("grad_format"), policies["grad_policy"],
                           config.get("ste", "identity"), self.backend)
 
-    def get_extra_state(self) -> dict[str, Any]:
-        """The MX settings, stored in `state_dict()` under `<name>._extra_state`."""
-        return self.quant_config()
+    def get_extra_state(self) -> torch.Tensor:
+        """The MX settings, stored in `state_dict()` under `<name>._extra_state` as the UTF-8 bytes of
+        their JSON (a uint8 tensor, so safetensors files and `save_pretrained` keep it)."""
+        return encode_config(self.quant_config())
 
     def set_extra_state(self, state: Any) -> None:
-        """Restore the MX settings saved by `get_extra_state` (`load_state_dict`)."""
-        self.apply_config(state)
+        """Restore the MX settings saved by `get_extra_state` (`load_state_dict`); a mapping is taken as is."""
+        self.apply_config(state if isinstance(state, Mapping) else decode_config(state))
 
     def mx_repr(self) -> str:
         return (f"weight_format={self.weight_format}, input_format={self.input_format}, "
@@ -175,6 +177,29 @@ class MXModule:
 
 
 CONFIG_KEYS = ("weight_format", "input_format", "grad_format", "weight_policy", "input_policy", "grad_policy", "ste")
+EXTRA_STATE = "._extra_state"
+MAX_CONFIG_BYTES = 1 << 16  # a layer's settings are a few hundred bytes; refuse to parse anything much larger
+
+
+def encode_config(config: Mapping[str, Any]) -> torch.Tensor:
+    """A layer's MX settings as a uint8 tensor: the UTF-8 bytes of their canonical JSON."""
+    data = json.dumps(config, sort_keys=True, separators=(",", ":")).encode()
+    return torch.frombuffer(bytearray(data), dtype=torch.uint8)
+
+
+def decode_config(state: object) -> dict[str, Any]:
+    """Inverse of `encode_config`; anything else raises `InputError`."""
+    if not isinstance(state, torch.Tensor) or state.dtype != torch.uint8 or state.ndim != 1 or \
+            state.numel() > MAX_CONFIG_BYTES:
+        raise InputError(f"a layer's stored MX settings are a 1-D uint8 tensor of at most {MAX_CONFIG_BYTES} bytes, "
+                         f"got {type(state).__name__}")
+    try:
+        config = json.loads(bytes(state.cpu().numpy()).decode())
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise InputError(f"a layer's stored MX settings are not valid JSON: {exc}") from None
+    if not isinstance(config, dict):
+        raise InputError(f"a layer's stored MX settings must be a JSON object, got {config!r}")
+    return config
 
 
 class MXLinear(MXModule, nn.Linear):
@@ -674,10 +699,14 @@ def use_format(model: nn.Module, fmt: str | MXFormat | None = KEEP, *,
 
 
 def quantized_configs(state_dict: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
-    """The MX layer settings stored in a state dict (`<name>._extra_state` entries), by layer name."""
-    suffix = "._extra_state"
-    return {k[:-len(suffix)]: dict(v) for k, v in state_dict.items()
-            if k.endswith(suffix) and isinstance(v, Mapping) and set(v) <= set(CONFIG_KEYS) and "weight_format" in v}
+    """The MX layer settings stored in a state dict (`<name>._extra_state` uint8 entries), by layer name."""
+    out = {}
+    for k, v in state_dict.items():
+        if k.endswith(EXTRA_STATE) and isinstance(v, torch.Tensor) and v.dtype == torch.uint8:
+            config = decode_config(v)
+            if set(config) <= set(CONFIG_KEYS) and "weight_format" in config:
+                out[k[:-len(EXTRA_STATE)]] = config
+    return out
 
 
 def apply_configs(model: nn.Module, configs: Mapping[str, Mapping[str, Any]]) -> None:

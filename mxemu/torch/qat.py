@@ -21,7 +21,7 @@ from mxemu.io import atomic_write, format_definition, safetensors_bytes
 from mxemu.policy import Policy
 from mxemu.spec import MXFormat
 from mxemu.torch.functional import TORCH_DTYPES, from_numpy, to_numpy
-from mxemu.torch.nn import KEEP, MXModule, _mx_name, apply_configs, mx_layers, set_format
+from mxemu.torch.nn import EXTRA_STATE, KEEP, MXModule, _mx_name, apply_configs, mx_layers, set_format
 
 RULES = ("sample", "sum")
 ANCHOR_SCHEMA = "2"
@@ -215,9 +215,16 @@ def _aliases(model: nn.Module) -> dict[str, str]:
     return out
 
 
+def _settings_keys(model: nn.Module) -> set[str]:
+    """The state_dict names of the MX layers' settings (`<layer>._extra_state`; the anchor keeps them in
+    its metadata)."""
+    return {f"{n}{EXTRA_STATE}" if n else EXTRA_STATE[1:] for n, m in model.named_modules() if isinstance(m, MXModule)}
+
+
 def _tensor_state(model: nn.Module) -> dict[str, torch.Tensor]:
-    """The state_dict's tensors (the MX layers' settings, stored as `_extra_state`, left out)."""
-    return {k: v for k, v in model.state_dict(keep_vars=True).items() if isinstance(v, torch.Tensor)}
+    """The state_dict's tensors, the MX layers' settings left out."""
+    skip = _settings_keys(model)
+    return {k: v for k, v in model.state_dict(keep_vars=True).items() if k not in skip}
 
 
 def _canonical(obj: Any) -> str:
@@ -447,7 +454,8 @@ def load_anchor(model: nn.Module, path: str | os.PathLike, runtime_format: str |
         new_state[key] = from_numpy(arrays[key].dequantize(to_numpy(ref).dtype))
     for alias, first in aliases.items():
         new_state[alias] = new_state[first]
-    extra = {k: v for k, v in model.state_dict().items() if not isinstance(v, torch.Tensor)}
+    settings = _settings_keys(model)
+    extra = {k: v for k, v in model.state_dict().items() if k in settings}
     model.load_state_dict({**new_state, **extra}, strict=True)
     if mx_layers(model):
         set_format(model, target, input_format=act)
