@@ -306,3 +306,18 @@ def test_sparse_tensors_are_refused_with_a_typed_error(layout):
         mxt.fake_quantize(t, "mxint8")
     with pytest.raises(mx.InputError, match="to_dense"):
         mxt.slice_fake_quantize(t, "mxint8", "mxint4")
+
+
+@pytest.mark.parametrize("seed", [0, 7, np.int32(7), 2**63 - 1, 2**63, np.uint64(2**63 + 5), 2**64 - 1])
+def test_stochastic_seeds_over_the_whole_64_bit_range_draw_what_the_numpy_api_draws(seed):
+    # the op's schema takes an int64: seeds from 2^63 on travel as negative numbers and must come back
+    sr = mx.get_policy("ocp").replace(rounding="stochastic")
+    x = torch.randn(4, 64, generator=torch.Generator().manual_seed(1))
+    expected = mx.fake_quantize(x.numpy(), "mxint4", policy=sr, seed=int(seed))
+    np.testing.assert_array_equal(_bits(mxt.fake_quantize(x, "mxint4", policy=sr, seed=seed)), expected.view(np.int32))
+
+
+@pytest.mark.parametrize("seed", [-1, 2**64, 1.5, True, "1"])
+def test_bad_seeds_are_refused_with_a_typed_error(seed):
+    with pytest.raises(mx.InputError, match="seed"):
+        mxt.fake_quantize(torch.ones(32), "mxint4", seed=seed)

@@ -162,9 +162,10 @@ def fake_quantize(t: torch.Tensor, fmt: str | MXFormat, axis: int | tuple[int, i
     if not (isinstance(axis, int) or (isinstance(axis, tuple) and all(isinstance(a, int) for a in axis))) \
             or isinstance(axis, bool):
         raise InputError(f"axis must be an int or a pair of ints, got {axis!r}")
-    if seed is not None and (not isinstance(seed, int) or isinstance(seed, bool) or not 0 <= seed < 1 << 64):
+    if seed is not None and (not isinstance(seed, (int, np.integer)) or isinstance(seed, bool)
+                             or not 0 <= int(seed) < 1 << 64):
         raise InputError(f"seed must be an integer in [0, 2^64), got {seed!r}")
-    return fake_quantize_op(t, f.name, axis, pol, ste, seed, backend)
+    return fake_quantize_op(t, f.name, axis, pol, ste, None if seed is None else int(seed), backend)
 
 
 class _SliceFakeQuantize(_StraightThrough):
