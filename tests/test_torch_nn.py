@@ -143,13 +143,13 @@ def test_fnmatch_patterns_and_first_match_wins():
 
 def test_quantize_model_errors():
     model = _model()
-    with pytest.raises(mx.InputError, match=r"no nn\.Linear layer matches"):
+    with pytest.raises(mx.InputError, match="no layer matches"):
         mxt.quantize_model(model, {"encoder.*": {}})
-    with pytest.raises(mx.InputError, match="unknown MXLinear option"):
+    with pytest.raises(mx.InputError, match="unknown MX layer option"):
         mxt.quantize_model(model, {"*": {"weight_fmt": "mxint8"}})
     with pytest.raises(mx.InputError, match="bad regular expression"):
         mxt.quantize_model(model, {"re:(": {}})
-    with pytest.raises(mx.InputError, match=r"itself an nn\.Linear"):
+    with pytest.raises(mx.InputError, match="itself a Linear"):
         mxt.quantize_model(torch.nn.Linear(4, 4), "mxint8")
     assert all(type(m) is not mxt.MXLinear for m in model.modules())
     mxt.quantize_model(model, "mxint8")
@@ -174,7 +174,7 @@ def test_set_format_switches_every_layer_without_rebuilding():
     np.testing.assert_array_equal(_bits(model(x)), _bits(y8))
     with pytest.raises(mx.InputError, match="must be an MX block format"):
         mxt.set_format(model, "fp8_e4m3")
-    with pytest.raises(mx.InputError, match="no MXLinear"):
+    with pytest.raises(mx.InputError, match="no MX layer"):
         mxt.set_format(_model(), "mxint4")
 
 

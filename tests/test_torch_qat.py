@@ -11,6 +11,7 @@ from safetensors import safe_open
 import mxemu as mx
 import mxemu.torch as mxt
 from mxemu.conversion import convert
+from mxemu.torch.nn import decode_config
 
 
 def _bits(t):
@@ -110,7 +111,11 @@ def test_anchor_round_trip_loads_slice_and_scale_weights(tmp_path, anchor, runti
         np.testing.assert_array_equal(_bits(model.state_dict()[key]), expected.dequantize(np.float32).view(np.int32))
     for key, value in trained.state_dict().items():
         if key not in arrays:
-            assert torch.equal(model.state_dict()[key], value), key
+            loaded = model.state_dict()[key]
+            if not key.endswith("_extra_state"):
+                assert torch.equal(loaded, value), key
+            else:  # the layer's settings, at the runtime format
+                assert decode_config(loaded) == {**decode_config(value), "weight_format": target}, key
     assert all(m.weight_format == target for m in mxt.mx_layers(model))
     # Fake-quantizing the loaded weights in the runtime format leaves them as they are: the model runs
     # exactly the sliced anchor weights.
@@ -180,9 +185,13 @@ def test_mismatched_models_raise_file_format_error(tmp_path):
     renamed = torch.nn.Sequential(torch.nn.Linear(64, 48), torch.nn.BatchNorm1d(48))
     with pytest.raises(mx.FileFormatError, match="does not match the model"):
         mxt.load_anchor(renamed, path)
-    half = _model(1).to(torch.bfloat16)
-    with pytest.raises(mx.FileFormatError, match="bfloat16"):
-        mxt.load_anchor(half, path)
+    half = _model(1).to(torch.bfloat16)  # another float dtype is not a mismatch: the anchor serves any
+    mxt.load_anchor(half, path)
+    assert half[0].weight.dtype == torch.bfloat16
+    counter = _model(1)
+    counter[1].num_batches_tracked = torch.zeros((), dtype=torch.int32)  # an integer tensor must match exactly
+    with pytest.raises(mx.FileFormatError, match="int32"):
+        mxt.load_anchor(counter, path)
 
 
 def test_anchor_arguments_are_validated(tmp_path):

@@ -1,4 +1,4 @@
-"""torch integration: autograd MX fake quantization, MXLinear, model conversion, MF-QAT and other QAT recipes."""
+"""torch integration: autograd MX fake quantization, MX layers, model conversion, MF-QAT and other QAT recipes."""
 
 from mxemu.torch.dmx import (
     DMXLinear,
@@ -21,9 +21,15 @@ from mxemu.torch.micromix import (
     random_plan,
 )
 from mxemu.torch.nn import (
+    MXConv1D,
+    MXConv1d,
+    MXConv2d,
+    MXEmbedding,
     MXLinear,
+    MXModule,
     QuantizeHandle,
     dequantize_model,
+    load_quantized_state_dict,
     mx_layers,
     quantize_model,
     set_format,
@@ -47,7 +53,12 @@ __all__ = [
     "FStarFit",
     "FormatLadder",
     "MFQATRecipe",
+    "MXConv1D",
+    "MXConv1d",
+    "MXConv2d",
+    "MXEmbedding",
     "MXLinear",
+    "MXModule",
     "MicroMixCalibrator",
     "MicroMixLinear",
     "MicroMixPlan",
@@ -66,6 +77,7 @@ __all__ = [
     "fake_quantize",
     "freeze",
     "load_anchor",
+    "load_quantized_state_dict",
     "micromix_split",
     "mx_layers",
     "quantize_model",

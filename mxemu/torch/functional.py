@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import secrets
 from typing import Any
 
 import numpy as np
@@ -14,6 +13,7 @@ from mxemu.array import from_blocks, to_blocks
 from mxemu.errors import InputError
 from mxemu.policy import Policy
 from mxemu.spec import ElementFormat, MXFormat
+from mxemu.torch.ops import fake_quantize_op
 
 STE_MODES = ("identity", "masked")
 BACKENDS = ("auto", "numba", "triton")
@@ -26,6 +26,9 @@ def check_tensor(t: object, what: str = "t") -> torch.Tensor:
     """`t` if it is a CPU float16/bfloat16/float32/float64 tensor, else `InputError` saying what is accepted."""
     if not isinstance(t, torch.Tensor):
         raise InputError(f"{what} must be a torch.Tensor, got {type(t).__name__}")
+    if t.layout != torch.strided:
+        raise InputError(f"{what} is a {t.layout} tensor; mxemu.torch takes dense (strided) tensors: "
+                         f"convert it with {what}.to_dense()")
     if t.device.type == "cuda":
         raise InputError(f"{what} is a CUDA tensor: the numba backend runs on CPU tensors; "
                          f"use backend='triton' (or 'auto'), or move it to the CPU with {what}.cpu()")
@@ -125,35 +128,6 @@ class _StraightThrough(torch.autograd.Function):
         return grad, *(None,) * (len(ctx.needs_input_grad) - 1)
 
 
-class _FakeQuantize(_StraightThrough):
-    """Forward: mx.fake_quantize; backward: the straight-through estimator (optionally masked)."""
-
-    @staticmethod
-    def forward(ctx: Any, t: torch.Tensor, fmt: str, axis: Any, policy: Policy, ste: str,
-                seed: int | None, backend: str) -> torch.Tensor:
-        if policy.rounding == "stochastic" and seed is None:
-            seed = secrets.randbits(64)  # one seed for both calls below
-        if backend == "triton":
-            from mxemu import cuda
-
-            out = cuda.fake_quantize(t.detach(), fmt, axis, policy, seed=seed)
-            x = to_numpy(t.cpu()) if ste == "masked" and ctx.needs_input_grad[0] else None
-        else:
-            x = to_numpy(t)
-            # No more threads than torch's intra-op pool: the user's torch.set_num_threads (one per
-            # rank under DDP, say) bounds the cores this process may take.
-            with mx.limit_threads(torch.get_num_threads()):
-                out = from_numpy(mx.fake_quantize(x, fmt, axis, policy, seed=seed))
-        if ste == "masked" and ctx.needs_input_grad[0]:
-            # The mask comes from the numba kernels on either backend (same codes, same scales).
-            with mx.limit_threads(torch.get_num_threads()):
-                mask = saturation_mask(x, fmt, axis, policy, seed)
-            ctx.save_for_backward(torch.from_numpy(mask).to(t.device))
-        ctx.ste = ste
-        return out
-
-
-@torch.compiler.disable
 def fake_quantize(t: torch.Tensor, fmt: str | MXFormat, axis: int | tuple[int, int] = -1,
                   policy: str | Policy | None = None, ste: str = "identity",
                   seed: int | None = None, backend: str = "auto", out: torch.Tensor | None = None) -> torch.Tensor:
@@ -162,7 +136,9 @@ def fake_quantize(t: torch.Tensor, fmt: str | MXFormat, axis: int | tuple[int, i
     The forward has exactly the bits of `mxemu.fake_quantize` on the same data (any axis, any
     strides; the result is contiguous, of t's dtype). The backward passes the gradient through
     unchanged (`ste="identity"`) or zeroes it where the element saturated (`ste="masked"`, see
-    `saturation_mask`). Under torch.compile this function is a graph break (it runs eagerly).
+    `saturation_mask`). It is the custom op `torch.ops.mxemu.fake_quantize` (with a fake
+    implementation), so torch.compile, inductor included, compiles around it without a graph break,
+    and `torch.func.grad` / `torch.func.vmap` apply to it (vmap: deterministic rounding only).
     `backend`: "numba" (CPU tensors), "triton" (CUDA tensors, or CPU tensors under
     TRITON_INTERPRET=1; float32/bfloat16/float16, E8M0 formats; the same bits, see docs/gpu.md),
     or "auto" (triton for CUDA tensors, numba otherwise). `out`: a contiguous CPU tensor of t's shape
@@ -185,9 +161,15 @@ def fake_quantize(t: torch.Tensor, fmt: str | MXFormat, axis: int | tuple[int, i
         raise InputError(f"{f.name!r} is not an MX block format")
     if isinstance(axis, list):
         axis = tuple(axis)
+    if not (isinstance(axis, int) or (isinstance(axis, tuple) and all(isinstance(a, int) for a in axis))) \
+            or isinstance(axis, bool):
+        raise InputError(f"axis must be an int or a pair of ints, got {axis!r}")
+    if seed is not None and (not isinstance(seed, (int, np.integer)) or isinstance(seed, bool)
+                             or not 0 <= int(seed) < 1 << 64):
+        raise InputError(f"seed must be an integer in [0, 2^64), got {seed!r}")
     if out is not None:
-        return _fake_quantize_out(t, f, axis, pol, seed, backend, out)
-    return _FakeQuantize.apply(t, f, axis, pol, ste, seed, backend)
+        return _fake_quantize_out(t, f, axis, pol, None if seed is None else int(seed), backend, out)
+    return fake_quantize_op(t, f.name, axis, pol, ste, None if seed is None else int(seed), backend)
 
 
 def _fake_quantize_out(t: torch.Tensor, f: MXFormat, axis: Any, pol: Policy, seed: int | None, backend: str,
@@ -248,5 +230,8 @@ def slice_fake_quantize(t: torch.Tensor, anchor: str | MXFormat, fmt: str | MXFo
         if not isinstance(g, MXFormat):
             raise InputError(f"{what} {g.name!r} is not an MX block format")
     if a.name == f.name:
-        return _FakeQuantize.apply(t, a, -1, pol, ste, None, "auto")
+        return fake_quantize_op(t, a.name, -1, pol, ste, None, "numba")
+    if torch._C._functorch.is_functorch_wrapped_tensor(t):
+        raise InputError("slice_fake_quantize does not run under torch.func transforms (grad, vmap); "
+                         "fake_quantize does, or call it on plain tensors")
     return _SliceFakeQuantize.apply(t, a, f, pol, ste)
