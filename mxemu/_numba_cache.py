@@ -10,9 +10,12 @@ import pickle
 from collections.abc import Callable
 from typing import Any
 
-from numba.core import caching
+from numba.core import caching, event
 
 log = logging.getLogger("mxemu")
+
+#: What one new kind of call costs to compile (benchmarks/bench_cold_start.py, docs/benchmarks.md).
+COMPILE_SECONDS = "5 to 15 s"
 
 #: What a cache file that cannot be read raises when numba unpickles it (truncated, overwritten, foreign).
 _DAMAGE = (pickle.UnpicklingError, EOFError, AttributeError, ImportError, IndexError, KeyError, TypeError,
@@ -88,10 +91,30 @@ def _guarded(original: Callable, what: str) -> Callable:
     return method
 
 
+class _Announce(event.Listener):
+    """Says once per process, when the first mxemu kernel is compiled rather than loaded, why the call waits."""
+
+    def on_start(self, ev: event.Event) -> None:
+        dispatcher = ev.data.get("dispatcher") if isinstance(ev.data, dict) else None
+        if getattr(getattr(dispatcher, "py_func", None), "__module__", "").startswith("mxemu."):
+            _announce_compiling()
+
+    def on_end(self, ev: event.Event) -> None:
+        pass
+
+
+@functools.cache
+def _announce_compiling() -> None:
+    log.warning("mxemu: compiling kernels, one time, about %s for each new kind of call; later runs load them "
+                "from numba's cache (`mxemu warmup` compiles them all ahead of time)", COMPILE_SECONDS)
+
+
 def install() -> None:
-    """Add the fallback locator and the damage guard to numba (once; other libraries' functions are untouched)."""
+    """Add the fallback locator, the damage guard and the compile notice to numba (once; other libraries'
+    functions are untouched)."""
     if getattr(caching, "_mxemu_guard", False):
         return
+    event.install_listener("numba:compile", _Announce())
     impl = getattr(caching, "CacheImpl", None) or caching._CacheImpl  # renamed in numba 0.61
     impl._locator_classes = [*impl._locator_classes, UncachedLocator]
     caching.Cache.load_overload = _guarded(caching.Cache.load_overload, "load")

@@ -5,8 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-import tomllib
-
+from mxemu._compat import tomllib
 from mxemu.errors import InputError, PolicyError, UnknownNameError
 from mxemu.golden.suites.tables import ALL_SUITES, LEVELS, OCP_FORMATS, STOCHASTIC_SUITES, SUITES, stochastic
 from mxemu.policy import Policy, get_policy
