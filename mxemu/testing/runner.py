@@ -50,17 +50,18 @@ def _bits(a: np.ndarray) -> np.ndarray:
 
 @dataclass(frozen=True)
 class Difference:
-    """The first differing lane of one block, with both outputs."""
+    """The first differing lane of one block (None: its scale), with both outputs."""
 
     block: np.ndarray
-    lane: int
+    lane: int | None
     field: str
     expected: object
     got: object
 
     def __str__(self) -> str:
         words = " ".join(f"{int(w):0{2 * self.block.dtype.itemsize}x}" for w in _bits(self.block))
-        return (f"{self.field} differs at lane {self.lane}: expected {self.expected}, got {self.got}\n"
+        where = "" if self.lane is None else f" at lane {self.lane}"
+        return (f"{self.field} differs{where}: expected {self.expected}, got {self.got}\n"
                 f"input block (hex bits, lane 0 first):\n  {words}")
 
 
@@ -96,7 +97,7 @@ def compare(fn_out: object, x: np.ndarray, fmt: MXFormat, policy: Policy, kind: 
         raise InputError(f"expected 1 scale and {fmt.block_size} codes for one block, got {scales.size} and "
                          f"{codes.size}")
     if scales[0] != q.scales[0, 0]:
-        return Difference(x, -1, "scale", f"0x{int(q.scales[0, 0]):02x}", f"0x{int(scales[0]):02x}")
+        return Difference(x, None, "scale", f"0x{int(q.scales[0, 0]):02x}", f"0x{int(scales[0]):02x}")
     nan_scale = fmt.scale.nan_code if isinstance(fmt.scale, ScaleFormat) else fmt.scale.nan_codes[0]
     if q.scales[0, 0] == nan_scale:
         return None  # element codes under a NaN scale are "don't care"
