@@ -119,3 +119,24 @@ def test_plugin_imports_nothing_of_mxemu_until_the_fixture_is_used() -> None:
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True,
                          env={**os.environ, "PYTHONPATH": str(ROOT)}).stdout
     assert out.strip() == "[]"
+
+
+def test_jobs_work_where_the_os_has_no_forkserver(monkeypatch, tmp_path: Path) -> None:
+    # Windows offers spawn only; the set must be the same bytes as a single-process run
+    import multiprocessing
+
+    args = ["golden", "gen", "--suite", "decode", "--format", "mxfp4_e2m1,mxint8"]
+    assert cli.main([*args, "--out", str(tmp_path / "one")]) == 0
+    real = multiprocessing.get_context
+
+    def windows_context(method=None):
+        if method in ("fork", "forkserver"):
+            raise ValueError(f"cannot find context for {method!r}")  # what Windows says
+        return real(method)
+
+    monkeypatch.setattr(multiprocessing, "get_all_start_methods", lambda: ["spawn"])
+    monkeypatch.setattr(multiprocessing, "get_context", windows_context)
+    assert cli.main([*args, "--jobs", "2", "--out", str(tmp_path / "two")]) == 0
+    one = {p.relative_to(tmp_path / "one"): p.read_bytes() for p in (tmp_path / "one").rglob("*") if p.is_file()}
+    two = {p.relative_to(tmp_path / "two"): p.read_bytes() for p in (tmp_path / "two").rglob("*") if p.is_file()}
+    assert one == two and len(one) > 4
