@@ -114,7 +114,7 @@ def install() -> None:
     functions are untouched)."""
     if getattr(caching, "_mxemu_guard", False):
         return
-    event.install_listener("numba:compile", _Announce())
+    event.register("numba:compile", _Announce())
     impl = getattr(caching, "CacheImpl", None) or caching._CacheImpl  # renamed in numba 0.61
     impl._locator_classes = [*impl._locator_classes, UncachedLocator]
     caching.Cache.load_overload = _guarded(caching.Cache.load_overload, "load")

@@ -67,6 +67,7 @@ def test_damaged_cache_is_detected_and_rebuilt(tmp_path: Path, damage: str) -> N
     env = {"NUMBA_CACHE_DIR": str(tmp_path / "cache")}
     first = _run(root, env)
     assert first.returncode == 0, first.stderr
+    assert first.stderr.count("mxemu: compiling kernels, one time") == 1  # said once, however many kernels
     files = [p for p in (tmp_path / "cache").rglob("*") if p.suffix in (".nbi", ".nbc")]
     assert any(p.suffix == ".nbi" for p in files) and any(p.suffix == ".nbc" for p in files)
     for p in files:
@@ -80,6 +81,7 @@ def test_damaged_cache_is_detected_and_rebuilt(tmp_path: Path, damage: str) -> N
     assert third.returncode == 0, third.stderr
     assert third.stdout.strip() == EXPECTED
     assert "damaged" not in third.stderr
+    assert "compiling" not in third.stderr  # loaded from the cache: nothing to say
 
 
 def test_damaged_cache_without_the_guard_fails_every_call(tmp_path: Path) -> None:
