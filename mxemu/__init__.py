@@ -1,5 +1,7 @@
 """mxemu: a bit-exact, spec-driven emulator of OCP Microscaling (MX) numerics."""
 
+# first: numba must know the cache fallback before the kernels are decorated
+import mxemu._numba_cache  # noqa: F401
 from mxemu.array import MXArray
 from mxemu.conversion import convert
 from mxemu.errors import FileFormatError, InputError, MXError, PolicyError, SpecError, UnknownNameError

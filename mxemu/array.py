@@ -167,6 +167,12 @@ class MXArray:
     axis: tuple[int, ...]
     tensor_scale: float | None = None
 
+    def __repr__(self) -> str:
+        # a summary, not the arrays: the dataclass default printed every code and scale
+        tensor = "" if self.tensor_scale is None else f", tensor_scale={self.tensor_scale!r}"
+        return (f"MXArray({self.format.name}, shape={self.shape}, axis={self.axis}, scales={self.scales.shape}, "
+                f"policy={self.policy.name}{tensor})")
+
     @property
     def shape(self) -> tuple[int, ...]:
         return self.codes.shape

@@ -8,14 +8,16 @@ import sys
 
 import numpy as np
 
+from mxemu import __version__
 from mxemu.errors import InputError, MXError
 from mxemu.ops import decode, encode, quantize
 from mxemu.spec import ElementFormat, MXFormat, ScaleFormat, formats, get_format
 
 
 def format_table() -> str:
-    """One line per registered format with its derived constants."""
-    lines = [f"{'format':<12} {'kind':<6} {'bits':>4} {'emax':>5} {'max normal':>12} {'min subnormal':>14}  clause"]
+    """One line per registered format with its derived constants: largest and smallest positive value (the
+    smallest subnormal of a float format, one step of an integer format, the smallest power of a scale)."""
+    lines = [f"{'format':<12} {'kind':<6} {'bits':>4} {'emax':>5} {'max':>12} {'min positive':>14}  clause"]
     for name in formats():
         f = get_format(name)
         if isinstance(f, ElementFormat):
@@ -103,6 +105,10 @@ def _jobs(text: str) -> int:
     return default_jobs() if jobs == 0 else jobs
 
 
+def _plural(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
 def _golden(args: argparse.Namespace) -> int:
     from mxemu.golden import suites
     from mxemu.golden.check import check
@@ -130,21 +136,26 @@ def _golden(args: argparse.Namespace) -> int:
                        shard=None if args.shard is None else Shard.parse(args.shard), input_dtype=args.input_dtype)
         total = sum(t["count"] for t in doc["tables"])
         what = "" if args.shard is None else f"shard {args.shard}: "
-        print(f"{what}wrote {len(doc['tables'])} suite files ({total} cases) to {args.out}", file=sys.stderr)
+        print(f"{what}wrote {_plural(len(doc['tables']), 'suite file')} ({total} cases) to {args.out}",
+              file=sys.stderr)
         return 0
     if args.golden_command == "merge":
         doc = merge(args.out, args.shards, progress=sys.stderr)
         total = sum(t["count"] for t in doc["tables"])
-        print(f"merged {len(args.shards)} shard(s): {len(doc['tables'])} suite files ({total} cases) in {args.out}",
+        print(f"merged {len(args.shards)} shard(s): {_plural(len(doc['tables']), 'suite file')} ({total} cases) in "
+              f"{args.out}",
               file=sys.stderr)
         return 0
     if args.golden_command == "verify":
         bad = 0
+        said: set[str] = set()
         for directory in find_sets(args.directory):
             notes: list[str] = []
             problems = verify(directory, notes, jobs=_jobs(args.jobs))
-            for note in notes:
-                print(f"note: {directory}: {note}", file=sys.stderr)
+            for note in notes:  # the same note for every set of a directory is said once
+                if note not in said:
+                    said.add(note)
+                    print(f"note: {note}", file=sys.stderr)
             for p in problems:
                 print(f"FAIL {directory}: {p}")
             print(f"{directory}: {'verified' if not problems else f'{len(problems)} problem(s)'}")
@@ -213,7 +224,11 @@ def _conform(args: argparse.Namespace) -> int:
     import importlib
     import os
 
-    from mxemu.testing import ConformanceError, check_quantizer, identify
+    try:
+        from mxemu.testing import ConformanceError, check_quantizer, identify
+    except ModuleNotFoundError as exc:
+        raise InputError(f"mxemu conform needs {exc.name}, which is not installed; from the mxemu checkout: "
+                         f"python -m pip install -e \".[testing]\"") from None
 
     module_name, _, function_name = args.target.partition(":")
     if not module_name or not function_name:
@@ -239,16 +254,26 @@ def _conform(args: argparse.Namespace) -> int:
     return 0 if report.ok else 1
 
 
+def _warmup(args: argparse.Namespace) -> int:
+    from mxemu.warmup import warmup
+
+    seconds = warmup(progress=sys.stderr)
+    print(f"mxemu warmup: kernels ready in numba's cache ({seconds:.0f} s)")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the `mxemu` command; returns the exit status (2 for bad arguments or files)."""
     parser = argparse.ArgumentParser(prog="mxemu", description="Bit-exact OCP Microscaling (MX) emulator.")
-    sub = parser.add_subparsers(dest="command", metavar="{info,formats,golden,conform}")
+    parser.add_argument("--version", action="version", version=f"mxemu {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="{info,formats,warmup,golden,conform}")
     sub.add_parser("info", help="format table and a sample encoding (default)")
     sub.add_parser("formats", help="the format table only")
+    sub.add_parser("warmup", help="compile every kernel now, once (minutes), so that later calls start at once")
     _golden_parser(sub)
     _conform_parser(sub)
     args = parser.parse_args(argv)
-    handlers = {"conform": _conform, "golden": _golden}
+    handlers = {"conform": _conform, "golden": _golden, "warmup": _warmup}
     if args.command in handlers:
         try:
             return handlers[args.command](args)

@@ -5,8 +5,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
-import tomllib
-
+from mxemu._compat import tomllib
 from mxemu.errors import PolicyError, SpecError, UnknownNameError
 from mxemu.spec import SPEC_DIR
 

@@ -8,8 +8,7 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
-import tomllib
-
+from mxemu._compat import tomllib
 from mxemu.errors import SpecError, UnknownNameError
 
 

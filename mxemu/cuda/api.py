@@ -53,7 +53,7 @@ def _kernels():
         from mxemu.cuda import kernels
     except ImportError as exc:
         raise BackendError(f"the Triton backend needs the triton package ({exc}); "
-                           "install it with pip install 'mxemu[cuda]'") from None
+                           "from the mxemu checkout: python -m pip install -e '.[cuda]' (Triton: Linux only)") from None
     return kernels
 
 

@@ -136,9 +136,13 @@ def build_all(tasks: list[tuple[str, str]] | list[tuple[str, str, int, int]], po
             report(k, out[-1][0])
         return out
     # forkserver, not fork: the numba kernels may already run OpenMP threads here, which fork cannot copy;
-    # the server imports the suites once, so that each worker starts from a process that has them
-    ctx = mp.get_context("forkserver")
-    ctx.set_forkserver_preload(["mxemu.golden.suites", "mxemu.conversion", "mxemu.products"])
+    # the server imports the suites once, so that each worker starts from a process that has them.
+    # Windows has no forkserver: spawn starts each worker afresh there.
+    if "forkserver" in mp.get_all_start_methods():
+        ctx = mp.get_context("forkserver")
+        ctx.set_forkserver_preload(["mxemu.golden.suites", "mxemu.conversion", "mxemu.products"])
+    else:
+        ctx = mp.get_context("spawn")
     with ProcessPoolExecutor(max_workers=min(jobs, len(args)), mp_context=ctx) as pool:
         # the largest suites first keep both workers busy to the end; results go back into task order
         order = sorted(range(len(args)), key=lambda i: _cost(tasks[i]), reverse=True)

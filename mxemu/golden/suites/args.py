@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import tomllib
-
+from mxemu._compat import tomllib
 from mxemu.errors import InputError, PolicyError, UnknownNameError
 from mxemu.golden.suites.tables import (
     ALL_SUITES,
