@@ -7,7 +7,7 @@ from mxemu.io import load, save
 from mxemu.ops import decode, dequantize, encode, fake_quantize, quantize
 from mxemu.policy import Policy, get_policy, policies
 from mxemu.products import Truncated, accumulator_bits, dot, matmul, truncated
-from mxemu.spec import ElementFormat, MXFormat, ScaleFormat, formats, get_format, register_formats
+from mxemu.spec import ElementFormat, MXFormat, ScaleFormat, formats, get_format, register_formats, unregister_formats
 
 __version__ = "0.1.0"
 
@@ -41,4 +41,5 @@ __all__ = [
     "register_formats",
     "save",
     "truncated",
+    "unregister_formats",
 ]

@@ -21,14 +21,23 @@ OUTPUT_DTYPES = ("float32", "float64", "float16", "bfloat16")
 
 
 def output_dtype(dtype: object) -> np.dtype:
-    """The numpy dtype named by `dtype` if values can be written in it, else `InputError`."""
+    """The numpy dtype named by `dtype` if values can be written in it, else `InputError`.
+
+    Either byte order is accepted: the values are computed in native order and the result is byte-swapped
+    at the end (`as_output`).
+    """
     try:
         dt = np.dtype(dtype)
-    except TypeError:
+    except (TypeError, ValueError):
         dt = None
     if dt is None or dt.name not in OUTPUT_DTYPES:
-        raise InputError(f"dtype {dtype!r} is not accepted; accepted: {', '.join(OUTPUT_DTYPES)}")
+        raise InputError(f"dtype {dtype!r} is not accepted; accepted: {', '.join(OUTPUT_DTYPES)} (either byte order)")
     return dt
+
+
+def as_output(values: np.ndarray, dt: np.dtype) -> np.ndarray:
+    """values (computed in dt's native-order twin) in dt's byte order: the same numbers, other bytes."""
+    return values if values.dtype == dt else values.astype(dt)
 
 
 def normalize_axes(axis: object, ndim: int) -> tuple[int, ...]:
@@ -59,7 +68,8 @@ def to_blocks(a: np.ndarray, axes: tuple[int, ...], k: int) -> tuple[np.ndarray,
     if len(axes) == 1:
         return np.ascontiguousarray(moved).reshape(-1, k), padded
     r, c = padded[-2:]
-    tiles = moved.reshape(*padded[:-2], r // k, k, c // k, k).swapaxes(-3, -2)
+    # The leading dimensions are merged first, so that an array of up to numpy's 64 dimensions can be tiled.
+    tiles = moved.reshape(-1, r // k, k, c // k, k).swapaxes(-3, -2)
     return np.ascontiguousarray(tiles).reshape(-1, k * k), padded
 
 
@@ -71,7 +81,7 @@ def from_blocks(rows: np.ndarray, padded: tuple[int, ...], shape: tuple[int, ...
         moved = rows.reshape(padded)
     else:
         r, c = padded[-2:]
-        moved = rows.reshape(*padded[:-2], r // k, c // k, k, k).swapaxes(-3, -2).reshape(padded)
+        moved = rows.reshape(-1, r // k, c // k, k, k).swapaxes(-3, -2).reshape(padded)
     moved_shape = tuple(np.moveaxis(np.empty(shape, np.uint8), axes, tuple(range(nd - len(axes), nd))).shape)
     moved = moved[tuple(slice(0, n) for n in moved_shape)]
     return np.moveaxis(moved, tuple(range(nd - len(axes), nd)), axes)
@@ -165,6 +175,39 @@ class MXArray:
     axis: tuple[int, ...]
     tensor_scale: float | None = None
 
+    def __post_init__(self) -> None:
+        """InputError unless the parts fit together: every later read stays inside the arrays and every code
+        means a value of the format (a hand-built array is as checked as one from `quantize`)."""
+        f = self.format
+        if not isinstance(f, MXFormat):
+            raise InputError(f"MXArray format must be an MXFormat, got {type(f).__name__}")
+        if not isinstance(self.policy, Policy):
+            raise InputError(f"MXArray policy must be a Policy, got {type(self.policy).__name__}")
+        for name in ("codes", "scales"):
+            a = getattr(self, name)
+            if type(a) is not np.ndarray or a.dtype != np.uint8:
+                raise InputError(f"MXArray codes and scales must be uint8 numpy arrays; {name} is "
+                                 f"{type(a).__name__}" + (f" of dtype {a.dtype}" if isinstance(a, np.ndarray) else ""))
+        axes = normalize_axes(self.axis, self.codes.ndim)
+        object.__setattr__(self, "axis", axes)
+        k = f.block_size
+        want = tuple(-(-n // k) if d in axes else n for d, n in enumerate(self.codes.shape))
+        if self.scales.shape != want:
+            raise InputError(f"MXArray scales have shape {self.scales.shape}; codes of shape {self.codes.shape} "
+                             f"blocked along axis {axes} by {k} need {want}")
+        bits = f.element.bits
+        if bits < 8 and self.codes.size and int(self.codes.max()) >> bits:
+            raise InputError(f"MXArray codes out of range for {bits}-bit {f.element.name}: accepted [0, {1 << bits})")
+        top = f.scale.num_codes - 1 if isinstance(f.scale, ElementFormat) else f.scale.nan_code
+        if self.scales.size and int(self.scales.max()) > top:
+            raise InputError(f"MXArray scale codes out of range for {f.scale.name}: accepted [0, {top}]")
+        ts = self.tensor_scale
+        if ts is not None and not (f.tensor_scale and isinstance(ts, (float, int, np.floating))
+                                   and not isinstance(ts, bool) and np.isfinite(ts) and ts > 0
+                                   and float(np.float32(ts)) == float(ts)):
+            raise InputError(f"MXArray tensor_scale {ts!r}: accepted only for a format with a per-tensor "
+                             f"scale (NVFP4), as a positive finite float32 value")
+
     @property
     def shape(self) -> tuple[int, ...]:
         return self.codes.shape
@@ -214,12 +257,13 @@ class MXArray:
 
     def dequantize(self, dtype: object = np.float32) -> np.ndarray:
         """Values X * P_i: exact in float64; float32 exact unless beyond its range; RNE into narrower types."""
-        dt = output_dtype(dtype)
+        want = output_dtype(dtype)
+        dt = want.newbyteorder("=")
         k = self.block_size
         index = block_chunks(self.shape, self.axis, k)
         if len(index) == 1:
-            return self._dequantize(dt)
-        out = np.empty(self.shape, dt)
+            return as_output(self._dequantize(dt), want)
+        out = np.empty(self.shape, want)
         for ix in index:  # large arrays in parts, so no temporary is of the array's size
             part = MXArray(self.codes[ix], self.scales[scale_index(ix, self.axis, k)], self.format, self.policy,
                            self.axis, self.tensor_scale)
