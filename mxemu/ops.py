@@ -361,7 +361,7 @@ def _quantize_two_level(x: np.ndarray, f: MXFormat, axes: tuple[int, ...], pol: 
     rows, padded = to_blocks(x32, axes, k)
     codes = np.empty(rows.shape, np.uint8)
     scales = np.empty(rows.shape[0], np.uint8)
-    nvfp4.quantize_two_level_blocks(rows, np.float32(1.0 if ts is None else ts), ts is not None,
+    nvfp4.quantize_nvfp4_blocks(rows, np.float32(1.0 if ts is None else ts), ts is not None,
                                 format_params(f.element), format_params(f.scale), policy_params(pol),
                                 policy_params(Policy()), codes, scales)
     return (np.ascontiguousarray(from_blocks(codes, padded, x.shape, axes, k)),

@@ -35,7 +35,7 @@ def float32_parts(v):
 
 
 @njit(cache=True, parallel=True)
-def quantize_two_level_blocks(x, tensor_scale, has_tensor_scale, F_elem, F_scale, P, P_scale, codes, scales):
+def quantize_nvfp4_blocks(x, tensor_scale, has_tensor_scale, F_elem, F_scale, P, P_scale, codes, scales):
     """Rows of float32 values -> element codes and element-format scale codes (one row per block)."""
     elem_max = np.float32(max_normal(F_elem))
     scale_min = np.float32(pow2(F_scale[EMIN]))
