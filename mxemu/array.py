@@ -157,7 +157,7 @@ def flat_runs(shape: tuple[int, ...], index: tuple[slice, ...]) -> tuple[np.ndar
 
 @dataclass(frozen=True, eq=False)
 class MXArray:
-    """An MX-quantized array: element `codes` of the original shape and one E8M0 code per block.
+    """An MX-quantized array: element `codes` of the original shape and one scale code per block.
 
     `axis` holds the blocked dimension (or two, for square 2-D tiles); `scales` has the shape of
     `codes` with each blocked dimension n replaced by ceil(n / block_size).
@@ -198,7 +198,8 @@ class MXArray:
         bits = f.element.bits
         if bits < 8 and self.codes.size and int(self.codes.max()) >> bits:
             raise InputError(f"MXArray codes out of range for {bits}-bit {f.element.name}: accepted [0, {1 << bits})")
-        top = f.scale.num_codes - 1 if isinstance(f.scale, ElementFormat) else f.scale.nan_code
+        # An element-format scale is positive: its sign bit is clear (MX §5.4 scales carry no sign).
+        top = (1 << (f.scale.bits - 1)) - 1 if isinstance(f.scale, ElementFormat) else f.scale.nan_code
         if self.scales.size and int(self.scales.max()) > top:
             raise InputError(f"MXArray scale codes out of range for {f.scale.name}: accepted [0, {top}]")
         ts = self.tensor_scale

@@ -172,6 +172,12 @@ def test_a_scale_code_beyond_a_narrow_scale_is_refused(custom):
         mx.MXArray(q.codes, np.full(1, 138, np.uint8), q.format, q.policy, q.axis)
 
 
+def test_a_negative_element_format_scale_is_refused():
+    q = mx.quantize(np.ones(16, F32), "nvfp4")
+    with pytest.raises(InputError, match=r"scale codes out of range for fp8_e4m3: accepted \[0, 127\]"):
+        mx.MXArray(q.codes, q.scales | 0x80, q.format, q.policy, q.axis)
+
+
 # 7. Byte-swapped output dtypes -----------------------------------------------------------------------------
 
 @pytest.mark.parametrize("dt", [">f2", ">f4", ">f8", np.dtype(ml_dtypes.bfloat16).newbyteorder(">")])
