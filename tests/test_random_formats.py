@@ -260,7 +260,7 @@ def test_random_registered_formats_equal_the_oracle(tmp_path: Path, spec: tuple[
 
 
 @pytest.mark.slow
-@settings(max_examples=2000, **SETTINGS)
+@settings(max_examples=1000, **SETTINGS)
 @given(spec=format_files(), data=st.data())
 def test_random_registered_formats_equal_the_oracle_long(tmp_path: Path, spec: tuple[str, dict],
                                                          data: st.DataObject):
