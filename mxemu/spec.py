@@ -79,6 +79,8 @@ class ElementFormat:
                                 f"exponent_bits + mantissa_bits <= {MAX_ELEMENT_BITS} (codes are uint8)")
             if (self.specials == "nan_only" and m == 0) or (self.specials == "ieee" and e < 2):
                 raise SpecError(f"{where}: specials = {self.specials!r} leaves no finite top binade")
+            if self.specials == "ieee" and m == 0:
+                raise SpecError(f"{where}: specials = 'ieee' needs mantissa_bits >= 1 for a NaN code")
             lo, hi = self.emin - m, self.emax
             if lo < -ELEMENT_EXPONENT_LIMIT or hi > ELEMENT_EXPONENT_LIMIT:
                 raise SpecError(f"{where}: bias {self.bias} puts values in [2^{lo}, 2^{hi}]; mxemu needs them "

@@ -304,6 +304,7 @@ E4M3, E8M0 = mx.get_format("fp8_e4m3"), mx.get_format("e8m0")
     (lambda: mx.ElementFormat("x", "float", 9, 4, 4, 7, "ieee", "c"), r"<= 8 \(codes are uint8\)"),
     (lambda: mx.ElementFormat("x", "float", 8, 4, 4, 7, "ieee", "c"), r"bits = 1 \+ exponent_bits \+ mantissa_bits"),
     (lambda: mx.ElementFormat("x", "int", 16, 0, 14, 0, "none", "c"), r"2 <= bits <= 8 \(codes are uint8\)"),
+    (lambda: mx.ElementFormat("x", "float", 3, 2, 0, 1, "ieee", "c"), "needs mantissa_bits >= 1 for a NaN code"),
     (lambda: mx.ElementFormat("x", "int", 8, 0, 6, 3, "none", "c"), "bias 0"),
     (lambda: mx.ElementFormat("x", "posit", 8, 4, 3, 7, "none", "c"), "kind = 'posit'"),
     (lambda: mx.ElementFormat("x", "float", 8.0, 4, 3, 7, "none", "c"), "bits must be an int"),
