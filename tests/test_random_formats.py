@@ -254,14 +254,14 @@ SETTINGS = {"deadline": None, "suppress_health_check": [HealthCheck.too_slow, He
                                                            HealthCheck.data_too_large]}
 
 
-@settings(max_examples=60, **SETTINGS)
+@settings(max_examples=200, **SETTINGS)
 @given(spec=format_files(), data=st.data())
 def test_random_registered_formats_equal_the_oracle(tmp_path: Path, spec: tuple[str, dict], data: st.DataObject):
     check_random_format(tmp_path, *spec, data)
 
 
 @pytest.mark.slow
-@settings(max_examples=1000, **SETTINGS)
+@settings(max_examples=5000, **SETTINGS)
 @given(spec=format_files(), data=st.data())
 def test_random_registered_formats_equal_the_oracle_long(tmp_path: Path, spec: tuple[str, dict],
                                                          data: st.DataObject):
