@@ -23,7 +23,7 @@ from mxemu.products import (
     matmul,
     truncated,
 )
-from mxemu.spec import ElementFormat, MXFormat, ScaleFormat, formats, get_format, register_formats
+from mxemu.spec import ElementFormat, MXFormat, ScaleFormat, formats, get_format, register_formats, unregister_formats
 
 __version__ = "0.1.0"
 
@@ -68,4 +68,5 @@ __all__ = [
     "save",
     "set_num_threads",
     "truncated",
+    "unregister_formats",
 ]

@@ -23,14 +23,23 @@ OUTPUT_DTYPES = ("float32", "float64", "float16", "bfloat16")
 
 
 def output_dtype(dtype: object) -> np.dtype:
-    """The numpy dtype named by `dtype` if values can be written in it, else `InputError`."""
+    """The numpy dtype named by `dtype` if values can be written in it, else `InputError`.
+
+    Either byte order is accepted: the values are computed in native order and the result is byte-swapped
+    at the end (`as_output`).
+    """
     try:
         dt = np.dtype(dtype)
-    except TypeError:
+    except (TypeError, ValueError):
         dt = None
     if dt is None or dt.name not in OUTPUT_DTYPES:
-        raise InputError(f"dtype {dtype!r} is not accepted; accepted: {', '.join(OUTPUT_DTYPES)}")
+        raise InputError(f"dtype {dtype!r} is not accepted; accepted: {', '.join(OUTPUT_DTYPES)} (either byte order)")
     return dt
+
+
+def as_output(values: np.ndarray, dt: np.dtype) -> np.ndarray:
+    """values (computed in dt's native-order twin) in dt's byte order: the same numbers, other bytes."""
+    return values if values.dtype == dt else values.astype(dt)
 
 
 def normalize_axes(axis: object, ndim: int) -> tuple[int, ...]:
@@ -61,7 +70,8 @@ def to_blocks(a: np.ndarray, axes: tuple[int, ...], k: int) -> tuple[np.ndarray,
     if len(axes) == 1:
         return np.ascontiguousarray(moved).reshape(-1, k), padded
     r, c = padded[-2:]
-    tiles = moved.reshape(*padded[:-2], r // k, k, c // k, k).swapaxes(-3, -2)
+    # The leading dimensions are merged first, so that an array of up to numpy's 64 dimensions can be tiled.
+    tiles = moved.reshape(-1, r // k, k, c // k, k).swapaxes(-3, -2)
     return np.ascontiguousarray(tiles).reshape(-1, k * k), padded
 
 
@@ -73,7 +83,7 @@ def from_blocks(rows: np.ndarray, padded: tuple[int, ...], shape: tuple[int, ...
         moved = rows.reshape(padded)
     else:
         r, c = padded[-2:]
-        moved = rows.reshape(*padded[:-2], r // k, c // k, k, k).swapaxes(-3, -2).reshape(padded)
+        moved = rows.reshape(-1, r // k, c // k, k, k).swapaxes(-3, -2).reshape(padded)
     moved_shape = tuple(np.moveaxis(np.empty(shape, np.uint8), axes, tuple(range(nd - len(axes), nd))).shape)
     moved = moved[tuple(slice(0, n) for n in moved_shape)]
     return np.moveaxis(moved, tuple(range(nd - len(axes), nd)), axes)
@@ -149,7 +159,7 @@ def flat_runs(shape: tuple[int, ...], index: tuple[slice, ...]) -> tuple[np.ndar
 
 @dataclass(frozen=True, eq=False)
 class MXArray:
-    """An MX-quantized array: element `codes` of the original shape and one E8M0 code per block.
+    """An MX-quantized array: element `codes` of the original shape and one scale code per block.
 
     `axis` holds the blocked dimension (or two, for square 2-D tiles); `scales` has the shape of
     `codes` with each blocked dimension n replaced by ceil(n / block_size).
@@ -172,6 +182,40 @@ class MXArray:
         tensor = "" if self.tensor_scale is None else f", tensor_scale={self.tensor_scale!r}"
         return (f"MXArray({self.format.name}, shape={self.shape}, axis={self.axis}, scales={self.scales.shape}, "
                 f"policy={self.policy.name}{tensor})")
+
+    def __post_init__(self) -> None:
+        """InputError unless the parts fit together: every later read stays inside the arrays and every code
+        means a value of the format (a hand-built array is as checked as one from `quantize`)."""
+        f = self.format
+        if not isinstance(f, MXFormat):
+            raise InputError(f"MXArray format must be an MXFormat, got {type(f).__name__}")
+        if not isinstance(self.policy, Policy):
+            raise InputError(f"MXArray policy must be a Policy, got {type(self.policy).__name__}")
+        for name in ("codes", "scales"):
+            a = getattr(self, name)
+            if type(a) is not np.ndarray or a.dtype != np.uint8:
+                raise InputError(f"MXArray codes and scales must be uint8 numpy arrays; {name} is "
+                                 f"{type(a).__name__}" + (f" of dtype {a.dtype}" if isinstance(a, np.ndarray) else ""))
+        axes = normalize_axes(self.axis, self.codes.ndim)
+        object.__setattr__(self, "axis", axes)
+        k = f.block_size
+        want = tuple(-(-n // k) if d in axes else n for d, n in enumerate(self.codes.shape))
+        if self.scales.shape != want:
+            raise InputError(f"MXArray scales have shape {self.scales.shape}; codes of shape {self.codes.shape} "
+                             f"blocked along axis {axes} by {k} need {want}")
+        bits = f.element.bits
+        if bits < 8 and self.codes.size and int(self.codes.max()) >> bits:
+            raise InputError(f"MXArray codes out of range for {bits}-bit {f.element.name}: accepted [0, {1 << bits})")
+        # An element-format scale is positive: its sign bit is clear (MX §5.4 scales carry no sign).
+        top = (1 << (f.scale.bits - 1)) - 1 if isinstance(f.scale, ElementFormat) else f.scale.nan_code
+        if self.scales.size and int(self.scales.max()) > top:
+            raise InputError(f"MXArray scale codes out of range for {f.scale.name}: accepted [0, {top}]")
+        ts = self.tensor_scale
+        if ts is not None and not (f.tensor_scale and isinstance(ts, (float, int, np.floating))
+                                   and not isinstance(ts, bool) and np.isfinite(ts) and ts > 0
+                                   and float(np.float32(ts)) == float(ts)):
+            raise InputError(f"MXArray tensor_scale {ts!r}: accepted only for a format with a per-tensor "
+                             f"scale (NVFP4), as a positive finite float32 value")
 
     @property
     def shape(self) -> tuple[int, ...]:
@@ -223,16 +267,19 @@ class MXArray:
     def dequantize(self, dtype: object = np.float32, out: np.ndarray | None = None) -> np.ndarray:
         """Values X * P_i: exact in float64; float32 exact unless beyond its range; RNE into narrower types.
 
-        `out`: an array of this shape and `dtype` to write the values into (see `mxemu.dequantize`).
+        `dtype` may be of either byte order (the values are computed in native order, then stored).
+        `out`: an array of this shape and `dtype` (native byte order) to write the values into (see
+        `mxemu.dequantize`).
         """
-        dt = output_dtype(dtype)
+        want = output_dtype(dtype)
+        dt = want.newbyteorder("=")
         if out is not None:
             out = check_out(out, self.shape, dt, {"codes": self.codes, "scales": self.scales})
         k = self.block_size
         index = block_chunks(self.shape, self.axis, k)
         if out is None and len(index) == 1:
-            return self._dequantize(dt)
-        result = np.empty(self.shape, dt) if out is None else out
+            return as_output(self._dequantize(dt), want)
+        result = np.empty(self.shape, want) if out is None else out
         for ix in index:  # large arrays in parts, so no temporary is of the array's size
             part = MXArray(self.codes[ix], self.scales[scale_index(ix, self.axis, k)], self.format, self.policy,
                            self.axis, self.tensor_scale)
@@ -244,7 +291,8 @@ class MXArray:
         holds the blocks as rows and the kernel writes dt)."""
         rows, padded = to_blocks(self.codes, self.axis, self.block_size)
         wide = dt.name in ("float32", "float64")
-        direct = (out is not None and wide and out.flags.c_contiguous and self.axis == (self.codes.ndim - 1,)
+        direct = (out is not None and wide and out.dtype == dt and out.flags.c_contiguous
+                  and self.axis == (self.codes.ndim - 1,)
                   and padded == self.shape)
         dest = out.reshape(rows.shape) if direct else np.empty(rows.shape, dt if wide else np.float64)
         with region(rows.size):

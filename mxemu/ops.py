@@ -23,18 +23,29 @@ from mxemu.kernels import block as kb
 from mxemu.kernels import dispatch, nvfp4
 from mxemu.kernels.dispatch import to_dtype
 from mxemu.kernels.params import INPUT_LAYOUTS, INT_VIEW, format_params, policy_params
+from mxemu.kernels.scale import E8M0_SCALE, scale_params
 from mxemu.kernels.threads import region
 from mxemu.packing import block_geometry
 from mxemu.policy import Policy, get_policy
-from mxemu.spec import ElementFormat, MXFormat, get_format
+from mxemu.spec import ElementFormat, MXFormat, ScaleFormat, get_format
 
 MAX_SCALE_EXP = 512
+
+
+def _plain_array(x: object, what: str) -> object:
+    """x as a plain ndarray when it is an ndarray subclass whose values are its buffer (np.memmap); InputError
+    for np.matrix (its operators and shapes differ) and masked arrays (their mask would be dropped)."""
+    if isinstance(x, (np.matrix, np.ma.MaskedArray)):
+        raise InputError(f"{what} is a {type(x).__name__}; accepted: a plain numpy array (np.asarray({what}), "
+                         f"with masked values filled first)")
+    return x.view(np.ndarray) if isinstance(x, np.ndarray) else x
 
 
 def _float_array(x: object, what: str = "x") -> np.ndarray:
     """x if it is a float16/bfloat16/float32/float64 numpy array (a numpy scalar as a 0-d array), else InputError."""
     if isinstance(x, np.generic):
         x = np.asarray(x)
+    x = _plain_array(x, what)
     if not isinstance(x, np.ndarray):
         raise InputError(f"{what} must be a numpy array of float16, bfloat16, float32 or float64; got "
                          f"{type(x).__name__} (wrap it, e.g. np.asarray({what}, dtype=np.float32))")
@@ -171,6 +182,7 @@ def encode(x: np.ndarray, fmt: str | ElementFormat, *, scale_exp: int | np.ndarr
 def _codes(codes: object, element: ElementFormat) -> np.ndarray:
     if isinstance(codes, np.generic):
         codes = np.asarray(codes)
+    codes = _plain_array(codes, "codes")
     if not isinstance(codes, np.ndarray) or codes.dtype.kind not in "ui":
         raise InputError(f"codes must be an integer numpy array, got {type(codes).__name__}"
                          + (f" of dtype {codes.dtype}" if isinstance(codes, np.ndarray) else ""))
@@ -192,13 +204,14 @@ def decode(codes: np.ndarray, fmt: str | ElementFormat, *, scale_exp: int | np.n
     """
     element = _element_format(fmt)
     c = _codes(codes, element)
-    dt = output_dtype(dtype)
+    want = output_dtype(dtype)
+    dt = want.newbyteorder("=")
     s = _scale_exp(scale_exp, c.shape)
-    out = np.empty(c.shape, dt) if out is None else check_out(out, c.shape, dt, {"codes": c})
+    out = np.empty(c.shape, want) if out is None else check_out(out, c.shape, dt, {"codes": c})
     for ix in block_chunks(c.shape):
         part = np.asarray(c[ix], dtype=np.uint8, order="C")  # keeps a 0-d array 0-d
         dest = out[(*ix, ...)]  # a view, also of a 0-d array (out[()] would be a scalar copy)
-        direct = dt.name == "float64" and dest.flags.c_contiguous  # the kernel writes float64 values
+        direct = out.dtype == np.float64 and dest.flags.c_contiguous  # the kernel writes native float64 values
         values = dest.reshape(-1) if direct else np.empty(part.size, np.float64)
         with region(part.size):
             kb.decode_elements(part.reshape(-1), format_params(element), _scale_exp_part(s, ix), values)
@@ -216,7 +229,44 @@ def _check_block_input(x: object, fmt: object, axis: object, policy: object
     axes = normalize_axes(axis, x.ndim)
     if x.size == 0:
         raise InputError(f"cannot quantize an empty array (shape {x.shape})")
+    if f.two_level:
+        _check_two_level_policy(f, pol)
+    else:
+        _check_scale_policy(f.scale, pol)
     return f, pol, x, axes
+
+
+# Policy fields the two-level recipe fixes (kernels/nvfp4.py): its scale is rounded from a float32 quotient,
+# and its elements are clamped before they are encoded.
+_TWO_LEVEL_FIXED = ("scale_rule", "log2", "descale", "min_scale_encoding", "scale_overflow", "zero_block_scale",
+                    "subnormal_inputs", "overflow", "int_range")
+
+
+def _check_two_level_policy(f: MXFormat, pol: Policy) -> None:
+    """PolicyError for a policy asking what the two-level recipe does not do."""
+    default = Policy()
+    changed = [k for k in _TWO_LEVEL_FIXED if getattr(pol, k) != getattr(default, k)]
+    if changed:
+        raise PolicyError(f"{f.name} scales by the two-level (NVFP4) recipe, which fixes "
+                          f"{', '.join(f'{k}={getattr(default, k)!r}' for k in changed)}; the policy asks "
+                          f"{', '.join(f'{k}={getattr(pol, k)!r}' for k in changed)}")
+    if pol.rounding == "stochastic":
+        raise PolicyError(f"{f.name} quantization supports the deterministic rounding modes only")
+    if pol.nonfinite == "inf_as_exponent":
+        raise PolicyError(f"{f.name}: nonfinite='inf_as_exponent' reads float bits and applies to exponent-only "
+                          f"scales; accepted: nan_scale, propagate, ignore_nan, finite_amax")
+
+
+def _check_scale_policy(scale: ScaleFormat, pol: Policy) -> None:
+    """PolicyError for the E8M0-specific policy fields when the scale is another exponent-only format."""
+    if scale_params(scale) == E8M0_SCALE:
+        return
+    if pol.min_scale_encoding != "exact":
+        raise PolicyError(f"min_scale_encoding={pol.min_scale_encoding!r} models peers' E8M0 code 0x00; scale "
+                          f"{scale.name!r} accepts 'exact' only")
+    if pol.zero_block_scale > scale.nan_code:
+        raise PolicyError(f"zero_block_scale={pol.zero_block_scale} is not a code of scale {scale.name!r}; "
+                          f"accepted: an integer in [0, {scale.nan_code}]")
 
 
 def _rows(x: np.ndarray, f: MXFormat, axes: tuple[int, ...], pol: Policy,
@@ -239,9 +289,9 @@ def quantize(x: np.ndarray, fmt: str | MXFormat, axis: int | tuple[int, int] = -
 
     A last block shorter than `block_size` is padded with +0 lanes, which change neither the
     scale nor any real element's code; the padding is not stored. `tensor_scale` applies to
-    formats with a per-tensor scale (NVFP4): None for one level, "amax" for fl32(amax / 2688),
-    or a positive float32 value. Large arrays are quantized in chunks that cut no block, with the
-    same bits as one pass.
+    formats with a per-tensor scale (NVFP4): None for one level, "amax" for fl32(amax / (element max *
+    scale max)), 2688 for NVFP4, or a positive float32 value. Large arrays are quantized in chunks that cut
+    no block, with the same bits as one pass.
 
     >>> import numpy as np
     >>> q = quantize(np.array([7.0, 3.5, 0.25, 0.75, -5.0] + [0.0] * 27, np.float32), "mxfp4_e2m1")
@@ -250,20 +300,17 @@ def quantize(x: np.ndarray, fmt: str | MXFormat, axis: int | tuple[int, int] = -
     """
     f, pol, x, axes = _check_block_input(x, fmt, axis, policy)
     k = f.block_size
-    ts, source = None, None
+    ts = None
     if f.tensor_scale:
-        if pol.rounding == "stochastic":
-            raise PolicyError(f"{f.name} quantization supports the deterministic rounding modes only")
-        ts = _tensor_scale(x, tensor_scale)
+        ts = _tensor_scale(x, tensor_scale, f)
     elif tensor_scale is not None:
-        raise InputError(f"{f.name} has no per-tensor scale; tensor_scale applies to NVFP4")
-    else:
-        source = _random_source(x.shape, pol, seed, random_bits)
+        raise InputError(f"{f.name} has no per-tensor scale; tensor_scale applies to two-level formats (NVFP4)")
+    source = _random_source(x.shape, pol, seed, random_bits)  # None for two-level formats: no stochastic rounding
     index = block_chunks(x.shape, axes, k)
     codes = np.empty(x.shape, np.uint8)
     scales = np.empty(block_geometry(x.shape, axes, k)[1], np.uint8)
     for ix in index:
-        if f.tensor_scale:
+        if f.two_level:
             c, s = _quantize_two_level(x[ix], f, axes, pol, ts)
         else:
             c, s = _quantize(x[ix], f, axes, pol, _random_bits(source, pol, x.shape, ix))
@@ -278,33 +325,31 @@ def quantize(x: np.ndarray, fmt: str | MXFormat, axis: int | tuple[int, int] = -
 
 def _quantize(x: np.ndarray, f: MXFormat, axes: tuple[int, ...], pol: Policy,
               rbits: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Codes and E8M0 scales of x in one pass."""
+    """Codes and exponent-only scales of x in one pass."""
     rows, padded, rrows = _rows(x, f, axes, pol, rbits)
     ebits, mbits = INPUT_LAYOUTS[x.dtype.name]
     codes = np.empty(rows.shape, np.uint8)
     scales = np.empty(rows.shape[0], np.uint8)
-    dispatch.quantize_rows(rows, ebits, mbits, format_params(f.element), policy_params(pol), rrows, codes, scales)
+    dispatch.quantize_rows(rows, ebits, mbits, format_params(f.element), policy_params(pol), rrows, codes, scales,
+                           scale_params(f.scale))
     return (np.ascontiguousarray(from_blocks(codes, padded, x.shape, axes, f.block_size)),
             np.ascontiguousarray(scale_array(scales, padded, axes, f.block_size)))
 
 
-NVFP4_TENSOR_DIVISOR = np.float32(6.0 * 448.0)
-
-
-def _tensor_scale(x: np.ndarray, tensor_scale: object) -> np.float32 | None:
-    """The per-tensor scale of NVFP4 named by `tensor_scale` (None: one level)."""
+def _tensor_scale(x: np.ndarray, tensor_scale: object, f: MXFormat) -> np.float32 | None:
+    """The per-tensor scale of a two-level format named by `tensor_scale` (None: one level)."""
     if tensor_scale is None:
         return None
     if isinstance(tensor_scale, str) and tensor_scale == "amax":
-        # fl32(amax / (6 * 448)) over the finite values (torchao per_tensor_amax_to_scale); an all-zero
-        # tensor takes 1, as Transformer Engine does. NVFP4 is defined in float32 arithmetic: amax is
-        # that of the input rounded to float32.
+        # fl32(amax / (elem_max * scale_max)), 6 * 448 for NVFP4, over the finite values (torchao
+        # per_tensor_amax_to_scale); an all-zero tensor takes 1, as Transformer Engine does. NVFP4 is defined
+        # in float32 arithmetic: amax is that of the input rounded to float32.
         amax = np.float32(0)
         for ix in block_chunks(x.shape):
             part = np.abs(x[ix].astype(np.float32))
             part[~np.isfinite(part)] = 0
             amax = max(amax, part.max())
-        ts = np.float32(amax / NVFP4_TENSOR_DIVISOR)
+        ts = np.float32(amax / np.float32(f.element.max_normal * f.scale.max_normal))
         ts = ts if ts > 0 else np.float32(1.0)
     elif isinstance(tensor_scale, (float, int, np.floating)) and not isinstance(tensor_scale, bool):
         ts = np.float32(tensor_scale)
@@ -317,8 +362,10 @@ def _tensor_scale(x: np.ndarray, tensor_scale: object) -> np.float32 | None:
 
 def _quantize_two_level(x: np.ndarray, f: MXFormat, axes: tuple[int, ...], pol: Policy,
                         ts: np.float32 | None) -> tuple[np.ndarray, np.ndarray]:
-    """NVFP4 codes and E4M3 block scales of x under an optional FP32 tensor scale (kernels/nvfp4.py)."""
+    """Element codes and element-format block scales of x under an optional FP32 tensor scale (kernels/nvfp4.py)."""
     x32 = x.astype(np.float32)  # NVFP4 is defined in float32 arithmetic; float64 input rounds here
+    if pol.nonfinite in ("ignore_nan", "finite_amax"):
+        _check_nan_policy(x32, f.element, pol)
     k = f.block_size
     rows, padded = to_blocks(x32, axes, k)
     codes = np.empty(rows.shape, np.uint8)
@@ -347,7 +394,7 @@ def fake_quantize(x: np.ndarray, fmt: str | MXFormat, axis: int | tuple[int, int
     dt = x.dtype.newbyteorder("=")
     if out is not None:
         out = check_out(out, x.shape, dt, {"x": x}, in_place="x")
-    if f.tensor_scale:
+    if f.two_level:
         values = quantize(x, f, axis, pol, seed, random_bits).dequantize(dt)
         if out is None:
             return values
@@ -365,7 +412,7 @@ def fake_quantize(x: np.ndarray, fmt: str | MXFormat, axis: int | tuple[int, int
 
 def _fake_quantize(x: np.ndarray, f: MXFormat, axes: tuple[int, ...], pol: Policy, rbits: np.ndarray,
                    out: np.ndarray | None = None) -> np.ndarray:
-    """`fake_quantize` of an E8M0-scaled format in one pass over x, into out when given.
+    """`fake_quantize` of a format with an exponent-only scale in one pass over x, into out when given.
 
     Blocks along a contiguous last axis that need no padding are out's own memory seen as rows, so
     the kernels write there directly; otherwise the rows are a copy and the result is copied in.
@@ -374,7 +421,8 @@ def _fake_quantize(x: np.ndarray, f: MXFormat, axes: tuple[int, ...], pol: Polic
     ebits, mbits = INPUT_LAYOUTS[x.dtype.name]
     direct = (out is not None and out.flags.c_contiguous and axes == (x.ndim - 1,) and padded == x.shape)
     dest = out.reshape(rows.shape) if direct else np.empty(rows.shape, x.dtype.newbyteorder("="))
-    dispatch.fake_quantize_rows(rows, ebits, mbits, format_params(f.element), policy_params(pol), rrows, dest)
+    dispatch.fake_quantize_rows(rows, ebits, mbits, format_params(f.element), policy_params(pol), rrows, dest,
+                                scale_params(f.scale))
     if direct:
         return out
     result = from_blocks(dest, padded, x.shape, axes, f.block_size)

@@ -330,7 +330,8 @@ def _split(fa: ElementFormat, fb: ElementFormat, k: int) -> int:
 def _check_operand(x: object, name: str) -> MXArray:
     if not isinstance(x, MXArray):
         raise InputError(f"{name} must be an MXArray, got {type(x).__name__}")
-    if not isinstance(x.format.scale, ScaleFormat) or x.tensor_scale is not None:
+    scale = x.format.scale
+    if not isinstance(scale, ScaleFormat) or (scale.bias, scale.nan_code) != (127, 255) or x.tensor_scale is not None:
         raise InputError(f"{name} is {x.format.name}; dot and matmul take E8M0-scaled MX formats "
                          f"(mxfp8/6/4, mxint-b), not a two-level format")
     return x

@@ -25,6 +25,25 @@ SPEC_DIR = _spec_dir()
 SPECIALS = ("ieee", "nan_only", "none")
 ALIASES = {"mxfp4": "mxfp4_e2m1", "mxfp8": "mxfp8_e4m3"}
 
+# Limits of what the kernels implement exactly (docs/numerics.md, "Format limits").
+MAX_ELEMENT_BITS = 8  # element and scale codes are stored as uint8
+ELEMENT_EXPONENT_LIMIT = 64  # element values lie in [2^-64, 2^64]: every product with a scale is exact in float64
+MAX_BLOCK_SIZE = 1 << 16
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _check_fields(fmt: object, ints: tuple[str, ...]) -> None:
+    """SpecError unless the name is a non-empty str and the named fields are ints."""
+    kind = type(fmt).__name__
+    if not isinstance(fmt.name, str) or not fmt.name:
+        raise SpecError(f"{kind}.name must be a non-empty str, got {fmt.name!r}")
+    for field in ints:
+        if not _is_int(getattr(fmt, field)):
+            raise SpecError(f"{kind} {fmt.name!r}: {field} must be an int, got {getattr(fmt, field)!r}")
+
 
 @dataclass(frozen=True)
 class ElementFormat:
@@ -46,6 +65,35 @@ class ElementFormat:
     bias: int
     specials: str
     clause: str
+
+    def __post_init__(self) -> None:
+        _check_fields(self, ("bits", "exponent_bits", "mantissa_bits", "bias"))
+        where = f"element format {self.name!r}"
+        if self.kind == "float":
+            e, m = self.exponent_bits, self.mantissa_bits
+            if self.specials not in SPECIALS:
+                raise SpecError(f"{where}: specials = {self.specials!r}; accepted: {list(SPECIALS)}")
+            if not (e >= 1 and m >= 0 and self.bits == 1 + e + m <= MAX_ELEMENT_BITS):
+                raise SpecError(f"{where}: need exponent_bits >= 1, mantissa_bits >= 0 and bits = 1 + "
+                                f"exponent_bits + mantissa_bits <= {MAX_ELEMENT_BITS} (codes are uint8)")
+            if (self.specials == "nan_only" and m == 0) or (self.specials == "ieee" and e < 2):
+                raise SpecError(f"{where}: specials = {self.specials!r} leaves no finite top binade")
+            if self.specials == "ieee" and m == 0:
+                raise SpecError(f"{where}: specials = 'ieee' needs mantissa_bits >= 1 for a NaN code")
+            lo, hi = self.emin - m, self.emax
+            if lo < -ELEMENT_EXPONENT_LIMIT or hi > ELEMENT_EXPONENT_LIMIT:
+                raise SpecError(f"{where}: bias {self.bias} puts values in [2^{lo}, 2^{hi}]; mxemu needs them "
+                                f"in [2^-{ELEMENT_EXPONENT_LIMIT}, 2^{ELEMENT_EXPONENT_LIMIT}]")
+        elif self.kind == "int":
+            if not (2 <= self.bits <= MAX_ELEMENT_BITS and 0 <= self.mantissa_bits < self.bits):
+                raise SpecError(f"{where}: need 2 <= bits <= {MAX_ELEMENT_BITS} (codes are uint8) and "
+                                f"0 <= fraction_bits < bits")
+            if (self.exponent_bits, self.bias, self.specials) != (0, 0, "none"):
+                raise SpecError(f"{where}: an integer format has exponent_bits 0, bias 0 and specials 'none'")
+        else:
+            raise SpecError(f"{where}: kind = {self.kind!r}; accepted: ['float', 'int']")
+        if self.max_int < 1:
+            raise SpecError(f"{where}: the layout has no positive finite value")
 
     @property
     def is_int(self) -> bool:
@@ -158,6 +206,15 @@ class ScaleFormat:
     bias: int
     clause: str
 
+    def __post_init__(self) -> None:
+        _check_fields(self, ("exponent_bits", "bias"))
+        if not 2 <= self.exponent_bits <= MAX_ELEMENT_BITS:
+            raise SpecError(f"scale format {self.name!r}: need 2 <= exponent_bits <= {MAX_ELEMENT_BITS}")
+        top = (1 << self.exponent_bits) - 2
+        if not 0 <= self.bias <= top:
+            raise SpecError(f"scale format {self.name!r}: need 0 <= bias <= {top} (2^0 must be a scale value), "
+                            f"got {self.bias}")
+
     @property
     def nan_code(self) -> int:
         return (1 << self.exponent_bits) - 1
@@ -186,6 +243,33 @@ class MXFormat:
     block_size: int
     tensor_scale: bool
     clause: str
+
+    def __post_init__(self) -> None:
+        _check_fields(self, ("block_size",))
+        where = f"MX format {self.name!r}"
+        if not isinstance(self.element, ElementFormat):
+            raise SpecError(f"{where}: element must be an ElementFormat, got {type(self.element).__name__}")
+        if not 1 <= self.block_size <= MAX_BLOCK_SIZE:
+            raise SpecError(f"{where}: block_size must be in [1, {MAX_BLOCK_SIZE}], got {self.block_size}")
+        if not isinstance(self.tensor_scale, bool):
+            raise SpecError(f"{where}: tensor_scale must be true or false")
+        if isinstance(self.scale, ElementFormat):
+            # A two-level block scale is rounded from a float32 quotient and a NaN block needs its NaN code.
+            if self.scale.is_int or not self.scale.has_nan:
+                raise SpecError(f"{where}: a block scale that is an element format must be a float format with a "
+                                f"NaN code (e.g. fp8_e4m3); {self.scale.name!r} is not")
+        elif isinstance(self.scale, ScaleFormat):
+            if self.tensor_scale:
+                raise SpecError(f"{where}: tensor_scale applies to two-level formats, whose block scale is an "
+                                f"element format (NVFP4); {self.scale.name!r} is an exponent-only scale")
+        else:
+            raise SpecError(f"{where}: scale must be a ScaleFormat or an ElementFormat, got "
+                            f"{type(self.scale).__name__}")
+
+    @property
+    def two_level(self) -> bool:
+        """Whether the block scale is an element format rounded from a float32 quotient (NVFP4-like)."""
+        return isinstance(self.scale, ElementFormat)
 
 
 Format = ElementFormat | ScaleFormat | MXFormat
@@ -234,27 +318,25 @@ def _element(name: str, t: dict, where: str) -> ElementFormat:
         m = _require(t, "mantissa_bits", int, where)
         bias = _require(t, "bias", int, where)
         specials = _require(t, "specials", str, where)
-        if specials not in SPECIALS:
-            raise SpecError(f"{where}: specials = {specials!r}; accepted: {list(SPECIALS)}")
-        if not (1 <= e <= 8 and 0 <= m <= 10 and 1 + e + m <= 16):
-            raise SpecError(f"{where}: need 1 <= exponent_bits <= 8, 0 <= mantissa_bits <= 10, bits <= 16")
-        if (specials == "nan_only" and m == 0) or (specials == "ieee" and e < 2):
-            raise SpecError(f"{where}: specials = {specials!r} leaves no finite top binade")
-        fmt = ElementFormat(name, "float", 1 + e + m, e, m, bias, specials, clause)
+        fmt = _built(where, ElementFormat, name, "float", 1 + e + m, e, m, bias, specials, clause)
     elif kind == "int":
         _check_keys(t, {"kind", "clause", "bits", "fraction_bits", "stated"}, where)
         bits = _require(t, "bits", int, where)
         frac = _require(t, "fraction_bits", int, where)
-        if not (2 <= bits <= 16 and 0 <= frac < bits):
-            raise SpecError(f"{where}: need 2 <= bits <= 16 and 0 <= fraction_bits < bits")
         # An integer element is stored with its implicit scale as the "mantissa" width.
-        fmt = ElementFormat(name, "int", bits, 0, frac, 0, "none", clause)
+        fmt = _built(where, ElementFormat, name, "int", bits, 0, frac, 0, "none", clause)
     else:
         raise SpecError(f"{where}: kind = {kind!r}; accepted: ['float', 'int']")
-    if fmt.max_int < 1 or fmt.max_normal <= 0:
-        raise SpecError(f"{where}: the layout has no positive finite value")
     _check_stated(fmt, t.get("stated", {}), where)
     return fmt
+
+
+def _built(where: str, cls: type, *fields: object) -> Any:
+    """cls(*fields), its SpecError prefixed with the file and table it came from."""
+    try:
+        return cls(*fields)
+    except SpecError as exc:
+        raise SpecError(f"{where}: {exc}") from None
 
 
 _STATED_ELEMENT = {
@@ -291,10 +373,8 @@ def _check_stated(fmt: ElementFormat, stated: dict, where: str) -> None:
 
 def _scale(name: str, t: dict, where: str) -> ScaleFormat:
     _check_keys(t, {"clause", "exponent_bits", "bias", "stated"}, where)
-    fmt = ScaleFormat(name, _require(t, "exponent_bits", int, where), _require(t, "bias", int, where),
-                      _require(t, "clause", str, where))
-    if not 2 <= fmt.exponent_bits <= 8:
-        raise SpecError(f"{where}: need 2 <= exponent_bits <= 8")
+    fmt = _built(where, ScaleFormat, name, _require(t, "exponent_bits", int, where), _require(t, "bias", int, where),
+                 _require(t, "clause", str, where))
     stated = t.get("stated", {})
     derived = {"min_value": Fraction(2) ** fmt.min_exponent, "max_value": Fraction(2) ** fmt.max_exponent}
     for key, value in stated.items():
@@ -350,14 +430,10 @@ class Registry:
                 raise SpecError(f"{where}: element {elem!r} is not defined; known: {sorted(elements)}")
             if scale not in scales and scale not in elements:
                 raise SpecError(f"{where}: scale {scale!r} is not defined; known: {sorted({**scales, **elements})}")
-            block = _require(t, "block_size", int, where)
-            if not 1 <= block <= 1 << 16:
-                raise SpecError(f"{where}: block_size must be in [1, 65536], got {block}")
-            tensor_scale = t.get("tensor_scale", False)
-            if not isinstance(tensor_scale, bool):
-                raise SpecError(f"{where}: tensor_scale must be true or false")
-            new_mx[name] = MXFormat(name, elements[elem], scales.get(scale) or elements[scale], block,
-                                    tensor_scale, _require(t, "clause", str, where))
+            new_mx[name] = _built(where, MXFormat, name, elements[elem], scales.get(scale) or elements[scale],
+                                  _require(t, "block_size", int, where), t.get("tensor_scale", False),
+                                  t.get("clause"))
+            _require(t, "clause", str, where)  # after the layout, whose errors say more
         taken = set(self.elements) | set(self.scales) | set(self.mx) | set(ALIASES)
         added = [*new_elements, *new_scales, *new_mx]
         clash = sorted(set(added) & taken) or sorted(n for n in added if added.count(n) > 1)
@@ -388,9 +464,26 @@ class Registry:
     def names(self) -> list[str]:
         return [*self.mx, *self.elements, *self.scales]
 
+    def unregister(self, names: list[str], protected: frozenset[str] = frozenset()) -> None:
+        """Remove the named formats, all or none: never a protected one, nor one a remaining MX format uses."""
+        unknown = sorted(n for n in names if n not in self.names())
+        if unknown:
+            raise UnknownNameError(f"format(s) {unknown} are not registered")
+        if set(names) & protected:
+            raise SpecError(f"format(s) {sorted(set(names) & protected)} are built in and cannot be removed")
+        users = {f.name: {f.element.name, f.scale.name} for f in self.mx.values() if f.name not in names}
+        needed = sorted(n for n in names if any(n in used for used in users.values()))
+        if needed:
+            raise SpecError(f"format(s) {needed} are used by MX format(s) "
+                            f"{sorted(m for m, used in users.items() if used & set(needed))}; remove those too")
+        for table in (self.mx, self.elements, self.scales):
+            for n in names:
+                table.pop(n, None)
+
 
 REGISTRY = Registry()
 REGISTRY.load(SPEC_DIR / "formats.toml")
+BUILT_IN = frozenset(REGISTRY.names())
 
 
 def formats() -> list[str]:
@@ -434,3 +527,23 @@ def register_formats(path: str | Path) -> list[str]:
     16
     """
     return REGISTRY.load(Path(path))
+
+
+def unregister_formats(names: str | list[str]) -> None:
+    """Remove formats added by `register_formats` (all or none); built-in formats stay.
+
+    An element or scale format that a remaining MX format uses cannot be removed alone.
+
+    >>> import pathlib, tempfile
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "tmp.toml"
+    >>> _ = path.write_text('[scale.e5m0_doc]\\nclause = "example"\\nexponent_bits = 5\\nbias = 15\\n')
+    >>> register_formats(path)
+    ['e5m0_doc']
+    >>> unregister_formats("e5m0_doc")
+    >>> "e5m0_doc" in formats()
+    False
+    """
+    names = [names] if isinstance(names, str) else list(names)
+    if not all(isinstance(n, str) for n in names):
+        raise UnknownNameError(f"format names must be str, got {names!r}")
+    REGISTRY.unregister(names, BUILT_IN)

@@ -103,7 +103,8 @@ def test_nvfp4_equals_torchao_nvfp4_quantize(tensor_scale):
     x[0, :16] = 0.0
     x[1, :16] *= np.float32(1e-30)
     x[2, 5] = np.inf if tensor_scale != "amax" else 1e30
-    q = mx.quantize(x, "nvfp4", tensor_scale=tensor_scale)
+    # torchao counts Inf as an infinite amax (the scale clamps to 448): nonfinite "propagate".
+    q = mx.quantize(x, "nvfp4", policy=mx.Policy(nonfinite="propagate"), tensor_scale=tensor_scale)
     ts = None if tensor_scale is None else torch.tensor(
         q.tensor_scale if tensor_scale == "amax" else tensor_scale, dtype=torch.float32)
     if tensor_scale == "amax":

@@ -40,7 +40,7 @@ from mxemu.kernels.params import (
     ZERO_POSITIVE,
     ZERO_SIGN,
 )
-from mxemu.kernels.scale import E8M0_BIAS, E8M0_NAN, element_scale_exponent, scale_code
+from mxemu.kernels.scale import E8M0_SCALE, SCALE_BIAS, SCALE_NAN, element_scale_exponent, scale_code_in
 
 FP32_MIN_NORMAL_EXP = -126
 
@@ -80,8 +80,8 @@ def decode_elements(codes, F, scale_exp, out):
 
 
 @njit(cache=True, inline="always")
-def block_scale(x, ebits, mbits, F, P):
-    """(E8M0 code, flush) of one block: amax over the lanes under the non-finite policy."""
+def block_scale(x, ebits, mbits, F, P, S):
+    """(scale code, flush) of one block: amax over the lanes under the non-finite policy."""
     amax_u = np.int64(0)
     has_nan = False
     has_inf = False
@@ -101,32 +101,32 @@ def block_scale(x, ebits, mbits, F, P):
         cls = ZERO
     rule = P[NONFINITE]
     if rule == NAN_SCALE and (has_nan or has_inf):
-        return E8M0_NAN, flush
+        return S[SCALE_NAN], flush
     if rule in (PROPAGATE, INF_AS_EXPONENT) and has_nan:
-        return E8M0_NAN, flush
+        return S[SCALE_NAN], flush
     if rule in (PROPAGATE, IGNORE_NAN) and has_inf:
         cls = INF
     if rule == INF_AS_EXPONENT and has_inf:
         # The all-ones exponent field read as a number: 2^(2^(ebits - 1)), 2^128 for float32 input.
         top = np.int64(1) << (ebits - 1)
         cls, m, e, E = FINITE, np.int64(1), top, top
-    return scale_code(cls, m, e, E, F, P), flush
+    return scale_code_in(cls, m, e, E, F, P, S), flush
 
 
 @njit(cache=True, inline="always")
-def encode_lane(u, ebits, mbits, scale, flush, F, P, rnd):
-    """Element code of one lane at E8M0 code `scale` (don't-care NaN/zero codes under a NaN scale)."""
-    if scale == E8M0_NAN:
+def encode_lane(u, ebits, mbits, scale, flush, F, P, rnd, S):
+    """Element code of one lane at scale code `scale` (don't-care NaN/zero codes under a NaN scale)."""
+    if scale == S[SCALE_NAN]:
         return nan_code(F, 0) if F[SPECIALS] != 0 else 0
     cls, sign, m, e, E = read(u, ebits, mbits, P)
     if flush and cls == FINITE:
         cls = ZERO
-    s = element_scale_exponent(scale, P)
+    s = element_scale_exponent(scale, P, S)
     return encode_value(cls, sign, m, e - s, E - s, F, P, rnd)
 
 
 @njit(cache=True, inline="always")
-def negative_int_zero(u, ebits, mbits, scale, flush, P):
+def negative_int_zero(u, ebits, mbits, scale, flush, P, S):
     """Whether a lane whose integer code is 0 reads as -0 in fake-quantized values (fake_int_zero signed):
     a negative finite input (its sign by zero_sign, as a float element's zero), or a -0 input when
     zero_sign keeps the sign of zeros."""
@@ -136,25 +136,26 @@ def negative_int_zero(u, ebits, mbits, scale, flush, P):
     if sign == 0 or P[ZERO_SIGN] == ZERO_POSITIVE:
         return False
     if cls == FINITE:
-        return zero_result_sign(sign, m, E - element_scale_exponent(scale, P), P) == 1
+        return zero_result_sign(sign, m, E - element_scale_exponent(scale, P, S), P) == 1
     return cls == ZERO and P[ZERO_SIGN] == ZERO_KEEP
 
 
 @njit(cache=True, parallel=True)
-def quantize_blocks(x, ebits, mbits, F, P, rbits, codes, scales):
-    """Quantize each row of x (one block per row) into element codes and E8M0 scale codes."""
+def quantize_blocks(x, ebits, mbits, F, P, rbits, codes, scales, S=E8M0_SCALE):
+    """Quantize each row of x (one block per row) into element codes and scale codes (S: the scale's
+    (bias, NaN code), E8M0 unless given)."""
     stochastic = rbits.shape[0] > 0
     for b in prange(x.shape[0]):
         row = x[b]
-        scale, flush = block_scale(row, ebits, mbits, F, P)
+        scale, flush = block_scale(row, ebits, mbits, F, P, S)
         scales[b] = scale
         for i in range(row.shape[0]):
             rnd = np.int64(rbits[b, i]) if stochastic else np.int64(0)
-            codes[b, i] = encode_lane(row[i], ebits, mbits, scale, flush, F, P, rnd)
+            codes[b, i] = encode_lane(row[i], ebits, mbits, scale, flush, F, P, rnd, S)
 
 
 @njit(cache=True, parallel=True)
-def fake_quantize_blocks(x, ebits, mbits, F, P, rbits, out):
+def fake_quantize_blocks(x, ebits, mbits, F, P, rbits, out, S=E8M0_SCALE):
     """Quantize each row of x and write the dequantized values straight into out (same bits)."""
     table = np.empty(1 << F[1], np.float64)
     for c in range(table.shape[0]):
@@ -163,13 +164,13 @@ def fake_quantize_blocks(x, ebits, mbits, F, P, rbits, out):
     signed_int_zero = F[KIND] == KIND_INT and P[FAKE_INT_ZERO] == FAKE_INT_ZERO_SIGNED
     for b in prange(x.shape[0]):
         row = x[b]
-        scale, flush = block_scale(row, ebits, mbits, F, P)
-        factor = np.nan if scale == E8M0_NAN else pow2(scale - E8M0_BIAS)
+        scale, flush = block_scale(row, ebits, mbits, F, P, S)
+        factor = np.nan if scale == S[SCALE_NAN] else pow2(scale - S[SCALE_BIAS])
         for i in range(row.shape[0]):
             rnd = np.int64(rbits[b, i]) if stochastic else np.int64(0)
-            code = encode_lane(row[i], ebits, mbits, scale, flush, F, P, rnd)
-            if code == 0 and signed_int_zero and scale != E8M0_NAN \
-                    and negative_int_zero(row[i], ebits, mbits, scale, flush, P):
+            code = encode_lane(row[i], ebits, mbits, scale, flush, F, P, rnd, S)
+            if code == 0 and signed_int_zero and scale != S[SCALE_NAN] \
+                    and negative_int_zero(row[i], ebits, mbits, scale, flush, P, S):
                 out[b, i] = -0.0
             else:
                 out[b, i] = table[code] * factor

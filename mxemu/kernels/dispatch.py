@@ -17,6 +17,7 @@ from mxemu.kernels import block as kb
 from mxemu.kernels import fast
 from mxemu.kernels.element import INF, NAN, nonfinite_code
 from mxemu.kernels.params import INT_VIEW, OUTPUT_FORMATS, policy_params
+from mxemu.kernels.scale import E8M0_SCALE
 from mxemu.kernels.threads import FAST_TASK_ELEMENTS, fast_threads, region, run_tasks
 from mxemu.policy import Policy
 
@@ -44,8 +45,13 @@ def uses_fast_path(rows: np.ndarray, ebits: int, mbits: int, F: tuple, P: tuple,
 
 
 def quantize_rows(rows: np.ndarray, ebits: int, mbits: int, F: tuple, P: tuple, rbits: np.ndarray,
-                  codes: np.ndarray, scales: np.ndarray) -> None:
-    """Quantize each row (one block) of integer-viewed floats into codes and E8M0 scales."""
+                  codes: np.ndarray, scales: np.ndarray, S: tuple = E8M0_SCALE) -> None:
+    """Quantize each row (one block) of integer-viewed floats into codes and scales (S: the scale's
+    (bias, NaN code); the fast kernels take E8M0 only)."""
+    if S != E8M0_SCALE:
+        with region(rows.size):
+            kb.quantize_blocks(rows, ebits, mbits, F, P, rbits, codes, scales, S)
+        return
     if not (uses_fast_path(rows, ebits, mbits, F, P, rbits) and codes.flags.c_contiguous
             and scales.flags.c_contiguous):
         with region(rows.size):
@@ -65,16 +71,16 @@ def quantize_rows(rows: np.ndarray, ebits: int, mbits: int, F: tuple, P: tuple, 
 
 
 def fake_quantize_rows(rows: np.ndarray, ebits: int, mbits: int, F: tuple, P: tuple, rbits: np.ndarray,
-                       out: np.ndarray) -> None:
+                       out: np.ndarray, S: tuple = E8M0_SCALE) -> None:
     """Quantize each row and write the dequantized values into out (float16, bfloat16, float32 or float64).
 
     The fast kernel writes the input's own type (float32 for float32 rows, bfloat16 for bfloat16
     rows); any other output type, and the blocks the fast kernel leaves, take the general kernel's
     exact float64 values, rounded once (RNE, IEEE overflow) into out's type.
     """
-    if not (uses_fast_path(rows, ebits, mbits, F, P, rbits) and out.flags.c_contiguous
+    if not (S == E8M0_SCALE and uses_fast_path(rows, ebits, mbits, F, P, rbits) and out.flags.c_contiguous
             and FAST_OUTPUT.get((ebits, mbits)) == out.dtype.name):
-        _fake_quantize_general(rows, ebits, mbits, F, P, rbits, out)
+        _fake_quantize_general(rows, ebits, mbits, F, P, rbits, out, S)
         return
     slow = np.empty(rows.shape[0], np.bool_)
     G = fast.lane_params(F, P, mbits == 7)
@@ -87,15 +93,15 @@ def fake_quantize_rows(rows: np.ndarray, ebits: int, mbits: int, F: tuple, P: tu
 
 
 def _fake_quantize_general(rows: np.ndarray, ebits: int, mbits: int, F: tuple, P: tuple, rbits: np.ndarray,
-                           out: np.ndarray) -> None:
+                           out: np.ndarray, S: tuple = E8M0_SCALE) -> None:
     """block.py's fake-quantize: float64 values, stored (RNE) into float32/float64 or rounded into 16 bits."""
     if out.dtype.name in ("float32", "float64"):
         with region(rows.size):
-            kb.fake_quantize_blocks(rows, ebits, mbits, F, P, rbits, out)
+            kb.fake_quantize_blocks(rows, ebits, mbits, F, P, rbits, out, S)
         return
     values = np.empty(rows.shape, np.float64)
     with region(rows.size):
-        kb.fake_quantize_blocks(rows, ebits, mbits, F, P, rbits, values)
+        kb.fake_quantize_blocks(rows, ebits, mbits, F, P, rbits, values, S)
     out[...] = to_dtype(values, out.dtype)
 
 
