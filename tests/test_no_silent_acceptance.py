@@ -336,3 +336,13 @@ def test_unregister_removes_all_or_none_and_keeps_the_built_in_formats(tmp_path)
     assert set(names) <= set(mx.formats())
     mx.unregister_formats(names)
     assert not set(names) & set(mx.formats())
+
+
+def test_golden_suites_refuse_a_format_whose_scale_is_not_e8m0(custom: None) -> None:
+    from mxemu.golden.suites.args import parse_formats
+
+    with pytest.raises(InputError, match=r"E8M0-scaled MX formats only; its scale e5m0_t is 5-bit with bias 15"):
+        parse_formats("mxfp8_e5m0_t")
+    with pytest.raises(InputError, match="not a two-level scale"):
+        parse_formats("mxfp8_e4m3s_t")
+    assert parse_formats("mxfp8_e4m3,mxint8") == ("mxfp8_e4m3", "mxint8")

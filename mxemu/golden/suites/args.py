@@ -50,6 +50,9 @@ def parse_formats(text: str) -> tuple[str, ...]:
             raise UnknownNameError(f"unknown MX format {n!r}; MX formats: {', '.join(mx_names)} (or all)")
         if not isinstance(f.scale, ScaleFormat):
             raise InputError(f"{n}: golden suites cover E8M0-scaled MX formats only (not a two-level scale)")
+        if (f.scale.exponent_bits, f.scale.bias) != (8, 127):  # the suites sweep E8M0's codes (MX §5.4.1)
+            raise InputError(f"{n}: golden suites cover E8M0-scaled MX formats only; its scale "
+                             f"{f.scale.name} is {f.scale.exponent_bits}-bit with bias {f.scale.bias}")
         out.append(n)
     return tuple(dict.fromkeys(out))
 
