@@ -734,13 +734,14 @@ def quantize_block(
     if len(raw) > mxfmt.block_size:
         raise InputError(f"a block of {mxfmt.name} holds at most {mxfmt.block_size} values, got {len(raw)}; "
                          f"accepted: 1..{mxfmt.block_size} values")
-    if policy.nan_to_nonan == "error" and not elem.has_nan and any(math.isnan(v) for v in raw):
-        raise MXError(f"NaN input cannot be encoded in {elem.name} (policy nan_to_nonan = 'error')")
     values = _flushed_block(raw, policy)
     code = _scale_code_of(values, input_exponent_bits, elem, scale, policy)
     if code == scale.nan_code:
         fill = _nan_code(elem, False) if elem.has_nan else 0
         return code, np.full(len(values), fill, dtype=np.uint8)
+    # Only a NaN that reaches an element must be encoded; under a NaN scale every element is don't-care.
+    if policy.nan_to_nonan == "error" and not elem.has_nan and any(math.isnan(v) for v in raw):
+        raise MXError(f"NaN input cannot be encoded in {elem.name} (policy nan_to_nonan = 'error')")
 
     draws: list[int | None] = [None] * len(values)
     if policy.rounding == "stochastic":
