@@ -1,6 +1,8 @@
 """MX fake quantization of the attention products (Q·Kᵀ and P·V operands) of transformers Llama and GPT-2:
 equal, bit for bit, to attention written by hand from the same q, k, v; STE gradients; refusals."""
 
+import copy
+
 import pytest
 import torch
 import transformers
@@ -180,3 +182,18 @@ def test_attention_it_cannot_quantize_is_refused_and_the_model_left_as_it_was(bu
 def test_attention_must_be_a_bool():
     with pytest.raises(InputError, match="attention must be True or False"):
         mxt.quantize_model(_llama(), _config("mxint8"), attention="yes")
+
+
+@pytest.mark.parametrize("arch", MODELS)
+def test_a_deep_copy_keeps_the_quantized_attention_and_dequantize_model_restores_it(arch):
+    floats = MODELS[arch]()(IDS).logits
+    model = MODELS[arch]()
+    before = model.config._attn_implementation
+    mxt.quantize_model(model, _config("mxint4"), attention=True)
+    twin = copy.deepcopy(model)
+    with torch.no_grad():
+        assert _bits_equal(twin(IDS).logits, model(IDS).logits)
+    mxt.dequantize_model(twin)
+    assert twin.config._attn_implementation == before
+    assert not any(hasattr(m, SETTINGS) for m in twin.modules())
+    assert _bits_equal(twin(IDS).logits, floats)

@@ -24,12 +24,14 @@ REPLACEABLE = ("eager", "sdpa")
 
 @dataclass
 class AttentionQuant:
-    """How one attention module quantizes its operands: MX format (None: float), policy, STE, backend."""
+    """How one attention module quantizes its operands: MX format (None: float), policy, STE, backend, and
+    the attention implementation the model ran before (restored by `unhook_attention`)."""
 
     fmt: str | None
     policy: Policy
     ste: str = "identity"
     backend: str = "auto"
+    replaced: str = "eager"
 
     def __call__(self, t: torch.Tensor, axis: int) -> torch.Tensor:
         if self.fmt is None:
@@ -113,23 +115,29 @@ def plan_attention(model: nn.Module) -> dict[str, nn.Module]:
 
 def hook_attention(model: nn.Module, modules: dict[str, nn.Module], settings: dict[str, AttentionQuant]) -> str:
     """Give each module in `modules` its settings and switch `model` to the quantizing attention; returns
-    the attention implementation to restore with `unhook_attention`."""
+    the attention implementation it replaced (`unhook_attention` restores it)."""
     _register()
     previous = model.config._attn_implementation
     for name, m in modules.items():
+        settings[name].replaced = previous
         setattr(m, SETTINGS, settings[name])
     model.set_attn_implementation(IMPLEMENTATION)
     stray = [n for n, m in modules.items() if m.config._attn_implementation != IMPLEMENTATION]
     if stray:
-        unhook_attention(model, previous)
+        unhook_attention(model)
         raise InputError(f"the attention implementation of {', '.join(stray)} could not be switched; "
                          "attention=True leaves the model as it was")
     return previous
 
 
-def unhook_attention(model: nn.Module, previous: str) -> None:
-    """Remove the MX attention settings from `model` and give it back attention implementation `previous`."""
-    for m in attention_modules(model).values():
+def unhook_attention(model: nn.Module) -> None:
+    """Remove the MX attention settings from `model` and switch it back to the attention implementation
+    they replaced (also in a copy of a hooked model)."""
+    modules = attention_modules(model)
+    if not modules:
+        return
+    previous = getattr(next(iter(modules.values())), SETTINGS).replaced
+    for m in modules.values():
         delattr(m, SETTINGS)
     model.set_attn_implementation(previous)
 

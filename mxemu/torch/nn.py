@@ -491,7 +491,7 @@ class QuantizeHandle:
             setattr(parent, child, orig)
         self.replaced = {}
         if self.attention:
-            unhook_attention(self.model, self.attention_before)
+            unhook_attention(self.model)
             self.attention = {}
         _HANDLES.pop(self.model, None)
 
@@ -672,7 +672,8 @@ def _untie(model: nn.Module, plan: dict[str, Any], skipped: dict[str, str], unin
 
 def dequantize_model(model: nn.Module) -> None:
     """Undo `quantize_model(model, ...)`: the original layers (the same objects) go back in place; in a
-    copy of a quantized model (deepcopy, pickle) each MX layer becomes its float type, sharing its Parameters.
+    copy of a quantized model (deepcopy, pickle) each MX layer becomes its float type, sharing its Parameters,
+    and quantized attention goes back to the implementation it replaced.
 
     >>> model = torch.nn.Sequential(torch.nn.Linear(32, 4))
     >>> _ = quantize_model(model, "mxint8"); dequantize_model(model); type(model[0]).__name__
@@ -683,8 +684,9 @@ def dequantize_model(model: nn.Module) -> None:
         handle.undo()
         return
     layers = {n: m for n, m in model.named_modules() if n and isinstance(m, MXModule)}
-    if not layers:
+    if not layers and not attention_modules(model):
         raise InputError("model holds no MX layer (it was not quantized, or was already restored)")
+    unhook_attention(model)
     for name, m in layers.items():
         parent, child = _parent(model, name)
         setattr(parent, child, m.to_float())
