@@ -197,3 +197,18 @@ def test_a_deep_copy_keeps_the_quantized_attention_and_dequantize_model_restores
     assert twin.config._attn_implementation == before
     assert not any(hasattr(m, SETTINGS) for m in twin.modules())
     assert _bits_equal(twin(IDS).logits, floats)
+
+
+def test_mfqat_with_activation_formats_switches_the_attention_operands():
+    model = _llama()
+    mxt.quantize_model(model, {"*": {"weight_format": "mxint8", "input_format": "mxint8"}}, attention=True)
+    settings = getattr(model.model.layers[0].self_attn, SETTINGS)
+    seen = []
+
+    def compute_loss():
+        seen.append(settings.fmt)
+        return model(IDS, labels=IDS).loss
+
+    recipe = mxt.MFQATRecipe([("mxint8", "mxint4"), ("mxint4", "mxfp8_e4m3")], rule="sum")
+    recipe.loss(model, 0, compute_loss).backward()
+    assert sorted(seen) == ["mxfp8_e4m3", "mxint4"] and settings.fmt == "mxint8"
