@@ -20,6 +20,14 @@ import mxemu as mx
 from mxemu.errors import InputError, MXError
 from mxemu.policy import Policy
 from mxemu.spec import MXFormat
+from mxemu.torch.attention import (
+    AttentionQuant,
+    attention_modules,
+    hook_attention,
+    plan_attention,
+    set_attention_format,
+    unhook_attention,
+)
 from mxemu.torch.functional import (
     BACKENDS,
     _check_ste,
@@ -439,7 +447,9 @@ def _linear_like(m: nn.Module) -> bool:
 @dataclass
 class QuantizeHandle:
     """What `quantize_model` replaced: qualified name -> (original module, MX layer); `skipped`: qualified
-    name -> why a matrix-holding module was left in float. `undo()` reverts.
+    name -> why a matrix-holding module was left in float; `attention`: qualified name -> the settings of
+    an attention module whose Q·Kᵀ and P·V operands are fake-quantized (`quantize_model(..., attention=True)`).
+    `undo()` reverts.
 
     >>> model = torch.nn.Sequential(torch.nn.Linear(32, 8))
     >>> handle = quantize_model(model, "mxint4")
@@ -452,11 +462,16 @@ class QuantizeHandle:
     model: nn.Module
     replaced: dict[str, tuple[nn.Module, MXModule]] = field(default_factory=dict)
     skipped: dict[str, str] = field(default_factory=dict)
+    attention: dict[str, AttentionQuant] = field(default_factory=dict)
+    attention_before: str | None = None  # the attention implementation attention=True replaced
 
     def report(self) -> str:
-        """One line per converted layer (its MX class and formats) and per module left in float (why)."""
+        """One line per converted layer (its MX class and formats), per attention module whose operands are
+        quantized and per module left in float (why)."""
         lines = [f"{n}: {type(new).__name__} weight={new.weight_format} input={new.input_format}"
                  for n, (_, new) in self.replaced.items()]
+        lines += [f"{n}: attention Q.K^T and P.V operands in {q.fmt} (replacing {self.attention_before} attention)"
+                  for n, q in self.attention.items()]
         lines += [f"{n}: left float ({why})" for n, why in self.skipped.items()]
         return "\n".join(lines)
 
@@ -475,6 +490,9 @@ class QuantizeHandle:
             parent, child = _parent(self.model, name)
             setattr(parent, child, orig)
         self.replaced = {}
+        if self.attention:
+            unhook_attention(self.model)
+            self.attention = {}
         _HANDLES.pop(self.model, None)
 
 
@@ -515,7 +533,7 @@ def _weight_key(m: nn.Module, opts: Mapping[str, Any], axis: int) -> tuple:
 
 
 def quantize_model(model: nn.Module, config: str | Mapping[str, Mapping[str, Any] | None],
-                   embeddings: bool = False) -> QuantizeHandle:
+                   embeddings: bool = False, attention: bool = False) -> QuantizeHandle:
     """Swap the matrix layers of `model` whose qualified names match `config` for MX layers sharing the
     same Parameters; returns a handle (what was converted, what was left in float and why; `undo()`).
 
@@ -534,6 +552,13 @@ def quantize_model(model: nn.Module, config: str | Mapping[str, Mapping[str, Any
     `dequantize_model(model)` is `handle.undo()`. Hooks registered on the original layers do not
     run while they are swapped out.
 
+    `attention=True` (transformers Llama and GPT-2 attention) also fake-quantizes the operands of the
+    two attention products of every attention module: Q and K with blocks along the head dimension, the
+    softmax probabilities P along the key axis and V along its sequence axis (the contraction axes), in
+    the `input_format`, `input_policy`, `ste` and `backend` of the pattern matching the attention
+    module's name (e.g. `model.layers.0.self_attn`). The model then runs `mxemu.torch.attention`'s eager
+    attention in place of its eager or sdpa one; other models and implementations raise `InputError`.
+
     >>> model = torch.nn.Sequential(torch.nn.Linear(64, 32), torch.nn.ReLU(), torch.nn.Linear(32, 10))
     >>> handle = quantize_model(model, {"2": None, "*": {"weight_format": "mxint4"}})
     >>> sorted(handle.replaced), type(model[2]).__name__
@@ -548,6 +573,8 @@ def quantize_model(model: nn.Module, config: str | Mapping[str, Mapping[str, Any
         raise InputError("config must be a format name or a non-empty mapping of name patterns to layer options")
     if not isinstance(embeddings, bool):
         raise InputError(f"embeddings must be True or False, got {embeddings!r}")
+    if not isinstance(attention, bool):
+        raise InputError(f"attention must be True or False, got {attention!r}")
     if model in _HANDLES:
         raise InputError("model is already quantized by quantize_model; call dequantize_model(model) first")
     rules = [(_matcher(p), opts) for p, opts in config.items()]
@@ -560,6 +587,7 @@ def quantize_model(model: nn.Module, config: str | Mapping[str, Mapping[str, Any
         raise InputError(f"model is itself a {type(model).__name__}; use MXLinear.from_linear (or the other MX "
                          "layers' constructors) instead")
     handle = QuantizeHandle(model)
+    attn = _attention_settings(model, rules) if attention else {}
     plan: dict[str, tuple[nn.Module, Callable[..., MXModule], dict[str, Any]]] = {}
     unintended: dict[str, str] = {}
     for name, module in model.named_modules():
@@ -583,18 +611,42 @@ def quantize_model(model: nn.Module, config: str | Mapping[str, Mapping[str, Any
         plan[name] = (module, build, opts)
     _untie(model, plan, handle.skipped, unintended)
     new = {name: build(module, **opts) for name, (module, build, opts) in plan.items()}
-    if not new:
+    if not new and not attn:
         raise InputError(f"no layer matches {list(config)}; the model's layers:\n{handle.report()}")
     for name, m in new.items():
         handle.replaced[name] = (plan[name][0], m)
         parent, child = _parent(model, name)
         setattr(parent, child, m)
+    if attn:
+        modules = {n: model.get_submodule(n) for n in attn}
+        try:
+            handle.attention_before = hook_attention(model, modules, attn)
+        except InputError:
+            handle.undo()
+            raise
+        handle.attention = attn
     handle.skipped.update(unintended)
     for name, why in unintended.items():
         warnings.warn(f"quantize_model left {name!r} ({type(model.get_submodule(name)).__name__}) in float: {why}",
                       UserWarning, stacklevel=2)
     _HANDLES[model] = handle
     return handle
+
+
+def _attention_settings(model: nn.Module, rules: list[tuple[Any, Any]]) -> dict[str, AttentionQuant]:
+    """The operand settings of each attention module of `model`: the input settings of the first pattern
+    matching its name; `InputError` where none gives an input format (the operands would stay float)."""
+    out = {}
+    for name in plan_attention(model):
+        opts = next((o for match, o in rules if match(name)), None)
+        if opts is None or opts.get("input_format") is None:
+            raise InputError(f"attention=True quantizes {name!r}'s operands in the input_format of the pattern "
+                             f"matching its name, and {'none matches' if opts is None else 'it has none'}")
+        out[name] = AttentionQuant(_mx_name(opts["input_format"], "input_format"), mx.get_policy(
+            opts.get("input_policy")), _check_ste(opts.get("ste", "identity")), opts.get("backend", "auto"))
+        if out[name].backend not in BACKENDS:
+            raise InputError(f"backend must be one of {', '.join(map(repr, BACKENDS))}, got {out[name].backend!r}")
+    return out
 
 
 def _untie(model: nn.Module, plan: dict[str, Any], skipped: dict[str, str], unintended: dict[str, str]) -> None:
@@ -620,7 +672,8 @@ def _untie(model: nn.Module, plan: dict[str, Any], skipped: dict[str, str], unin
 
 def dequantize_model(model: nn.Module) -> None:
     """Undo `quantize_model(model, ...)`: the original layers (the same objects) go back in place; in a
-    copy of a quantized model (deepcopy, pickle) each MX layer becomes its float type, sharing its Parameters.
+    copy of a quantized model (deepcopy, pickle) each MX layer becomes its float type, sharing its Parameters,
+    and quantized attention goes back to the implementation it replaced.
 
     >>> model = torch.nn.Sequential(torch.nn.Linear(32, 4))
     >>> _ = quantize_model(model, "mxint8"); dequantize_model(model); type(model[0]).__name__
@@ -631,8 +684,9 @@ def dequantize_model(model: nn.Module) -> None:
         handle.undo()
         return
     layers = {n: m for n, m in model.named_modules() if n and isinstance(m, MXModule)}
-    if not layers:
+    if not layers and not attention_modules(model):
         raise InputError("model holds no MX layer (it was not quantized, or was already restored)")
+    unhook_attention(model)
     for name, m in layers.items():
         parent, child = _parent(model, name)
         setattr(parent, child, m.to_float())
@@ -654,7 +708,8 @@ def mx_layers(model: nn.Module) -> list[MXModule]:
 def set_format(model: nn.Module, fmt: str | MXFormat | None = KEEP, *,
                input_format: str | MXFormat | None = KEEP) -> dict[str, str | None]:
     """Set the weight format (`fmt`) and/or the input format of every MX layer in `model` (an argument
-    left out keeps the current setting; layers whose input is indices keep no input format); returns
+    left out keeps the current setting; layers whose input is indices keep no input format; the input
+    format also applies to the attention operands of `quantize_model(..., attention=True)`); returns
     the previous weight formats by qualified name.
 
     >>> model = torch.nn.Sequential(MXLinear(32, 4, weight_format="mxint8"))
@@ -673,6 +728,8 @@ def set_format(model: nn.Module, fmt: str | MXFormat | None = KEEP, *,
             m.weight_format = weight
         if act is not KEEP and m.INPUT_AXIS is not None:
             m.input_format = act
+    if act is not KEEP:
+        set_attention_format(model, act)
     return previous
 
 
@@ -689,6 +746,7 @@ def use_format(model: nn.Module, fmt: str | MXFormat | None = KEEP, *,
     (('mxint2', 'mxint4'), 'mxint8', None)
     """
     previous = {n: (m.weight_format, m.input_format) for n, m in model.named_modules() if isinstance(m, MXModule)}
+    attention = {n: m.mx_attention.fmt for n, m in attention_modules(model).items()}
     set_format(model, fmt, input_format=input_format)
     try:
         yield model
@@ -696,6 +754,8 @@ def use_format(model: nn.Module, fmt: str | MXFormat | None = KEEP, *,
         for n, m in model.named_modules():
             if n in previous and isinstance(m, MXModule):
                 m.weight_format, m.input_format = previous[n]
+            if n in attention:
+                m.mx_attention.fmt = attention[n]
 
 
 def quantized_configs(state_dict: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
