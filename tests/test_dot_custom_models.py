@@ -155,3 +155,78 @@ def test_a_fixed_point_model_string_names_the_model_it_came_from(frac, width, ro
     assert isinstance(again, FixedPoint) and again == model
     if word is None or model.output.bits <= 32:
         assert gs.dot_models([model.spec]) == {"acc0": model.spec}
+
+
+# ----------------------------------------------------------------------------------------------------------
+# The named models as instances of the fixed-point and float accumulator descriptions (docs/convert_dot.md)
+# ----------------------------------------------------------------------------------------------------------
+
+PAIRS = [(a, b) for a in gs.OCP_FORMATS for b in gs.OCP_FORMATS]
+
+
+def _operands(fa: str, fb: str, blocks: int, seed: int) -> tuple[MXArray, MXArray]:
+    """Random and edge operand rows: random codes (NaN and Inf codes included) and scales, rows of one code
+    (the largest products, for saturation), rows that cancel exactly, scales at both ends and NaN."""
+    rng = np.random.default_rng(seed)
+    n, k = 96, 32 * blocks
+    out = []
+    for name in (fa, fb):
+        f = get_format(name)
+        codes = rng.integers(0, f.element.num_codes, (n, k)).astype(np.uint8)
+        scales = rng.integers(110, 145, (n, blocks)).astype(np.uint8)
+        codes[:8] = rng.integers(0, f.element.num_codes, (8, 1))  # one code per row: extreme and equal products
+        scales[8:16] = rng.choice(np.array([0, 1, 253, 254, 255], np.uint8), (8, blocks))
+        out.append((codes, scales, f))
+    (ca, sa, a), (cb, sb, b) = out
+    if fa == fb:  # b = a with every sign flipped: an exact zero sum
+        cb[16:24] = ca[16:24] ^ np.uint8(1 << (a.element.bits - 1)) if not a.element.is_int else (
+            (-ca[16:24].astype(np.int64)) % a.element.num_codes).astype(np.uint8)
+        sb[16:24] = sa[16:24]
+    return (MXArray(ca, sa, a, Policy(), (1,)), MXArray(cb, sb, b, Policy(), (1,)))
+
+
+def _same_bits(x: np.ndarray, y: np.ndarray) -> bool:
+    x, y = np.asarray(x, np.float32), np.asarray(y, np.float32)
+    return bool(np.all((x.view(np.uint32) == y.view(np.uint32)) | (np.isnan(x) & np.isnan(y))))
+
+
+def _block_exact_instance(fa: str, fb: str, rounding: str = "rtz") -> FixedPoint:
+    """fixed_point on the grid of the product LSB, as wide as the largest block sum: no product rounds (so any
+    rounding), no sum saturates, so each block's exact sum is rounded once to float32 and the blocks added in
+    float32."""
+    return mx.fixed_point(-(gs.DOT_SUM_LSB[fa] + gs.DOT_SUM_LSB[fb]), mx.accumulator_bits(fa, fb), rounding)
+
+
+@pytest.mark.parametrize(("fa", "fb"), [p for p in PAIRS if mx.accumulator_bits(*p) <= 62])
+def test_block_exact_fp32_is_the_exact_grid_fixed_point_instance(fa: str, fb: str) -> None:
+    for blocks, rounding in ((1, "rtz"), (2, "rup"), (3, "rdn"), (2, "rne")):
+        a, b = _operands(fa, fb, blocks, blocks)
+        assert _same_bits(mx.dot(a, b, "block_exact_fp32"), mx.dot(a, b, _block_exact_instance(fa, fb, rounding)))
+        if blocks == 1:  # one block: the exact sum is the block's sum, rounded once; the instance adds it to +0
+            x, y = mx.dot(a, b, "exact"), mx.dot(a, b, _block_exact_instance(fa, fb))
+            differ = (x.view(np.uint32) != y.view(np.uint32)) & ~(np.isnan(x) & np.isnan(y))
+            # only where a negative sum underflows: exact keeps -0, +0 + (-0) is +0
+            assert np.all(x[differ] == 0) and np.all(np.signbit(x[differ])) and not np.any(np.signbit(y[differ]))
+
+
+def test_a_grid_or_width_one_step_short_differs_from_block_exact_fp32() -> None:
+    f = get_format("mxfp8_e4m3")
+    codes = np.zeros((2, 32), np.uint8)
+    codes[0, 0] = 0x01  # the smallest subnormal: a product 2^-18, below a grid 2^-17
+    codes[1] = 0x7E  # 448 in every lane: 32 * 448^2, a 42-bit sum on the grid 2^-18
+    a = MXArray(codes, np.full((2, 1), 127, np.uint8), f, Policy(), (1,))
+    exact = _block_exact_instance("mxfp8_e4m3", "mxfp8_e4m3")
+    assert _same_bits(mx.dot(a, a, "block_exact_fp32"), mx.dot(a, a, exact))
+    b = a
+    for short in (mx.fixed_point(exact.frac_bits - 1, exact.width - 1, "rtz"),
+                  mx.fixed_point(exact.frac_bits, exact.width - 2, "rtz")):
+        assert not _same_bits(mx.dot(a, b, "block_exact_fp32"), mx.dot(a, b, short))
+
+
+@pytest.mark.parametrize(("fa", "fb"), PAIRS)
+@pytest.mark.parametrize(("frac_bits", "add_rounding"), [(0, "rne"), (8, "rtz"), (26, "rup")])
+def test_one_block_truncated_32_is_a_wide_float_accumulator(fa: str, fb: str, frac_bits: int,
+                                                             add_rounding: str) -> None:
+    a, b = _operands(fa, fb, 1, frac_bits)
+    wide = mx.float_accumulator(52, 32, "product", frac_bits, "rtz", add_rounding, "rne")
+    assert _same_bits(mx.dot(a, b, mx.truncated(32, frac_bits)), mx.dot(a, b, wide))
