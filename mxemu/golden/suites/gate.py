@@ -50,7 +50,7 @@ def build(suite: str, mx_name: str, policy: Policy, level: str, seed: int, progr
     if suite == "sweep":  # gated chunk by chunk inside: the codes exist only while their chunk is hashed
         return build_sweep(mx, policy, seed, part, progress)
     if suite == "dot":
-        table = build_dot(mx, policy, level, seed, models)
+        table = BUILDERS[suite](mx, policy, level, seed, models)
     elif suite in INPUT_SUITES:
         table = BUILDERS[suite](mx, policy, level, seed, INPUT_DTYPES[input_dtype])
     else:
