@@ -69,6 +69,9 @@ def _golden_parser(sub: argparse._SubParsersAction) -> None:
     gen.add_argument("--from", dest="source", default=None,
                      help="FILE (.npz, .hex or .tv) of inputs: a set of exactly those inputs for one suite (encode, "
                           "scale or quantize) and one format, instead of a level's cases")
+    gen.add_argument("--accumulation", default=None, metavar="MODEL[,MODEL...]",
+                     help="accumulation models (as dot takes them, e.g. fixed_point:16:24:rne:s15.8) added to the "
+                          "dot suite as output fields acc0, acc1, ...")
     gen.add_argument("--out", required=True, help="output directory (new, empty, or an earlier golden set)")
     gen.add_argument("--jobs", default="1", help="processes building suite files in parallel (0: every CPU)")
     gen.add_argument("--shard", default=None, help="i/N: write only shard i (0 <= i < N) for a job array; "
@@ -116,7 +119,8 @@ def _golden(args: argparse.Namespace) -> int:
     from mxemu.golden.verify import find_sets, verify
 
     if args.golden_command == "gen" and args.source is not None:
-        given = [f"--{k}" for k, v in (("level", args.level), ("seed", args.seed), ("shard", args.shard)) if v]
+        given = [f"--{k}" for k, v in (("level", args.level), ("seed", args.seed), ("shard", args.shard),
+                                        ("accumulation", args.accumulation)) if v]
         if given or args.jobs != "1":
             raise InputError(f"--from writes exactly the file's inputs; it takes no {', '.join(given) or '--jobs'}")
         doc = generate_from(args.out, args.source, args.suite.strip(), args.format,
@@ -133,7 +137,8 @@ def _golden(args: argparse.Namespace) -> int:
         doc = generate(args.out, suites.parse_suites(args.suite, level), suites.parse_formats(args.format),
                        suites.parse_policy(args.policy), level, suites.check_seed(seed),
                        progress=sys.stderr, jobs=_jobs(args.jobs),
-                       shard=None if args.shard is None else Shard.parse(args.shard), input_dtype=args.input_dtype)
+                       shard=None if args.shard is None else Shard.parse(args.shard), input_dtype=args.input_dtype,
+                       accumulation=() if args.accumulation is None else tuple(args.accumulation.split(",")))
         total = sum(t["count"] for t in doc["tables"])
         what = "" if args.shard is None else f"shard {args.shard}: "
         print(f"{what}wrote {_plural(len(doc['tables']), 'suite file')} ({total} cases) to {args.out}",

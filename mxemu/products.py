@@ -49,6 +49,11 @@ class Truncated:
             raise InputError(f"truncated(group={self.group}, frac_bits={self.frac_bits}) needs a {need}-bit group "
                              f"sum; accepted: frac_bits + 1 + ceil(log2(group)) <= {TRUNCATED_SUM_BITS}")
 
+    @property
+    def spec(self) -> str:
+        """The model as an accumulation string."""
+        return f"truncated:{self.group}:{self.frac_bits}"
+
 
 def truncated(group: int, frac_bits: int) -> Truncated:
     """The accumulation model truncated(group, frac_bits); the string "truncated:16:24" names the same.
@@ -274,6 +279,25 @@ def _model(accumulation: object) -> Model:
     raise UnknownNameError(f"unknown accumulation {accumulation!r}; accepted: {', '.join(ACCUMULATIONS)} "
                            f"(or mxemu.truncated(group, frac_bits), mxemu.fixed_point(...), "
                            f"mxemu.float_accumulator(...))")
+
+
+# An accumulation string from outside: lowercase ASCII words, digits, "." and ":" only, bounded, so that
+# the parser sees no Unicode digits and int() no number of thousands of digits.
+_SPEC_TEXT = re.compile(r"[a-z0-9_.:]{1,160}")
+
+
+def accumulation_model(spec: object) -> Model:
+    """The accumulation model an accumulation string names ("exact", "truncated:16:24",
+    "fixed_point:16:40:rne:s23.8:rne", "float_acc:23:8:exponent:24:rdn:rdn:rtz", ...), by the parser dot and
+    matmul use; `UnknownNameError` / `InputError` saying what is accepted for anything else.
+
+    >>> accumulation_model("fixed_point:16:40:ceil").spec
+    'fixed_point:16:40:rup'
+    """
+    if not isinstance(spec, str) or not _SPEC_TEXT.fullmatch(spec):
+        raise InputError(f"an accumulation string is 1 to 160 characters of a-z, 0-9, '_', '.', ':'; got "
+                         f"{spec!r:.200}; accepted: {', '.join(ACCUMULATIONS)}")
+    return _model(spec)
 
 
 def _element(fmt: object) -> ElementFormat:

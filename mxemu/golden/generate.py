@@ -98,14 +98,14 @@ def suite_files(table: gs.Table) -> dict[str, Callable[[], bytes]]:
     }
 
 
-def _build_files(task: tuple[str, str, dict[str, Any], str, int, bool, tuple[int, int], str]
+def _build_files(task: tuple[str, str, dict[str, Any], str, int, bool, tuple[int, int], str, dict[str, str]]
                  ) -> tuple[dict[str, Any], dict[str, bytes]]:
     """One suite file (or one part of one), built and oracle-checked: (its manifest entry without files, the
     bytes of each form; a part carries `part` and `parts` and only its .npz). A module-level function so that
     worker processes can run it (their stderr is the parent's)."""
-    suite, fmt, policy, level, seed, progress, (part, parts), input_dtype = task
+    suite, fmt, policy, level, seed, progress, (part, parts), input_dtype, models = task
     table = gs.build(suite, fmt, Policy.from_dict(policy), level, seed, sys.stderr if progress else None,
-                     (part, parts), input_dtype)
+                     (part, parts), input_dtype, models)
     entry = mf.table_entry(table, {})
     if parts > 1:
         return {**entry, "part": part, "parts": parts}, {"npz": gw.npz_bytes(table)}
@@ -113,15 +113,16 @@ def _build_files(task: tuple[str, str, dict[str, Any], str, int, bool, tuple[int
 
 
 def build_all(tasks: list[tuple[str, str]] | list[tuple[str, str, int, int]], policy: Policy, level: str, seed: int,
-              jobs: int = 1, progress: TextIO | None = None, input_dtype: str = "float32"
-              ) -> list[tuple[dict[str, Any], dict[str, bytes]]]:
+              jobs: int = 1, progress: TextIO | None = None, input_dtype: str = "float32",
+              models: dict[str, str] | None = None) -> list[tuple[dict[str, Any], dict[str, bytes]]]:
     """Build and oracle-check the suite files of `tasks` ((suite, format), or (suite, format, part, parts)
     from `shard_units`) on `jobs` processes; results in task order (the bytes do not depend on `jobs`).
-    `progress` gets one line per finished suite file with a running count."""
+    `progress` gets one line per finished suite file with a running count; `models` (`gs.dot_models`) adds
+    the user accumulation models' fields to the dot suite files."""
     if not isinstance(jobs, int) or isinstance(jobs, bool) or jobs < 1:
         raise InputError(f"--jobs must be a positive integer, got {jobs!r}")
-    args = [(t[0], t[1], policy.as_dict(), level, seed, progress is not None, tuple(t[2:]) or (0, 1), input_dtype)
-            for t in tasks]
+    args = [(t[0], t[1], policy.as_dict(), level, seed, progress is not None, tuple(t[2:]) or (0, 1), input_dtype,
+             dict(models or {})) for t in tasks]
 
     def report(k: int, entry: dict[str, Any]) -> None:
         if progress is not None:
@@ -246,7 +247,8 @@ def _finish(out: Path, params: dict[str, Any], entries: list[dict[str, Any]]) ->
 
 def generate(out: str | Path, suites: tuple[str, ...], formats: tuple[str, ...], policy: Policy, level: str,
              seed: int, *, generator: dict[str, str] | None = None, progress: TextIO | None = None,
-             jobs: int = 1, shard: Shard | None = None, input_dtype: str = "float32") -> dict:
+             jobs: int = 1, shard: Shard | None = None, input_dtype: str = "float32",
+             accumulation: tuple[str, ...] = ()) -> dict:
     """Write a golden set into `out` and return its manifest. Every suite file is built and checked against
     mxemu.oracle before any file is written; MANIFEST.json and then SHA256SUMS are written last.
 
@@ -255,7 +257,9 @@ def generate(out: str | Path, suites: tuple[str, ...], formats: tuple[str, ...],
     parallel. With `shard`, only that shard's suite files are written, with a SHARD.json instead of the
     manifest and sums; `merge` joins all shards into the set an unsharded run writes, byte for byte.
     `input_dtype` (float32, bfloat16, float16) is the type the float inputs of the encode, scale, quantize
-    and divergence suites are generated and written in.
+    and divergence suites are generated and written in. `accumulation` (accumulation strings, as dot takes
+    them) adds one output field per model to the dot suite, acc0, acc1, ... (`gs.dot_models`), recorded in the
+    manifest's `dot_models`.
 
     >>> import tempfile
     >>> doc = generate(tempfile.mkdtemp(), ("decode",), ("mxfp4_e2m1",), Policy(), "L0", 0)
@@ -269,15 +273,20 @@ def generate(out: str | Path, suites: tuple[str, ...], formats: tuple[str, ...],
     gs.check_input_dtype(input_dtype, suites)
     if not suites or not formats:
         raise InputError("give at least one suite and one format")
+    models = gs.dot_models(accumulation) if accumulation else {}
+    if models and "dot" not in suites:
+        raise InputError("--accumulation adds fields to the dot suite; give --suite with dot")
+    if models and shard is not None:
+        raise InputError("--accumulation does not combine with --shard; generate the set in one run")
     out = Path(out)
     _check_directory(out)
     gen = generator or {"name": "mxemu", "library_version": mxemu.__version__, "git_revision": mf.git_revision()}
     params = {"generator": gen, "policy": policy.as_dict(), "seed": seed, "level": level, "suites": suites,
-              "formats": formats, "input_dtype": input_dtype}
+              "formats": formats, "input_dtype": input_dtype, **({"dot_models": models} if models else {})}
     tasks: list = plan(suites, formats)
     if shard is not None:
         tasks = shard_units(suites, formats)[shard.index::shard.count]
-    parts = build_all(tasks, policy, level, seed, jobs, progress, input_dtype)  # everything checked before writing
+    parts = build_all(tasks, policy, level, seed, jobs, progress, input_dtype, models)  # all checked before writing
     _invalidate_directory(out)
     entries = _write_parts(out, parts)
     if shard is None:

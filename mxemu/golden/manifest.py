@@ -104,6 +104,8 @@ SCHEMA: dict[str, Any] = {
         "pack_scale_layouts": {"type": "array", "items": {"type": "string"}},
         "dot_accumulations": {"type": "object", "additionalProperties": {"type": "string"}},
         "dot_sum_lsb": {"type": "object", "additionalProperties": {"type": "integer"}},
+        # the user accumulation models of `golden gen --accumulation`: field name -> accumulation string
+        "dot_models": {"type": "object", "additionalProperties": {"type": "string", "pattern": "^[a-z0-9_.:]+$"}},
         "tables": {"type": "array", "items": _TABLE, "minItems": 1},
         "exports": {"type": "object", "required": ["c_header", "sv_package"], "additionalProperties": False,
                     "properties": {"c_header": _FILE, "sv_package": _FILE}},
@@ -216,9 +218,11 @@ def table_entry(t: Table, files: dict[str, dict[str, Any]]) -> dict[str, Any]:
 def build_manifest(*, generator: dict[str, str], policy: dict[str, Any], seed: int, level: str,
                    suites: tuple[str, ...], formats: tuple[str, ...], tables: list[dict[str, Any]],
                    exports: dict[str, dict[str, Any]], input_dtype: str = "float32",
-                   source: dict[str, Any] | None = None) -> dict[str, Any]:
-    """The MANIFEST.json document; `source` (file name, SHA-256, bytes) for a set of given inputs."""
+                   source: dict[str, Any] | None = None, dot_models: dict[str, str] | None = None) -> dict[str, Any]:
+    """The MANIFEST.json document; `source` (file name, SHA-256, bytes) for a set of given inputs;
+    `dot_models` (field -> accumulation string) for the user models of the dot suite."""
     dtype = "" if input_dtype == "float32" else f" --input-dtype {input_dtype}"
+    models = f" --accumulation {','.join(dot_models.values())}" if dot_models else ""
     if source is None:
         what = f"--level {level} --seed {seed}"
     else:
@@ -229,7 +233,7 @@ def build_manifest(*, generator: dict[str, str], policy: dict[str, Any], seed: i
         **({} if source is None else {"source": source}), "prng": PRNG, "suites": list(suites),
         "formats": list(formats),
         "command": (f"mxemu golden gen --suite {','.join(suites)} --format {','.join(formats)} "
-                    f"--policy {policy['name']}{dtype} {what} --out DIR"),
+                    f"--policy {policy['name']}{dtype}{models} {what} --out DIR"),
         "check_classes": {str(k): v for k, v in CHECK_CLASSES.items()},
         "events": {f"bit{k} {EVENT_NAMES[k]}": v for k, v in EVENTS.items()},
         "tags": [{"id": i, "name": n, "description": d} for i, (n, d) in enumerate(TAGS)],
@@ -238,6 +242,7 @@ def build_manifest(*, generator: dict[str, str], policy: dict[str, Any], seed: i
         "pack_layouts": list(PACK_LAYOUTS), "pack_scale_layouts": list(PACK_SCALE_LAYOUTS),
         "dot_accumulations": dict(DOT_ACCUMULATIONS),
         "dot_sum_lsb": dict(DOT_SUM_LSB),  # BLOCK_SUM counts units of 2^(dot_sum_lsb[A] + dot_sum_lsb[B])
+        **({"dot_models": dict(dot_models)} if dot_models else {}),
         "tables": tables, "exports": exports,
     }
 

@@ -76,7 +76,8 @@ def _regenerate(directory: Path, doc: dict, policy: Policy, out: Path, jobs: int
     dtype = doc.get("input_dtype", "float32")
     if "source" not in doc:
         generate(out, tuple(doc["suites"]), tuple(doc["formats"]), policy, doc["level"], doc["seed"],
-                 generator=doc["generator"], progress=None, jobs=jobs, input_dtype=dtype)
+                 generator=doc["generator"], progress=None, jobs=jobs, input_dtype=dtype,
+                 accumulation=tuple(doc.get("dot_models", {}).values()))
         return
     if len(doc["tables"]) != 1:
         raise FileFormatError(f"{mf.MANIFEST}: a --from set holds one suite file, the manifest lists "

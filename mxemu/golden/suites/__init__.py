@@ -29,11 +29,14 @@ from mxemu.golden.suites.dot import (
     DOT_STEP,
     DOT_SUM_LSB,
     build_dot,
+    dot_models,
     dot_partners,
+    float_fields,
     oracle_dot,
     oracle_dot_fields,
     rne_float32,
     truncated_sum,
+    user_fields,
 )
 from mxemu.golden.suites.gate import BUILDERS, build, gate, oracle_mismatches, oracle_outputs
 from mxemu.golden.suites.pack import PACK_RANDOM, PACK_SCALES, build_pack, oracle_pack

@@ -9,6 +9,7 @@ import numpy as np
 
 from mxemu import oracle
 from mxemu.array import MXArray
+from mxemu.errors import InputError
 from mxemu.golden.suites.convert import _convert_anchors
 from mxemu.golden.suites.tables import (
     BLOCK,
@@ -22,6 +23,7 @@ from mxemu.golden.suites.tables import (
     EV_SCALE_NAN,
     OCP_FORMATS,
     TAG_IDS,
+    Field,
     Table,
     layout,
     stochastic,
@@ -29,6 +31,7 @@ from mxemu.golden.suites.tables import (
 from mxemu.golden.suites.values import bits_to_f32, f32_bits, stream
 from mxemu.ops import decode
 from mxemu.policy import Policy
+from mxemu.products import Fixed, FixedPoint, Model, Truncated, accumulation_model
 from mxemu.spec import ElementFormat, MXFormat, get_format
 
 # Operand B's format at L0 and L1 besides A's own (golden.md §6.8 names the mixed pairs E4M3 x E2M1 and
@@ -172,11 +175,56 @@ def _weak_spots(ma: MXFormat, mb: MXFormat) -> list[tuple[str, np.ndarray, np.nd
     return out
 
 
-def _model_bits(values: np.ndarray) -> np.ndarray:
-    """uint32 field values: float32 bits, or an output word's 32-bit two's complement."""
+def _model_bits(values: np.ndarray, bits: int = 32) -> np.ndarray:
+    """uint32 field values: float32 bits, or an output word's `bits`-bit two's complement."""
     if values.dtype == np.float32:
         return f32_bits(np.ascontiguousarray(values))
-    return (values & 0xFFFFFFFF).astype(np.uint32)
+    return (values & ((1 << bits) - 1)).astype(np.uint32)
+
+
+USER_FIELD = "acc"  # the fields of user accumulation models: acc0, acc1, ... in the order given
+USER_MODELS_MAX = 16
+FIELD_BITS = 32  # the widest output field (Field lanes are at most uint32)
+
+
+def _field_bits(model: Model) -> int:
+    """Bits of a model's output field: 32 for float32 bits, the word's width for a fixed(...) output."""
+    return model.output.bits if isinstance(model, FixedPoint) and isinstance(model.output, Fixed) else FIELD_BITS
+
+
+def dot_models(specs: tuple[str, ...] | list[str]) -> dict[str, str]:
+    """The output fields the user's accumulation models add to the dot suite: acc0, acc1, ... (in the order
+    given) -> each model as its canonical accumulation string (mxemu.products.accumulation_model parses them;
+    `InputError` / `UnknownNameError` for anything it refuses, or for an output word wider than 32 bits).
+
+    >>> dot_models(["fixed_point:16:24:ceil:s15.8", "truncated:8:12"])
+    {'acc0': 'fixed_point:16:24:rup:s15.8:rne', 'acc1': 'truncated:8:12'}
+    """
+    if not isinstance(specs, (tuple, list)) or not 1 <= len(specs) <= USER_MODELS_MAX:
+        raise InputError(f"give 1 to {USER_MODELS_MAX} accumulation models, got {specs!r:.200}")
+    out = {}
+    for i, spec in enumerate(specs):
+        model = accumulation_model(spec)
+        if _field_bits(model) > FIELD_BITS:
+            raise InputError(f"{model.spec}: a {_field_bits(model)}-bit output word; a golden field holds at most "
+                             f"{FIELD_BITS} bits (accepted: 1 + int_bits + frac_bits <= {FIELD_BITS})")
+        out[f"{USER_FIELD}{i}"] = model if isinstance(model, str) else model.spec
+    return out
+
+
+def _user_models(models: dict[str, str] | None) -> dict[str, Model]:
+    return {name: accumulation_model(spec) for name, spec in (models or {}).items()}
+
+
+def user_fields(models: dict[str, str] | None) -> tuple[Field, ...]:
+    """The output fields of `dot_models`, each as wide as its model's output."""
+    return tuple(Field(name, "output", _field_bits(m)) for name, m in _user_models(models).items())
+
+
+def float_fields(models: dict[str, str] | None) -> tuple[str, ...]:
+    """The dot suite's float32 output fields: DOT_MODELS and the user models without a fixed(...) output."""
+    return DOT_MODELS + tuple(name for name, m in _user_models(models).items()
+                              if not (isinstance(m, FixedPoint) and isinstance(m.output, Fixed)))
 
 
 def _block_sums(mx: MXFormat, mb: MXFormat, a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -200,13 +248,14 @@ def _block_sums(mx: MXFormat, mb: MXFormat, a: np.ndarray, b: np.ndarray) -> np.
 
 
 def _dot_results(mx: MXFormat, policy: Policy, sa: np.ndarray, a: np.ndarray, b_format: np.ndarray,
-                 sb: np.ndarray, b: np.ndarray, nblk: np.ndarray) -> dict[str, np.ndarray]:
-    """Every output field, by mxemu.products: each DOT_ACCUMULATIONS model over the record's nblk blocks,
-    the models of DOT_PER_BLOCK over each block alone, and the exact block sums."""
+                 sb: np.ndarray, b: np.ndarray, nblk: np.ndarray, models: dict[str, str]) -> dict[str, np.ndarray]:
+    """Every output field, by mxemu.products: each DOT_ACCUMULATIONS model and each user model (`dot_models`)
+    over the record's nblk blocks, the models of DOT_PER_BLOCK over each block alone, and the exact block sums."""
     from mxemu.products import dot
 
     n = len(a)
-    out = {m: np.empty(n, np.uint32) for m in DOT_ACCUMULATIONS}
+    user = _user_models(models)
+    out = {m: np.empty(n, np.uint32) for m in (*DOT_ACCUMULATIONS, *user)}
     out |= {f"{m}_blk": np.empty((n, 2), np.uint32) for m in DOT_PER_BLOCK}
     out["block_sum"] = np.empty((n, 2 * DOT_SUM_LANES), np.uint32)
 
@@ -226,6 +275,8 @@ def _dot_results(mx: MXFormat, policy: Policy, sa: np.ndarray, a: np.ndarray, b_
             qa, qb = pairs(r, slice(0, count), mb)
             for m, acc in DOT_ACCUMULATIONS.items():
                 out[m][r] = _model_bits(dot(qa, qb, acc))
+            for m, model in user.items():
+                out[m][r] = _model_bits(dot(qa, qb, model), _field_bits(model))
         for blk in range(2):
             qa, qb = pairs(rows, slice(blk, blk + 1), mb)
             for m in DOT_PER_BLOCK:
@@ -233,21 +284,23 @@ def _dot_results(mx: MXFormat, policy: Policy, sa: np.ndarray, a: np.ndarray, b_
     return out
 
 
-def build_dot(mx: MXFormat, policy: Policy, level: str, seed: int) -> Table:
+def build_dot(mx: MXFormat, policy: Policy, level: str, seed: int, models: dict[str, str] | None = None) -> Table:
     """Dot products of two MX vectors of NBLK blocks (1 or 2; a one-block record's second block is +0 codes at
     scale 2^0) with A in the suite's format and B in the format B_FORMAT names (an index into CONVERT_TARGETS),
     by mxemu.products: each DOT_ACCUMULATIONS model (float32 bits, or an S23.8 word), each block's exact
     integer sum (BLOCK_SUM, in units of 2^(lsb_A + lsb_B), DOT_SUM_LSB) and DOT_PER_BLOCK models per block
-    (NaN results: check class nan)."""
+    (NaN results: check class nan). `models` (`dot_models`) adds one output field per user accumulation
+    model over the record's nblk blocks: float32 bits, or its output word as two's complement of its width."""
+    models = dict(models or {})
     sa, a, b_format, sb, b, tags, nblk = _dot_operands(mx, policy, level, seed)
-    out = _dot_results(mx, policy, sa, a, b_format, sb, b, nblk)
+    out = _dot_results(mx, policy, sa, a, b_format, sb, b, nblk, models)
     nan = np.zeros(len(tags), bool)
-    for m in DOT_MODELS:
+    for m in float_fields(models):
         nan |= np.isnan(bits_to_f32(out[m]))
     scale_ev = np.zeros(len(tags), np.uint8)
     for s in (sa, sb):
         scale_ev |= np.where((s == mx.scale.nan_code).any(axis=1), EV_SCALE_NAN, 0).astype(np.uint8)
-    t = Table("dot", mx, layout("dot", mx))
+    t = Table("dot", mx, layout("dot", mx, extra=user_fields(models)), models=models)
     t.columns = {"tag": tags, "sa": sa, "a": a, "b_format": b_format, "sb": sb, "b": b, "nblk": nblk, **out,
                  "ev": scale_ev | np.where(nan, EV_NONFINITE, 0).astype(np.uint8), "chk": nan.astype(np.uint8)}
     return t
@@ -302,6 +355,18 @@ def truncated_sum(products: list[Fraction | float], group: int, frac_bits: int) 
     return acc
 
 
+def _unscaled_blocks(p: list[Fraction | float], sa: np.ndarray, sb: np.ndarray, k: int,
+                     bias: int) -> list[tuple[list[Fraction | float], Fraction]]:
+    """Per block, its unscaled products P_A,i * P_B,i (the exact products over the scale product) and its
+    scale product X_A * X_B (0 for a NaN scale, whose lanes are NaN already)."""
+    blocks = []
+    for blk in range(len(sa)):
+        nan = int(sa[blk]) == 255 or int(sb[blk]) == 255
+        scale = Fraction(0) if nan else Fraction(2) ** (int(sa[blk]) + int(sb[blk]) - 2 * bias)
+        blocks.append(([x if isinstance(x, float) else x / scale for x in p[blk * k:(blk + 1) * k]], scale))
+    return blocks
+
+
 def _fixed_point(spec: str, p: list[Fraction | float], sa: np.ndarray, sb: np.ndarray, k: int,
                  bias: int) -> np.float32 | int:
     """A "fixed_point:F:W:R[:sI.G:R]" model of DOT_ACCUMULATIONS by oracle.fixed_point_dot on exact products."""
@@ -310,21 +375,41 @@ def _fixed_point(spec: str, p: list[Fraction | float], sa: np.ndarray, sb: np.nd
     if len(parts) == 6:
         int_bits, frac_bits = parts[4][1:].split(".")
         out = (int(int_bits), int(frac_bits), parts[5])
-    blocks = []
-    for blk in range(len(sa)):
-        nan = int(sa[blk]) == 255 or int(sb[blk]) == 255
-        scale = Fraction(0) if nan else Fraction(2) ** (int(sa[blk]) + int(sb[blk]) - 2 * bias)
-        blocks.append(([x if isinstance(x, float) else x / scale for x in p[blk * k:(blk + 1) * k]], scale))
-    return oracle.fixed_point_dot(blocks, int(parts[1]), int(parts[2]), parts[3], output=out)
+    return oracle.fixed_point_dot(_unscaled_blocks(p, sa, sb, k, bias), int(parts[1]), int(parts[2]), parts[3],
+                                  output=out)
+
+
+def _oracle_user(model: Model, named: dict[str, np.float32 | int], p: list[Fraction | float], a: np.ndarray,
+                 b: np.ndarray, sa: np.ndarray, sb: np.ndarray, mx: MXFormat, mx_b: MXFormat) -> np.float32 | int:
+    """A user model's result from the exact products `p`, by the oracle of its kind: a named model's from
+    `named` (oracle_dot's), truncated by `truncated_sum`, fixed_point by oracle.fixed_point_dot,
+    float_acc by oracle.float_accumulator_dot (lane exponents by oracle.exponent_field)."""
+    if isinstance(model, str):
+        return named[model]
+    if isinstance(model, Truncated):
+        return truncated_sum(p, model.group, model.frac_bits)
+    k = mx.block_size
+    blocks = _unscaled_blocks(p, sa, sb, k, mx.scale.bias)
+    if isinstance(model, FixedPoint):
+        word = model.output
+        out = (word.int_bits, word.frac_bits, word.rounding) if isinstance(word, Fixed) else None
+        return oracle.fixed_point_dot(blocks, model.frac_bits, model.width, model.rounding, model.saturate,
+                                      model.scaled, out)
+    exps = [oracle.exponent_field(int(x), mx.element) + oracle.exponent_field(int(y), mx_b.element)
+            for x, y in zip(a.tolist(), b.tolist(), strict=True)]
+    return oracle.float_accumulator_dot([(ps, s, exps[i * k:(i + 1) * k]) for i, (ps, s) in enumerate(blocks)],
+                                        model.mant_bits, model.group, model.align, model.align_bits,
+                                        model.align_rounding, model.add_rounding, model.rounding)
 
 
 def oracle_dot(sa: np.ndarray, a: np.ndarray, sb: np.ndarray, b: np.ndarray, mx: MXFormat,
-               mx_b: MXFormat | None = None) -> dict[str, np.float32 | int]:
+               mx_b: MXFormat | None = None, models: dict[str, Model] | None = None) -> dict[str, np.float32 | int]:
     """Each DOT_ACCUMULATIONS result from exact products (docs/convert_dot.md), A in `mx` and B in `mx_b`
     (default `mx`): `exact` rounds the exact sum once; `block_exact_fp32` rounds each block's exact sum and adds
     in float32; `fp32_sequential` adds each exact product with one rounding; `dequant_fp32` multiplies and adds
     float32 values; the truncated models by `truncated_sum`; the fixed-point datapaths by
-    `oracle.fixed_point_dot` (an S23.8 word as an int). NaN / Inf by IEEE rules."""
+    `oracle.fixed_point_dot` (an S23.8 word as an int); each of `models` (field -> model) by `_oracle_user`.
+    NaN / Inf by IEEE rules."""
     mx_b = mx if mx_b is None else mx_b
     k = mx.block_size
 
@@ -382,6 +467,8 @@ def oracle_dot(sa: np.ndarray, a: np.ndarray, sb: np.ndarray, b: np.ndarray, mx:
             out[name] = truncated_sum(p, int(group), int(frac_bits))
         elif model.startswith("fixed_point:"):
             out[name] = _fixed_point(model, p, sa, sb, k, mx.scale.bias)
+    for name, user in (models or {}).items():
+        out[name] = _oracle_user(user, out, p, a, b, sa, sb, mx, mx_b)
     return out
 
 
@@ -399,24 +486,30 @@ def oracle_block_sum(a: np.ndarray, b: np.ndarray, mx: MXFormat, mx_b: MXFormat)
     return q.numerator
 
 
-def oracle_dot_fields(inputs: dict[str, np.ndarray], mx: MXFormat) -> dict[str, np.ndarray]:
+def oracle_dot_fields(inputs: dict[str, np.ndarray], mx: MXFormat,
+                      models: dict[str, str] | None = None) -> dict[str, np.ndarray]:
     """Every output column of a dot table from its input columns, by the oracle: float32 bits, S23.8 words
-    as 32-bit two's complement, block sums as DOT_SUM_LANES 32-bit lanes per block (0 for a non-finite block)."""
+    as 32-bit two's complement, block sums as DOT_SUM_LANES 32-bit lanes per block (0 for a non-finite block),
+    the user models of `models` (`dot_models`) as float32 bits or words of their width."""
     n = len(inputs["a"])
-    out = {m: np.empty(n, np.uint32) for m in DOT_ACCUMULATIONS}
+    user = _user_models(models)
+    width = {name: _field_bits(m) for name, m in user.items()}
+    out = {m: np.empty(n, np.uint32) for m in (*DOT_ACCUMULATIONS, *user)}
     out |= {f"{m}_blk": np.empty((n, 2), np.uint32) for m in DOT_PER_BLOCK}
     out["block_sum"] = np.empty((n, 2 * DOT_SUM_LANES), np.uint32)
 
-    def bits(v: np.float32 | int) -> int:
-        return int(f32_bits(np.array([v], np.float32))[0]) if isinstance(v, np.floating) else int(v) & 0xFFFFFFFF
+    def bits(v: np.float32 | int, w: int = FIELD_BITS) -> int:
+        return int(f32_bits(np.array([v], np.float32))[0]) if isinstance(v, np.floating) else int(v) % (1 << w)
 
     for i, (sa, a, f, sb, b, nb) in enumerate(zip(inputs["sa"], inputs["a"], inputs["b_format"], inputs["sb"],
                                                    inputs["b"], inputs["nblk"], strict=True)):
         mb = get_format(CONVERT_TARGETS[int(f)])
         lanes = int(nb) * BLOCK
-        r = oracle_dot(sa[:int(nb)], a[:lanes], sb[:int(nb)], b[:lanes], mx, mb)
+        r = oracle_dot(sa[:int(nb)], a[:lanes], sb[:int(nb)], b[:lanes], mx, mb, user)
         for m in DOT_ACCUMULATIONS:
             out[m][i] = bits(r[m])
+        for m, w in width.items():
+            out[m][i] = bits(r[m], w)
         for blk in range(2):
             lanes = slice(blk * BLOCK, blk * BLOCK + BLOCK)
             r = oracle_dot(sa[blk:blk + 1], a[lanes], sb[blk:blk + 1], b[lanes], mx, mb)

@@ -15,12 +15,11 @@ from mxemu.golden.suites.blocks import build_divergence, build_quantize, build_s
 from mxemu.golden.suites.codec import build_decode, build_encode
 from mxemu.golden.suites.convert import build_convert, oracle_convert
 from mxemu.golden.suites.dequantize import build_dequantize, oracle_dequantize
-from mxemu.golden.suites.dot import build_dot, oracle_dot_fields
+from mxemu.golden.suites.dot import build_dot, float_fields, oracle_dot_fields
 from mxemu.golden.suites.pack import build_pack, oracle_pack
 from mxemu.golden.suites.sweep import build_sweep
 from mxemu.golden.suites.tables import (
     CONVERT_TARGETS,
-    DOT_MODELS,
     INPUT_SUITES,
     PACK_LAYOUTS,
     PACK_SCALE_LAYOUTS,
@@ -38,17 +37,21 @@ BUILDERS: dict[str, Callable[[MXFormat, Policy, str, int], Table]] = {
 
 
 def build(suite: str, mx_name: str, policy: Policy, level: str, seed: int, progress: TextIO | None = None,
-          part: tuple[int, int] = (0, 1), input_dtype: str = "float32") -> Table:
+          part: tuple[int, int] = (0, 1), input_dtype: str = "float32", models: dict[str, str] | None = None
+          ) -> Table:
     """Build one suite for one MX format and gate it on the oracle (`MXError` if any case disagrees).
     `progress` gets a line every 16 chunks of a sweep (the other suites take seconds). `part` (k, n) of a
     sweep builds only the records of `sweep_part_range(k, n)`; the other suites come whole. The float
-    inputs of `INPUT_SUITES` are generated in `input_dtype` (float32, bfloat16, float16)."""
+    inputs of `INPUT_SUITES` are generated in `input_dtype` (float32, bfloat16, float16). `models`
+    (`dot_models`) adds the user accumulation models' fields to a dot suite."""
     mx = get_format(mx_name)
     assert isinstance(mx, MXFormat)
     check_level_suites(level, (suite,))
     if suite == "sweep":  # gated chunk by chunk inside: the codes exist only while their chunk is hashed
         return build_sweep(mx, policy, seed, part, progress)
-    if suite in INPUT_SUITES:
+    if suite == "dot":
+        table = BUILDERS[suite](mx, policy, level, seed, models)
+    elif suite in INPUT_SUITES:
         table = BUILDERS[suite](mx, policy, level, seed, INPUT_DTYPES[input_dtype])
     else:
         table = BUILDERS[suite](mx, policy, level, seed)
@@ -65,9 +68,9 @@ def gate(table: Table, policy: Policy) -> Table:
 
 
 def oracle_outputs(suite: str, mx: MXFormat, policy: Policy, inputs: dict[str, np.ndarray],
-                   input_dtype: str = "float32") -> dict[str, np.ndarray]:
+                   input_dtype: str = "float32", models: dict[str, str] | None = None) -> dict[str, np.ndarray]:
     """Expected output columns computed by mxemu.oracle alone from the input columns of a suite (float
-    inputs X as bit patterns of `input_dtype`)."""
+    inputs X as bit patterns of `input_dtype`; a dot suite's user accumulation `models`, `dot_models`)."""
     elem = mx.element
     if suite == "decode":
         out = []
@@ -92,7 +95,7 @@ def oracle_outputs(suite: str, mx: MXFormat, policy: Policy, inputs: dict[str, n
                                   for k, sl, s, c in zip(inputs["layout"], inputs["scale_layout"], inputs["scale"],
                                                          inputs["codes"], strict=True)])}
     if suite == "dot":
-        return oracle_dot_fields(inputs, mx)
+        return oracle_dot_fields(inputs, mx, models)
     if suite == "convert":
         pairs = [oracle_convert(int(m), CONVERT_TARGETS[int(t)], int(s), c, mx, policy) for m, t, s, c in
                  zip(inputs["method"], inputs["target"], inputs["src_scale"], inputs["src_codes"], strict=True)]
@@ -123,11 +126,12 @@ def oracle_outputs(suite: str, mx: MXFormat, policy: Policy, inputs: dict[str, n
 def oracle_mismatches(table: Table, policy: Policy) -> list[int]:
     """Case indices whose expected outputs differ from mxemu.oracle (NaN values compared as NaN)."""
     inputs = {f.name: table.columns[f.name] for f in table.fields if f.role == "input"}
-    want = oracle_outputs(table.suite, table.mx, policy, inputs, table.input_dtype)
+    want = oracle_outputs(table.suite, table.mx, policy, inputs, table.input_dtype, table.models)
+    floats = float_fields(table.models)
     bad = np.zeros(table.count, dtype=bool)
     for name, ref in want.items():
         got = table.columns[name]
-        if table.suite in ("decode", "dequantize") or name in DOT_MODELS or name.endswith("_blk"):
+        if table.suite in ("decode", "dequantize") or name in floats or name.endswith("_blk"):
             nan = np.isnan(bits_to_f32(ref)) & np.isnan(bits_to_f32(got))
             diff = (ref != got) & ~nan
         else:

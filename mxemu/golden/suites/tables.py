@@ -172,6 +172,7 @@ class Table:
     fields: tuple[Field, ...]
     columns: dict[str, np.ndarray] = field(default_factory=dict)
     input_dtype: str = "float32"  # of the X field (INPUT_SUITES)
+    models: dict[str, str] = field(default_factory=dict)  # dot: user model fields -> accumulation strings
 
     @property
     def name(self) -> str:
@@ -216,12 +217,14 @@ def stochastic(policy: Policy | None) -> bool:
     return policy is not None and policy.rounding == "stochastic"
 
 
-def layout(suite: str, mx: MXFormat, policy: Policy | None = None, x_bits: int = 32) -> tuple[Field, ...]:
+def layout(suite: str, mx: MXFormat, policy: Policy | None = None, x_bits: int = 32,
+           extra: tuple[Field, ...] = ()) -> tuple[Field, ...]:
     """The record fields of a suite for an MX format (the layout the C / SV exports describe); float inputs X
     are `x_bits` wide (32, or 16 for bfloat16 and float16: `INPUT_SUITES`). Under a
     stochastic policy, encode and quantize records take the random integer of each lane as the input RND
     (sr_bits wide): a lane rounds away from zero when RND plus the first sr_bits bits of its fraction
-    below the element's last place reach 2^sr_bits (docs/numerics.md, stochastic rounding)."""
+    below the element's last place reach 2^sr_bits (docs/numerics.md, stochastic rounding). `extra` output
+    fields end the body (the dot suite's user accumulation models)."""
     w = mx.element.bits
     head = (Field("tag", "meta", 16),)
     tail = (Field("ev", "meta", 8), Field("chk", "meta", 4))
@@ -251,4 +254,4 @@ def layout(suite: str, mx: MXFormat, policy: Policy | None = None, x_bits: int =
         body = (*body[:2], Field("rnd", "input", policy.sr_bits), *body[2:])
     if stochastic(policy) and suite == "quantize":  # x, rnd -> scale, codes
         body = (*body[:1], Field("rnd", "input", policy.sr_bits, BLOCK), *body[1:])
-    return head + body + tail
+    return head + body + extra + tail
