@@ -11,7 +11,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text(encoding="utf-8")
 FENCE = re.compile(r"^```(\w+)[^\n]*\n(.*?)^```\s*$", re.MULTILINE | re.DOTALL)
-NUMBER_WORDS = {9: "nine", 10: "ten", 11: "eleven", 12: "twelve"}
+NUMBER_WORDS = {9: "nine", 10: "ten", 11: "eleven", 12: "twelve", 13: "thirteen", 14: "fourteen"}
 
 
 def _blocks(text: str, lang: str) -> list[str]:
@@ -86,9 +86,9 @@ def test_golden_page_numbers_are_those_of_the_committed_manifests() -> None:
     golden = ROOT / "golden"
     size = sum(p.stat().st_size for p in golden.rglob("*") if p.is_file())
     expected = [f"`golden/` holds {size / 1e6:.1f} MB ({size / 2**20:.1f} MiB) of sets"]
-    for level in ("L0", "L1"):
-        files, cases = _manifest(golden / level)
-        expected.append(f"--out golden/{level}` | {files} | {cases:,} |")
+    for name in ("L0", "L1", "L0-bfloat16", "L1-bfloat16"):
+        files, cases = _manifest(golden / name)
+        expected.append(f"--out golden/{name}` | {files} | {cases:,} |")
     files, cases = _manifest(golden / "L1")
     expected.append(f"({files} suite files, {cases:,} cases)")
     divergence = {_manifest(d) for d in sorted((golden / "divergence").iterdir()) if (d / "MANIFEST.json").exists()}

@@ -37,8 +37,9 @@ GOLDEN = ROOT / "golden"
 L0 = GOLDEN / "L0"
 L1 = GOLDEN / "L1"
 DIVERGENCE = GOLDEN / "divergence"
+BF16 = {GOLDEN / "L0-bfloat16": "L0", GOLDEN / "L1-bfloat16": "L1"}  # float inputs as bfloat16: encode, scale, quantize
 SCHEMA_FILE = GOLDEN / "schema" / "manifest.schema.json"
-ALL_SETS = [L0, L1, *(DIVERGENCE / p for p in policies())]
+ALL_SETS = [L0, L1, *BF16, *(DIVERGENCE / p for p in policies())]
 
 
 def _doc(d: Path) -> dict:
@@ -69,7 +70,12 @@ def test_committed_sets_are_the_documented_commands() -> None:
                                                                              "L1", 0)
         assert Policy.from_dict(doc["policy"]) == get_policy(preset)
         assert doc["presets"] == policies()
-    assert sum(len(b) for b in _files(GOLDEN).values()) < 40 * 2**20
+    for d, level in BF16.items():
+        doc = _doc(d)
+        assert (doc["suites"], doc["formats"], doc["level"], doc["seed"]) == (["encode", "scale", "quantize"],
+                                                                             list(OCP_FORMATS), level, 0)
+        assert (doc["input_dtype"], Policy.from_dict(doc["policy"])) == ("bfloat16", Policy())
+    assert sum(len(b) for b in _files(GOLDEN).values()) < 64 * 2**20
 
 
 def test_l0_regeneration_reproduces_every_file(doc: dict, tmp_path: Path) -> None:
