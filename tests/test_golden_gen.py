@@ -643,3 +643,25 @@ def test_mb8_tail_blocks_quantize_as_their_short_block_does(fmt: str) -> None:
         assert scale == t.columns["scale"][i]
         assert t.columns["codes"][i][:n].tolist() == codes.tolist()
         assert not t.columns["codes"][i][n:].any()
+
+
+def test_the_recorded_revision_is_dirty_only_for_changes_to_the_code_or_spec(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Regenerating one committed set rewrites tracked files under golden/; the next set must not be marked dirty."""
+    import subprocess
+
+    from mxemu.golden import manifest as mf
+
+    calls = []
+
+    def run(cmd, **kwargs):
+        calls.append(cmd)
+        out = "0" * 40 if "rev-parse" in cmd else ""
+        return subprocess.CompletedProcess(cmd, 0, stdout=out, stderr="")
+
+    monkeypatch.setattr(mf.subprocess, "run", run)
+    assert mf.git_revision() == "0" * 40
+    status = next(c for c in calls if "status" in c)
+    paths = [Path(p) for p in status[status.index("--") + 1:]]
+    package = Path(mf.__file__).resolve().parents[1]
+    assert paths == [package, mf.SPEC_DIR]
+    assert not any(p.name == "golden" and p.parent == package.parent for p in paths)

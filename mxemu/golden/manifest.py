@@ -30,6 +30,7 @@ from mxemu.golden.suites import (
 )
 from mxemu.golden.writers import hex_digits
 from mxemu.policy import FIELDS, LATER_FIELDS
+from mxemu.spec import SPEC_DIR
 
 SCHEMA_VERSION = 1
 SPEC_VERSION = "OCP MX v1.0"
@@ -178,13 +179,16 @@ def validate(doc: Any, schema: dict[str, Any] = SCHEMA, where: str = "$") -> lis
 
 
 def git_revision() -> str:
-    """HEAD of the git checkout holding mxemu (with "-dirty" for uncommitted changes), else "unknown"."""
+    """HEAD of the git checkout holding mxemu, else "unknown"; "-dirty" when the code or format data that
+    make vectors (the package and spec/) have uncommitted changes. Committed golden sets being rewritten
+    do not count: regenerating one set must not mark the next as dirty."""
     here = Path(__file__).resolve().parent
+    sources = [str(here.parent), str(SPEC_DIR)]
     try:
         head = subprocess.run(["git", "-C", str(here), "rev-parse", "HEAD"], capture_output=True, text=True,
                               timeout=10, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "-C", str(here), "status", "--porcelain", "--untracked-files=no"],
-                               capture_output=True, text=True, timeout=10, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "-C", str(here), "status", "--porcelain", "--untracked-files=no", "--",
+                                *sources], capture_output=True, text=True, timeout=10, check=True).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         return "unknown"
     if not re.fullmatch(r"[0-9a-f]{40}", head):
