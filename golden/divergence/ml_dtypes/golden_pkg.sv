@@ -67,6 +67,11 @@ package golden_pkg;
   localparam int TAG_CV_EDGE = 50;
   localparam int TAG_DOT_MIXED = 51;
   localparam int TAG_MB8_TAIL = 52;
+  localparam int TAG_FROM_FILE = 53;
+  localparam int TAG_DOT_GRID = 54;
+  localparam int TAG_DOT_SUBGRID_ZERO = 55;
+  localparam int TAG_DOT_SATURATE = 56;
+  localparam int TAG_DOT_INF = 57;
   localparam int PRESET_OCP_BIT = 0;
   localparam int PRESET_TORCHAO_BIT = 1;
   localparam int PRESET_TORCHAO_CEIL_BIT = 2;
@@ -99,8 +104,8 @@ package golden_pkg;
   localparam int PACK_SCALE_LAYOUT_SEPARATE = 0;
   localparam int PACK_SCALE_LAYOUT_INTERLEAVED = 1;
 
-  // divergence/mxfp8_e4m3: 126 cases
-  localparam int DIVERGENCE_MXFP8_E4M3_COUNT = 126;
+  // divergence/mxfp8_e4m3: 133 cases
+  localparam int DIVERGENCE_MXFP8_E4M3_COUNT = 133;
   localparam int DIVERGENCE_MXFP8_E4M3_RECORD_BITS = 1332;
   localparam int DIVERGENCE_MXFP8_E4M3_TAG_OFFSET = 1316;
   localparam int DIVERGENCE_MXFP8_E4M3_TAG_LANE_BITS = 16;
@@ -133,8 +138,8 @@ package golden_pkg;
     logic [3:0] chk;
   } divergence_mxfp8_e4m3_t;
 
-  // divergence/mxfp8_e5m2: 129 cases
-  localparam int DIVERGENCE_MXFP8_E5M2_COUNT = 129;
+  // divergence/mxfp8_e5m2: 136 cases
+  localparam int DIVERGENCE_MXFP8_E5M2_COUNT = 136;
   localparam int DIVERGENCE_MXFP8_E5M2_RECORD_BITS = 1332;
   localparam int DIVERGENCE_MXFP8_E5M2_TAG_OFFSET = 1316;
   localparam int DIVERGENCE_MXFP8_E5M2_TAG_LANE_BITS = 16;
@@ -167,8 +172,8 @@ package golden_pkg;
     logic [3:0] chk;
   } divergence_mxfp8_e5m2_t;
 
-  // divergence/mxfp6_e3m2: 122 cases
-  localparam int DIVERGENCE_MXFP6_E3M2_COUNT = 122;
+  // divergence/mxfp6_e3m2: 129 cases
+  localparam int DIVERGENCE_MXFP6_E3M2_COUNT = 129;
   localparam int DIVERGENCE_MXFP6_E3M2_RECORD_BITS = 1268;
   localparam int DIVERGENCE_MXFP6_E3M2_TAG_OFFSET = 1252;
   localparam int DIVERGENCE_MXFP6_E3M2_TAG_LANE_BITS = 16;
@@ -201,8 +206,8 @@ package golden_pkg;
     logic [3:0] chk;
   } divergence_mxfp6_e3m2_t;
 
-  // divergence/mxfp6_e2m3: 120 cases
-  localparam int DIVERGENCE_MXFP6_E2M3_COUNT = 120;
+  // divergence/mxfp6_e2m3: 127 cases
+  localparam int DIVERGENCE_MXFP6_E2M3_COUNT = 127;
   localparam int DIVERGENCE_MXFP6_E2M3_RECORD_BITS = 1268;
   localparam int DIVERGENCE_MXFP6_E2M3_TAG_OFFSET = 1252;
   localparam int DIVERGENCE_MXFP6_E2M3_TAG_LANE_BITS = 16;
@@ -235,8 +240,8 @@ package golden_pkg;
     logic [3:0] chk;
   } divergence_mxfp6_e2m3_t;
 
-  // divergence/mxfp4_e2m1: 140 cases
-  localparam int DIVERGENCE_MXFP4_E2M1_COUNT = 140;
+  // divergence/mxfp4_e2m1: 145 cases
+  localparam int DIVERGENCE_MXFP4_E2M1_COUNT = 145;
   localparam int DIVERGENCE_MXFP4_E2M1_RECORD_BITS = 1204;
   localparam int DIVERGENCE_MXFP4_E2M1_TAG_OFFSET = 1188;
   localparam int DIVERGENCE_MXFP4_E2M1_TAG_LANE_BITS = 16;

@@ -1,0 +1,623 @@
+// golden_pkg.sv: record layouts of an mxemu golden set (generated; do not edit).
+// Packed structs list fields most significant first, as the .hex words do; a vector field
+// logic [LANES-1:0][LANE_BITS-1:0] puts lane i at bits [i*LANE_BITS +: LANE_BITS].
+// Constants are `localparam int` (every value is below 2^31; Icarus Verilog 11 has no int unsigned).
+package golden_pkg;
+
+  localparam int CHK_EXACT = 0;
+  localparam int CHK_NAN = 1;
+  localparam int CHK_CODES_DONT_CARE = 2;
+  localparam int EV_INEXACT = 1 << 0;
+  localparam int EV_UNDERFLOW = 1 << 1;
+  localparam int EV_SATURATED = 1 << 2;
+  localparam int EV_NONFINITE = 1 << 3;
+  localparam int EV_SCALE_END = 1 << 4;
+  localparam int EV_SCALE_NAN = 1 << 5;
+  localparam int EV_OVERFLOW = 1 << 6;
+  localparam int TAG_DEC_ZERO = 0;
+  localparam int TAG_DEC_SUBNORMAL = 1;
+  localparam int TAG_DEC_NORMAL = 2;
+  localparam int TAG_DEC_INF = 3;
+  localparam int TAG_DEC_NAN = 4;
+  localparam int TAG_ENC_GRID = 5;
+  localparam int TAG_ENC_GRID_ULP = 6;
+  localparam int TAG_ENC_MID = 7;
+  localparam int TAG_ENC_MID_ULP = 8;
+  localparam int TAG_ENC_OVERFLOW = 9;
+  localparam int TAG_ENC_UNDERFLOW = 10;
+  localparam int TAG_ENC_SPECIAL = 11;
+  localparam int TAG_ENC_FP32_SUB = 12;
+  localparam int TAG_ENC_RANDOM = 13;
+  localparam int TAG_SC_POW2 = 14;
+  localparam int TAG_SC_POW2_ULP = 15;
+  localparam int TAG_SC_MAXNORM = 16;
+  localparam int TAG_SC_SATWIN = 17;
+  localparam int TAG_SC_EVEN = 18;
+  localparam int TAG_SC_DISCRIM = 19;
+  localparam int TAG_SC_FP32_SUB = 20;
+  localparam int TAG_SC_ZERO = 21;
+  localparam int TAG_SC_NONFINITE = 22;
+  localparam int TAG_SC_CLAMP_LO = 23;
+  localparam int TAG_SC_CLAMP_HI = 24;
+  localparam int TAG_SC_SIGNTIE = 25;
+  localparam int TAG_MB1_CLASSES = 26;
+  localparam int TAG_MB2_AMAX_LANE = 27;
+  localparam int TAG_MB2_POW2_ULP = 28;
+  localparam int TAG_MB3_SMALL_LANES = 29;
+  localparam int TAG_MB4_TIES = 30;
+  localparam int TAG_MB5_ZERO = 31;
+  localparam int TAG_MB6_NONFINITE = 32;
+  localparam int TAG_MB7_SCALE_ENDS = 33;
+  localparam int TAG_MB_SATURATION = 34;
+  localparam int TAG_MB9_INT_MIN = 35;
+  localparam int TAG_MB_FP32_SUB = 36;
+  localparam int TAG_MB_RANDOM = 37;
+  localparam int TAG_DQ_ZERO = 38;
+  localparam int TAG_DQ_NORMAL = 39;
+  localparam int TAG_DQ_FP32_SUB = 40;
+  localparam int TAG_DQ_OVERFLOW = 41;
+  localparam int TAG_DQ_SPECIAL = 42;
+  localparam int TAG_DQ_SCALE_NAN = 43;
+  localparam int TAG_SWEEP_CHUNK = 44;
+  localparam int TAG_DOT_PAIR = 45;
+  localparam int TAG_DOT_CANCEL = 46;
+  localparam int TAG_DOT_RANDOM = 47;
+  localparam int TAG_PK_CODES = 48;
+  localparam int TAG_PK_RANDOM = 49;
+  localparam int TAG_CV_EDGE = 50;
+  localparam int TAG_DOT_MIXED = 51;
+  localparam int TAG_MB8_TAIL = 52;
+  localparam int TAG_FROM_FILE = 53;
+  localparam int TAG_DOT_GRID = 54;
+  localparam int TAG_DOT_SUBGRID_ZERO = 55;
+  localparam int TAG_DOT_SATURATE = 56;
+  localparam int TAG_DOT_INF = 57;
+  localparam int PRESET_OCP_BIT = 0;
+  localparam int PRESET_TORCHAO_BIT = 1;
+  localparam int PRESET_TORCHAO_CEIL_BIT = 2;
+  localparam int PRESET_TORCHAO_EVEN_BIT = 3;
+  localparam int PRESET_TORCHAO_RCEIL_BIT = 4;
+  localparam int PRESET_MICROXCALING_BIT = 5;
+  localparam int PRESET_TRANSFORMER_ENGINE_BIT = 6;
+  localparam int PRESET_GFLOAT_BIT = 7;
+  localparam int PRESET_ML_DTYPES_BIT = 8;
+  localparam int CONVERT_TARGET_MXFP8_E4M3 = 0;
+  localparam int CONVERT_TARGET_MXFP8_E5M2 = 1;
+  localparam int CONVERT_TARGET_MXFP6_E3M2 = 2;
+  localparam int CONVERT_TARGET_MXFP6_E2M3 = 3;
+  localparam int CONVERT_TARGET_MXFP4_E2M1 = 4;
+  localparam int CONVERT_TARGET_MXINT8 = 5;
+  localparam int CONVERT_TARGET_MXINT7 = 6;
+  localparam int CONVERT_TARGET_MXINT6 = 7;
+  localparam int CONVERT_TARGET_MXINT5 = 8;
+  localparam int CONVERT_TARGET_MXINT4 = 9;
+  localparam int CONVERT_TARGET_MXINT3 = 10;
+  localparam int CONVERT_TARGET_MXINT2 = 11;
+  localparam int CONVERT_METHOD_REQUANTIZE = 0;
+  localparam int CONVERT_METHOD_SLICE_AND_SCALE = 1;
+  localparam int PACK_LAYOUT_BYTE = 0;
+  localparam int PACK_LAYOUT_BYTE_MSB = 1;
+  localparam int PACK_LAYOUT_NIBBLE_LO_FIRST = 2;
+  localparam int PACK_LAYOUT_NIBBLE_HI_FIRST = 3;
+  localparam int PACK_LAYOUT_FP6_4IN3 = 4;
+  localparam int PACK_LAYOUT_BITSTREAM_LE = 5;
+  localparam int PACK_SCALE_LAYOUT_SEPARATE = 0;
+  localparam int PACK_SCALE_LAYOUT_INTERLEAVED = 1;
+
+  // encode/mxfp8_e4m3: 20657 cases
+  localparam int ENCODE_MXFP8_E4M3_COUNT = 20657;
+  localparam int ENCODE_MXFP8_E4M3_RECORD_BITS = 60;
+  localparam int ENCODE_MXFP8_E4M3_TAG_OFFSET = 44;
+  localparam int ENCODE_MXFP8_E4M3_TAG_LANE_BITS = 16;
+  localparam int ENCODE_MXFP8_E4M3_TAG_LANES = 1;
+  localparam int ENCODE_MXFP8_E4M3_SCALE_OFFSET = 36;
+  localparam int ENCODE_MXFP8_E4M3_SCALE_LANE_BITS = 8;
+  localparam int ENCODE_MXFP8_E4M3_SCALE_LANES = 1;
+  localparam int ENCODE_MXFP8_E4M3_X_OFFSET = 20;
+  localparam int ENCODE_MXFP8_E4M3_X_LANE_BITS = 16;
+  localparam int ENCODE_MXFP8_E4M3_X_LANES = 1;
+  localparam int ENCODE_MXFP8_E4M3_CODE_OFFSET = 12;
+  localparam int ENCODE_MXFP8_E4M3_CODE_LANE_BITS = 8;
+  localparam int ENCODE_MXFP8_E4M3_CODE_LANES = 1;
+  localparam int ENCODE_MXFP8_E4M3_EV_OFFSET = 4;
+  localparam int ENCODE_MXFP8_E4M3_EV_LANE_BITS = 8;
+  localparam int ENCODE_MXFP8_E4M3_EV_LANES = 1;
+  localparam int ENCODE_MXFP8_E4M3_CHK_OFFSET = 0;
+  localparam int ENCODE_MXFP8_E4M3_CHK_LANE_BITS = 4;
+  localparam int ENCODE_MXFP8_E4M3_CHK_LANES = 1;
+  typedef struct packed {
+    logic [15:0] tag;
+    logic [7:0] scale;
+    logic [15:0] x;
+    logic [7:0] code;
+    logic [7:0] ev;
+    logic [3:0] chk;
+  } encode_mxfp8_e4m3_t;
+
+  // encode/mxfp8_e5m2: 20181 cases
+  localparam int ENCODE_MXFP8_E5M2_COUNT = 20181;
+  localparam int ENCODE_MXFP8_E5M2_RECORD_BITS = 60;
+  localparam int ENCODE_MXFP8_E5M2_TAG_OFFSET = 44;
+  localparam int ENCODE_MXFP8_E5M2_TAG_LANE_BITS = 16;
+  localparam int ENCODE_MXFP8_E5M2_TAG_LANES = 1;
+  localparam int ENCODE_MXFP8_E5M2_SCALE_OFFSET = 36;
+  localparam int ENCODE_MXFP8_E5M2_SCALE_LANE_BITS = 8;
+  localparam int ENCODE_MXFP8_E5M2_SCALE_LANES = 1;
+  localparam int ENCODE_MXFP8_E5M2_X_OFFSET = 20;
+  localparam int ENCODE_MXFP8_E5M2_X_LANE_BITS = 16;
+  localparam int ENCODE_MXFP8_E5M2_X_LANES = 1;
+  localparam int ENCODE_MXFP8_E5M2_CODE_OFFSET = 12;
+  localparam int ENCODE_MXFP8_E5M2_CODE_LANE_BITS = 8;
+  localparam int ENCODE_MXFP8_E5M2_CODE_LANES = 1;
+  localparam int ENCODE_MXFP8_E5M2_EV_OFFSET = 4;
+  localparam int ENCODE_MXFP8_E5M2_EV_LANE_BITS = 8;
+  localparam int ENCODE_MXFP8_E5M2_EV_LANES = 1;
+  localparam int ENCODE_MXFP8_E5M2_CHK_OFFSET = 0;
+  localparam int ENCODE_MXFP8_E5M2_CHK_LANE_BITS = 4;
+  localparam int ENCODE_MXFP8_E5M2_CHK_LANES = 1;
+  typedef struct packed {
+    logic [15:0] tag;
+    logic [7:0] scale;
+    logic [15:0] x;
+    logic [7:0] code;
+    logic [7:0] ev;
+    logic [3:0] chk;
+  } encode_mxfp8_e5m2_t;
+
+  // encode/mxfp6_e3m2: 12437 cases
+  localparam int ENCODE_MXFP6_E3M2_COUNT = 12437;
+  localparam int ENCODE_MXFP6_E3M2_RECORD_BITS = 58;
+  localparam int ENCODE_MXFP6_E3M2_TAG_OFFSET = 42;
+  localparam int ENCODE_MXFP6_E3M2_TAG_LANE_BITS = 16;
+  localparam int ENCODE_MXFP6_E3M2_TAG_LANES = 1;
+  localparam int ENCODE_MXFP6_E3M2_SCALE_OFFSET = 34;
+  localparam int ENCODE_MXFP6_E3M2_SCALE_LANE_BITS = 8;
+  localparam int ENCODE_MXFP6_E3M2_SCALE_LANES = 1;
+  localparam int ENCODE_MXFP6_E3M2_X_OFFSET = 18;
+  localparam int ENCODE_MXFP6_E3M2_X_LANE_BITS = 16;
+  localparam int ENCODE_MXFP6_E3M2_X_LANES = 1;
+  localparam int ENCODE_MXFP6_E3M2_CODE_OFFSET = 12;
+  localparam int ENCODE_MXFP6_E3M2_CODE_LANE_BITS = 6;
+  localparam int ENCODE_MXFP6_E3M2_CODE_LANES = 1;
+  localparam int ENCODE_MXFP6_E3M2_EV_OFFSET = 4;
+  localparam int ENCODE_MXFP6_E3M2_EV_LANE_BITS = 8;
+  localparam int ENCODE_MXFP6_E3M2_EV_LANES = 1;
+  localparam int ENCODE_MXFP6_E3M2_CHK_OFFSET = 0;
+  localparam int ENCODE_MXFP6_E3M2_CHK_LANE_BITS = 4;
+  localparam int ENCODE_MXFP6_E3M2_CHK_LANES = 1;
+  typedef struct packed {
+    logic [15:0] tag;
+    logic [7:0] scale;
+    logic [15:0] x;
+    logic [5:0] code;
+    logic [7:0] ev;
+    logic [3:0] chk;
+  } encode_mxfp6_e3m2_t;
+
+  // encode/mxfp6_e2m3: 12517 cases
+  localparam int ENCODE_MXFP6_E2M3_COUNT = 12517;
+  localparam int ENCODE_MXFP6_E2M3_RECORD_BITS = 58;
+  localparam int ENCODE_MXFP6_E2M3_TAG_OFFSET = 42;
+  localparam int ENCODE_MXFP6_E2M3_TAG_LANE_BITS = 16;
+  localparam int ENCODE_MXFP6_E2M3_TAG_LANES = 1;
+  localparam int ENCODE_MXFP6_E2M3_SCALE_OFFSET = 34;
+  localparam int ENCODE_MXFP6_E2M3_SCALE_LANE_BITS = 8;
+  localparam int ENCODE_MXFP6_E2M3_SCALE_LANES = 1;
+  localparam int ENCODE_MXFP6_E2M3_X_OFFSET = 18;
+  localparam int ENCODE_MXFP6_E2M3_X_LANE_BITS = 16;
+  localparam int ENCODE_MXFP6_E2M3_X_LANES = 1;
+  localparam int ENCODE_MXFP6_E2M3_CODE_OFFSET = 12;
+  localparam int ENCODE_MXFP6_E2M3_CODE_LANE_BITS = 6;
+  localparam int ENCODE_MXFP6_E2M3_CODE_LANES = 1;
+  localparam int ENCODE_MXFP6_E2M3_EV_OFFSET = 4;
+  localparam int ENCODE_MXFP6_E2M3_EV_LANE_BITS = 8;
+  localparam int ENCODE_MXFP6_E2M3_EV_LANES = 1;
+  localparam int ENCODE_MXFP6_E2M3_CHK_OFFSET = 0;
+  localparam int ENCODE_MXFP6_E2M3_CHK_LANE_BITS = 4;
+  localparam int ENCODE_MXFP6_E2M3_CHK_LANES = 1;
+  typedef struct packed {
+    logic [15:0] tag;
+    logic [7:0] scale;
+    logic [15:0] x;
+    logic [5:0] code;
+    logic [7:0] ev;
+    logic [3:0] chk;
+  } encode_mxfp6_e2m3_t;
+
+  // encode/mxfp4_e2m1: 10141 cases
+  localparam int ENCODE_MXFP4_E2M1_COUNT = 10141;
+  localparam int ENCODE_MXFP4_E2M1_RECORD_BITS = 56;
+  localparam int ENCODE_MXFP4_E2M1_TAG_OFFSET = 40;
+  localparam int ENCODE_MXFP4_E2M1_TAG_LANE_BITS = 16;
+  localparam int ENCODE_MXFP4_E2M1_TAG_LANES = 1;
+  localparam int ENCODE_MXFP4_E2M1_SCALE_OFFSET = 32;
+  localparam int ENCODE_MXFP4_E2M1_SCALE_LANE_BITS = 8;
+  localparam int ENCODE_MXFP4_E2M1_SCALE_LANES = 1;
+  localparam int ENCODE_MXFP4_E2M1_X_OFFSET = 16;
+  localparam int ENCODE_MXFP4_E2M1_X_LANE_BITS = 16;
+  localparam int ENCODE_MXFP4_E2M1_X_LANES = 1;
+  localparam int ENCODE_MXFP4_E2M1_CODE_OFFSET = 12;
+  localparam int ENCODE_MXFP4_E2M1_CODE_LANE_BITS = 4;
+  localparam int ENCODE_MXFP4_E2M1_CODE_LANES = 1;
+  localparam int ENCODE_MXFP4_E2M1_EV_OFFSET = 4;
+  localparam int ENCODE_MXFP4_E2M1_EV_LANE_BITS = 8;
+  localparam int ENCODE_MXFP4_E2M1_EV_LANES = 1;
+  localparam int ENCODE_MXFP4_E2M1_CHK_OFFSET = 0;
+  localparam int ENCODE_MXFP4_E2M1_CHK_LANE_BITS = 4;
+  localparam int ENCODE_MXFP4_E2M1_CHK_LANES = 1;
+  typedef struct packed {
+    logic [15:0] tag;
+    logic [7:0] scale;
+    logic [15:0] x;
+    logic [3:0] code;
+    logic [7:0] ev;
+    logic [3:0] chk;
+  } encode_mxfp4_e2m1_t;
+
+  // encode/mxint8: 16411 cases
+  localparam int ENCODE_MXINT8_COUNT = 16411;
+  localparam int ENCODE_MXINT8_RECORD_BITS = 60;
+  localparam int ENCODE_MXINT8_TAG_OFFSET = 44;
+  localparam int ENCODE_MXINT8_TAG_LANE_BITS = 16;
+  localparam int ENCODE_MXINT8_TAG_LANES = 1;
+  localparam int ENCODE_MXINT8_SCALE_OFFSET = 36;
+  localparam int ENCODE_MXINT8_SCALE_LANE_BITS = 8;
+  localparam int ENCODE_MXINT8_SCALE_LANES = 1;
+  localparam int ENCODE_MXINT8_X_OFFSET = 20;
+  localparam int ENCODE_MXINT8_X_LANE_BITS = 16;
+  localparam int ENCODE_MXINT8_X_LANES = 1;
+  localparam int ENCODE_MXINT8_CODE_OFFSET = 12;
+  localparam int ENCODE_MXINT8_CODE_LANE_BITS = 8;
+  localparam int ENCODE_MXINT8_CODE_LANES = 1;
+  localparam int ENCODE_MXINT8_EV_OFFSET = 4;
+  localparam int ENCODE_MXINT8_EV_LANE_BITS = 8;
+  localparam int ENCODE_MXINT8_EV_LANES = 1;
+  localparam int ENCODE_MXINT8_CHK_OFFSET = 0;
+  localparam int ENCODE_MXINT8_CHK_LANE_BITS = 4;
+  localparam int ENCODE_MXINT8_CHK_LANES = 1;
+  typedef struct packed {
+    logic [15:0] tag;
+    logic [7:0] scale;
+    logic [15:0] x;
+    logic [7:0] code;
+    logic [7:0] ev;
+    logic [3:0] chk;
+  } encode_mxint8_t;
+
+  // scale/mxfp8_e4m3: 532 cases
+  localparam int SCALE_MXFP8_E4M3_COUNT = 532;
+  localparam int SCALE_MXFP8_E4M3_RECORD_BITS = 548;
+  localparam int SCALE_MXFP8_E4M3_TAG_OFFSET = 532;
+  localparam int SCALE_MXFP8_E4M3_TAG_LANE_BITS = 16;
+  localparam int SCALE_MXFP8_E4M3_TAG_LANES = 1;
+  localparam int SCALE_MXFP8_E4M3_X_OFFSET = 20;
+  localparam int SCALE_MXFP8_E4M3_X_LANE_BITS = 16;
+  localparam int SCALE_MXFP8_E4M3_X_LANES = 32;
+  localparam int SCALE_MXFP8_E4M3_SCALE_OFFSET = 12;
+  localparam int SCALE_MXFP8_E4M3_SCALE_LANE_BITS = 8;
+  localparam int SCALE_MXFP8_E4M3_SCALE_LANES = 1;
+  localparam int SCALE_MXFP8_E4M3_EV_OFFSET = 4;
+  localparam int SCALE_MXFP8_E4M3_EV_LANE_BITS = 8;
+  localparam int SCALE_MXFP8_E4M3_EV_LANES = 1;
+  localparam int SCALE_MXFP8_E4M3_CHK_OFFSET = 0;
+  localparam int SCALE_MXFP8_E4M3_CHK_LANE_BITS = 4;
+  localparam int SCALE_MXFP8_E4M3_CHK_LANES = 1;
+  typedef struct packed {
+    logic [15:0] tag;
+    logic [31:0][15:0] x;
+    logic [7:0] scale;
+    logic [7:0] ev;
+    logic [3:0] chk;
+  } scale_mxfp8_e4m3_t;
+
+  // scale/mxfp8_e5m2: 532 cases
+  localparam int SCALE_MXFP8_E5M2_COUNT = 532;
+  localparam int SCALE_MXFP8_E5M2_RECORD_BITS = 548;
+  localparam int SCALE_MXFP8_E5M2_TAG_OFFSET = 532;
+  localparam int SCALE_MXFP8_E5M2_TAG_LANE_BITS = 16;
+  localparam int SCALE_MXFP8_E5M2_TAG_LANES = 1;
+  localparam int SCALE_MXFP8_E5M2_X_OFFSET = 20;
+  localparam int SCALE_MXFP8_E5M2_X_LANE_BITS = 16;
+  localparam int SCALE_MXFP8_E5M2_X_LANES = 32;
+  localparam int SCALE_MXFP8_E5M2_SCALE_OFFSET = 12;
+  localparam int SCALE_MXFP8_E5M2_SCALE_LANE_BITS = 8;
+  localparam int SCALE_MXFP8_E5M2_SCALE_LANES = 1;
+  localparam int SCALE_MXFP8_E5M2_EV_OFFSET = 4;
+  localparam int SCALE_MXFP8_E5M2_EV_LANE_BITS = 8;
+  localparam int SCALE_MXFP8_E5M2_EV_LANES = 1;
+  localparam int SCALE_MXFP8_E5M2_CHK_OFFSET = 0;
+  localparam int SCALE_MXFP8_E5M2_CHK_LANE_BITS = 4;
+  localparam int SCALE_MXFP8_E5M2_CHK_LANES = 1;
+  typedef struct packed {
+    logic [15:0] tag;
+    logic [31:0][15:0] x;
+    logic [7:0] scale;
+    logic [7:0] ev;
+    logic [3:0] chk;
+  } scale_mxfp8_e5m2_t;
+
+  // scale/mxfp6_e3m2: 512 cases
+  localparam int SCALE_MXFP6_E3M2_COUNT = 512;
+  localparam int SCALE_MXFP6_E3M2_RECORD_BITS = 548;
+  localparam int SCALE_MXFP6_E3M2_TAG_OFFSET = 532;
+  localparam int SCALE_MXFP6_E3M2_TAG_LANE_BITS = 16;
+  localparam int SCALE_MXFP6_E3M2_TAG_LANES = 1;
+  localparam int SCALE_MXFP6_E3M2_X_OFFSET = 20;
+  localparam int SCALE_MXFP6_E3M2_X_LANE_BITS = 16;
+  localparam int SCALE_MXFP6_E3M2_X_LANES = 32;
+  localparam int SCALE_MXFP6_E3M2_SCALE_OFFSET = 12;
+  localparam int SCALE_MXFP6_E3M2_SCALE_LANE_BITS = 8;
+  localparam int SCALE_MXFP6_E3M2_SCALE_LANES = 1;
+  localparam int SCALE_MXFP6_E3M2_EV_OFFSET = 4;
+  localparam int SCALE_MXFP6_E3M2_EV_LANE_BITS = 8;
+  localparam int SCALE_MXFP6_E3M2_EV_LANES = 1;
+  localparam int SCALE_MXFP6_E3M2_CHK_OFFSET = 0;
+  localparam int SCALE_MXFP6_E3M2_CHK_LANE_BITS = 4;
+  localparam int SCALE_MXFP6_E3M2_CHK_LANES = 1;
+  typedef struct packed {
+    logic [15:0] tag;
+    logic [31:0][15:0] x;
+    logic [7:0] scale;
+    logic [7:0] ev;
+    logic [3:0] chk;
+  } scale_mxfp6_e3m2_t;
+
+  // scale/mxfp6_e2m3: 522 cases
+  localparam int SCALE_MXFP6_E2M3_COUNT = 522;
+  localparam int SCALE_MXFP6_E2M3_RECORD_BITS = 548;
+  localparam int SCALE_MXFP6_E2M3_TAG_OFFSET = 532;
+  localparam int SCALE_MXFP6_E2M3_TAG_LANE_BITS = 16;
+  localparam int SCALE_MXFP6_E2M3_TAG_LANES = 1;
+  localparam int SCALE_MXFP6_E2M3_X_OFFSET = 20;
+  localparam int SCALE_MXFP6_E2M3_X_LANE_BITS = 16;
+  localparam int SCALE_MXFP6_E2M3_X_LANES = 32;
+  localparam int SCALE_MXFP6_E2M3_SCALE_OFFSET = 12;
+  localparam int SCALE_MXFP6_E2M3_SCALE_LANE_BITS = 8;
+  localparam int SCALE_MXFP6_E2M3_SCALE_LANES = 1;
+  localparam int SCALE_MXFP6_E2M3_EV_OFFSET = 4;
+  localparam int SCALE_MXFP6_E2M3_EV_LANE_BITS = 8;
+  localparam int SCALE_MXFP6_E2M3_EV_LANES = 1;
+  localparam int SCALE_MXFP6_E2M3_CHK_OFFSET = 0;
+  localparam int SCALE_MXFP6_E2M3_CHK_LANE_BITS = 4;
+  localparam int SCALE_MXFP6_E2M3_CHK_LANES = 1;
+  typedef struct packed {
+    logic [15:0] tag;
+    logic [31:0][15:0] x;
+    logic [7:0] scale;
+    logic [7:0] ev;
+    logic [3:0] chk;
+  } scale_mxfp6_e2m3_t;
+
+  // scale/mxfp4_e2m1: 522 cases
+  localparam int SCALE_MXFP4_E2M1_COUNT = 522;
+  localparam int SCALE_MXFP4_E2M1_RECORD_BITS = 548;
+  localparam int SCALE_MXFP4_E2M1_TAG_OFFSET = 532;
+  localparam int SCALE_MXFP4_E2M1_TAG_LANE_BITS = 16;
+  localparam int SCALE_MXFP4_E2M1_TAG_LANES = 1;
+  localparam int SCALE_MXFP4_E2M1_X_OFFSET = 20;
+  localparam int SCALE_MXFP4_E2M1_X_LANE_BITS = 16;
+  localparam int SCALE_MXFP4_E2M1_X_LANES = 32;
+  localparam int SCALE_MXFP4_E2M1_SCALE_OFFSET = 12;
+  localparam int SCALE_MXFP4_E2M1_SCALE_LANE_BITS = 8;
+  localparam int SCALE_MXFP4_E2M1_SCALE_LANES = 1;
+  localparam int SCALE_MXFP4_E2M1_EV_OFFSET = 4;
+  localparam int SCALE_MXFP4_E2M1_EV_LANE_BITS = 8;
+  localparam int SCALE_MXFP4_E2M1_EV_LANES = 1;
+  localparam int SCALE_MXFP4_E2M1_CHK_OFFSET = 0;
+  localparam int SCALE_MXFP4_E2M1_CHK_LANE_BITS = 4;
+  localparam int SCALE_MXFP4_E2M1_CHK_LANES = 1;
+  typedef struct packed {
+    logic [15:0] tag;
+    logic [31:0][15:0] x;
+    logic [7:0] scale;
+    logic [7:0] ev;
+    logic [3:0] chk;
+  } scale_mxfp4_e2m1_t;
+
+  // scale/mxint8: 473 cases
+  localparam int SCALE_MXINT8_COUNT = 473;
+  localparam int SCALE_MXINT8_RECORD_BITS = 548;
+  localparam int SCALE_MXINT8_TAG_OFFSET = 532;
+  localparam int SCALE_MXINT8_TAG_LANE_BITS = 16;
+  localparam int SCALE_MXINT8_TAG_LANES = 1;
+  localparam int SCALE_MXINT8_X_OFFSET = 20;
+  localparam int SCALE_MXINT8_X_LANE_BITS = 16;
+  localparam int SCALE_MXINT8_X_LANES = 32;
+  localparam int SCALE_MXINT8_SCALE_OFFSET = 12;
+  localparam int SCALE_MXINT8_SCALE_LANE_BITS = 8;
+  localparam int SCALE_MXINT8_SCALE_LANES = 1;
+  localparam int SCALE_MXINT8_EV_OFFSET = 4;
+  localparam int SCALE_MXINT8_EV_LANE_BITS = 8;
+  localparam int SCALE_MXINT8_EV_LANES = 1;
+  localparam int SCALE_MXINT8_CHK_OFFSET = 0;
+  localparam int SCALE_MXINT8_CHK_LANE_BITS = 4;
+  localparam int SCALE_MXINT8_CHK_LANES = 1;
+  typedef struct packed {
+    logic [15:0] tag;
+    logic [31:0][15:0] x;
+    logic [7:0] scale;
+    logic [7:0] ev;
+    logic [3:0] chk;
+  } scale_mxint8_t;
+
+  // quantize/mxfp8_e4m3: 911 cases
+  localparam int QUANTIZE_MXFP8_E4M3_COUNT = 911;
+  localparam int QUANTIZE_MXFP8_E4M3_RECORD_BITS = 804;
+  localparam int QUANTIZE_MXFP8_E4M3_TAG_OFFSET = 788;
+  localparam int QUANTIZE_MXFP8_E4M3_TAG_LANE_BITS = 16;
+  localparam int QUANTIZE_MXFP8_E4M3_TAG_LANES = 1;
+  localparam int QUANTIZE_MXFP8_E4M3_X_OFFSET = 276;
+  localparam int QUANTIZE_MXFP8_E4M3_X_LANE_BITS = 16;
+  localparam int QUANTIZE_MXFP8_E4M3_X_LANES = 32;
+  localparam int QUANTIZE_MXFP8_E4M3_SCALE_OFFSET = 268;
+  localparam int QUANTIZE_MXFP8_E4M3_SCALE_LANE_BITS = 8;
+  localparam int QUANTIZE_MXFP8_E4M3_SCALE_LANES = 1;
+  localparam int QUANTIZE_MXFP8_E4M3_CODES_OFFSET = 12;
+  localparam int QUANTIZE_MXFP8_E4M3_CODES_LANE_BITS = 8;
+  localparam int QUANTIZE_MXFP8_E4M3_CODES_LANES = 32;
+  localparam int QUANTIZE_MXFP8_E4M3_EV_OFFSET = 4;
+  localparam int QUANTIZE_MXFP8_E4M3_EV_LANE_BITS = 8;
+  localparam int QUANTIZE_MXFP8_E4M3_EV_LANES = 1;
+  localparam int QUANTIZE_MXFP8_E4M3_CHK_OFFSET = 0;
+  localparam int QUANTIZE_MXFP8_E4M3_CHK_LANE_BITS = 4;
+  localparam int QUANTIZE_MXFP8_E4M3_CHK_LANES = 1;
+  typedef struct packed {
+    logic [15:0] tag;
+    logic [31:0][15:0] x;
+    logic [7:0] scale;
+    logic [31:0][7:0] codes;
+    logic [7:0] ev;
+    logic [3:0] chk;
+  } quantize_mxfp8_e4m3_t;
+
+  // quantize/mxfp8_e5m2: 911 cases
+  localparam int QUANTIZE_MXFP8_E5M2_COUNT = 911;
+  localparam int QUANTIZE_MXFP8_E5M2_RECORD_BITS = 804;
+  localparam int QUANTIZE_MXFP8_E5M2_TAG_OFFSET = 788;
+  localparam int QUANTIZE_MXFP8_E5M2_TAG_LANE_BITS = 16;
+  localparam int QUANTIZE_MXFP8_E5M2_TAG_LANES = 1;
+  localparam int QUANTIZE_MXFP8_E5M2_X_OFFSET = 276;
+  localparam int QUANTIZE_MXFP8_E5M2_X_LANE_BITS = 16;
+  localparam int QUANTIZE_MXFP8_E5M2_X_LANES = 32;
+  localparam int QUANTIZE_MXFP8_E5M2_SCALE_OFFSET = 268;
+  localparam int QUANTIZE_MXFP8_E5M2_SCALE_LANE_BITS = 8;
+  localparam int QUANTIZE_MXFP8_E5M2_SCALE_LANES = 1;
+  localparam int QUANTIZE_MXFP8_E5M2_CODES_OFFSET = 12;
+  localparam int QUANTIZE_MXFP8_E5M2_CODES_LANE_BITS = 8;
+  localparam int QUANTIZE_MXFP8_E5M2_CODES_LANES = 32;
+  localparam int QUANTIZE_MXFP8_E5M2_EV_OFFSET = 4;
+  localparam int QUANTIZE_MXFP8_E5M2_EV_LANE_BITS = 8;
+  localparam int QUANTIZE_MXFP8_E5M2_EV_LANES = 1;
+  localparam int QUANTIZE_MXFP8_E5M2_CHK_OFFSET = 0;
+  localparam int QUANTIZE_MXFP8_E5M2_CHK_LANE_BITS = 4;
+  localparam int QUANTIZE_MXFP8_E5M2_CHK_LANES = 1;
+  typedef struct packed {
+    logic [15:0] tag;
+    logic [31:0][15:0] x;
+    logic [7:0] scale;
+    logic [31:0][7:0] codes;
+    logic [7:0] ev;
+    logic [3:0] chk;
+  } quantize_mxfp8_e5m2_t;
+
+  // quantize/mxfp6_e3m2: 911 cases
+  localparam int QUANTIZE_MXFP6_E3M2_COUNT = 911;
+  localparam int QUANTIZE_MXFP6_E3M2_RECORD_BITS = 740;
+  localparam int QUANTIZE_MXFP6_E3M2_TAG_OFFSET = 724;
+  localparam int QUANTIZE_MXFP6_E3M2_TAG_LANE_BITS = 16;
+  localparam int QUANTIZE_MXFP6_E3M2_TAG_LANES = 1;
+  localparam int QUANTIZE_MXFP6_E3M2_X_OFFSET = 212;
+  localparam int QUANTIZE_MXFP6_E3M2_X_LANE_BITS = 16;
+  localparam int QUANTIZE_MXFP6_E3M2_X_LANES = 32;
+  localparam int QUANTIZE_MXFP6_E3M2_SCALE_OFFSET = 204;
+  localparam int QUANTIZE_MXFP6_E3M2_SCALE_LANE_BITS = 8;
+  localparam int QUANTIZE_MXFP6_E3M2_SCALE_LANES = 1;
+  localparam int QUANTIZE_MXFP6_E3M2_CODES_OFFSET = 12;
+  localparam int QUANTIZE_MXFP6_E3M2_CODES_LANE_BITS = 6;
+  localparam int QUANTIZE_MXFP6_E3M2_CODES_LANES = 32;
+  localparam int QUANTIZE_MXFP6_E3M2_EV_OFFSET = 4;
+  localparam int QUANTIZE_MXFP6_E3M2_EV_LANE_BITS = 8;
+  localparam int QUANTIZE_MXFP6_E3M2_EV_LANES = 1;
+  localparam int QUANTIZE_MXFP6_E3M2_CHK_OFFSET = 0;
+  localparam int QUANTIZE_MXFP6_E3M2_CHK_LANE_BITS = 4;
+  localparam int QUANTIZE_MXFP6_E3M2_CHK_LANES = 1;
+  typedef struct packed {
+    logic [15:0] tag;
+    logic [31:0][15:0] x;
+    logic [7:0] scale;
+    logic [31:0][5:0] codes;
+    logic [7:0] ev;
+    logic [3:0] chk;
+  } quantize_mxfp6_e3m2_t;
+
+  // quantize/mxfp6_e2m3: 911 cases
+  localparam int QUANTIZE_MXFP6_E2M3_COUNT = 911;
+  localparam int QUANTIZE_MXFP6_E2M3_RECORD_BITS = 740;
+  localparam int QUANTIZE_MXFP6_E2M3_TAG_OFFSET = 724;
+  localparam int QUANTIZE_MXFP6_E2M3_TAG_LANE_BITS = 16;
+  localparam int QUANTIZE_MXFP6_E2M3_TAG_LANES = 1;
+  localparam int QUANTIZE_MXFP6_E2M3_X_OFFSET = 212;
+  localparam int QUANTIZE_MXFP6_E2M3_X_LANE_BITS = 16;
+  localparam int QUANTIZE_MXFP6_E2M3_X_LANES = 32;
+  localparam int QUANTIZE_MXFP6_E2M3_SCALE_OFFSET = 204;
+  localparam int QUANTIZE_MXFP6_E2M3_SCALE_LANE_BITS = 8;
+  localparam int QUANTIZE_MXFP6_E2M3_SCALE_LANES = 1;
+  localparam int QUANTIZE_MXFP6_E2M3_CODES_OFFSET = 12;
+  localparam int QUANTIZE_MXFP6_E2M3_CODES_LANE_BITS = 6;
+  localparam int QUANTIZE_MXFP6_E2M3_CODES_LANES = 32;
+  localparam int QUANTIZE_MXFP6_E2M3_EV_OFFSET = 4;
+  localparam int QUANTIZE_MXFP6_E2M3_EV_LANE_BITS = 8;
+  localparam int QUANTIZE_MXFP6_E2M3_EV_LANES = 1;
+  localparam int QUANTIZE_MXFP6_E2M3_CHK_OFFSET = 0;
+  localparam int QUANTIZE_MXFP6_E2M3_CHK_LANE_BITS = 4;
+  localparam int QUANTIZE_MXFP6_E2M3_CHK_LANES = 1;
+  typedef struct packed {
+    logic [15:0] tag;
+    logic [31:0][15:0] x;
+    logic [7:0] scale;
+    logic [31:0][5:0] codes;
+    logic [7:0] ev;
+    logic [3:0] chk;
+  } quantize_mxfp6_e2m3_t;
+
+  // quantize/mxfp4_e2m1: 911 cases
+  localparam int QUANTIZE_MXFP4_E2M1_COUNT = 911;
+  localparam int QUANTIZE_MXFP4_E2M1_RECORD_BITS = 676;
+  localparam int QUANTIZE_MXFP4_E2M1_TAG_OFFSET = 660;
+  localparam int QUANTIZE_MXFP4_E2M1_TAG_LANE_BITS = 16;
+  localparam int QUANTIZE_MXFP4_E2M1_TAG_LANES = 1;
+  localparam int QUANTIZE_MXFP4_E2M1_X_OFFSET = 148;
+  localparam int QUANTIZE_MXFP4_E2M1_X_LANE_BITS = 16;
+  localparam int QUANTIZE_MXFP4_E2M1_X_LANES = 32;
+  localparam int QUANTIZE_MXFP4_E2M1_SCALE_OFFSET = 140;
+  localparam int QUANTIZE_MXFP4_E2M1_SCALE_LANE_BITS = 8;
+  localparam int QUANTIZE_MXFP4_E2M1_SCALE_LANES = 1;
+  localparam int QUANTIZE_MXFP4_E2M1_CODES_OFFSET = 12;
+  localparam int QUANTIZE_MXFP4_E2M1_CODES_LANE_BITS = 4;
+  localparam int QUANTIZE_MXFP4_E2M1_CODES_LANES = 32;
+  localparam int QUANTIZE_MXFP4_E2M1_EV_OFFSET = 4;
+  localparam int QUANTIZE_MXFP4_E2M1_EV_LANE_BITS = 8;
+  localparam int QUANTIZE_MXFP4_E2M1_EV_LANES = 1;
+  localparam int QUANTIZE_MXFP4_E2M1_CHK_OFFSET = 0;
+  localparam int QUANTIZE_MXFP4_E2M1_CHK_LANE_BITS = 4;
+  localparam int QUANTIZE_MXFP4_E2M1_CHK_LANES = 1;
+  typedef struct packed {
+    logic [15:0] tag;
+    logic [31:0][15:0] x;
+    logic [7:0] scale;
+    logic [31:0][3:0] codes;
+    logic [7:0] ev;
+    logic [3:0] chk;
+  } quantize_mxfp4_e2m1_t;
+
+  // quantize/mxint8: 917 cases
+  localparam int QUANTIZE_MXINT8_COUNT = 917;
+  localparam int QUANTIZE_MXINT8_RECORD_BITS = 804;
+  localparam int QUANTIZE_MXINT8_TAG_OFFSET = 788;
+  localparam int QUANTIZE_MXINT8_TAG_LANE_BITS = 16;
+  localparam int QUANTIZE_MXINT8_TAG_LANES = 1;
+  localparam int QUANTIZE_MXINT8_X_OFFSET = 276;
+  localparam int QUANTIZE_MXINT8_X_LANE_BITS = 16;
+  localparam int QUANTIZE_MXINT8_X_LANES = 32;
+  localparam int QUANTIZE_MXINT8_SCALE_OFFSET = 268;
+  localparam int QUANTIZE_MXINT8_SCALE_LANE_BITS = 8;
+  localparam int QUANTIZE_MXINT8_SCALE_LANES = 1;
+  localparam int QUANTIZE_MXINT8_CODES_OFFSET = 12;
+  localparam int QUANTIZE_MXINT8_CODES_LANE_BITS = 8;
+  localparam int QUANTIZE_MXINT8_CODES_LANES = 32;
+  localparam int QUANTIZE_MXINT8_EV_OFFSET = 4;
+  localparam int QUANTIZE_MXINT8_EV_LANE_BITS = 8;
+  localparam int QUANTIZE_MXINT8_EV_LANES = 1;
+  localparam int QUANTIZE_MXINT8_CHK_OFFSET = 0;
+  localparam int QUANTIZE_MXINT8_CHK_LANE_BITS = 4;
+  localparam int QUANTIZE_MXINT8_CHK_LANES = 1;
+  typedef struct packed {
+    logic [15:0] tag;
+    logic [31:0][15:0] x;
+    logic [7:0] scale;
+    logic [31:0][7:0] codes;
+    logic [7:0] ev;
+    logic [3:0] chk;
+  } quantize_mxint8_t;
+
+endpackage : golden_pkg
