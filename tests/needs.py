@@ -13,8 +13,8 @@ from types import ModuleType
 
 import pytest
 
-INSTALL_RTL_TOOLS = ("apt-get install iverilog gcc (Debian, Ubuntu); brew install icarus-verilog gcc (macOS); "
-                     "see the README's Quickstart")
+INSTALL_RTL_TOOLS = ("apt-get install iverilog verilator gcc g++ make (Debian, Ubuntu); brew install icarus-verilog "
+                     "verilator gcc (macOS); see the README's Quickstart")
 INSTALL_TRITON = 'python -m pip install "triton==3.9.0" (Triton publishes Linux wheels only)'
 
 

@@ -69,7 +69,8 @@ def test_readme_lists_every_extra_of_pyproject() -> None:
 def test_readme_says_what_the_rtl_tests_need_outside_pip() -> None:
     from needs import INSTALL_RTL_TOOLS
 
-    assert "apt-get install iverilog gcc" in README and "apt-get install iverilog gcc" in INSTALL_RTL_TOOLS
+    assert "apt-get install iverilog verilator gcc g++ make" in README
+    assert "apt-get install iverilog verilator gcc g++ make" in INSTALL_RTL_TOOLS
     assert "--index-url https://download.pytorch.org/whl/cpu" in README
 
 
