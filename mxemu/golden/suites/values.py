@@ -6,10 +6,10 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 
-import ml_dtypes
 import numpy as np
 
 from mxemu import oracle
+from mxemu.errors import InputError
 from mxemu.golden.suites.tables import TAG_IDS
 from mxemu.ops import decode
 from mxemu.spec import ElementFormat
@@ -24,9 +24,21 @@ class InputDtype:
     """
 
     name: str
-    dtype: np.dtype
     exponent_bits: int
     mantissa_bits: int
+
+    @property
+    def dtype(self) -> np.dtype:
+        """The numpy dtype; bfloat16's is ml_dtypes', imported only when a bfloat16 set is made or read, so
+        that the core (numpy and numba) makes every float32 and float16 set without it."""
+        if self.name != "bfloat16":
+            return np.dtype(self.name)
+        try:
+            import ml_dtypes
+        except ImportError:
+            raise InputError("bfloat16 inputs need the ml_dtypes package (numpy has no bfloat16): "
+                             "python -m pip install ml_dtypes") from None
+        return np.dtype(ml_dtypes.bfloat16)
 
     @property
     def bits(self) -> int:
@@ -94,9 +106,9 @@ class InputDtype:
 
 
 INPUT_DTYPES: dict[str, InputDtype] = {
-    "float32": InputDtype("float32", np.dtype(np.float32), 8, 23),
-    "bfloat16": InputDtype("bfloat16", np.dtype(ml_dtypes.bfloat16), 8, 7),
-    "float16": InputDtype("float16", np.dtype(np.float16), 5, 10),
+    "float32": InputDtype("float32", 8, 23),
+    "bfloat16": InputDtype("bfloat16", 8, 7),
+    "float16": InputDtype("float16", 5, 10),
 }
 FLOAT32 = INPUT_DTYPES["float32"]
 
