@@ -27,6 +27,8 @@ def _calls() -> list[tuple[str, Callable[[], object]]]:
         inputs["bfloat16"] = x.astype(ml_dtypes.bfloat16)
     except ImportError:
         pass
+    outputs = [np.dtype(d) for d in ("float32", "float64", "float16")] + [inputs[d].dtype for d in inputs
+                                                                           if d == "bfloat16"]
     sr = mx.get_policy("ocp").replace(rounding="stochastic")
     calls: list[tuple[str, Callable[[], object]]] = []
     for dt, xi in inputs.items():
@@ -42,7 +44,7 @@ def _calls() -> list[tuple[str, Callable[[], object]]]:
     qt = mx.quantize(x.T.copy(), "mxfp4_e2m1", axis=0)
     calls += [
         ("decode", lambda: (mx.decode(mx.encode(x, "fp8_e4m3"), "fp8_e4m3"), mx.decode(mx.encode(x, "int8"), "int8"))),
-        ("dequantize", lambda: [q.dequantize(dtype=d) for d in ("float32", "float64", "float16", "bfloat16")]),
+        ("dequantize", lambda: [q.dequantize(dtype=d) for d in outputs]),
         ("stochastic rounding", lambda: (mx.quantize(x, "mxfp4_e2m1", policy=sr, seed=0),
                                          mx.fake_quantize(x, "mxfp4_e2m1", policy=sr, seed=0))),
         ("2-D tiles", lambda: mx.quantize(x[:, :32].copy(), "mxfp4_e2m1", axis=(0, 1))),

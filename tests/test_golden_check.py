@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import random
+import re
 import tempfile
 from pathlib import Path
 
@@ -22,6 +23,16 @@ TAGS = [t["name"] for t in json.loads((L0 / "MANIFEST.json").read_text())["tags"
 
 def _tv(name: str) -> list[str]:
     return (L0 / f"{name}.tv").read_text().splitlines()
+
+
+def _column(header: str, field: str) -> int:
+    """Token index of the first lane of `field` in a .tv case line, read from the file's header."""
+    index = 0
+    for name, lo, hi in re.findall(r"(\w+)(?:\[(\d+)\.\.(\d+)\])?\(\d+\)", header.split("lane 0 first:")[1]):
+        if name == field:
+            return index
+        index += int(hi) - int(lo) + 1 if hi else 1
+    raise KeyError(field)
 
 
 def _write(tmp_path: Path, lines: list[str]) -> Path:
@@ -283,7 +294,8 @@ def test_sign_of_zero_nan_code_lane_and_tag_patterns(tmp_path: Path) -> None:
 def test_fields_compares_only_the_named_outputs(tmp_path: Path) -> None:
     lines = _tv("dot/mxfp8_e4m3")
     t = lines[3].split()
-    t[-3] = f"{int(t[-3], 16) ^ 1:08x}"  # trunc_32_8
+    col = _column(lines[0], "trunc_32_8")
+    t[col] = f"{int(t[col], 16) ^ 1:08x}"
     dut = _write(tmp_path, [lines[0], *lines[1:3], " ".join(t), *lines[4:]])
     assert not check(L0, "dot/mxfp8_e4m3", dut).ok
     res = check(L0, "dot/mxfp8_e4m3", dut, fields=("exact", "fp32_sequential"))
