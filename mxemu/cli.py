@@ -218,9 +218,10 @@ def _write_json(path: str, text: str) -> None:
 
     if os.path.islink(path) or os.path.isdir(path):
         raise InputError(f"--json {path!r} is a link or a directory; give a regular file path")
+    from mxemu.io import atomic_write
+
     try:
-        with open(path, "w", encoding="utf-8") as out:
-            out.write(text + "\n")
+        atomic_write(path, lambda out: out.write((text + "\n").encode("utf-8")))
     except OSError as exc:
         raise InputError(f"cannot write --json {path!r}: {exc.strerror}") from None
 

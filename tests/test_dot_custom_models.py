@@ -50,8 +50,9 @@ def test_user_fields_equal_mx_dot_for_every_record(user_set: Path) -> None:
     for i in range(len(cols["tag"])):
         nb = int(cols["nblk"][i])
         fb = get_format(gs.CONVERT_TARGETS[int(cols["b_format"][i])])
-        a = MXArray(cols["a"][i, :32 * nb], cols["sa"][i, :nb], fa, Policy(), (0,))
-        b = MXArray(cols["b"][i, :32 * nb], cols["sb"][i, :nb], fb, Policy(), (0,))
+        u8 = {k: cols[k][i].astype(np.uint8) for k in ("a", "sa", "b", "sb")}  # read_table's columns are uint64
+        a = MXArray(u8["a"][:32 * nb], u8["sa"][:nb], fa, Policy(), (0,))
+        b = MXArray(u8["b"][:32 * nb], u8["sb"][:nb], fb, Policy(), (0,))
         word = mx.dot(a, b, models[0])
         assert int(cols["acc0"][i]) == int(word) % (1 << 16), i
         got = np.array([mx.dot(a, b, models[1])], np.float32).view(np.uint32)[0]

@@ -265,7 +265,7 @@ def test_edited_metadata_without_a_new_checksum_is_caught(saved: tuple[Path, MXA
     ({"format": "mxfp6_e2m3"}, "differs from the registered one"),
     ({"policy": json.dumps({**mx.Policy().as_dict(), "rounding": "banana"})}, "Policy.rounding = 'banana'"),
     ({"policy": json.dumps({**mx.Policy().as_dict(), "zero_block_scale": 300})}, "Policy.zero_block_scale = 300"),
-    ({"policy": json.dumps({"rounding": "rne"})}, "metadata 'policy' must have exactly the fields"),
+    ({"policy": json.dumps({"rounding": "rne"})}, "metadata 'policy' must have the fields"),
     ({"policy": "{rounding"}, "metadata 'policy' is not valid JSON"),
     ({"shape": "[3, 41]"}, "tensor 'codes' is uint8 of shape"),
     ({"shape": "[3, 80]"}, "tensor 'codes' is uint8 of shape"),

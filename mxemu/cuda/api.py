@@ -189,6 +189,15 @@ def _check_nan_policy(x: torch.Tensor, f: MXFormat, pol: Policy) -> None:
                          "(policy nan_to_nonan='error'; choose zero, signed_zero or flipped_zero)")
 
 
+def triton_policy(pol: Policy) -> Policy:
+    """`pol` with the sign-of-zero rules the Triton kernels do not implement (zero_sign fp32_quotient,
+    fake_int_zero signed: microxcaling's) set to the ocp values; the rest of a preset such as
+    microxcaling is what the device self-check and its tests compare."""
+    changes = {f: getattr(Policy(), f) for f in ("zero_sign", "fake_int_zero")
+               if (f, getattr(pol, f)) in (("zero_sign", "fp32_quotient"), ("fake_int_zero", "signed"))}
+    return pol.replace(**changes) if changes else pol
+
+
 def _check_zero_sign_policy(pol: Policy) -> None:
     """`PolicyError` for the sign-of-zero rules the Triton kernels do not implement (the numba path does)."""
     if pol.zero_sign == "fp32_quotient" or pol.fake_int_zero != "positive":

@@ -35,9 +35,10 @@ import triton.language as tl
 
 import mxemu as mx
 from mxemu.cuda import diffcheck
+from mxemu.cuda.api import triton_policy
 from mxemu.errors import BackendError
 from mxemu.packing import LAYOUTS
-from mxemu.policy import PRESETS
+from mxemu.policy import PRESETS, get_policy
 
 FORMATS = ("mxfp8_e4m3", "mxfp8_e5m2", "mxfp6_e3m2", "mxfp6_e2m3", "mxfp4_e2m1",
            "mxint8", "mxint7", "mxint6", "mxint5", "mxint4", "mxint3", "mxint2")
@@ -83,7 +84,7 @@ def exhaustive_bfloat16(dev: torch.device, presets: list[str]) -> int:
     total = 0
     for fmt in FORMATS:
         for preset in presets:
-            m = diffcheck.mismatches(x, fmt, preset)
+            m = diffcheck.mismatches(x, fmt, triton_policy(get_policy(preset)))
             total += m.total
             print(f"bf16 exhaustive  {fmt:11s} {preset:19s} {x.numel():>10d} elements  {m}", flush=True)
     return total
@@ -98,7 +99,7 @@ def random_float32(dev: torch.device, n_ocp: int, n_other: int, presets: list[st
             for i in range(0, n, CHUNK):
                 g = torch.Generator().manual_seed(zlib.crc32(f"{fmt}/{preset}/{i}".encode()))
                 x = diffcheck.random_values(min(CHUNK, n - i), g).to(dev)
-                bad += diffcheck.mismatches(x, fmt, preset).total
+                bad += diffcheck.mismatches(x, fmt, triton_policy(get_policy(preset))).total
             total += bad
             print(f"fp32 random      {fmt:11s} {preset:19s} {n:>10d} elements  mismatches={bad}", flush=True)
     return total
