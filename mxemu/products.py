@@ -168,7 +168,7 @@ class FixedPoint:
 
 def fixed_point(frac_bits: int, width: int, rounding: str = "rtz", saturate: bool = True, scaled: bool = False,
                 output: str | Fixed = "float32") -> FixedPoint:
-    """The fixed-point accumulation model; "fixed_point:16:40:rne[:wrap][:scaled][:s23.8:rne]" names the same.
+    """The fixed-point accumulation model; `fixed_point:16:40:rne[:wrap][:scaled][:s23.8:rne]` names the same.
 
     >>> fixed_point(16, 40, "ceil", output=fixed(23, 8)).spec
     'fixed_point:16:40:rup:s23.8:rne'
