@@ -5,6 +5,7 @@ from __future__ import annotations
 import tracemalloc
 
 import ml_dtypes
+import needs
 import numpy as np
 import pytest
 
@@ -163,7 +164,7 @@ def test_decode_and_dequantize_refuse_an_out_overlapping_their_input():
 
 @pytest.mark.parametrize("dtype", ["float32", "bfloat16", "float16", "float64"])
 def test_the_torch_wrapper_writes_into_out_and_refuses_it_under_autograd(dtype):
-    torch = pytest.importorskip("torch")
+    torch = needs.module("torch", "python -m pip install torch==2.13.0 (the README says how to get the CPU build)")
     from mxemu.torch import fake_quantize
 
     t = torch.randn(8, 64).to(getattr(torch, dtype))

@@ -9,6 +9,7 @@ import textwrap
 import threading
 from pathlib import Path
 
+import needs
 import numba
 import numpy as np
 import pytest
@@ -143,7 +144,7 @@ def test_a_general_kernel_call_sets_numba_threads_for_its_size_and_restores_them
 
 
 def test_the_torch_wrapper_uses_no_more_threads_than_torch(monkeypatch):
-    torch = pytest.importorskip("torch")
+    torch = needs.module("torch", "python -m pip install torch==2.13.0 (the README says how to get the CPU build)")
     calls = _spy_run_tasks(monkeypatch)
     mx.set_num_threads(4)
     previous = torch.get_num_threads()
