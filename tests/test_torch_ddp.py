@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import datetime
+import faulthandler
+import os
+import sys
+import time
 from pathlib import Path
 
 import numba
@@ -16,6 +20,9 @@ from torch.nn.parallel import DistributedDataParallel
 import mxemu.torch as mxt
 
 WORLD = 2
+#: Seconds after which a rank prints its stack and exits, and after which the test stops waiting for the ranks:
+#: a stuck collective or a stuck import becomes a failure that shows where it stood, never a hang of the suite.
+RANK_DEADLINE = 420
 STEPS = 6
 GLOBAL_BATCH = 16
 LR = 0.05
@@ -60,12 +67,15 @@ def _step(model: torch.nn.Module, recipe: mxt.MFQATRecipe, step: int, x: torch.T
 
 def _worker(rank: int, store: str, out: str) -> None:
     """One DDP rank: every config from the same initial model on its half of each global batch."""
+    faulthandler.dump_traceback_later(RANK_DEADLINE, exit=True, file=sys.stderr)
+    # Both ranks live on this machine: gloo talks over the loopback interface, whatever the host name resolves to.
+    os.environ["GLOO_SOCKET_IFNAME"] = "lo"
     torch.set_num_threads(1)
     # One numba thread per rank (the bytes do not depend on it: tests/test_determinism.py): no kernel
     # thread pool beside gloo's threads. A bounded gloo timeout turns a stuck rank into a failure, not a hang.
     numba.set_num_threads(1)
     dist.init_process_group("gloo", init_method=f"file://{store}", rank=rank, world_size=WORLD,
-                            timeout=datetime.timedelta(seconds=300))
+                            timeout=datetime.timedelta(seconds=RANK_DEADLINE // 2))
     try:
         torch.manual_seed(100 + rank)  # different global RNG state per rank: the recipe must not depend on it
         np.random.seed(100 + rank)
@@ -115,7 +125,14 @@ def _single(cfg: dict, split: bool) -> tuple[np.ndarray, list[list[str]]]:
 @pytest.fixture(scope="module")
 def ddp_results(tmp_path_factory: pytest.TempPathFactory) -> list[dict[str, np.ndarray]]:
     out = tmp_path_factory.mktemp("ddp")
-    tmp_mp.spawn(_worker, args=(str(out / "store"), str(out)), nprocs=WORLD, join=True)
+    ranks = tmp_mp.start_processes(_worker, args=(str(out / "store"), str(out)), nprocs=WORLD, join=False,
+                                   start_method="spawn")
+    deadline = time.monotonic() + RANK_DEADLINE + 60
+    while not ranks.join(timeout=5):  # raises if a rank failed
+        if time.monotonic() > deadline:
+            for process in ranks.processes:
+                process.kill()
+            pytest.fail(f"the {WORLD} DDP ranks did not finish within {RANK_DEADLINE + 60} s (their stacks are above)")
     return [dict(np.load(out / f"rank{r}.npz")) for r in range(WORLD)]
 
 
