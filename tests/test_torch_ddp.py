@@ -5,6 +5,8 @@ from __future__ import annotations
 import datetime
 import faulthandler
 import os
+import signal
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -20,9 +22,10 @@ from torch.nn.parallel import DistributedDataParallel
 import mxemu.torch as mxt
 
 WORLD = 2
-#: Seconds after which a rank prints its stack and exits, and after which the test stops waiting for the ranks:
+#: Seconds after which a rank prints its stack and exits, and after which its launcher stops waiting for it:
 #: a stuck collective or a stuck import becomes a failure that shows where it stood, never a hang of the suite.
 RANK_DEADLINE = 420
+ROOT = Path(__file__).resolve().parents[1]
 STEPS = 6
 GLOBAL_BATCH = 16
 LR = 0.05
@@ -122,17 +125,34 @@ def _single(cfg: dict, split: bool) -> tuple[np.ndarray, list[list[str]]]:
     return _flat(model), used
 
 
-@pytest.fixture(scope="module")
-def ddp_results(tmp_path_factory: pytest.TempPathFactory) -> list[dict[str, np.ndarray]]:
-    out = tmp_path_factory.mktemp("ddp")
+def _launch(out: Path) -> None:
+    """Run the ranks and wait for them, at most RANK_DEADLINE (+ a minute for their imports); a rank that is
+    late gets SIGABRT, which makes it print its stack (PYTHONFAULTHANDLER), and the launch fails."""
+    os.environ["PYTHONFAULTHANDLER"] = "1"
     ranks = tmp_mp.start_processes(_worker, args=(str(out / "store"), str(out)), nprocs=WORLD, join=False,
                                    start_method="spawn")
     deadline = time.monotonic() + RANK_DEADLINE + 60
     while not ranks.join(timeout=5):  # raises if a rank failed
         if time.monotonic() > deadline:
             for process in ranks.processes:
-                process.kill()
-            pytest.fail(f"the {WORLD} DDP ranks did not finish within {RANK_DEADLINE + 60} s (their stacks are above)")
+                if process.is_alive():
+                    os.kill(process.pid, signal.SIGABRT)
+            time.sleep(5)
+            sys.exit(f"the {WORLD} DDP ranks did not finish within {RANK_DEADLINE + 60} s (their stacks are above)")
+
+
+@pytest.fixture(scope="module")
+def ddp_results(tmp_path_factory: pytest.TempPathFactory) -> list[dict[str, np.ndarray]]:
+    # The ranks start from a fresh interpreter (this file run as a script), not from the test process: what
+    # the tests before have left in this process (pools, trackers, threads) cannot reach them.
+    out = tmp_path_factory.mktemp("ddp")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
+    try:
+        run = subprocess.run([sys.executable, __file__, str(out)], env=env, capture_output=True, text=True,
+                             timeout=RANK_DEADLINE + 180)
+    except subprocess.TimeoutExpired as exc:
+        pytest.fail(f"the DDP launcher did not return: {exc.stderr!s:.4000}")
+    assert run.returncode == 0, run.stderr[-6000:]
     return [dict(np.load(out / f"rank{r}.npz")) for r in range(WORLD)]
 
 
@@ -170,3 +190,7 @@ def test_ddp_matches_one_process_on_the_whole_global_batch_to_float_rounding(ddp
     one = weights.view(np.float32)
     assert ddp_results[0][f"{name}.formats"].tolist() == used[0]
     np.testing.assert_allclose(ddp, one, rtol=0, atol=1e-7)
+
+
+if __name__ == "__main__":
+    _launch(Path(sys.argv[1]))
