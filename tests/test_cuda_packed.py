@@ -1,7 +1,7 @@
 """Packed quantize and dequantize of the Triton kernels (mxemu.cuda.quantize(..., layout=...),
 mxemu.cuda.dequantize_packed): the bytes of mxemu.packing.
 
-The oracle of quantize is `mxemu.packing.pack_array(mxemu.quantize(x), layout, scale_layout)` on the
+The oracle of quantize is `mxemu.array.pack_array(mxemu.quantize(x), layout, scale_layout)` on the
 numpy copy of the same data; packed outputs are compared byte for byte and unpacked back to the
 MXArray. The oracle of dequantize_packed is that MXArray's `dequantize(dtype)` (the array
 `unpack_array` rebuilds from those bytes), compared bit for bit. Without a GPU the kernels run
@@ -26,13 +26,13 @@ needs.module("triton", needs.INSTALL_TRITON)  # absent: skipped with the install
 
 import mxemu as mx  # noqa: E402
 from mxemu import cuda  # noqa: E402
+from mxemu.array import pack_array, unpack_array  # noqa: E402
 from mxemu.cuda import api, diffcheck  # noqa: E402
 from mxemu.errors import BackendError, InputError  # noqa: E402
-from mxemu.packing import LAYOUTS, pack_array, unpack_array  # noqa: E402
+from mxemu.packing import LAYOUTS  # noqa: E402
 
 DEVICE = "cuda" if GPU else "cpu"
-FORMATS = ["mxfp8_e4m3", "mxfp8_e5m2", "mxfp6_e3m2", "mxfp6_e2m3", "mxfp4_e2m1",
-           "mxint8", "mxint7", "mxint6", "mxint5", "mxint4", "mxint3", "mxint2"]
+FORMATS = api.triton_formats()
 # (shape, axis, dtype, scale layout): a padded last-axis tail, a leading axis (strided blocks),
 # padded 2-D tiles, and tiles over axes listed in reverse (to_blocks transposes those tiles).
 # Separate scales go with the blockings whose row order is not the scales' C order.
