@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
+from mxemu import validate
 from mxemu.blocking import (
     block_chunks,
     block_geometry,
@@ -27,7 +28,7 @@ from mxemu.kernels.params import format_params
 from mxemu.kernels.threads import region
 from mxemu.packing import pack_mx, unpack_mx
 from mxemu.policy import Policy, get_policy
-from mxemu.spec import ElementFormat, MXFormat, get_format
+from mxemu.spec import ElementFormat, MXFormat
 from mxemu.validate import is_tensor_scale
 
 OUTPUT_DTYPES = ("float32", "float64", "float16", "bfloat16")
@@ -252,16 +253,11 @@ def unpack_array(packed: np.ndarray | bytes | tuple[np.ndarray, np.ndarray], fmt
     >>> r.codes.tolist(), r.scales.tolist()
     ([7, 10, 1], [127])
     """
-    f = get_format(fmt)
-    if not isinstance(f, MXFormat):
-        raise InputError(f"{f.name} is not an MX block format")
+    f = validate.mx_format(fmt)
     if tensor_scale is not None and not (f.tensor_scale and is_tensor_scale(tensor_scale)):
         raise InputError(f"tensor_scale {tensor_scale!r}: accepted only for a format with a per-tensor scale "
                          f"(NVFP4), as a positive finite float32 value")
-    if not isinstance(shape, (tuple, list)) or not shape or \
-            not all(isinstance(n, (int, np.integer)) and not isinstance(n, bool) and n >= 0 for n in shape):
-        raise InputError(f"shape must be a non-empty tuple of non-negative ints, got {shape!r}")
-    shape = tuple(int(n) for n in shape)
+    shape = validate.check_shape(shape)
     axes = normalize_axes(axis, len(shape))
     pol = get_policy(policy)
     k = f.block_size

@@ -202,11 +202,11 @@ def _check_zero_sign_policy(pol: Policy) -> None:
                           "fake_int_zero positive (use mxemu.fake_quantize on CPU tensors for this policy)")
 
 
-def _check_packing(layout: object, scale_layout: object, f: MXFormat, lanes: int) -> None:
-    """`InputError` unless `layout` (None: unpacked codes) and `scale_layout` are `mxemu.packing` names
-    that take f's element width and whose blocks of `lanes` codes fill whole bytes."""
+def _check_packing(layout: object, scale_layout: object, f: MXFormat, lanes: int, unpacked: bool) -> None:
+    """`InputError` unless `layout` (None, where `unpacked`: unpacked codes) and `scale_layout` are
+    `mxemu.packing` names that take f's element width and whose blocks of `lanes` codes fill whole bytes."""
     check_scale_layout(scale_layout)
-    bits = check_layout(layout, f.element.bits, unpacked=True)
+    bits = check_layout(layout, f.element.bits, unpacked)
     if layout is None:
         if scale_layout != "separate":
             raise InputError(f"scale_layout {scale_layout!r} needs packed codes: give a layout "
@@ -230,7 +230,7 @@ def _launch(x: object, fmt: object, axis: object, policy: object, seed: int | No
     pol = get_policy(policy)
     axes = normalize_axes(axis, x.dim())
     geo = _geometry(tuple(x.shape), axes, f.block_size)
-    _check_packing(layout, scale_layout, f, geo.k1 * geo.k2)
+    _check_packing(layout, scale_layout, f, geo.k1 * geo.k2, unpacked=True)
     _check_nan_policy(x, f, pol)
     _check_zero_sign_policy(pol)
     F, P = format_params(f.element), policy_params(pol)
@@ -471,7 +471,7 @@ def dequantize_packed(packed: torch.Tensor | tuple[torch.Tensor, torch.Tensor], 
     if layout is None:
         raise InputError(f"dequantize_packed needs a layout ({', '.join(LAYOUTS)}); "
                          "for unpacked codes use dequantize")
-    _check_packing(layout, scale_layout, f, geo.k1 * geo.k2)
+    _check_packing(layout, scale_layout, f, geo.k1 * geo.k2, unpacked=False)
     _check_out_dtype(dtype)
     elements, scales = _packed_parts(packed, scale_layout)
     interleaved = scales is None
