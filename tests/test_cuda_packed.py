@@ -107,10 +107,10 @@ def test_bad_layouts_raise_typed_errors_that_name_what_is_accepted():
     x = torch.ones(32, device=DEVICE)
     with pytest.raises(InputError, match=r"unknown packing layout 'nibble'.*nibble_lo_first"):
         cuda.quantize(x, "mxfp4_e2m1", layout="nibble")
-    with pytest.raises(InputError, match=r"'fp6_4in3' does not take the 4-bit.*4 bits: byte, byte_msb, "
-                                         r"nibble_lo_first, nibble_hi_first, bitstream_le"):
+    with pytest.raises(InputError, match=r"'fp6_4in3' needs bits == 6, got 4-bit codes; layouts for 4 bits: byte, "
+                                         r"byte_msb, nibble_lo_first, nibble_hi_first, bitstream_le"):
         cuda.quantize(x, "mxfp4_e2m1", layout="fp6_4in3")
-    with pytest.raises(InputError, match="'nibble_hi_first' does not take the 8-bit elements of mxfp8_e4m3"):
+    with pytest.raises(InputError, match="'nibble_hi_first' needs bits == 4, got 8-bit codes"):
         cuda.quantize(x, "mxfp8_e4m3", layout="nibble_hi_first")
     with pytest.raises(InputError, match="unknown scale layout 'after'; accepted: separate, interleaved"):
         cuda.quantize(x, "mxfp4_e2m1", layout="byte", scale_layout="after")
@@ -217,7 +217,7 @@ def test_packed_dequantize_raises_typed_errors_that_say_what_is_accepted():
         deq((packed, scales), layout="nibble")
     with pytest.raises(InputError, match=r"needs a layout .*; for unpacked codes use dequantize"):
         deq((packed, scales), layout=None)
-    with pytest.raises(InputError, match=r"'fp6_4in3' does not take the 4-bit elements of mxfp4_e2m1; "
+    with pytest.raises(InputError, match=r"'fp6_4in3' needs bits == 6, got 4-bit codes; "
                                          r"layouts for 4 bits: byte, byte_msb, nibble_lo_first"):
         deq((packed, scales), layout="fp6_4in3")
     with pytest.raises(InputError, match="unknown scale layout 'after'; accepted: separate, interleaved"):
@@ -234,7 +234,7 @@ def test_packed_dequantize_raises_typed_errors_that_say_what_is_accepted():
         deq((packed, scales), dtype=torch.float64)
     with pytest.raises(InputError, match="shape must be a non-empty tuple of non-negative ints"):
         deq((packed, scales), shape=(3, -70))
-    with pytest.raises(InputError, match="cannot dequantize an empty tensor"):
+    with pytest.raises(InputError, match=r"cannot dequantize an empty array \(shape \(0, 70\)\)"):
         deq((packed, scales), shape=(0, 70))
     with pytest.raises(InputError, match="nvfp4 has a non-E8M0 or per-tensor scale; the Triton kernels cover"):
         deq((packed, scales), fmt="nvfp4")
