@@ -489,7 +489,7 @@ BUILT_IN = frozenset(REGISTRY.names())
 
 # The kinds `formats(kind=...)` answers: each a test on a format, named after the tables and fields of
 # spec/formats.toml ([mx.*] with an exponent-only or an element-format scale, [element.*] of kind float or
-# int, [scale.*]). docs/formats.md lists them.
+# int, [scale.*]). docs/numerics.md ("Format kinds") lists them.
 KINDS: dict[str, Callable[[Format], bool]] = {
     "block": lambda f: isinstance(f, MXFormat),
     "mx": lambda f: isinstance(f, MXFormat) and not f.two_level,
