@@ -29,7 +29,6 @@ from mxemu.kernels.threads import region
 from mxemu.packing import pack_mx, unpack_mx
 from mxemu.policy import Policy, get_policy
 from mxemu.spec import ElementFormat, MXFormat
-from mxemu.validate import is_tensor_scale
 
 OUTPUT_DTYPES = ("float32", "float64", "float16", "bfloat16")
 
@@ -107,10 +106,7 @@ class MXArray:
         top = (1 << (f.scale.bits - 1)) - 1 if isinstance(f.scale, ElementFormat) else f.scale.nan_code
         if self.scales.size and int(self.scales.max()) > top:
             raise InputError(f"MXArray scale codes out of range for {f.scale.name}: accepted [0, {top}]")
-        ts = self.tensor_scale
-        if ts is not None and not (f.tensor_scale and is_tensor_scale(ts)):
-            raise InputError(f"MXArray tensor_scale {ts!r}: accepted only for a format with a per-tensor "
-                             f"scale (NVFP4), as a positive finite float32 value")
+        validate.check_tensor_scale(self.tensor_scale, f, "MXArray tensor_scale")
 
     @property
     def shape(self) -> tuple[int, ...]:
@@ -204,9 +200,7 @@ def check_array(q: object) -> MXArray:
     """
     if not isinstance(q, MXArray):
         raise InputError(f"expected an MXArray, got {type(q).__name__}")
-    if q.tensor_scale is not None and not (q.format.tensor_scale and is_tensor_scale(q.tensor_scale)):
-        raise InputError(f"MXArray tensor_scale {q.tensor_scale!r}: accepted only for a format with a per-tensor "
-                         f"scale (NVFP4), as a positive finite float32 value")
+    validate.check_tensor_scale(q.tensor_scale, q.format, "MXArray tensor_scale")
     if q.codes.dtype != np.uint8 or q.scales.dtype != np.uint8:
         raise InputError(f"MXArray codes and scales must be uint8, got {q.codes.dtype} and {q.scales.dtype}")
     axes = normalize_axes(q.axis, q.codes.ndim)
@@ -254,9 +248,7 @@ def unpack_array(packed: np.ndarray | bytes | tuple[np.ndarray, np.ndarray], fmt
     ([7, 10, 1], [127])
     """
     f = validate.mx_format(fmt)
-    if tensor_scale is not None and not (f.tensor_scale and is_tensor_scale(tensor_scale)):
-        raise InputError(f"tensor_scale {tensor_scale!r}: accepted only for a format with a per-tensor scale "
-                         f"(NVFP4), as a positive finite float32 value")
+    validate.check_tensor_scale(tensor_scale, f)
     shape = validate.check_shape(shape)
     axes = normalize_axes(axis, len(shape))
     pol = get_policy(policy)

@@ -104,3 +104,10 @@ def is_tensor_scale(v: object) -> bool:
     """Whether v is a positive finite number that float32 holds exactly (an NVFP4 tensor scale)."""
     return (isinstance(v, (float, int, np.floating)) and not isinstance(v, bool) and np.isfinite(v) and v > 0
             and float(np.float32(v)) == float(v))
+
+
+def check_tensor_scale(v: object, f: MXFormat, what: str = "tensor_scale") -> None:
+    """`InputError` unless v is None or the per-tensor scale of a format that has one."""
+    if v is not None and not (f.tensor_scale and is_tensor_scale(v)):
+        raise InputError(f"{what} {v!r}: accepted only for a format with a per-tensor scale (NVFP4), "
+                         f"as a positive finite float32 value")

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import torch
 
 from mxemu import validate
-from mxemu.blocking import normalize_axes
+from mxemu.blocking import block_geometry, normalize_axes
 from mxemu.cuda import constants
 from mxemu.errors import BackendError, InputError, PolicyError
 from mxemu.kernels.params import (
@@ -135,8 +135,7 @@ def _geometry(shape: tuple[int, ...], axes: tuple[int, ...], k: int) -> _Geometr
         p, r = ax
         dims = (prod(shape[:p]), shape[p], prod(shape[p + 1:r]), shape[r], prod(shape[r + 1:]))
         k1 = k
-    scale_shape = tuple(-(-n // k) if i in ax else n for i, n in enumerate(shape))
-    return _Geometry(dims, k1, k, scale_shape)
+    return _Geometry(dims, k1, k, block_geometry(shape, axes, k)[1])
 
 
 def _random_source(x: torch.Tensor, pol: Policy, seed: int | None, random_bits: object
