@@ -38,7 +38,7 @@ import mxemu as mx
 
 fn, dtype, fmt, axis, shape, n, chunks = sys.argv[1:8]
 if chunks == "off":
-    mx.array.CHUNK_ELEMENTS = 1 << 62
+    mx.blocking.CHUNK_ELEMENTS = 1 << 62
 n, axis, shape = int(n), json.loads(axis), tuple(json.loads(shape))
 axis = axis[0] if len(axis) == 1 else tuple(axis)
 dt = ml_dtypes.bfloat16 if dtype == "bfloat16" else np.dtype(dtype)

@@ -2,10 +2,10 @@
 
 # first: numba must know the cache fallback before the kernels are decorated
 import mxemu._numba_cache  # noqa: F401
-from mxemu.array import MXArray
+from mxemu._version import __version__ as __version__
+from mxemu.array import MXArray, load, save
 from mxemu.conversion import convert
 from mxemu.errors import FileFormatError, InputError, MXError, PolicyError, SpecError, UnknownNameError
-from mxemu.io import load, save
 from mxemu.kernels.threads import get_num_threads, limit_threads, set_num_threads
 from mxemu.ops import decode, dequantize, encode, fake_quantize, quantize
 from mxemu.overflow import check_datapath, check_rows
@@ -24,8 +24,6 @@ from mxemu.products import (
     truncated,
 )
 from mxemu.spec import ElementFormat, MXFormat, ScaleFormat, formats, get_format, register_formats, unregister_formats
-
-__version__ = "0.1.0"
 
 __all__ = [
     "ElementFormat",

@@ -1,22 +1,33 @@
-"""MXArray (codes + scales + format + policy + blocking) and the block layout of arrays."""
+"""MXArray (codes + scales + format + policy + blocking) and what is done to a whole one: dequantize, pack, save."""
 
 from __future__ import annotations
 
 import math
 import os
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from mxemu import validate
+from mxemu.blocking import (
+    block_chunks,
+    block_geometry,
+    from_blocks,
+    normalize_axes,
+    scale_array,
+    scale_index,
+    to_blocks,
+)
 from mxemu.destination import check_out
-from mxemu.errors import InputError
+from mxemu.errors import FileFormatError, InputError, MXError
+from mxemu.io import ArrayParts, read_parts, write_parts
 from mxemu.kernels import block as kb
 from mxemu.kernels.dispatch import to_dtype
 from mxemu.kernels.params import format_params
 from mxemu.kernels.threads import region
-from mxemu.policy import Policy
+from mxemu.packing import pack_mx, unpack_mx
+from mxemu.policy import Policy, get_policy
 from mxemu.spec import ElementFormat, MXFormat
 
 OUTPUT_DTYPES = ("float32", "float64", "float16", "bfloat16")
@@ -40,121 +51,6 @@ def output_dtype(dtype: object) -> np.dtype:
 def as_output(values: np.ndarray, dt: np.dtype) -> np.ndarray:
     """values (computed in dt's native-order twin) in dt's byte order: the same numbers, other bytes."""
     return values if values.dtype == dt else values.astype(dt)
-
-
-def normalize_axes(axis: object, ndim: int) -> tuple[int, ...]:
-    """The blocked axes as non-negative ints: one axis, or two for square 2-D tiles."""
-    axes = (axis,) if isinstance(axis, (int, np.integer)) and not isinstance(axis, bool) else axis
-    if not isinstance(axes, (tuple, list)) or not 1 <= len(axes) <= 2 or \
-            not all(isinstance(a, (int, np.integer)) and not isinstance(a, bool) for a in axes):
-        raise InputError(f"axis must be an int or a tuple of two ints (2-D tiles), got {axis!r}")
-    if ndim == 0:
-        raise InputError("cannot quantize a 0-d array: blocks need at least one axis")
-    out = []
-    for a in axes:
-        if not -ndim <= a < ndim:
-            raise InputError(f"axis {a} is out of range for an array of {ndim} dimension(s)")
-        out.append(int(a) % ndim)
-    if len(set(out)) != len(out):
-        raise InputError(f"axis {axis!r} names the same dimension twice")
-    return tuple(out)
-
-
-def to_blocks(a: np.ndarray, axes: tuple[int, ...], k: int) -> tuple[np.ndarray, tuple[int, ...]]:
-    """Rows of one block each (padded with zero bits), and the shape of the moved, padded array."""
-    moved = np.moveaxis(a, axes, tuple(range(a.ndim - len(axes), a.ndim)))
-    pad = [(0, 0)] * (a.ndim - len(axes)) + [(0, -n % k) for n in moved.shape[a.ndim - len(axes):]]
-    if any(p for _, p in pad):
-        moved = np.pad(moved, pad)
-    padded = moved.shape
-    if len(axes) == 1:
-        return np.ascontiguousarray(moved).reshape(-1, k), padded
-    r, c = padded[-2:]
-    # The leading dimensions are merged first, so that an array of up to numpy's 64 dimensions can be tiled.
-    tiles = moved.reshape(-1, r // k, k, c // k, k).swapaxes(-3, -2)
-    return np.ascontiguousarray(tiles).reshape(-1, k * k), padded
-
-
-def from_blocks(rows: np.ndarray, padded: tuple[int, ...], shape: tuple[int, ...],
-                 axes: tuple[int, ...], k: int) -> np.ndarray:
-    """Inverse of `to_blocks`: the array of x's shape (padding lanes dropped)."""
-    nd = len(shape)
-    if len(axes) == 1:
-        moved = rows.reshape(padded)
-    else:
-        r, c = padded[-2:]
-        moved = rows.reshape(-1, r // k, c // k, k, k).swapaxes(-3, -2).reshape(padded)
-    moved_shape = tuple(np.moveaxis(np.empty(shape, np.uint8), axes, tuple(range(nd - len(axes), nd))).shape)
-    moved = moved[tuple(slice(0, n) for n in moved_shape)]
-    return np.moveaxis(moved, tuple(range(nd - len(axes), nd)), axes)
-
-
-def scale_array(scales: np.ndarray, padded: tuple[int, ...], axes: tuple[int, ...], k: int) -> np.ndarray:
-    nd = len(padded)
-    lead = padded[: nd - len(axes)]
-    blocks = tuple(n // k for n in padded[nd - len(axes):])
-    return np.moveaxis(scales.reshape(*lead, *blocks), tuple(range(nd - len(axes), nd)), axes)
-
-
-CHUNK_ELEMENTS = 1 << 22  # elements processed per kernel call: bounds every temporary to a few x 16 MiB
-
-
-def block_chunks(shape: tuple[int, ...], axes: tuple[int, ...] = (), k: int = 1) -> list[tuple[slice, ...]]:
-    """Index tuples of sub-arrays of at most about CHUNK_ELEMENTS elements that cover `shape` and cut no
-    block of k along `axes` (no axes: element-wise work); one tuple of whole slices when `shape` is small.
-
-    >>> block_chunks((6, 64), (1,), 32)
-    [(slice(0, 6, None),)]
-    """
-    return list(_chunks(shape, axes, k, CHUNK_ELEMENTS)) if shape else [()]
-
-
-def _chunks(shape: tuple[int, ...], axes: tuple[int, ...], k: int, limit: int,
-            dim: int = 0) -> Iterator[tuple[slice, ...]]:
-    """Sub-array indexes of about `limit` elements; along a blocked axis a cut falls on a multiple of k,
-    so every block lies wholly in one sub-array."""
-    n, inner = shape[dim], math.prod(shape[dim + 1:])
-    unit = k if dim in axes else 1
-    if n * inner <= limit:
-        yield (slice(0, n),)
-        return
-    if unit * inner > limit and dim + 1 < len(shape):  # one unit along this axis is still too big: cut deeper
-        for a in range(0, n, unit):
-            for rest in _chunks(shape, axes, k, max(limit // unit, 1), dim + 1):
-                yield (slice(a, min(a + unit, n)), *rest)
-        return
-    step = max(unit, limit // inner // unit * unit)
-    for a in range(0, n, step):
-        yield (slice(a, min(a + step, n)),)
-
-
-def scale_index(index: tuple[slice, ...], axes: tuple[int, ...], k: int) -> tuple[slice, ...]:
-    """The scales of the blocks of the sub-array x[index] (its cuts along blocked axes are multiples of k).
-
-    >>> scale_index((slice(0, 2), slice(64, 128)), (1,), 32)
-    (slice(0, 2, None), slice(2, 4, None))
-    """
-    return tuple(slice(s.start // k, -(-s.stop // k)) if d in axes else s for d, s in enumerate(index))
-
-
-def flat_runs(shape: tuple[int, ...], index: tuple[slice, ...]) -> tuple[np.ndarray, int]:
-    """The sub-array x[index] of a `block_chunks` index as runs of C-order positions in x: (first position
-    of each run, run length). Only the last sliced dimension may be partial within a run; every dimension
-    after it is whole.
-
-    >>> starts, run = flat_runs((4, 6, 10), (slice(1, 3), slice(2, 4)))
-    >>> starts.tolist(), run
-    ([80, 140], 20)
-    """
-    if not index:
-        return np.zeros(1, np.int64), math.prod(shape)
-    d = len(index)
-    inner = math.prod(shape[d:])
-    starts = np.array([index[-1].start * inner], np.int64)
-    for dim in range(d - 2, -1, -1):
-        stride = math.prod(shape[dim + 1:])
-        starts = (np.arange(index[dim].start, index[dim].stop, dtype=np.int64)[:, None] * stride + starts).reshape(-1)
-    return starts, (index[-1].stop - index[-1].start) * inner
 
 
 @dataclass(frozen=True, eq=False)
@@ -199,7 +95,7 @@ class MXArray:
         axes = normalize_axes(self.axis, self.codes.ndim)
         object.__setattr__(self, "axis", axes)
         k = f.block_size
-        want = tuple(-(-n // k) if d in axes else n for d, n in enumerate(self.codes.shape))
+        _, want = block_geometry(self.codes.shape, axes, k)
         if self.scales.shape != want:
             raise InputError(f"MXArray scales have shape {self.scales.shape}; codes of shape {self.codes.shape} "
                              f"blocked along axis {axes} by {k} need {want}")
@@ -210,12 +106,7 @@ class MXArray:
         top = (1 << (f.scale.bits - 1)) - 1 if isinstance(f.scale, ElementFormat) else f.scale.nan_code
         if self.scales.size and int(self.scales.max()) > top:
             raise InputError(f"MXArray scale codes out of range for {f.scale.name}: accepted [0, {top}]")
-        ts = self.tensor_scale
-        if ts is not None and not (f.tensor_scale and isinstance(ts, (float, int, np.floating))
-                                   and not isinstance(ts, bool) and np.isfinite(ts) and ts > 0
-                                   and float(np.float32(ts)) == float(ts)):
-            raise InputError(f"MXArray tensor_scale {ts!r}: accepted only for a format with a per-tensor "
-                             f"scale (NVFP4), as a positive finite float32 value")
+        validate.check_tensor_scale(self.tensor_scale, f, "MXArray tensor_scale")
 
     @property
     def shape(self) -> tuple[int, ...]:
@@ -233,8 +124,6 @@ class MXArray:
 
     def pack(self, layout: str = "byte", scale_layout: str = "separate") -> np.ndarray | tuple[np.ndarray, np.ndarray]:
         """The codes (and scales) as bytes in a named layout; see docs/layouts.md and `MXArray.unpack`."""
-        from mxemu.packing import pack_array
-
         return pack_array(self, layout, scale_layout)
 
     @classmethod
@@ -242,14 +131,10 @@ class MXArray:
                shape: tuple[int, ...], axis: int | tuple[int, ...] = -1, policy: str | Policy | None = None,
                layout: str = "byte", scale_layout: str = "separate") -> MXArray:
         """Inverse of `pack`: rebuild an MXArray from packed bytes and the array's shape and blocking."""
-        from mxemu.packing import unpack_array
-
         return unpack_array(packed, fmt, shape, axis, policy, layout, scale_layout)
 
     def save(self, path: str | os.PathLike, layout: str = "byte") -> Path:
         """Write to `.npz` or `.safetensors` (by extension) with format, policy and layout metadata, atomically."""
-        from mxemu.io import save
-
         return save(self, path, layout)
 
     def block_factors(self) -> np.ndarray:
@@ -304,3 +189,115 @@ class MXArray:
             return np.ascontiguousarray(result)
         out[...] = result
         return out
+
+
+def check_array(q: object) -> MXArray:
+    """`q` if it is a consistent MXArray (uint8 codes and scales, scales shaped for its blocks), else `InputError`.
+
+    >>> import mxemu as mx
+    >>> check_array(mx.quantize(np.ones(40, np.float32), "mxint8")).scales.shape
+    (2,)
+    """
+    if not isinstance(q, MXArray):
+        raise InputError(f"expected an MXArray, got {type(q).__name__}")
+    validate.check_tensor_scale(q.tensor_scale, q.format, "MXArray tensor_scale")
+    if q.codes.dtype != np.uint8 or q.scales.dtype != np.uint8:
+        raise InputError(f"MXArray codes and scales must be uint8, got {q.codes.dtype} and {q.scales.dtype}")
+    axes = normalize_axes(q.axis, q.codes.ndim)
+    _, scale_shape = block_geometry(q.shape, axes, q.block_size)
+    if q.scales.shape != scale_shape:
+        raise InputError(f"MXArray scales have shape {q.scales.shape}; codes of shape {q.shape} blocked "
+                         f"along axis {axes} by {q.block_size} need {scale_shape}")
+    return q
+
+
+def pack_array(q: MXArray, layout: str = "byte",
+               scale_layout: str = "separate") -> np.ndarray | tuple[np.ndarray, np.ndarray]:
+    """`pack_mx` of an MXArray's block rows (`to_blocks` order, padding lanes as code 0) and `scale_rows()`.
+
+    The element width is `q.format.element.bits`; a 2-D-tiled array packs rows of block_size^2 codes.
+    Rebuild the array with `unpack_array(packed, q.format, q.shape, q.axis, q.policy, layout, scale_layout)`.
+
+    >>> import mxemu as mx
+    >>> q = mx.quantize(np.array([6.0, -1.0, 0.5], np.float32), "mxfp4_e2m1")
+    >>> packed = pack_array(q, "nibble_lo_first", "interleaved")
+    >>> packed.size, [hex(b) for b in packed[:3]]
+    (17, ['0x7f', '0xa7', '0x1'])
+    """
+    q = check_array(q)
+    rows, _ = to_blocks(q.codes, tuple(q.axis), q.block_size)
+    return pack_mx(rows, q.scale_rows(), rows.shape[1], q.format.element.bits, layout, scale_layout)
+
+
+def unpack_array(packed: np.ndarray | bytes | tuple[np.ndarray, np.ndarray], fmt: str | MXFormat,
+                 shape: tuple[int, ...], axis: int | tuple[int, ...] = -1, policy: str | Policy | None = None,
+                 layout: str = "byte", scale_layout: str = "separate",
+                 tensor_scale: float | None = None) -> MXArray:
+    """Inverse of `pack_array`: the MXArray of `fmt`, `shape`, `axis`, `policy` whose packing is `packed`.
+
+    `tensor_scale` is the second-level scale of a format that has one (NVFP4), which the packing
+    does not hold; None for one level.
+
+    Raises `FileFormatError` if the bytes cannot be a packing of such an array (wrong length, set
+    padding bits, or a padding lane whose code is not 0).
+
+    >>> import mxemu as mx
+    >>> q = mx.quantize(np.array([6.0, -1.0, 0.5], np.float32), "mxfp4_e2m1")
+    >>> r = unpack_array(pack_array(q, "nibble_hi_first"), "mxfp4_e2m1", (3,), layout="nibble_hi_first")
+    >>> r.codes.tolist(), r.scales.tolist()
+    ([7, 10, 1], [127])
+    """
+    f = validate.mx_format(fmt)
+    validate.check_tensor_scale(tensor_scale, f)
+    shape = validate.check_shape(shape)
+    axes = normalize_axes(axis, len(shape))
+    pol = get_policy(policy)
+    k = f.block_size
+    padded, _ = block_geometry(shape, axes, k)
+    row = k ** len(axes)
+    n_blocks = math.prod(padded) // row
+    rows, srows = unpack_mx(packed, n_blocks, row, f.element.bits, layout, scale_layout)
+    codes = np.ascontiguousarray(from_blocks(rows, padded, shape, axes, k))
+    if not np.array_equal(to_blocks(codes, axes, k)[0], rows):
+        raise FileFormatError("a padding lane (beyond the array's shape) holds a nonzero code")
+    scales = np.ascontiguousarray(scale_array(srows, padded, axes, k))
+    return MXArray(codes=codes, scales=scales, format=f, policy=pol, axis=axes,
+                   tensor_scale=None if tensor_scale is None else float(tensor_scale))
+
+
+def save(q: MXArray, path: str | os.PathLike, layout: str = "byte") -> Path:
+    """Write `q` to `path` (.npz or .safetensors by extension), atomically; returns the path.
+
+    The file holds two uint8 tensors, `codes` (the element codes in C order of `q.shape`, packed in
+    `layout`; the byte layouts keep the array's shape, the others are 1-D) and `scales` (shape of
+    `q.scales`), and string metadata: format name and definition, policy, axis, shape, block size,
+    layout, library and schema versions, SHA-256 of each tensor and of the metadata
+    (docs/layouts.md, "File schema"; `mxemu.io.write_parts`). Nothing is pickled.
+
+    >>> import tempfile, pathlib, mxemu as mx
+    >>> q = mx.quantize(np.linspace(-1, 1, 40, dtype=np.float32), "mxfp4_e2m1")
+    >>> p = save(q, pathlib.Path(tempfile.mkdtemp()) / "w.safetensors", layout="nibble_lo_first")
+    >>> bool((load(p).codes == q.codes).all())
+    True
+    """
+    q = check_array(q)
+    return write_parts(ArrayParts(q.codes, q.scales, q.format, q.policy, q.axis, q.tensor_scale), path, layout)
+
+
+def load(path: str | os.PathLike) -> MXArray:
+    """Read an MXArray written by `save`; every field is checked, and anything wrong raises
+    `FileFormatError` naming the file and the problem (truncation, corruption, unknown format or
+    policy value, inconsistent shapes, codes out of range). Objects are never unpickled.
+
+    >>> import tempfile, pathlib, mxemu as mx
+    >>> q = mx.quantize(np.linspace(-1, 1, 40, dtype=np.float32), "mxint8", axis=0)
+    >>> r = load(save(q, pathlib.Path(tempfile.mkdtemp()) / "w.npz"))
+    >>> r.format.name, r.axis, r.shape, bool((r.scales == q.scales).all())
+    ('mxint8', (0,), (40,), True)
+    """
+    p = read_parts(path)
+    try:
+        return MXArray(codes=p.codes, scales=p.scales, format=p.format, policy=p.policy, axis=p.axis,
+                       tensor_scale=p.tensor_scale)
+    except MXError as exc:
+        raise FileFormatError(f"{Path(path)}: {exc}") from None

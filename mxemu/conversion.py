@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from mxemu.array import MXArray, from_blocks, scale_array, to_blocks
+from mxemu.array import MXArray
+from mxemu.blocking import from_blocks, scale_array, to_blocks
 from mxemu.errors import InputError, PolicyError, UnknownNameError
 from mxemu.kernels import convert as kc
 from mxemu.kernels.params import format_params, policy_params

@@ -1,4 +1,4 @@
-"""Save and load MXArrays as .npz or .safetensors (no pickle), with atomic, durable writes."""
+"""MXArray files by parts, .npz or .safetensors (no pickle), and atomic, durable writes."""
 
 from __future__ import annotations
 
@@ -17,11 +17,14 @@ from typing import TYPE_CHECKING, Any, BinaryIO
 
 import numpy as np
 
+from mxemu._version import __version__
+from mxemu.blocking import block_geometry
 from mxemu.errors import FileFormatError, InputError, MXError
-from mxemu.packing import LAYOUTS, block_geometry, check_array, is_tensor_scale, pack_codes, packed_size, unpack_codes
+from mxemu.packing import LAYOUTS, pack_codes, packed_size, unpack_codes
+from mxemu.validate import is_tensor_scale
 
 if TYPE_CHECKING:
-    from mxemu.array import MXArray
+    from mxemu.policy import Policy
     from mxemu.spec import MXFormat
 
 SCHEMA_VERSION = 1
@@ -187,40 +190,46 @@ def safetensors_bytes(tensors: dict[str, np.ndarray], metadata: dict[str, str]) 
     return len(text).to_bytes(8, "little") + text + b"".join(chunks)
 
 
-def save(q: MXArray, path: str | os.PathLike, layout: str = "byte") -> Path:
-    """Write `q` to `path` (.npz or .safetensors by extension), atomically; returns the path.
+@dataclasses.dataclass(frozen=True)
+class ArrayParts:
+    """What a file holds of an MXArray: codes, scales, format, policy, blocked axes and tensor scale.
 
-    The file holds two uint8 tensors, `codes` (the element codes in C order of `q.shape`, packed in
-    `layout`; the byte layouts keep the array's shape, the others are 1-D) and `scales` (shape of
-    `q.scales`), and string metadata: format name and definition, policy, axis, shape, block size,
-    layout, library and schema versions, SHA-256 of each tensor and of the metadata
-    (docs/layouts.md, "File schema"). Nothing is pickled.
-
-    >>> import tempfile, pathlib, mxemu as mx
-    >>> q = mx.quantize(np.linspace(-1, 1, 40, dtype=np.float32), "mxfp4_e2m1")
-    >>> p = save(q, pathlib.Path(tempfile.mkdtemp()) / "w.safetensors", layout="nibble_lo_first")
-    >>> bool((load(p).codes == q.codes).all())
-    True
+    `mxemu.array.save` and `mxemu.array.load` turn an MXArray into these parts and back (and check it).
     """
-    import mxemu
 
+    codes: np.ndarray
+    scales: np.ndarray
+    format: MXFormat
+    policy: Policy
+    axis: tuple[int, ...]
+    tensor_scale: float | None
+
+
+def write_parts(q: ArrayParts, path: str | os.PathLike, layout: str = "byte") -> Path:
+    """Write an array's parts to `path` (.npz or .safetensors by extension), atomically; returns the path.
+
+    The file holds two uint8 tensors, `codes` (the element codes in C order of the codes' shape, packed
+    in `layout`; the byte layouts keep the array's shape, the others are 1-D) and `scales`, and string
+    metadata: format name and definition, policy, axis, shape, block size, layout, library and schema
+    versions, SHA-256 of each tensor and of the metadata (docs/layouts.md, "File schema"). Nothing is
+    pickled. Write an MXArray with `mxemu.save`, which checks it first.
+    """
     path = Path(path)
     suffix = _suffix(path)
-    q = check_array(q)
     bits = q.format.element.bits
     codes = pack_codes(q.codes, bits, layout)
     if layout in BYTE_LAYOUTS:
-        codes = codes.reshape(q.shape)
+        codes = codes.reshape(q.codes.shape)
     scales = np.ascontiguousarray(q.scales)
     meta = {
         "schema_version": str(SCHEMA_VERSION),
-        "mxemu_version": str(mxemu.__version__),
+        "mxemu_version": __version__,
         "format": q.format.name,
         "format_definition": _canonical(format_definition(q.format)),
         "policy": _canonical(q.policy.as_dict()),
         "axis": _canonical([int(a) for a in q.axis]),
-        "shape": _canonical([int(n) for n in q.shape]),
-        "block_size": str(q.block_size),
+        "shape": _canonical([int(n) for n in q.codes.shape]),
+        "block_size": str(q.format.block_size),
         "layout": layout,
         "codes_sha256": _sha256(codes),
         "scales_sha256": _sha256(scales),
@@ -361,7 +370,7 @@ def _npz_file(source: Path | BinaryIO, path: Path) -> Any:
 
 
 def _read_npz(path: Path) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
-    """The tensors and metadata of a file written by `save`: the metadata first (at most `METADATA_LIMIT`
+    """The tensors and metadata of a file written by `write_parts`: the metadata first (at most `METADATA_LIMIT`
     bytes), then the tensors, each only if its declared size is the one the metadata describes."""
     with _npz_file(path, path) as (f, size), zipfile.ZipFile(f) as z:
         members = _members(z, size, path, {*TENSORS, "metadata"})
@@ -394,16 +403,11 @@ def _read_safetensors(path: Path) -> tuple[dict[str, np.ndarray], dict[str, Any]
     return arrays, meta if meta is not None else {}
 
 
-def load(path: str | os.PathLike) -> MXArray:
-    """Read an MXArray written by `save`; every field is checked, and anything wrong raises
+def read_parts(path: str | os.PathLike) -> ArrayParts:
+    """The parts of an array written by `write_parts`; every field is checked, and anything wrong raises
     `FileFormatError` naming the file and the problem (truncation, corruption, unknown format or
-    policy value, inconsistent shapes, codes out of range). Objects are never unpickled.
-
-    >>> import tempfile, pathlib, mxemu as mx
-    >>> q = mx.quantize(np.linspace(-1, 1, 40, dtype=np.float32), "mxint8", axis=0)
-    >>> r = load(save(q, pathlib.Path(tempfile.mkdtemp()) / "w.npz"))
-    >>> r.format.name, r.axis, r.shape, bool((r.scales == q.scales).all())
-    ('mxint8', (0,), (40,), True)
+    policy value, inconsistent shapes, codes out of range). Objects are never unpickled. Read an
+    MXArray with `mxemu.load`.
     """
     path = Path(path)
     suffix = _suffix(path)
@@ -527,10 +531,8 @@ def _describe(meta: Any) -> _Description:
     return _Description(f, policy, shape, axis, layout, None if tensor_scale is None else float(tensor_scale), want)
 
 
-def _build(arrays: dict[str, np.ndarray], meta: Any) -> MXArray:
-    """Check the metadata and tensors of a file against each other; the MXArray they describe."""
-    from mxemu.array import MXArray
-
+def _build(arrays: dict[str, np.ndarray], meta: Any) -> ArrayParts:
+    """Check the metadata and tensors of a file against each other; the array parts they describe."""
     d = _describe(meta)
     for key in TENSORS:
         a = arrays[key]
@@ -545,5 +547,4 @@ def _build(arrays: dict[str, np.ndarray], meta: Any) -> MXArray:
         codes = unpack_codes(arrays["codes"].reshape(-1), bits, math.prod(d.shape), d.layout).reshape(d.shape)
     except MXError as exc:
         raise FileFormatError(f"tensor 'codes': {exc}") from None
-    return MXArray(codes=codes, scales=np.ascontiguousarray(arrays["scales"]), format=d.format, policy=d.policy,
-                   axis=d.axis, tensor_scale=d.tensor_scale)
+    return ArrayParts(codes, np.ascontiguousarray(arrays["scales"]), d.format, d.policy, d.axis, d.tensor_scale)

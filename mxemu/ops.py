@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-import secrets
-
 import numpy as np
 
-from mxemu.array import (
-    MXArray,
+from mxemu import validate
+from mxemu.array import MXArray, output_dtype
+from mxemu.blocking import (
     block_chunks,
+    block_geometry,
     flat_runs,
     from_blocks,
     normalize_axes,
-    output_dtype,
     scale_array,
     scale_index,
     to_blocks,
@@ -25,9 +24,8 @@ from mxemu.kernels.dispatch import to_dtype
 from mxemu.kernels.params import INPUT_LAYOUTS, INT_VIEW, format_params, policy_params
 from mxemu.kernels.scale import E8M0_SCALE, scale_params
 from mxemu.kernels.threads import region
-from mxemu.packing import block_geometry
 from mxemu.policy import Policy, get_policy
-from mxemu.spec import ElementFormat, MXFormat, ScaleFormat, get_format
+from mxemu.spec import ElementFormat, MXFormat, ScaleFormat
 
 MAX_SCALE_EXP = 512
 
@@ -63,57 +61,27 @@ def _float_input(x: object, what: str = "x") -> np.ndarray:
     return x if x.flags.c_contiguous else x.copy(order="C")
 
 
-def _element_format(fmt: object) -> ElementFormat:
-    f = get_format(fmt)
-    if not isinstance(f, ElementFormat):
-        raise InputError(f"{f.name!r} is not an element format; element formats: "
-                         f"{', '.join(n for n in _names(ElementFormat))}")
-    return f
-
-
-def _mx_format(fmt: object) -> MXFormat:
-    f = get_format(fmt)
-    if not isinstance(f, MXFormat):
-        raise InputError(f"{f.name!r} is not an MX block format; MX formats: {', '.join(_names(MXFormat))}")
-    return f
-
-
-def _names(kind: type) -> list[str]:
-    from mxemu.spec import REGISTRY
-
-    return [n for n in REGISTRY.names() if isinstance(REGISTRY.get(n), kind)]
+def _has_nan(x: np.ndarray) -> bool:
+    with np.errstate(invalid="ignore"):  # ml_dtypes' bfloat16 isnan warns on NaN inputs
+        return bool(np.isnan(x).any())
 
 
 def _check_nan_policy(x: np.ndarray, element: ElementFormat, policy: Policy) -> None:
-    with np.errstate(invalid="ignore"):  # ml_dtypes' bfloat16 isnan warns on NaN inputs
-        has_nan = policy.nan_to_nonan == "error" and not element.has_nan and bool(np.isnan(x).any())
-    if has_nan:
-        raise InputError(f"input holds NaN and {element.name} has no NaN encoding "
-                         f"(policy nan_to_nonan='error'; choose zero, signed_zero or flipped_zero)")
+    validate.check_nan_input(lambda: _has_nan(x), element, policy)
 
 
 def _random_source(shape: tuple[int, ...], policy: Policy, seed: object,
                    random_bits: object) -> int | np.ndarray | None:
     """What stochastic rounding draws from: the checked `random_bits` array (x's shape), or a 64-bit seed
     (a fresh one when seed is None); None when the policy does not round stochastically."""
-    if policy.rounding != "stochastic":
-        if random_bits is not None:
-            raise PolicyError("random_bits given but policy.rounding is not 'stochastic'")
+    if not validate.draws_random_bits(policy, random_bits):
         return None
     if random_bits is not None:
         r = np.asarray(random_bits)
-        if r.dtype.kind not in "ui":
-            raise InputError(f"random_bits must be an integer array, got dtype {r.dtype}")
-        if r.shape != shape:
-            raise InputError(f"random_bits has shape {r.shape}; it must match the input's shape {shape}")
-        if r.size and (r.min() < 0 or r.max() >= 1 << policy.sr_bits):
-            raise InputError(f"random_bits must lie in [0, 2^{policy.sr_bits}) for sr_bits={policy.sr_bits}")
+        validate.check_random_bits(r.dtype, r.dtype.kind in "ui", r.shape, shape,
+                                   lambda: (int(r.min()), int(r.max())), policy.sr_bits)
         return r
-    if seed is None:
-        return secrets.randbits(64)
-    if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool) or not 0 <= int(seed) < 1 << 64:
-        raise InputError(f"seed must be an integer in [0, 2^64), got {seed!r}")
-    return int(seed)
+    return validate.check_seed(seed)
 
 
 def _random_bits(source: int | np.ndarray | None, policy: Policy, shape: tuple[int, ...],
@@ -161,7 +129,7 @@ def encode(x: np.ndarray, fmt: str | ElementFormat, *, scale_exp: int | np.ndarr
     >>> encode(np.array([1.0, 7.0, -0.25], np.float32), "fp4_e2m1")
     array([2, 7, 8], dtype=uint8)
     """
-    element = _element_format(fmt)
+    element = validate.element_format(fmt)
     pol = get_policy(policy)
     x = _float_array(x)
     s = _scale_exp(scale_exp, x.shape)
@@ -186,8 +154,8 @@ def _codes(codes: object, element: ElementFormat) -> np.ndarray:
     if not isinstance(codes, np.ndarray) or codes.dtype.kind not in "ui":
         raise InputError(f"codes must be an integer numpy array, got {type(codes).__name__}"
                          + (f" of dtype {codes.dtype}" if isinstance(codes, np.ndarray) else ""))
-    if codes.size and (codes.min() < 0 or codes.max() >= element.num_codes):
-        raise InputError(f"codes of {element.name} lie in [0, {element.num_codes}); got values outside")
+    if codes.size:
+        validate.check_codes_range(int(codes.min()), int(codes.max()), element)
     return codes
 
 
@@ -202,7 +170,7 @@ def decode(codes: np.ndarray, fmt: str | ElementFormat, *, scale_exp: int | np.n
     >>> decode(np.array([2, 7, 8], np.uint8), "fp4_e2m1")
     array([ 1.,  6., -0.], dtype=float32)
     """
-    element = _element_format(fmt)
+    element = validate.element_format(fmt)
     c = _codes(codes, element)
     want = output_dtype(dtype)
     dt = want.newbyteorder("=")
@@ -223,12 +191,11 @@ def decode(codes: np.ndarray, fmt: str | ElementFormat, *, scale_exp: int | np.n
 def _check_block_input(x: object, fmt: object, axis: object, policy: object
                        ) -> tuple[MXFormat, Policy, np.ndarray, tuple[int, ...]]:
     """(format, policy, x, blocked axes) after checking the arguments every block operation takes."""
-    f = _mx_format(fmt)
+    f = validate.mx_format(fmt)
     pol = get_policy(policy)
     x = _float_array(x)
     axes = normalize_axes(axis, x.ndim)
-    if x.size == 0:
-        raise InputError(f"cannot quantize an empty array (shape {x.shape})")
+    validate.check_nonempty(x.shape)
     if f.two_level:
         _check_two_level_policy(f, pol)
     else:

@@ -1,19 +1,12 @@
-"""Named byte layouts of element codes and scales: pack/unpack codes, MX blocks and MXArrays."""
+"""Named byte layouts of element codes and scales: pack/unpack codes and rows of MX blocks, bytes only."""
 
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING
 
 import numpy as np
 
-from mxemu.array import normalize_axes
 from mxemu.errors import FileFormatError, InputError
-
-if TYPE_CHECKING:
-    from mxemu.array import MXArray
-    from mxemu.policy import Policy
-    from mxemu.spec import MXFormat
 
 # Layout name -> the element widths it accepts. docs/layouts.md draws each one.
 LAYOUTS: dict[str, tuple[int, ...]] = {
@@ -29,17 +22,32 @@ SCALE_LAYOUTS: tuple[str, ...] = ("separate", "interleaved")
 BITSTREAM_ALIASES: dict[str, int] = {"nibble_lo_first": 4, "fp6_4in3": 6}
 
 
-def _check_layout(layout: object, bits: object) -> int:
-    """Validate a layout name and a width it accepts; returns the width as an int."""
-    if not isinstance(layout, str) or layout not in LAYOUTS:
-        raise InputError(f"unknown packing layout {layout!r}; accepted: {', '.join(LAYOUTS)}")
+def check_layout(layout: object, bits: object, unpacked: bool = False) -> int:
+    """Validate a layout name and a code width it takes; returns the width as an int.
+
+    `unpacked`: None (no packing) is accepted too, as by `mxemu.cuda.quantize`; the width is still checked.
+    """
+    if layout is None and unpacked:
+        layout = "byte"
+    elif not isinstance(layout, str) or layout not in LAYOUTS:
+        raise InputError(f"unknown packing layout {layout!r}; accepted: {', '.join(LAYOUTS)}"
+                         + (" (or None: unpacked)" if unpacked else ""))
     if not isinstance(bits, (int, np.integer)) or isinstance(bits, bool) or not 1 <= bits <= 8:
         raise InputError(f"bits must be an integer in [1, 8], got {bits!r}")
     if int(bits) not in LAYOUTS[layout]:
         widths = LAYOUTS[layout]
         accepted = f"bits == {widths[0]}" if len(widths) == 1 else f"bits in [{widths[0]}, {widths[-1]}]"
-        raise InputError(f"layout {layout!r} needs {accepted}, got bits = {bits}")
+        fits = [name for name, w in LAYOUTS.items() if bits in w]
+        raise InputError(f"layout {layout!r} needs {accepted}, got {bits}-bit codes; layouts for {bits} bits: "
+                         f"{', '.join(fits)}")
     return int(bits)
+
+
+def check_scale_layout(scale_layout: object) -> str:
+    """Validate a scale layout name: the scales apart from the codes, or each block's scale byte before them."""
+    if not isinstance(scale_layout, str) or scale_layout not in SCALE_LAYOUTS:
+        raise InputError(f"unknown scale layout {scale_layout!r}; accepted: {', '.join(SCALE_LAYOUTS)}")
+    return scale_layout
 
 
 def _check_count(count: object, what: str = "count") -> int:
@@ -78,7 +86,7 @@ def packed_size(count: int, bits: int, layout: str) -> int:
     >>> packed_size(3, 4, "nibble_lo_first"), packed_size(5, 6, "fp6_4in3"), packed_size(5, 6, "byte")
     (2, 4, 5)
     """
-    bits = _check_layout(layout, bits)
+    bits = check_layout(layout, bits)
     count = _check_count(count)
     if layout in ("byte", "byte_msb"):
         return count
@@ -138,7 +146,7 @@ def pack_codes(codes: np.ndarray, bits: int, layout: str = "byte") -> np.ndarray
     >>> [hex(b) for b in pack_codes(np.array([1, 2, 3, 4], np.uint8), 6, "fp6_4in3")]
     ['0x81', '0x30', '0x10']
     """
-    bits = _check_layout(layout, bits)
+    bits = check_layout(layout, bits)
     c = _codes_u8(codes, bits)
     if layout == "byte":
         return c.copy()
@@ -161,7 +169,7 @@ def unpack_codes(data: np.ndarray | bytes, bits: int, count: int, layout: str = 
     >>> unpack_codes(bytes([0x21, 0x03]), 4, 3, "nibble_lo_first").tolist()
     [1, 2, 3]
     """
-    bits = _check_layout(layout, bits)
+    bits = check_layout(layout, bits)
     count = _check_count(count)
     d = _data_u8(data)
     want = packed_size(count, bits, layout)
@@ -192,11 +200,10 @@ def unpack_codes(data: np.ndarray | bytes, bits: int, count: int, layout: str = 
 
 
 def _check_mx_args(block_size: object, bits: object, layout: object, scale_layout: object) -> tuple[int, int]:
-    bits = _check_layout(layout, bits)
+    bits = check_layout(layout, bits)
     if not isinstance(block_size, (int, np.integer)) or isinstance(block_size, bool) or block_size < 1:
         raise InputError(f"block_size must be a positive integer, got {block_size!r}")
-    if scale_layout not in SCALE_LAYOUTS:
-        raise InputError(f"unknown scale layout {scale_layout!r}; accepted: {', '.join(SCALE_LAYOUTS)}")
+    check_scale_layout(scale_layout)
     if scale_layout == "interleaved" and layout not in ("byte", "byte_msb") and block_size * bits % 8:
         raise InputError(f"scale_layout 'interleaved' needs each block's packed elements to fill whole bytes; "
                          f"{block_size} x {bits} bits = {block_size * bits} bits is not a multiple of 8 "
@@ -213,9 +220,9 @@ def pack_mx(codes: np.ndarray, scales: np.ndarray, block_size: int, bits: int, l
     its packed elements. A record must end on a byte boundary so that block i starts at byte
     i * (1 + block_size * bits / 8) and the next scale byte is not shared with elements; so
     "interleaved" needs block_size * bits to be a multiple of 8 (always true for the byte layouts).
-    For an MXArray, rows are `mxemu.array.to_blocks(codes, axis, block_size)` (blocked axes moved last,
+    For an MXArray, rows are `mxemu.blocking.to_blocks(codes, axis, block_size)` (blocked axes moved last,
     padded with code 0, 2-D tiles as rows of block_size^2) and scales `MXArray.scale_rows()`:
-    see `pack_array`.
+    see `mxemu.array.pack_array`.
 
     >>> pack_mx(np.array([1, 2, 3, 4], np.uint8), np.array([127, 126], np.uint8), 2, 4,
     ...         "nibble_lo_first", "interleaved").tolist()
@@ -263,113 +270,3 @@ def unpack_mx(data: np.ndarray | bytes | tuple[np.ndarray, np.ndarray], n_blocks
     recs = d.reshape(n, record)
     codes = unpack_codes(np.ascontiguousarray(recs[:, 1:]).reshape(-1), bits, n * k, layout)
     return codes.reshape(n, k), np.ascontiguousarray(recs[:, 0])
-
-
-def block_geometry(shape: tuple[int, ...], axes: tuple[int, ...], k: int) -> tuple[tuple[int, ...], tuple[int, ...]]:
-    """(padded moved shape as `to_blocks` builds it, shape of the scales array) of an MX array.
-
-    >>> block_geometry((3, 70), (1,), 32)
-    ((3, 96), (3, 3))
-    """
-    nd = len(shape)
-    moved = [shape[i] for i in range(nd) if i not in axes] + [shape[a] for a in axes]
-    padded = tuple(moved[: nd - len(axes)] + [-(-n // k) * k for n in moved[nd - len(axes):]])
-    scale_shape = tuple(-(-n // k) if i in axes else n for i, n in enumerate(shape))
-    return padded, scale_shape
-
-
-def is_tensor_scale(v: object) -> bool:
-    """Whether v is a positive finite number that float32 holds exactly (an NVFP4 tensor scale)."""
-    return (isinstance(v, (float, int, np.floating)) and not isinstance(v, bool) and np.isfinite(v) and v > 0
-            and float(np.float32(v)) == float(v))
-
-
-def check_array(q: object) -> MXArray:
-    """`q` if it is a consistent MXArray (uint8 codes and scales, scales shaped for its blocks), else `InputError`.
-
-    >>> import mxemu as mx
-    >>> check_array(mx.quantize(np.ones(40, np.float32), "mxint8")).scales.shape
-    (2,)
-    """
-    from mxemu.array import MXArray
-
-    if not isinstance(q, MXArray):
-        raise InputError(f"expected an MXArray, got {type(q).__name__}")
-    if q.tensor_scale is not None and not (q.format.tensor_scale and is_tensor_scale(q.tensor_scale)):
-        raise InputError(f"MXArray tensor_scale {q.tensor_scale!r}: accepted only for a format with a per-tensor "
-                         f"scale (NVFP4), as a positive finite float32 value")
-    if q.codes.dtype != np.uint8 or q.scales.dtype != np.uint8:
-        raise InputError(f"MXArray codes and scales must be uint8, got {q.codes.dtype} and {q.scales.dtype}")
-    axes = normalize_axes(q.axis, q.codes.ndim)
-    _, scale_shape = block_geometry(q.shape, axes, q.block_size)
-    if q.scales.shape != scale_shape:
-        raise InputError(f"MXArray scales have shape {q.scales.shape}; codes of shape {q.shape} blocked "
-                         f"along axis {axes} by {q.block_size} need {scale_shape}")
-    return q
-
-
-def pack_array(q: MXArray, layout: str = "byte",
-               scale_layout: str = "separate") -> np.ndarray | tuple[np.ndarray, np.ndarray]:
-    """`pack_mx` of an MXArray's block rows (`to_blocks` order, padding lanes as code 0) and `scale_rows()`.
-
-    The element width is `q.format.element.bits`; a 2-D-tiled array packs rows of block_size^2 codes.
-    Rebuild the array with `unpack_array(packed, q.format, q.shape, q.axis, q.policy, layout, scale_layout)`.
-
-    >>> import mxemu as mx
-    >>> q = mx.quantize(np.array([6.0, -1.0, 0.5], np.float32), "mxfp4_e2m1")
-    >>> packed = pack_array(q, "nibble_lo_first", "interleaved")
-    >>> packed.size, [hex(b) for b in packed[:3]]
-    (17, ['0x7f', '0xa7', '0x1'])
-    """
-    from mxemu.array import to_blocks
-
-    q = check_array(q)
-    rows, _ = to_blocks(q.codes, tuple(q.axis), q.block_size)
-    return pack_mx(rows, q.scale_rows(), rows.shape[1], q.format.element.bits, layout, scale_layout)
-
-
-def unpack_array(packed: np.ndarray | bytes | tuple[np.ndarray, np.ndarray], fmt: str | MXFormat,
-                 shape: tuple[int, ...], axis: int | tuple[int, ...] = -1, policy: str | Policy | None = None,
-                 layout: str = "byte", scale_layout: str = "separate",
-                 tensor_scale: float | None = None) -> MXArray:
-    """Inverse of `pack_array`: the MXArray of `fmt`, `shape`, `axis`, `policy` whose packing is `packed`.
-
-    `tensor_scale` is the second-level scale of a format that has one (NVFP4), which the packing
-    does not hold; None for one level.
-
-    Raises `FileFormatError` if the bytes cannot be a packing of such an array (wrong length, set
-    padding bits, or a padding lane whose code is not 0).
-
-    >>> import mxemu as mx
-    >>> q = mx.quantize(np.array([6.0, -1.0, 0.5], np.float32), "mxfp4_e2m1")
-    >>> r = unpack_array(pack_array(q, "nibble_hi_first"), "mxfp4_e2m1", (3,), layout="nibble_hi_first")
-    >>> r.codes.tolist(), r.scales.tolist()
-    ([7, 10, 1], [127])
-    """
-    from mxemu.array import MXArray, from_blocks, scale_array, to_blocks
-    from mxemu.policy import get_policy
-    from mxemu.spec import MXFormat, get_format
-
-    f = get_format(fmt)
-    if not isinstance(f, MXFormat):
-        raise InputError(f"{f.name} is not an MX block format")
-    if tensor_scale is not None and not (f.tensor_scale and is_tensor_scale(tensor_scale)):
-        raise InputError(f"tensor_scale {tensor_scale!r}: accepted only for a format with a per-tensor scale "
-                         f"(NVFP4), as a positive finite float32 value")
-    if not isinstance(shape, (tuple, list)) or not shape or \
-            not all(isinstance(n, (int, np.integer)) and not isinstance(n, bool) and n >= 0 for n in shape):
-        raise InputError(f"shape must be a non-empty tuple of non-negative ints, got {shape!r}")
-    shape = tuple(int(n) for n in shape)
-    axes = normalize_axes(axis, len(shape))
-    pol = get_policy(policy)
-    k = f.block_size
-    padded, _ = block_geometry(shape, axes, k)
-    row = k ** len(axes)
-    n_blocks = math.prod(padded) // row
-    rows, srows = unpack_mx(packed, n_blocks, row, f.element.bits, layout, scale_layout)
-    codes = np.ascontiguousarray(from_blocks(rows, padded, shape, axes, k))
-    if not np.array_equal(to_blocks(codes, axes, k)[0], rows):
-        raise FileFormatError("a padding lane (beyond the array's shape) holds a nonzero code")
-    scales = np.ascontiguousarray(scale_array(srows, padded, axes, k))
-    return MXArray(codes=codes, scales=scales, format=f, policy=pol, axis=axes,
-                   tensor_scale=None if tensor_scale is None else float(tensor_scale))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -486,13 +487,40 @@ REGISTRY.load(SPEC_DIR / "formats.toml")
 BUILT_IN = frozenset(REGISTRY.names())
 
 
-def formats() -> list[str]:
-    """Names of all registered formats: MX block formats, then element formats, then scales.
+# The kinds `formats(kind=...)` answers: each a test on a format, named after the tables and fields of
+# spec/formats.toml ([mx.*] with an exponent-only or an element-format scale, [element.*] of kind float or
+# int, [scale.*]). docs/numerics.md ("Format kinds") lists them.
+KINDS: dict[str, Callable[[Format], bool]] = {
+    "block": lambda f: isinstance(f, MXFormat),
+    "mx": lambda f: isinstance(f, MXFormat) and not f.two_level,
+    "two_level": lambda f: isinstance(f, MXFormat) and f.two_level,
+    "element": lambda f: isinstance(f, ElementFormat),
+    "float": lambda f: isinstance(f, ElementFormat) and f.kind == "float",
+    "int": lambda f: isinstance(f, ElementFormat) and f.kind == "int",
+    "scale": lambda f: isinstance(f, ScaleFormat),
+}
 
-    >>> "mxfp4_e2m1" in formats() and "fp8_e4m3" in formats()
+
+def formats(kind: str | None = None) -> list[str]:
+    """Names of the registered formats of one kind (all when `kind` is None), in registry order: block
+    formats, then element formats, then scales.
+
+    Kinds: "block" every block format; "mx" the block formats with an exponent-only (E8M0-like) scale,
+    MX v1.0's shape; "two_level" those whose block scale is an element format, with an optional
+    per-tensor scale (NVFP4-like); "element" every element format; "float" and "int" the element
+    formats of that kind; "scale" the exponent-only scale formats. Raises `UnknownNameError` for
+    another kind.
+
+    >>> formats(kind="two_level"), formats(kind="scale")
+    (['nvfp4'], ['e8m0'])
+    >>> "mxfp4_e2m1" in formats(kind="mx") and "fp8_e4m3" in formats(kind="float")
     True
     """
-    return REGISTRY.names()
+    if kind is None:
+        return REGISTRY.names()
+    if not isinstance(kind, str) or kind not in KINDS:
+        raise UnknownNameError(f"unknown format kind {kind!r}; accepted: {', '.join(KINDS)} (or None: all)")
+    return [n for n in REGISTRY.names() if KINDS[kind](REGISTRY.get(n))]
 
 
 def get_format(name: str | Format) -> Format:

@@ -10,7 +10,7 @@ from mxemu import oracle
 from mxemu.policy import CHOICES
 from mxemu.testing.strategies import blocks
 
-MX_FORMATS = [n for n in mx.formats() if isinstance(mx.get_format(n), mx.MXFormat) and n != "nvfp4"]
+MX_FORMATS = mx.formats(kind="mx")
 
 
 @st.composite

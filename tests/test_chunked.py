@@ -53,7 +53,7 @@ def test_chunked_quantize_and_fake_quantize_equal_the_whole_array_pass(monkeypat
     calls = []
     real = ops._rows
     monkeypatch.setattr(ops, "_rows", lambda *a: calls.append(a[0].size) or real(*a))
-    monkeypatch.setattr(mx.array, "CHUNK_ELEMENTS", 130)
+    monkeypatch.setattr(mx.blocking, "CHUNK_ELEMENTS", 130)
     q = mx.quantize(x, fmt, axis, **kwargs)
     f = mx.fake_quantize(x, fmt, axis, **kwargs)
     assert len(calls) > 2 and max(calls) <= 130 * 32  # it really went in chunks (a 2-D tile row may need k x k)
@@ -65,9 +65,9 @@ def test_chunked_quantize_and_fake_quantize_equal_the_whole_array_pass(monkeypat
 @pytest.mark.parametrize(("shape", "axis", "fmt"), CASES)
 def test_chunks_cover_every_element_once_and_cut_no_block(shape, axis, fmt):
     k = mx.get_format(fmt).block_size
-    axes = mx.array.normalize_axes(axis, len(shape))
+    axes = mx.blocking.normalize_axes(axis, len(shape))
     seen = np.zeros(shape, np.int64)
-    for ix in mx.array._chunks(shape, axes, k, 100):
+    for ix in mx.blocking._chunks(shape, axes, k, 100):
         seen[ix] += 1
         assert seen[ix].size <= max(100, k * k)
         for d, s in enumerate(ix):
@@ -79,10 +79,10 @@ def test_chunks_cover_every_element_once_and_cut_no_block(shape, axis, fmt):
 @pytest.mark.parametrize(("shape", "axis", "fmt"), CASES)
 def test_flat_runs_are_the_c_order_positions_of_each_chunk(shape, axis, fmt):
     k = mx.get_format(fmt).block_size
-    axes = mx.array.normalize_axes(axis, len(shape))
+    axes = mx.blocking.normalize_axes(axis, len(shape))
     positions = np.arange(math.prod(shape)).reshape(shape)
-    for ix in mx.array._chunks(shape, axes, k, 100):
-        starts, run = mx.array.flat_runs(shape, ix)
+    for ix in mx.blocking._chunks(shape, axes, k, 100):
+        starts, run = mx.blocking.flat_runs(shape, ix)
         want = positions[ix].reshape(-1)
         assert (starts[:, None] + np.arange(run)).reshape(-1).tolist() == want.tolist()
 
@@ -92,7 +92,7 @@ def _chunked(monkeypatch, call):
     sizes = []
     real = ops.block_chunks
     monkeypatch.setattr(ops, "block_chunks", lambda *a: sizes.append(len(real(*a))) or real(*a))
-    monkeypatch.setattr(mx.array, "CHUNK_ELEMENTS", 130)
+    monkeypatch.setattr(mx.blocking, "CHUNK_ELEMENTS", 130)
     out = call()
     monkeypatch.undo()
     assert max(sizes) > 2
@@ -117,7 +117,7 @@ def test_chunked_dequantize_equals_the_whole_array_pass(monkeypatch, shape, axis
     sizes = []
     real = mx.array.block_chunks
     monkeypatch.setattr(mx.array, "block_chunks", lambda *a: sizes.append(len(real(*a))) or real(*a))
-    monkeypatch.setattr(mx.array, "CHUNK_ELEMENTS", 130)
+    monkeypatch.setattr(mx.blocking, "CHUNK_ELEMENTS", 130)
     got = q.dequantize(dtype)
     assert max(sizes) > 2
     assert got.dtype == whole.dtype and _bits(got) == _bits(whole)

@@ -29,8 +29,7 @@ from mxemu.policy import CHOICES, PRESETS  # noqa: E402
 
 DEVICE = "cuda" if GPU else "cpu"
 RANDOM_N = (1 << 22) if GPU else 1024
-FORMATS = ["mxfp8_e4m3", "mxfp8_e5m2", "mxfp6_e3m2", "mxfp6_e2m3", "mxfp4_e2m1",
-           "mxint8", "mxint7", "mxint6", "mxint5", "mxint4", "mxint3", "mxint2"]
+FORMATS = api.triton_formats()
 DTYPES = [torch.float32, torch.bfloat16, torch.float16]
 # One format per kind of element encoding: IEEE-style specials, NaN only, no specials, integer.
 FIELD_FORMATS = ["mxfp8_e5m2", "mxfp8_e4m3", "mxfp6_e2m3", "mxint4"]

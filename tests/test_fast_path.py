@@ -17,7 +17,7 @@ from mxemu.kernels import block as kb
 from mxemu.kernels import dispatch, fast, threads
 from mxemu.kernels.params import format_params, policy_params
 
-MX_FORMATS = [n for n in mx.formats() if isinstance(mx.get_format(n), mx.MXFormat) and n != "nvfp4"]
+MX_FORMATS = mx.formats(kind="mx")
 _OCP = mx.get_policy("ocp")
 _ML = mx.get_policy("ml_dtypes")
 POLICIES = {

@@ -17,12 +17,13 @@ import numpy as np
 import pytest
 
 import mxemu as mx
+from mxemu.array import save
 from mxemu.errors import FileFormatError, InputError, MXError
 from mxemu.golden import manifest as mf
 from mxemu.golden import writers as gw
 from mxemu.golden.check import check
 from mxemu.golden.generate import SHARD, Shard, generate, merge
-from mxemu.io import read_npz, save
+from mxemu.io import read_npz
 from mxemu.policy import Policy
 
 FORMATS = ("mxfp4_e2m1", "mxint8")

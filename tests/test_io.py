@@ -14,12 +14,12 @@ import safetensors
 import safetensors.numpy
 
 import mxemu as mx
-from mxemu.array import MXArray
+from mxemu.array import MXArray, load, save
 from mxemu.errors import FileFormatError, InputError
-from mxemu.io import METADATA_KEYS, SCHEMA_VERSION, atomic_write, format_definition, load, save
+from mxemu.io import METADATA_KEYS, SCHEMA_VERSION, atomic_write, format_definition
 from mxemu.packing import LAYOUTS
 
-MX_FORMATS = [n for n in mx.formats() if isinstance(mx.get_format(n), mx.MXFormat) and n != "nvfp4"]
+MX_FORMATS = mx.formats(kind="mx")
 SUFFIXES = [".npz", ".safetensors"]
 
 

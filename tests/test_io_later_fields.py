@@ -11,8 +11,9 @@ import pytest
 import safetensors.numpy
 
 import mxemu as mx
+from mxemu.array import load, save
 from mxemu.errors import FileFormatError
-from mxemu.io import _canonical, load, safetensors_bytes, save
+from mxemu.io import _canonical, safetensors_bytes
 from mxemu.policy import LATER_FIELDS, Policy
 
 

@@ -75,9 +75,9 @@ def test_fake_quantize_into_out_allocates_nothing_of_the_arrays_size():
 
 
 def test_chunked_fake_quantize_writes_into_out(monkeypatch):
-    from mxemu import array
+    from mxemu import blocking
 
-    monkeypatch.setattr(array, "CHUNK_ELEMENTS", 1024)
+    monkeypatch.setattr(blocking, "CHUNK_ELEMENTS", 1024)
     x = _data((40, 96), np.float32)
     out = np.empty_like(x)
     mx.fake_quantize(x, "mxfp8_e5m2", out=out)

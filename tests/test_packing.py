@@ -8,16 +8,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import mxemu as mx
-from mxemu.array import MXArray, to_blocks
+from mxemu.array import MXArray, pack_array, unpack_array
+from mxemu.blocking import to_blocks
 from mxemu.errors import FileFormatError, InputError
 from mxemu.packing import (
     LAYOUTS,
     SCALE_LAYOUTS,
-    pack_array,
     pack_codes,
     pack_mx,
     packed_size,
-    unpack_array,
     unpack_codes,
     unpack_mx,
 )
@@ -285,7 +284,7 @@ def test_pack_mx_checks_block_counts_and_scale_dtype() -> None:
 
 # MXArrays: block-row order of to_blocks, scales in scale_rows() order.
 
-MX_FORMATS = [n for n in mx.formats() if isinstance(mx.get_format(n), mx.MXFormat) and n != "nvfp4"]
+MX_FORMATS = mx.formats(kind="mx")
 
 
 def test_pack_array_known_answer_for_a_column_blocked_array() -> None:

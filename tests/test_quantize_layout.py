@@ -7,7 +7,7 @@ import pytest
 import mxemu as mx
 from mxemu import oracle
 
-MX_FORMATS = [n for n in mx.formats() if isinstance(mx.get_format(n), mx.MXFormat) and n != "nvfp4"]
+MX_FORMATS = mx.formats(kind="mx")
 
 
 def _data(shape, seed=0):

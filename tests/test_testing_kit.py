@@ -157,8 +157,7 @@ def test_ml_dtypes_casts_are_identified_as_the_ml_dtypes_element_preset():
     assert "ml_dtypes" in found.presets, str(found)
 
 
-@pytest.mark.parametrize("fmt", [n for n in mx.formats() if isinstance(mx.get_format(n), mx.MXFormat)
-                                 and n != "nvfp4"])
+@pytest.mark.parametrize("fmt", mx.formats(kind="mx"))
 def test_the_tie_block_holds_exact_midpoints_that_separate_the_rounding_modes(fmt):
     block = dict(discriminating_blocks(mx.get_format(fmt)))["ties at element precision"]
     ocp = mx.get_policy("ocp")

@@ -14,7 +14,7 @@ import mxemu.torch as mxt
 from mxemu.array import MXArray
 from mxemu.torch import functional, nn, qat
 
-MX_FORMATS = [n for n in mx.formats() if isinstance(mx.get_format(n), mx.MXFormat) and n != "nvfp4"]
+MX_FORMATS = mx.formats(kind="mx")
 DTYPES = {torch.float32: np.uint32, torch.bfloat16: np.uint16, torch.float16: np.uint16}
 AXES = [-1, 0, 1, (1, 2)]
 

@@ -207,7 +207,7 @@ def errors(tmp: Path) -> list[Bad]:
             InputError, "must match"),
         Bad("cuda random_bits of floats",
             lambda: cuda.fake_quantize(TC, "mxint8", policy=SR, random_bits=torch.zeros(64)), InputError,
-            "integer tensor"),
+            "integer array"),
         Bad("cuda random_bits too large for sr_bits",
             lambda: cuda.fake_quantize(TC, "mxint8", policy=mx.Policy(rounding="stochastic", sr_bits=8),
                                        random_bits=torch.full((64,), 256)), InputError, "[0, 2^8)"),

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import math
-import numbers
-import secrets
 from dataclasses import dataclass
 
 import torch
 
-from mxemu.array import normalize_axes
+from mxemu import validate
+from mxemu.blocking import block_geometry, normalize_axes
 from mxemu.cuda import constants
 from mxemu.errors import BackendError, InputError, PolicyError
 from mxemu.kernels.params import (
@@ -23,9 +22,9 @@ from mxemu.kernels.params import (
     format_params,
     policy_params,
 )
-from mxemu.packing import LAYOUTS, SCALE_LAYOUTS
+from mxemu.packing import LAYOUTS, check_layout, check_scale_layout
 from mxemu.policy import Policy, get_policy
-from mxemu.spec import MXFormat, get_format
+from mxemu.spec import MXFormat, formats, get_format
 
 IN_KINDS = {torch.float32: 0, torch.bfloat16: 1, torch.float16: 2}
 DTYPE_NAMES = {torch.float32: "float32", torch.bfloat16: "bfloat16", torch.float16: "float16"}
@@ -78,17 +77,28 @@ def _check_input(x: object, what: str = "x") -> torch.Tensor:
     if x.dtype not in IN_KINDS:
         raise InputError(f"{what} has dtype {x.dtype}; the Triton kernels take float32, bfloat16 and float16 "
                          "(use backend='numba' on a CPU tensor for float64)")
-    if x.numel() == 0:
-        raise InputError(f"cannot quantize an empty tensor (shape {tuple(x.shape)})")
+    validate.check_nonempty(tuple(x.shape))
     check_device(x, what)
     return x.contiguous()
 
 
+def covers(f: MXFormat) -> bool:
+    """Whether the Triton kernels implement block format f: one level, E8M0 scale."""
+    return not f.two_level and f.scale.name == "e8m0"
+
+
+def triton_formats() -> list[str]:
+    """The registered block formats the Triton kernels implement: `mxemu.formats(kind="mx")` with the E8M0 scale.
+
+    >>> "mxfp4_e2m1" in triton_formats() and "nvfp4" not in triton_formats()
+    True
+    """
+    return [n for n in formats(kind="mx") if covers(get_format(n))]
+
+
 def _mx_format(fmt: object) -> MXFormat:
-    f = get_format(fmt)
-    if not isinstance(f, MXFormat):
-        raise InputError(f"{f.name!r} is not an MX block format")
-    if f.tensor_scale or f.scale.name != "e8m0":
+    f = validate.mx_format(fmt)
+    if not covers(f):
         raise InputError(f"{f.name} has a non-E8M0 or per-tensor scale; the Triton kernels cover the E8M0 MX "
                          "formats (use backend='numba')")
     return f
@@ -125,35 +135,22 @@ def _geometry(shape: tuple[int, ...], axes: tuple[int, ...], k: int) -> _Geometr
         p, r = ax
         dims = (prod(shape[:p]), shape[p], prod(shape[p + 1:r]), shape[r], prod(shape[r + 1:]))
         k1 = k
-    scale_shape = tuple(-(-n // k) if i in ax else n for i, n in enumerate(shape))
-    return _Geometry(dims, k1, k, scale_shape)
+    return _Geometry(dims, k1, k, block_geometry(shape, axes, k)[1])
 
 
 def _random_source(x: torch.Tensor, pol: Policy, seed: int | None, random_bits: object
                    ) -> tuple[int, torch.Tensor, torch.Tensor]:
     """(RBITS mode, seed words int32[2], random integers int64 of x's shape) for the kernel."""
     dummy = torch.zeros(2, dtype=torch.int32, device=x.device)
-    if pol.rounding != "stochastic":
-        if random_bits is not None:
-            raise PolicyError("random_bits given but policy.rounding is not 'stochastic'")
+    if not validate.draws_random_bits(pol, random_bits):
         return 0, dummy, dummy.long()
     if random_bits is not None:
         r = torch.as_tensor(random_bits)
-        if r.dtype.is_floating_point or r.dtype.is_complex or r.dtype == torch.bool:
-            raise InputError(f"random_bits must be an integer tensor, got dtype {r.dtype}")
-        if tuple(r.shape) != tuple(x.shape):
-            raise InputError(f"random_bits has shape {tuple(r.shape)}; it must match the input's "
-                             f"shape {tuple(x.shape)}")
-        r = r.to(device=x.device, dtype=torch.int64).contiguous()
-        if r.numel() and (int(r.min()) < 0 or int(r.max()) >= 1 << pol.sr_bits):
-            raise InputError(f"random_bits must lie in [0, 2^{pol.sr_bits}) for sr_bits={pol.sr_bits}")
-        return 2, dummy, r
-    if seed is None:
-        seed = secrets.randbits(64)
-    # numbers.Integral takes numpy integers too, as the numba path does.
-    if not isinstance(seed, numbers.Integral) or isinstance(seed, bool) or not 0 <= int(seed) < 1 << 64:
-        raise InputError(f"seed must be an integer in [0, 2^64), got {seed!r}")
-    seed = int(seed)
+        integer = not (r.dtype.is_floating_point or r.dtype.is_complex or r.dtype == torch.bool)
+        validate.check_random_bits(r.dtype, integer, tuple(r.shape), tuple(x.shape),
+                                   lambda: (int(r.min()), int(r.max())), pol.sr_bits)
+        return 2, dummy, r.to(device=x.device, dtype=torch.int64).contiguous()
+    seed = validate.check_seed(seed)
     words = [(seed >> sh) & 0xFFFFFFFF for sh in (0, 32)]
     words = torch.tensor([w - (1 << 32) if w >= 1 << 31 else w for w in words], dtype=torch.int32, device=x.device)
     return 1, words, dummy.long()
@@ -183,10 +180,8 @@ def _output_constants(dtype_name: str) -> dict[str, int]:
 
 def _check_nan_policy(x: torch.Tensor, f: MXFormat, pol: Policy) -> None:
     """The numba path's check: NaN into an element format without NaN under nan_to_nonan='error'."""
-    if pol.nonfinite in ("ignore_nan", "finite_amax") and pol.nan_to_nonan == "error" \
-            and not f.element.has_nan and bool(torch.isnan(x).any()):
-        raise InputError(f"input holds NaN and {f.element.name} has no NaN encoding "
-                         "(policy nan_to_nonan='error'; choose zero, signed_zero or flipped_zero)")
+    if pol.nonfinite in ("ignore_nan", "finite_amax"):
+        validate.check_nan_input(lambda: bool(torch.isnan(x).any()), f.element, pol)
 
 
 def triton_policy(pol: Policy) -> Policy:
@@ -206,23 +201,16 @@ def _check_zero_sign_policy(pol: Policy) -> None:
                           "fake_int_zero positive (use mxemu.fake_quantize on CPU tensors for this policy)")
 
 
-def _check_packing(layout: object, scale_layout: object, f: MXFormat, lanes: int) -> None:
-    """`InputError` unless `layout` (None: unpacked codes) and `scale_layout` are `mxemu.packing` names
-    that take f's element width and whose blocks of `lanes` codes fill whole bytes."""
-    if scale_layout not in SCALE_LAYOUTS:
-        raise InputError(f"unknown scale layout {scale_layout!r}; accepted: {', '.join(SCALE_LAYOUTS)}")
+def _check_packing(layout: object, scale_layout: object, f: MXFormat, lanes: int, unpacked: bool) -> None:
+    """`InputError` unless `layout` (None, where `unpacked`: unpacked codes) and `scale_layout` are
+    `mxemu.packing` names that take f's element width and whose blocks of `lanes` codes fill whole bytes."""
+    check_scale_layout(scale_layout)
+    bits = check_layout(layout, f.element.bits, unpacked)
     if layout is None:
         if scale_layout != "separate":
             raise InputError(f"scale_layout {scale_layout!r} needs packed codes: give a layout "
                              f"({', '.join(LAYOUTS)})")
         return
-    if not isinstance(layout, str) or layout not in LAYOUTS:
-        raise InputError(f"unknown packing layout {layout!r}; accepted: {', '.join(LAYOUTS)} (or None: unpacked)")
-    bits = f.element.bits
-    if bits not in LAYOUTS[layout]:
-        fits = [name for name, widths in LAYOUTS.items() if bits in widths]
-        raise InputError(f"layout {layout!r} does not take the {bits}-bit elements of {f.name}; layouts for "
-                         f"{bits} bits: {', '.join(fits)}")
     if lanes * bits % 8:
         raise InputError(f"packed output needs each block's codes to fill whole bytes; {lanes} x {bits} bits "
                          f"of {f.name} do not (quantize unpacked and use mxemu.packing)")
@@ -241,7 +229,7 @@ def _launch(x: object, fmt: object, axis: object, policy: object, seed: int | No
     pol = get_policy(policy)
     axes = normalize_axes(axis, x.dim())
     geo = _geometry(tuple(x.shape), axes, f.block_size)
-    _check_packing(layout, scale_layout, f, geo.k1 * geo.k2)
+    _check_packing(layout, scale_layout, f, geo.k1 * geo.k2, unpacked=True)
     _check_nan_policy(x, f, pol)
     _check_zero_sign_policy(pol)
     F, P = format_params(f.element), policy_params(pol)
@@ -311,7 +299,7 @@ def quantize(x: torch.Tensor, fmt: str | MXFormat, axis: int | tuple[int, int] =
 
     With a `layout` of `mxemu.packing.LAYOUTS` ("byte", "byte_msb", "nibble_lo_first",
     "nibble_hi_first", "fp6_4in3", "bitstream_le"; docs/layouts.md), the kernel writes the bytes of
-    `mxemu.packing.pack_array(mxemu.quantize(...), layout, scale_layout)` instead: blocks as rows in
+    `mxemu.array.pack_array(mxemu.quantize(...), layout, scale_layout)` instead: blocks as rows in
     `to_blocks` order (blocked axes moved last in the order given, 2-D tiles as rows of 32 x 32,
     padding lanes as code 0). scale_layout "separate" returns (packed elements, scales in row order),
     both flat uint8; "interleaved" returns one flat uint8 tensor of per-block records, scale byte
@@ -394,8 +382,7 @@ def dequantize(codes: torch.Tensor, scales: torch.Tensor, fmt: str | MXFormat, a
     _check_code_tensor(codes, "codes")
     _check_code_tensor(scales, "scales")
     _check_out_dtype(dtype)
-    if codes.numel() == 0:
-        raise InputError("cannot dequantize an empty tensor")
+    validate.check_nonempty(tuple(codes.shape), "dequantize")
     axes = normalize_axes(axis, codes.dim())
     geo = _geometry(tuple(codes.shape), axes, f.block_size)
     if tuple(scales.shape) != geo.scale_shape:
@@ -403,19 +390,15 @@ def dequantize(codes: torch.Tensor, scales: torch.Tensor, fmt: str | MXFormat, a
                          f"along {axes} need {geo.scale_shape}")
     if scales.device != codes.device:
         raise InputError(f"codes are on {codes.device} but scales on {scales.device}")
-    if int(codes.max()) >= f.element.num_codes:
-        raise InputError(f"codes of {f.element.name} lie in [0, {f.element.num_codes}); got values outside")
+    validate.check_codes_range(0, int(codes.max()), f.element)
     return _run_dequantize(codes, scales, f, tuple(codes.shape), geo, dtype,
                            _unpacking_constants(None, f.element.bits, False, False))
 
 
 def _check_shape(shape: object) -> tuple[int, ...]:
-    if not isinstance(shape, (tuple, list)) or not shape or not all(
-            isinstance(n, numbers.Integral) and not isinstance(n, bool) and n >= 0 for n in shape):
-        raise InputError(f"shape must be a non-empty tuple of non-negative ints, got {shape!r}")
-    if 0 in shape:
-        raise InputError(f"cannot dequantize an empty tensor (shape {tuple(shape)})")
-    return tuple(int(n) for n in shape)
+    shape = validate.check_shape(shape)
+    validate.check_nonempty(shape, "dequantize")
+    return shape
 
 
 def _packed_parts(packed: object, scale_layout: str) -> tuple[torch.Tensor, torch.Tensor | None]:
@@ -462,7 +445,7 @@ def dequantize_packed(packed: torch.Tensor | tuple[torch.Tensor, torch.Tensor], 
     """Values of x's `shape` in dtype from the packed output of `quantize(x, fmt, axis, layout=..., scale_layout=...)`.
 
     The kernel reads each block's record and unpacks its codes in registers: the bits of
-    `mxemu.packing.unpack_array` (same arguments, on a numpy copy) followed by
+    `mxemu.array.unpack_array` (same arguments, on a numpy copy) followed by
     `MXArray.dequantize(dtype)`. `packed` is what quantize returned: the pair (packed
     elements, scales in row order) for scale_layout "separate", one tensor of records (scale byte
     first) for "interleaved"; uint8 tensors on a CUDA device (or on the CPU under TRITON_INTERPRET=1).
@@ -487,7 +470,7 @@ def dequantize_packed(packed: torch.Tensor | tuple[torch.Tensor, torch.Tensor], 
     if layout is None:
         raise InputError(f"dequantize_packed needs a layout ({', '.join(LAYOUTS)}); "
                          "for unpacked codes use dequantize")
-    _check_packing(layout, scale_layout, f, geo.k1 * geo.k2)
+    _check_packing(layout, scale_layout, f, geo.k1 * geo.k2, unpacked=False)
     _check_out_dtype(dtype)
     elements, scales = _packed_parts(packed, scale_layout)
     interleaved = scales is None

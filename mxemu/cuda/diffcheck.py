@@ -14,7 +14,7 @@ import torch
 
 import mxemu as mx
 from mxemu import cuda
-from mxemu.packing import pack_array, unpack_array
+from mxemu.array import pack_array, unpack_array
 from mxemu.policy import Policy
 
 BIT_VIEWS = {torch.float32: torch.int32, torch.bfloat16: torch.int16, torch.float16: torch.int16}
@@ -87,7 +87,7 @@ def mismatches(x: torch.Tensor, fmt: str, policy: str | Policy | None = None, ax
 def packed_mismatches(x: torch.Tensor, fmt: str, layout: str, scale_layout: str = "separate",
                       policy: str | Policy | None = None, axis: int | tuple[int, int] = -1,
                       seed: int | None = None) -> int:
-    """Bytes of the Triton packed quantize that differ from `mxemu.packing.pack_array` of the numba quantize.
+    """Bytes of the Triton packed quantize that differ from `mxemu.array.pack_array` of the numba quantize.
 
     A length difference counts as every byte of the longer output.
 

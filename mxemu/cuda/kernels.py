@@ -9,7 +9,7 @@ copy. Every lane is moved to float32 bits (exact for float16 and bfloat16) and r
 (sign, m < 2^24, e), as `mxemu.kernels.element.encode_value` does; the scale comes from the
 threshold table of constants.py. Format and policy numbers are constexprs, so each (format,
 policy, input dtype) compiles its own specialised kernel. Packed quantize packs each block's codes
-in registers and stores them at the block's row of `mxemu.packing.pack_array` (`_store_packed`);
+in registers and stores them at the block's row of `mxemu.array.pack_array` (`_store_packed`);
 packed dequantize reads that row back and unpacks it in registers (`_load_packed`).
 """
 
@@ -163,7 +163,7 @@ def _lane_offsets(pid, nblocks, NJ1, MID, NJ2, B, N1, N2, S_A, S_N1, S_M, S_N2,
 
 @triton.jit
 def _block_row(q, NJ1, MID, NJ2, B, TILE_T: tl.constexpr):
-    """Row of block q in `mxemu.array.to_blocks` order, the row order of `mxemu.packing.pack_array`.
+    """Row of block q in `mxemu.blocking.to_blocks` order, the row order of `mxemu.array.pack_array`.
 
     to_blocks moves the blocked axes last in the order they were listed: rows run in C order of
     (A, MID, B, NJ1, NJ2), or (A, MID, B, NJ2, NJ1) for tile axes listed in reverse (TILE_T).
@@ -371,7 +371,7 @@ def mx_block_kernel(x_ptr, codes_ptr, scales_ptr, out_ptr, rbits_ptr, seed_ptr, 
     """Quantize (codes + scales), fake-quantize (values in the input's dtype) or quantize to packed bytes.
 
     MODE: 0 codes at the input's offsets and scales in block order; 1 fake-quantize; 2 packed, as
-    `mxemu.packing.pack_array` writes it (rows in to_blocks order, the layout's constexprs
+    `mxemu.array.pack_array` writes it (rows in to_blocks order, the layout's constexprs
     TILE_T ... INTERLEAVED: see `_store_packed`), into codes_ptr and, unless interleaved, scales_ptr.
     RBITS: 0 deterministic, 1 stochastic with Philox bits of the element's C-order index from the
     seed words at seed_ptr, 2 stochastic with the integers of the int64 tensor rbits_ptr.
@@ -419,7 +419,7 @@ def mx_dequantize_kernel(codes_ptr, scales_ptr, out_ptr, dec_ptr,
     """Values of BB blocks of codes at their E8M0 scales, in the output dtype.
 
     PACKED 0: codes at the output's offsets and scales in block order. PACKED 1: records of
-    `mxemu.packing.pack_array` (rows in to_blocks order, the layout's constexprs TILE_T ... CODE_MASK:
+    `mxemu.array.pack_array` (rows in to_blocks order, the layout's constexprs TILE_T ... CODE_MASK:
     see `_load_packed`) at codes_ptr and, unless interleaved, the scales in row order at scales_ptr.
     """
     q, off, mask = _lane_offsets(tl.program_id(0), nblocks, NJ1, MID, NJ2, B, N1, N2, S_A, S_N1, S_M, S_N2,

@@ -35,13 +35,12 @@ import triton.language as tl
 
 import mxemu as mx
 from mxemu.cuda import diffcheck
-from mxemu.cuda.api import triton_policy
+from mxemu.cuda.api import triton_formats, triton_policy
 from mxemu.errors import BackendError
 from mxemu.packing import LAYOUTS
 from mxemu.policy import PRESETS, get_policy
 
-FORMATS = ("mxfp8_e4m3", "mxfp8_e5m2", "mxfp6_e3m2", "mxfp6_e2m3", "mxfp4_e2m1",
-           "mxint8", "mxint7", "mxint6", "mxint5", "mxint4", "mxint3", "mxint2")
+FORMATS = tuple(triton_formats())
 CHUNK = 1 << 24
 PACKED_N = 1 << 22
 # Blockings of the packed part, each with the scale layout it is checked in and the dtype its

@@ -9,7 +9,7 @@ import numpy as np
 import torch
 
 import mxemu as mx
-from mxemu.array import from_blocks, to_blocks
+from mxemu.blocking import from_blocks, to_blocks
 from mxemu.errors import InputError
 from mxemu.policy import Policy
 from mxemu.spec import ElementFormat, MXFormat

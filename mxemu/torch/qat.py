@@ -443,7 +443,7 @@ def load_anchor(model: nn.Module, path: str | os.PathLike, runtime_format: str |
                                   f"blocks along axis {qnames[key]}")
         q = MXArray(codes=codes.numpy(), scales=scales.numpy(), format=f, policy=pol, axis=(qnames[key],))
         try:
-            from mxemu.packing import check_array
+            from mxemu.array import check_array
 
             check_array(q)
         except MXError as exc:
