@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import importlib
 
-import pytest
-
 import needs
+import pytest
 
 needs.module("torch", 'python -m pip install -e ".[torch]"')
 
@@ -32,7 +31,8 @@ def test_every_name_mxemu_torch_exports_resolves_to_its_defining_object():
 
 
 def test_from_import_of_a_private_helper_through_the_former_name_works():
-    from mxemu.torch.recipes.tetrajet import ramping_periods
     from mxemu.torch.tetrajet import ramping_periods as former
+
+    from mxemu.torch.recipes.tetrajet import ramping_periods
 
     assert former is ramping_periods
