@@ -65,6 +65,7 @@ NEEDS: dict[str, tuple[str, ...]] = {
     "test_io.py": ("peers",),
     "test_io_later_fields.py": ("peers",),
     "test_layout_moves.py": ("torch",),
+    "test_markers.py": (),
     "test_mfqat_digits_results.py": (),
     "test_mfqat_transformer_results.py": (),
     "test_ml_dtypes_preset.py": ("peers",),
