@@ -21,7 +21,7 @@ import torch
 
 import mxemu as mx
 from mxemu import cuda
-from mxemu.cuda.selfcheck import require_cuda
+from mxemu.cuda.checks.selfcheck import require_cuda
 from mxemu.errors import BackendError
 
 FORMATS = ("mxfp8_e4m3", "mxfp4_e2m1", "mxint8")

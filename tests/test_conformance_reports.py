@@ -124,6 +124,7 @@ def test_coverage_blocks_hold_the_coverage_model():
     assert (rne != rna).sum() > 100
 
 
+@pytest.mark.torch
 def test_the_torch_adapter_unpacks_fp4_and_reads_float8_codes():
     import torch
 
@@ -135,6 +136,7 @@ def test_the_torch_adapter_unpacks_fp4_and_reads_float8_codes():
     assert check_quantizer(torch_kernel(kernel), "mxfp8_e4m3", kind="quantize", batched=True).ok
 
 
+@pytest.mark.peers  # the kernel under test casts with ml_dtypes
 def test_the_conform_command_passes_keyword_arguments_writes_json_and_refuses_zero_examples(tmp_path, monkeypatch,
                                                                                             capsys):
     from mxemu.cli import main

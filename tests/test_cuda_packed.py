@@ -27,7 +27,8 @@ needs.module("triton", needs.INSTALL_TRITON)  # absent: skipped with the install
 import mxemu as mx  # noqa: E402
 from mxemu import cuda  # noqa: E402
 from mxemu.array import pack_array, unpack_array  # noqa: E402
-from mxemu.cuda import api, diffcheck  # noqa: E402
+from mxemu.cuda import api  # noqa: E402
+from mxemu.cuda.checks import diffcheck  # noqa: E402
 from mxemu.errors import BackendError, InputError  # noqa: E402
 from mxemu.packing import LAYOUTS  # noqa: E402
 
@@ -177,7 +178,7 @@ def test_harness_reports_mismatches_when_reversed_tiles_keep_the_row_major_lane_
 
 
 def test_selfcheck_packed_part_runs_and_counts_zero_on_a_small_input(monkeypatch, capsys):
-    from mxemu.cuda import selfcheck
+    from mxemu.cuda.checks import selfcheck
 
     monkeypatch.setattr(selfcheck, "FORMATS", ("mxint8",))
     monkeypatch.setattr(selfcheck, "PACKED_N", 1024)

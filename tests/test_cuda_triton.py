@@ -2,7 +2,7 @@
 
 Without a GPU the kernels run under the Triton interpreter on small CPU tensors; with one, the
 same checks run on CUDA tensors at large sizes. The numba path (mx.quantize / mx.fake_quantize /
-MXArray.dequantize) is the oracle; `mxemu.cuda.diffcheck.mismatches` counts differing bytes.
+MXArray.dequantize) is the oracle; `mxemu.cuda.checks.diffcheck.mismatches` counts differing bytes.
 """
 
 import os
@@ -22,7 +22,8 @@ needs.module("triton", needs.INSTALL_TRITON)  # absent: skipped with the install
 
 import mxemu as mx  # noqa: E402
 from mxemu import cuda  # noqa: E402
-from mxemu.cuda import api, diffcheck  # noqa: E402
+from mxemu.cuda import api  # noqa: E402
+from mxemu.cuda.checks import diffcheck  # noqa: E402
 from mxemu.errors import BackendError, InputError, PolicyError  # noqa: E402
 from mxemu.kernels.params import ROUNDING, RTZ, format_params, policy_params  # noqa: E402
 from mxemu.policy import CHOICES, PRESETS  # noqa: E402
@@ -288,7 +289,7 @@ def test_docstring_examples_run(module):
 
 
 def test_gpu_scripts_refuse_without_a_cuda_device(monkeypatch, capsys):
-    from mxemu.cuda import selfcheck
+    from mxemu.cuda.checks import selfcheck
 
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     assert selfcheck.main([]) == 2
@@ -296,7 +297,7 @@ def test_gpu_scripts_refuse_without_a_cuda_device(monkeypatch, capsys):
 
 
 def test_selfcheck_bfloat16_blocks_hold_every_bfloat16_pattern():
-    from mxemu.cuda import selfcheck
+    from mxemu.cuda.checks import selfcheck
 
     bits = selfcheck.bfloat16_blocks().numpy().view(np.uint32)
     assert bits.size % 32 == 0 and not (bits & 0xFFFF).any()
@@ -313,7 +314,7 @@ def test_every_constexpr_branch_of_the_kernels_compiles_to_ptx_for_sm90():
     env = {k: v for k, v in os.environ.items() if k != "TRITON_INTERPRET"}
     env["TRITON_DEFAULT_FP_FUSION"] = "1"
     root = Path(__file__).resolve().parent.parent
-    done = subprocess.run([sys.executable, "-m", "mxemu.cuda.compilecheck"], cwd=root, env=env,
+    done = subprocess.run([sys.executable, "-m", "mxemu.cuda.checks.compilecheck"], cwd=root, env=env,
                           capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
     assert "compiled 23 kernel variants for sm_90" in done.stdout

@@ -131,7 +131,7 @@ def test_nan_code_gives_the_spec_codes_and_the_peers_casts() -> None:
 
 def test_nan_code_all_ones_runs_the_triton_kernels_byte_equal_to_numba() -> None:
     """The Triton twin reads the NaN codes from the same element rule (interpreted on the CPU here)."""
-    code = ("import torch; from mxemu.cuda import diffcheck; "
+    code = ("import torch; from mxemu.cuda.checks import diffcheck; "
             "x = torch.tensor([float('nan'), -float('nan'), 3.0, float('inf')] * 16); "
             "p = 'ocp,nan_code=all_ones,nonfinite=finite_amax,overflow=ieee'; "
             "m = [diffcheck.mismatches(x, f, p).total for f in ('mxfp8_e5m2', 'mxfp8_e4m3')]; "

@@ -11,7 +11,7 @@ import torch
 import mxemu as mx
 import mxemu.torch as mxt
 from mxemu.errors import InputError
-from mxemu.torch import dmx
+from mxemu.torch.recipes import dmx
 
 LADDER = ["mxfp4_e2m1", "mxfp6_e2m3", "mxfp8_e4m3"]
 

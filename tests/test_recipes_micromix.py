@@ -11,8 +11,8 @@ import torch
 import mxemu as mx
 import mxemu.torch as mxt
 from mxemu.errors import InputError
-from mxemu.torch import micromix
-from mxemu.torch.micromix import ChannelStats
+from mxemu.torch.recipes import micromix
+from mxemu.torch.recipes.micromix import ChannelStats
 
 
 def test_threshold_constants_are_those_of_the_two_code_branches():

@@ -8,7 +8,7 @@ import pytest
 
 import mxemu.torch as mxt
 from mxemu.errors import InputError
-from mxemu.torch import schedule
+from mxemu.torch.recipes import schedule
 
 
 def test_fused_switches_qat_on_exactly_at_qat_start():

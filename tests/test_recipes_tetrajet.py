@@ -10,8 +10,8 @@ import torch
 import mxemu as mx
 import mxemu.torch as mxt
 from mxemu.errors import InputError
-from mxemu.torch import tetrajet
-from mxemu.torch.tetrajet import backward_seeds, ema_quantize, ramping_periods
+from mxemu.torch.recipes import tetrajet
+from mxemu.torch.recipes.tetrajet import backward_seeds, ema_quantize, ramping_periods
 
 FMT = "mxfp4_e2m1"
 E2M1_GRID = np.array([0.0, 0.5, 1.0, 1.5, 2.0, 3.0, 4.0, 6.0])

@@ -143,6 +143,7 @@ def test_a_general_kernel_call_sets_numba_threads_for_its_size_and_restores_them
     assert numba.get_num_threads() == before
 
 
+@pytest.mark.torch
 def test_the_torch_wrapper_uses_no_more_threads_than_torch(monkeypatch):
     torch = needs.module("torch", "python -m pip install torch==2.13.0 (the README says how to get the CPU build)")
     calls = _spy_run_tasks(monkeypatch)

@@ -74,6 +74,8 @@ def test_the_fast_path_leaves_the_new_zero_rules_to_the_general_kernels():
     assert np.signbit(got[0, 2])      # -1e-6 -> -0
 
 
+@pytest.mark.torch
+@pytest.mark.cuda
 def test_the_cuda_path_refuses_the_zero_rules_it_does_not_implement():
     from mxemu.cuda.api import _check_zero_sign_policy
 

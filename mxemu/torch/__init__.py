@@ -1,25 +1,8 @@
 """torch integration: autograd MX fake quantization, MX layers, model conversion, MF-QAT and other QAT recipes."""
 
-from mxemu.torch.dmx import (
-    DMXLinear,
-    FormatLadder,
-    bit_budget_loss,
-    clamp_offsets,
-    expected_bits,
-    freeze,
-    set_temperature,
-    temperature_at,
-    to_dmx,
-)
+import sys
+
 from mxemu.torch.functional import fake_quantize, saturation_mask, slice_fake_quantize
-from mxemu.torch.micromix import (
-    MicroMixCalibrator,
-    MicroMixLinear,
-    MicroMixPlan,
-    apply_micromix,
-    micromix_split,
-    random_plan,
-)
 from mxemu.torch.nn import (
     MXConv1D,
     MXConv1d,
@@ -36,8 +19,28 @@ from mxemu.torch.nn import (
     use_format,
 )
 from mxemu.torch.qat import MFQATRecipe, load_anchor, save_anchor
-from mxemu.torch.schedule import FStarFit, QATSchedule, tokens_per_parameter_byte
-from mxemu.torch.tetrajet import (
+from mxemu.torch.recipes import dmx, micromix, schedule, tetrajet
+from mxemu.torch.recipes.dmx import (
+    DMXLinear,
+    FormatLadder,
+    bit_budget_loss,
+    clamp_offsets,
+    expected_bits,
+    freeze,
+    set_temperature,
+    temperature_at,
+    to_dmx,
+)
+from mxemu.torch.recipes.micromix import (
+    MicroMixCalibrator,
+    MicroMixLinear,
+    MicroMixPlan,
+    apply_micromix,
+    micromix_split,
+    random_plan,
+)
+from mxemu.torch.recipes.schedule import FStarFit, QATSchedule, tokens_per_parameter_byte
+from mxemu.torch.recipes.tetrajet import (
     QEMA,
     OscillationTracker,
     QRamping,
@@ -46,6 +49,11 @@ from mxemu.torch.tetrajet import (
     TetraJetLinear,
     to_tetrajet,
 )
+
+# The recipes live in mxemu.torch.recipes; their former module names stay importable as the same module objects.
+for _recipe in (dmx, micromix, schedule, tetrajet):
+    sys.modules[f"{__name__}.{_recipe.__name__.rsplit('.', 1)[1]}"] = _recipe
+del _recipe
 
 __all__ = [
     "QEMA",

@@ -5,7 +5,7 @@ compiler itself (front end, type checks, LLVM, ptxas) over variants that togethe
 constexpr branch, so a kernel that only the interpreter accepts fails here. It needs the kernels
 imported without TRITON_INTERPRET:
 
-    python -m mxemu.cuda.compilecheck            # sm_90, prints one line per variant
+    python -m mxemu.cuda.checks.compilecheck            # sm_90, prints one line per variant
 """
 
 from __future__ import annotations
@@ -18,7 +18,8 @@ from triton.backends.compiler import GPUTarget
 from triton.compiler import ASTSource
 
 import mxemu as mx
-from mxemu.cuda import api, constants, kernels, selfcheck
+from mxemu.cuda import api, constants, kernels
+from mxemu.cuda.checks import selfcheck
 from mxemu.kernels.params import (
     MIN_SCALE_ENCODING,
     NONFINITE,

@@ -2,9 +2,9 @@
 
 Run on a machine with an NVIDIA GPU (refuses without one):
 
-    python -m mxemu.cuda.selfcheck            # everything, prints mismatch counts, exit 1 on any
-    python -m mxemu.cuda.selfcheck --quick    # smaller random part (2^24 per format)
-    python -m mxemu.cuda.selfcheck --parts ptx --presets ocp   # one part, one preset
+    python -m mxemu.cuda.checks.selfcheck            # everything, prints mismatch counts, exit 1 on any
+    python -m mxemu.cuda.checks.selfcheck --quick    # smaller random part (2^24 per format)
+    python -m mxemu.cuda.checks.selfcheck --parts ptx --presets ocp   # one part, one preset
 
 1. Every bfloat16 bit pattern at every reachable E8M0 scale, for every MX format and policy
    preset: blocks led by each bfloat16 power of two 2^t (which fixes the scale) and filled with
@@ -34,8 +34,8 @@ import triton
 import triton.language as tl
 
 import mxemu as mx
-from mxemu.cuda import diffcheck
 from mxemu.cuda.api import triton_formats, triton_policy
+from mxemu.cuda.checks import diffcheck
 from mxemu.errors import BackendError
 from mxemu.packing import LAYOUTS
 from mxemu.policy import PRESETS, get_policy
@@ -161,7 +161,7 @@ def packed_layouts(dev: torch.device) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     """Run the self-check; exit status 0 when every count is zero, 1 otherwise, 2 without a GPU."""
-    ap = argparse.ArgumentParser(prog="python -m mxemu.cuda.selfcheck", description=__doc__.split("\n")[0])
+    ap = argparse.ArgumentParser(prog="python -m mxemu.cuda.checks.selfcheck", description=__doc__.split("\n")[0])
     ap.add_argument("--quick", action="store_true", help="2^24 random float32 per format instead of 2^28")
     ap.add_argument("--presets", default=",".join(PRESETS), help="comma-separated policy presets")
     ap.add_argument("--parts", default="bf16,random,ptx,packed",

@@ -1,7 +1,7 @@
 """Differential check of the Triton kernels against the numba kernels: mismatch counts, and test inputs.
 
 The same functions serve the interpreter-mode tests (small inputs on the CPU) and the GPU
-self-check (`python -m mxemu.cuda.selfcheck`): every comparison is of bytes (codes, scales, and
+self-check (`python -m mxemu.cuda.checks.selfcheck`): every comparison is of bytes (codes, scales, and
 the bit patterns of values), never of values within a tolerance.
 """
 

@@ -1,0 +1,1 @@
+"""Research QAT recipes built on the QAT primitives: dMX, compute-optimal QAT schedules, MicroMix, TetraJet."""
