@@ -25,7 +25,7 @@ SR = OCP.replace(rounding="stochastic")
     (lambda: oracle.quantize_block(np.ones(33, np.float32), "mxfp8_e4m3"), InputError),
     (lambda: oracle.quantize_block(np.ones(4, np.float32), "fp8_e4m3"), InputError),
     (lambda: oracle.quantize_block(np.array([6.0, 1.25], np.float32), "mxfp4_e2m1", SR), InputError),
-    (lambda: oracle.dequantize_block(256, [0], "mxfp8_e4m3"), InputError),
+    (lambda: oracle.dequantize_block([0], 256, "mxfp8_e4m3"), InputError),
     (lambda: oracle.round_to_integer(oracle.Fraction(1, 3), "up"), UnknownNameError),
 ])
 def test_bad_arguments_raise_typed_errors_naming_what_is_accepted(call, error):
