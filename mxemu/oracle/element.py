@@ -5,6 +5,8 @@ from __future__ import annotations
 import math
 from fractions import Fraction
 
+import numpy as np
+
 from mxemu.errors import InputError, MXError, PolicyError
 from mxemu.oracle.exact import FP32_MIN_NORMAL, floor_log2, pow2
 from mxemu.policy import Policy, get_policy
@@ -14,16 +16,23 @@ __all__ = ["decode_value", "encode_value"]
 
 
 def element_format(fmt: str | ElementFormat) -> ElementFormat:
+    """The element format a name or an ElementFormat gives (`InputError` for an MX block format)."""
     found = get_format(fmt)
     if not isinstance(found, ElementFormat):
         raise InputError(f"{fmt!r} is not an element format; accepted: an element format name or ElementFormat")
     return found
 
 
+_SCALAR_DTYPES = ("float16", "bfloat16", "float32", "float64")
+
+
 def _read_scalar(x: float | Fraction | int) -> tuple[bool, Fraction | str]:
     """(sign bit, |x|) with |x| an exact Fraction, or the string "nan" / "inf"."""
-    if isinstance(x, (Fraction, int)) and not isinstance(x, bool):
-        return x < 0, abs(Fraction(x))
+    if isinstance(x, (Fraction, int, np.integer)) and not isinstance(x, bool):
+        return x < 0, abs(Fraction(int(x) if isinstance(x, np.integer) else x))
+    if not (isinstance(x, float) or (isinstance(x, np.generic) and x.dtype.name in _SCALAR_DTYPES)):
+        raise InputError(f"cannot encode {x!r:.60}; accepted: an int, a Fraction, a Python float or a numpy "
+                         f"{', '.join(_SCALAR_DTYPES)} scalar")
     f = float(x)  # exact for Python floats and numpy float16 / bfloat16 / float32 / float64 scalars
     negative = math.copysign(1.0, f) < 0
     if math.isnan(f):
@@ -124,6 +133,8 @@ def decode_value(code: int, fmt: str | ElementFormat) -> Fraction | float:
     Both zeros decode to Fraction(0); the sign of a float zero is the code's top bit.
     """
     fmt = element_format(fmt)
+    if isinstance(code, bool) or not isinstance(code, (int, np.integer)):
+        raise InputError(f"code {code!r:.60} is not an integer; accepted: an int in 0..{fmt.num_codes - 1}")
     code = int(code)
     if not 0 <= code < 1 << fmt.bits:
         raise InputError(f"code {code:#x} does not fit in the {fmt.bits} bits of {fmt.name}; accepted: "

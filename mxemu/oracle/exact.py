@@ -7,10 +7,10 @@ from fractions import Fraction
 
 import numpy as np
 
-from mxemu.errors import UnknownNameError
+from mxemu.errors import InputError, UnknownNameError
 
-__all__ = ["FLOAT32_OVERFLOW", "FP32_MIN_NORMAL", "ceil_log2", "floor_log2", "nearest_float32", "pow2",
-           "round_to_integer"]
+__all__ = ["FLOAT32_OVERFLOW", "FP32_MIN_NORMAL", "ROUNDINGS", "ceil_log2", "floor_log2", "nearest_float32",
+           "pow2", "rational", "round_to_integer"]
 
 
 def pow2(k: int) -> Fraction:
@@ -33,6 +33,15 @@ def ceil_log2(v: Fraction) -> int:
     return e if v == pow2(e) else e + 1
 
 
+def rational(v: Fraction | int | float) -> Fraction:
+    """v as an exact Fraction: an int, a Fraction, or a finite float (`InputError` for anything else)."""
+    if isinstance(v, (Fraction, int, np.integer)) and not isinstance(v, bool):
+        return Fraction(int(v)) if isinstance(v, np.integer) else Fraction(v)
+    if isinstance(v, (float, np.floating)) and math.isfinite(v):
+        return Fraction(float(v))  # exact: every float16 / float32 / float64 is a float64
+    raise InputError(f"{v!r:.60} is not an exact number; accepted: an int, a Fraction or a finite float")
+
+
 FP32_MIN_NORMAL = pow2(-126)
 FLOAT32_OVERFLOW = pow2(128) - pow2(103)  # from here up, round to nearest gives Inf
 
@@ -44,6 +53,7 @@ def nearest_float32(v: Fraction) -> np.float32:
     >>> float(nearest_float32(Fraction(1) + pow2(-24))), float(nearest_float32(Fraction(3, 1 << 150))) == 2.0**-148
     (1.0, True)
     """
+    v = rational(v)
     if v == 0:
         return np.float32(0.0)
     mag = abs(v)
@@ -53,12 +63,18 @@ def nearest_float32(v: Fraction) -> np.float32:
     return -out if v < 0 else out
 
 
+ROUNDINGS = ("rtz", "rdn", "rup", "rne", "rna", "rto")  # the directed and nearest roundings to an integer
+
+
 def round_to_integer(v: Fraction, rounding: str) -> int:
     """v rounded to an integer: rtz, rdn (floor), rup (ceil), rne, rna (ties away) or rto (to odd).
 
     >>> [round_to_integer(Fraction(-5, 2), r) for r in ("rtz", "rdn", "rup", "rne", "rna", "rto")]
     [-2, -3, -2, -2, -3, -3]
     """
+    if rounding not in ROUNDINGS:
+        raise UnknownNameError(f"unknown rounding {rounding!r}; accepted: {', '.join(ROUNDINGS)}")
+    v = rational(v)
     lo = math.floor(v)
     if lo == v:
         return lo
@@ -73,7 +89,5 @@ def round_to_integer(v: Fraction, rounding: str) -> int:
     half = v - lo - Fraction(1, 2)
     if rounding == "rne":
         return lo + (half > 0 or (half == 0 and lo % 2 == 1))
-    if rounding == "rna":
-        return lo + (half > 0 or (half == 0 and v > 0))
-    raise UnknownNameError(f"unknown rounding {rounding!r}; accepted: rtz, rdn, rup, rne, rna, rto")
+    return lo + (half > 0 or (half == 0 and v > 0))  # rna
 

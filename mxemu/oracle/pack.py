@@ -28,10 +28,12 @@ def pack_block(codes: np.ndarray, scale: int, bits: int, layout: str, scale_layo
     if scale_layout not in SCALE_LAYOUTS:
         raise UnknownNameError(f"unknown scale layout {scale_layout!r}; accepted: {', '.join(SCALE_LAYOUTS)}")
     if bits not in PACK_LAYOUT_WIDTHS[layout]:
-        raise InputError(f"layout {layout} takes {PACK_LAYOUT_WIDTHS[layout]}-bit codes, got {bits!r}")
+        widths = PACK_LAYOUT_WIDTHS[layout]
+        raise InputError(f"layout {layout} does not take {bits!r}-bit codes; accepted widths: "
+                         f"{', '.join(map(str, widths))}")
     c = [int(v) for v in np.asarray(codes).ravel()]
     if any(not 0 <= v < 1 << bits for v in c) or not 0 <= int(scale) <= 0xFF:
-        raise InputError(f"codes must lie in 0..{(1 << bits) - 1} and the scale in 0..255")
+        raise InputError(f"codes must lie in 0..{(1 << bits) - 1} and the scale in 0..255 for {bits}-bit codes")
     if layout == "byte":
         out = c
     elif layout == "byte_msb":

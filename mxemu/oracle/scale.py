@@ -108,9 +108,13 @@ _INPUT_EXPONENT_BITS = {"float16": 5, "bfloat16": 8, "float32": 8, "float64": 11
 
 
 def block_values(x: np.ndarray | Iterable[float]) -> tuple[list[float], int]:
-    """The block as exact Python floats, and the exponent width of its dtype (float64 for plain sequences)."""
+    """The block as exact Python floats, and the exponent width of its dtype (float64 for plain sequences;
+    integers only where float64 holds them exactly)."""
     array = np.asarray(x)
     if array.dtype.name not in _INPUT_EXPONENT_BITS:
+        if array.dtype.kind not in "iu" or np.any(array.astype(np.float64).astype(array.dtype) != array):
+            raise InputError(f"a block of {array.dtype} values; accepted: float16, bfloat16, float32, float64, or "
+                             f"integers that float64 holds exactly")
         array = array.astype(np.float64)
     with np.errstate(invalid="ignore"):
         values = [float(v) for v in array.ravel()]
