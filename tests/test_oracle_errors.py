@@ -50,6 +50,7 @@ SR = OCP.replace(rounding="stochastic")
     (lambda: oracle.pack_block([0] * 32, 127, 6, "nibble_lo_first"), InputError),
     (lambda: oracle.pack_block([16] * 32, 127, 4, "byte"), InputError),
     (lambda: oracle.pack_block([0] * 32, 256, 4, "byte", "interleaved"), InputError),
+    (lambda: oracle.pack_block([1, 2, 3], 7, 4, "nibble_lo_first", "interleaved"), InputError),
 ])
 def test_bad_arguments_raise_typed_errors_naming_what_is_accepted(call, error):
     with pytest.raises(error) as info:

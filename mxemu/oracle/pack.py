@@ -34,6 +34,9 @@ def pack_block(codes: np.ndarray, scale: int, bits: int, layout: str, scale_layo
     c = [int(v) for v in np.asarray(codes).ravel()]
     if any(not 0 <= v < 1 << bits for v in c) or not 0 <= int(scale) <= 0xFF:
         raise InputError(f"codes must lie in 0..{(1 << bits) - 1} and the scale in 0..255 for {bits}-bit codes")
+    if scale_layout == "interleaved" and layout not in ("byte", "byte_msb") and len(c) * bits % 8:
+        raise InputError(f"interleaved records need packed elements that fill whole bytes; {len(c)} x {bits} bits "
+                         f"in {layout} do not (accepted: a multiple of 8 bits, or a byte layout)")
     if layout == "byte":
         out = c
     elif layout == "byte_msb":
