@@ -23,8 +23,7 @@ FORBIDDEN = ("mxemu.kernels", "mxemu.products", "mxemu.ops", "mxemu.array", "mxe
 # Every name callers used as oracle.X before the package split.
 NAMES_BEFORE = ("decode_array", "decode_value", "dequantize_block", "encode_array", "encode_value", "exponent_field",
                 "fake_quantize_block", "fixed_point_dot", "float_accumulator_dot", "floor_log2", "nearest_float32",
-                "philox4x32_10", "quantize_block", "random_int", "random_ints", "round_to_integer", "scale_code",
-                "Fraction")
+                "philox4x32_10", "quantize_block", "random_int", "random_ints", "round_to_integer", "scale_code")
 
 
 def _imports(path: Path) -> set[str]:

@@ -6,8 +6,6 @@ block), `convert` (MX-to-MX), `accumulate` and `dot` (dot products under each ac
 (packed bytes). Every function takes and returns codes before scales, as the library does.
 """
 
-from fractions import Fraction
-
 from mxemu.oracle.accumulate import exponent_field, fixed_point_dot, float_accumulator_dot, truncated_dot
 from mxemu.oracle.block import dequantize_block, fake_quantize_block, quantize_block
 from mxemu.oracle.convert import convert_block
@@ -24,7 +22,6 @@ __all__ = [
     "FP32_MIN_NORMAL",
     "NAMED_MODELS",
     "PACK_LAYOUT_WIDTHS",
-    "Fraction",
     "block_sum",
     "convert_block",
     "decode_array",
