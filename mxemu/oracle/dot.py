@@ -70,6 +70,7 @@ class _Operand:
 
 
 def _products(x: _Operand, y: _Operand) -> list[Value]:
+    """Exact lane-by-lane products; IEEE rules where a factor is NaN or Inf."""
     if len(x.codes) != len(y.codes) or x.format.block_size != y.format.block_size:
         raise InputError(f"a has {len(x.codes)} elements in blocks of {x.format.block_size}, b has {len(y.codes)} in "
                          f"blocks of {y.format.block_size}; accepted: equal lengths and block sizes")

@@ -48,10 +48,12 @@ def _read_scalar(x: float | Fraction | int) -> tuple[bool, Fraction | str]:
 
 
 def sign_bit(fmt: ElementFormat) -> int:
+    """The sign bit of a code: its top bit."""
     return 1 << (fmt.bits - 1)
 
 
 def _top_exponent(fmt: ElementFormat) -> int:
+    """The all-ones exponent field."""
     return (1 << fmt.exponent_bits) - 1
 
 
@@ -109,10 +111,12 @@ def nan_code(fmt: ElementFormat, negative: bool, all_ones: bool = False) -> int:
 
 
 def _inf_code(fmt: ElementFormat, negative: bool) -> int:
+    """S.1..1.0..0: the IEEE infinity of the given sign."""
     return (sign_bit(fmt) if negative else 0) | (_top_exponent(fmt) << fmt.mantissa_bits)
 
 
 def max_code(fmt: ElementFormat, negative: bool, policy: Policy) -> int:
+    """Code of the largest magnitude of the given sign (saturation)."""
     return _finite_code(fmt, negative, _max_magnitude(fmt, negative, policy))
 
 

@@ -95,6 +95,7 @@ def scale_code(
 
 
 def mx_format(mxfmt: str | MXFormat) -> tuple[MXFormat, ScaleFormat]:
+    """The MX format a name gives and its E8M0-like scale (`InputError` for anything else)."""
     found = get_format(mxfmt)
     if not isinstance(found, MXFormat):
         raise InputError(f"{mxfmt!r} is not an MX block format; accepted: an MX format name or MXFormat")

@@ -49,6 +49,7 @@ class _Grid:
 
 @cache
 def _grid(fmt: ElementFormat, scale_exp: int) -> _Grid:
+    """The format's magnitudes at scale 2^scale_exp, from its decoded codes."""
     if fmt.is_int:
         steps = (1 << (fmt.bits - 1)) + 1  # k = 0 .. max_int + 2: room past the negative maximum
         values = [Fraction(k, 1 << fmt.mantissa_bits) for k in range(steps + 1)]
@@ -84,6 +85,7 @@ def _grid(fmt: ElementFormat, scale_exp: int) -> _Grid:
 
 
 def _as_float64(x: np.ndarray) -> np.ndarray:
+    """x as float64, exactly; `InputError` for a dtype other than the four float inputs."""
     x = np.asarray(x)
     if x.dtype.name not in _INPUT_DTYPES:
         raise InputError(f"input dtype {x.dtype}; accepted: {', '.join(_INPUT_DTYPES)}")
@@ -182,12 +184,14 @@ def encode_array(
 
 
 def _signed_codes(fmt: ElementFormat, magnitude_codes: np.ndarray, negative: np.ndarray) -> np.ndarray:
+    """Codes of the signed values: the sign bit set, or the two's complement of an integer significand."""
     if fmt.is_int:
         return np.where(negative, -magnitude_codes, magnitude_codes) & ((1 << fmt.bits) - 1)
     return np.where(negative, magnitude_codes | sign_bit(fmt), magnitude_codes)
 
 
 def _random_draws(random_bits: np.ndarray | None, seed: int | None, shape: tuple, bits: int) -> np.ndarray:
+    """The stochastic draw of each element: `random_bits` checked, or Philox at (seed, flat index)."""
     if random_bits is not None:
         rnd = np.asarray(random_bits)
         if rnd.shape != shape or rnd.dtype.kind not in "iu":
@@ -203,6 +207,7 @@ def _random_draws(random_bits: np.ndarray | None, seed: int | None, shape: tuple
 
 @cache
 def _decode_table(fmt: ElementFormat, scale_exp: int) -> np.ndarray:
+    """Exact float64 value of every code at scale 2^scale_exp (-0 kept)."""
     out = np.empty(1 << fmt.bits, dtype=np.float64)
     scale = pow2(scale_exp)
     for code in range(1 << fmt.bits):
