@@ -1,4 +1,4 @@
-"""dot and matmul equal an exact Fraction computation followed by each accumulation model's float32 steps."""
+"""dot and matmul equal the exact oracle: exact products, then each accumulation model's float32 steps."""
 
 import math
 from fractions import Fraction
@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 import mxemu as mx
 from mxemu import oracle
-from mxemu.products import Truncated, accumulator_bits, dot, matmul, truncated
+from mxemu.products import accumulation_model, accumulator_bits, dot, matmul, truncated
 
 F32 = np.float32
 PAIRS = [("mxfp8_e4m3", "mxfp8_e4m3"), ("mxfp8_e5m2", "mxfp8_e5m2"), ("mxfp8_e4m3", "mxfp4_e2m1"),
@@ -21,124 +21,15 @@ MODELS = ["exact", "block_exact_fp32", "fp32_sequential", "dequant_fp32", "trunc
 
 
 # ---------------------------------------------------------------------------------------------------------
-# The reference: exact rationals, then the model's roundings with numpy float32.
+# The reference: mxemu.oracle's exact products, then each model's float32 steps.
 # ---------------------------------------------------------------------------------------------------------
 
-def rne_f32(v: Fraction) -> F32:
-    """The float32 nearest to v (ties to even, beyond the largest finite value: Inf), from exact rationals."""
-    if v == 0:
-        return F32(0.0)
-    mag = abs(v)
-    e = mag.numerator.bit_length() - mag.denominator.bit_length()
-    if Fraction(2) ** e > mag:
-        e -= 1
-    q = Fraction(2) ** (max(e, -126) - 23)
-    n, rem = divmod(mag, q)
-    if rem > q / 2 or (rem == q / 2 and n % 2 == 1):
-        n += 1
-    r = n * q
-    if r >= Fraction(2) ** 128 - Fraction(2) ** 103:
-        out = F32(np.inf)
-    else:
-        out = F32(float(r))  # r has at most 24 significant bits: exact in float64 and float32
-    return -out if v < 0 else out
-
-
-def element_value(q: mx.MXArray, index: tuple, block: tuple) -> Fraction | float:
-    s = int(q.scales[block])
-    v = oracle.decode_value(int(q.codes[index]), q.format.element)
-    if s == 255:
-        return math.nan
-    if isinstance(v, float):
-        return v
-    return v * Fraction(2) ** (s - 127)
-
-
-def products(a: mx.MXArray, b: mx.MXArray, i: int, j: int) -> list:
-    """Exact products a[i, t] * b[t, j] in index order: Fractions, or float NaN / ±Inf (IEEE rules)."""
-    k = a.block_size
-    out = []
-    for t in range(a.shape[1]):
-        x = element_value(a, (i, t), (i, t // k))
-        y = element_value(b, (t, j), (t // k, j))
-        if isinstance(x, Fraction) and isinstance(y, Fraction):
-            out.append(x * y)
-        else:
-            with np.errstate(invalid="ignore"):
-                out.append(float(np.float64(x) * np.float64(y)))  # NaN, ±Inf, Inf*0 = NaN
-    return out
-
-
-def sign_of(q: mx.MXArray, index: tuple, value: Fraction) -> bool:
-    """Whether an element is negative: by its value, or for a zero by its code's sign bit (integer codes
-    have one zero, +0). IEEE signs a zero product by the exclusive or of its operands' signs."""
-    if value != 0:
-        return value < 0
-    elem = q.format.element
-    return not elem.is_int and bool(int(q.codes[index]) >> (elem.bits - 1))
-
-
-def ieee_sum(specials: list[float]) -> float:
-    with np.errstate(invalid="ignore"):
-        return float(np.sum(np.array(specials, np.float64)))
-
-
 def reference(a: mx.MXArray, b: mx.MXArray, i: int, j: int, model) -> F32:
-    p = products(a, b, i, j)
-    k = a.block_size
-    if isinstance(model, str) and model.startswith("truncated"):
-        model = Truncated(*map(int, model.split(":")[1:]))
-    if model == "exact":
-        specials = [x for x in p if isinstance(x, float)]
-        if specials:
-            return F32(ieee_sum(specials))
-        return rne_f32(sum(p, Fraction(0)))
-    acc = F32(0.0)
-    with np.errstate(invalid="ignore", over="ignore"):
-        if model == "block_exact_fp32":
-            for lo in range(0, len(p), k):
-                blk = p[lo:lo + k]
-                specials = [x for x in blk if isinstance(x, float)]
-                v = F32(ieee_sum(specials)) if specials else rne_f32(sum(blk, Fraction(0)))
-                acc = F32(acc + v)
-            return acc
-        if model == "fp32_sequential":
-            for t, x in enumerate(p):
-                if isinstance(x, float):
-                    acc = F32(acc + F32(x))
-                elif x == 0:
-                    xa = element_value(a, (i, t), (i, t // k))
-                    yb = element_value(b, (t, j), (t // k, j))
-                    negative = sign_of(a, (i, t), xa) != sign_of(b, (t, j), yb)
-                    acc = F32(acc + F32(-0.0 if negative else 0.0))
-                elif np.isfinite(acc):
-                    acc = rne_f32(Fraction(float(acc)) + x)
-            return acc
-        if model == "dequant_fp32":
-            for t in range(len(p)):
-                x = element_value(a, (i, t), (i, t // k))
-                y = element_value(b, (t, j), (t // k, j))
-                x32 = rne_f32(x) if isinstance(x, Fraction) else F32(x)
-                y32 = rne_f32(y) if isinstance(y, Fraction) else F32(y)
-                acc = F32(acc + F32(x32 * y32))
-            return acc
-        assert isinstance(model, Truncated)
-        for lo in range(0, len(p), model.group):
-            grp = p[lo:lo + model.group]
-            specials = [x for x in grp if isinstance(x, float)]
-            if specials:
-                acc = F32(acc + F32(ieee_sum(specials)))
-                continue
-            nonzero = [x for x in grp if x != 0]
-            if not nonzero:
-                acc = F32(acc + F32(0.0))
-                continue
-            top = max(oracle.floor_log2(abs(x)) for x in nonzero)
-            unit = Fraction(2) ** (top - model.frac_bits)
-            s = sum((math.trunc(x / unit) * unit for x in nonzero), Fraction(0))
-            if np.isfinite(acc):
-                acc = rne_f32(Fraction(float(acc)) + s) if s != 0 else F32(acc + F32(0.0))
-        return acc
+    """Row i of A times column j of B under `model`, by oracle.mx_dot."""
+    if isinstance(model, str):
+        model = accumulation_model(model)
+    return oracle.mx_dot(a.codes[i], a.scales[i], b.codes[:, j], b.scales[:, j], a.format, b.format,
+                         {"r": model})["r"]
 
 
 def _row(v: mx.MXArray) -> mx.MXArray:
@@ -277,7 +168,7 @@ def test_generated_sums_at_float32_midpoints(code, scale, sign, nudge, fmt, mode
     assert same(got, reference(_row(a), _col(b), 0, 0, model))
     if model == "exact":
         total = Fraction(s0) + (Fraction(sign) + Fraction(nudge) * Fraction(tail)) * Fraction(2) ** half_step
-        assert got == rne_f32(total)
+        assert got == oracle.nearest_float32(total)
 
 
 @pytest.mark.parametrize("model", MODELS)
@@ -338,7 +229,7 @@ def test_exact_model_is_exact_across_the_whole_scale_range():
     tiny = _vector("mxfp8_e4m3", [([2.0 ** -9] * 32, 0)] * 3)
     assert dot(tiny, tiny, "exact") == F32(0.0)
     big = _vector("mxfp8_e4m3", [([2.0 ** -9], 127 + 58), ([2.0 ** -9], 0)])
-    assert dot(big, big, "exact") == rne_f32(Fraction(2) ** (2 * 58 - 18) + Fraction(2) ** (-254 - 18))
+    assert dot(big, big, "exact") == oracle.nearest_float32(Fraction(2) ** (2 * 58 - 18) + Fraction(2) ** (-254 - 18))
 
 
 @pytest.mark.parametrize("model", MODELS)

@@ -17,19 +17,20 @@ from mxemu.golden import manifest as mf
 from mxemu.golden.generate import build_all, generate
 from mxemu.golden.suites import (
     ALL_SUITES,
+    CONVERT_METHODS,
     CONVERT_TARGETS,
+    DOT_ACCUMULATIONS,
     DOT_MODELS,
     OCP_FORMATS,
+    PACK_DATA,
     PACK_LAYOUTS,
     PACK_SCALE_LAYOUTS,
     Field,
-    oracle_convert,
-    oracle_dot,
-    oracle_pack,
 )
 from mxemu.golden.verify import find_sets, verify
 from mxemu.golden.writers import pack, parse_tv, read_npz
 from mxemu.policy import Policy, get_policy, policies
+from mxemu.products import accumulation_model
 from mxemu.spec import get_format
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -185,19 +186,22 @@ def _oracle_outputs(suite: str, mx_name: str, policy: Policy, cols: dict[str, np
             values.append(int(np.array([f], np.float32).view(np.uint32)[0]))
         return {"value": values}
     if suite == "pack":  # the layouts' bit definitions
-        return {"data": [oracle_pack(PACK_LAYOUTS[int(k)], c, elem.bits, PACK_SCALE_LAYOUTS[int(sl)], int(s)).tolist()
-                         for k, sl, s, c in zip(cols["layout"], cols["scale_layout"], cols["scale"], cols["codes"],
-                                                strict=True)]}
+        records = [oracle.pack_block(c, int(s), elem.bits, PACK_LAYOUTS[int(k)], PACK_SCALE_LAYOUTS[int(sl)])
+                   for k, sl, s, c in zip(cols["layout"], cols["scale_layout"], cols["scale"], cols["codes"],
+                                          strict=True)]
+        return {"data": [np.pad(r, (0, PACK_DATA - len(r))).tolist() for r in records]}
     if suite == "dot":  # exact products, then each accumulation model's float32 steps
         nblk = cols.get("nblk", np.full(len(cols["a"]), 2)).tolist()  # the blocks a record's outputs cover
-        rows = [oracle_dot(sa[:n], a[:32 * n], sb[:n], b[:32 * n], mx, get_format(CONVERT_TARGETS[int(f)]))
+        models = {m: accumulation_model(DOT_ACCUMULATIONS[m]) for m in DOT_MODELS}
+        rows = [oracle.mx_dot(a[:32 * n], sa[:n], b[:32 * n], sb[:n], mx, CONVERT_TARGETS[int(f)], models)
                 for sa, a, f, sb, b, n in zip(cols["sa"], cols["a"], cols["b_format"], cols["sb"], cols["b"], nblk,
                                               strict=True)]
         return {m: [float(r[m]) for r in rows] for m in DOT_MODELS}
     if suite == "convert":  # the conversion contract on exact values (docs/convert_dot.md)
-        pairs = [oracle_convert(int(m), CONVERT_TARGETS[int(t)], int(s), np.asarray(c), mx, policy) for m, t, s, c in
-                 zip(cols["method"], cols["target"], cols["src_scale"], cols["src_codes"], strict=True)]
-        return {"scale": [s for s, _ in pairs], "codes": [c.tolist() for _, c in pairs]}
+        pairs = [oracle.convert_block(c, int(s), mx, CONVERT_TARGETS[int(t)], CONVERT_METHODS[int(m)], policy)
+                 for m, t, s, c in zip(cols["method"], cols["target"], cols["src_scale"], cols["src_codes"],
+                                       strict=True)]
+        return {"scale": [s for _, s in pairs], "codes": [c.tolist() for c, _ in pairs]}
     x = cols["x"].astype(np.uint32).view(np.float32)
     if suite == "encode":
         return {"code": [oracle.encode_value(float(xi), elem, int(s) - 127, policy)
@@ -205,7 +209,7 @@ def _oracle_outputs(suite: str, mx_name: str, policy: Policy, cols: dict[str, np
     if suite == "scale":
         return {"scale": [oracle.scale_code(row, mx, policy) for row in x]}
     pairs = [oracle.quantize_block(row, mx, policy) for row in x]
-    return {"scale": [s for s, _ in pairs], "codes": [c.tolist() for _, c in pairs]}
+    return {"scale": [s for _, s in pairs], "codes": [c.tolist() for c, _ in pairs]}
 
 
 def _oracle_recheck(d: Path) -> int:
@@ -288,10 +292,10 @@ def test_divergence_bits_name_the_presets_the_oracle_says_differ() -> None:
         results = [[oracle.quantize_block(row, mx, get_policy(p)) for row in x] for p in doc["presets"]]
         own = doc["presets"].index(preset)
         for i in range(t["count"]):
-            s0, c0 = results[own][i]
+            c0, s0 = results[own][i]
             bits = 0
             for b, res in enumerate(results):
-                s, c = res[i]
+                c, s = res[i]
                 if s != s0 or (s != 0xFF and not np.array_equal(c, c0)):
                     bits |= 1 << b
             assert bits == cols["differs"][i] != 0, f"{preset} case {i}"

@@ -21,6 +21,7 @@ from mxemu.golden import manifest as mf
 from mxemu.golden import suites, writers
 from mxemu.golden.generate import generate
 from mxemu.policy import Policy, get_policy
+from mxemu.products import accumulation_model
 from mxemu.spec import get_format
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -414,7 +415,8 @@ def test_dot_oracle_gives_a_zero_product_the_ieee_sign() -> None:
     a = np.concatenate([np.full(32, 0x01), np.zeros(32)]).astype(np.uint8)
     b = np.concatenate([np.full(32, 0xFF), np.full(32, 0x80)]).astype(np.uint8)
     scales = np.uint8([0, 127])
-    r = suites.oracle_dot(scales, a, scales, b, mx8)
+    r = oracle.mx_dot(a, scales, b, scales, mx8, models={m: accumulation_model(spec)
+                                                       for m, spec in suites.DOT_ACCUMULATIONS.items()})
     # the truncated models end on an all-zero group, which adds +0 (-0 + +0 = +0)
     # the fixed-point datapaths hold an integer: their zero is +0
     assert [bool(np.signbit(r[m])) for m in suites.DOT_MODELS] == [True, False, True, False, False, False, *[False] * 8]
@@ -460,16 +462,16 @@ def test_truncated_oracle_follows_its_definition() -> None:
     """Hand-worked groups: T = the largest floor(log2 |p|), every product truncated toward zero to a multiple
     of 2^(T - F), exact group sum, one float32 rounding per group; NaN / Inf groups by IEEE rules."""
     F = Fraction
-    assert suites.truncated_sum([F(1), F(3, 8), F(-1, 1024)], 3, 2) == 1.25  # 3/8 -> 1/4, -1/1024 -> 0
-    assert suites.truncated_sum([F(1), F(-3, 8)], 2, 2) == 0.75  # -3/8 -> -1/4: toward zero, not toward -Inf
+    assert oracle.truncated_dot([F(1), F(3, 8), F(-1, 1024)], 3, 2) == 1.25  # 3/8 -> 1/4, -1/1024 -> 0
+    assert oracle.truncated_dot([F(1), F(-3, 8)], 2, 2) == 0.75  # -3/8 -> -1/4: toward zero, not toward -Inf
     # group 0 drops 2^-30 next to 1 (8 bits below 2^0); group 1 holds 2^-30 alone and keeps it, but adding it to
     # 1.0 in float32 rounds it away again
-    assert suites.truncated_sum([F(2) ** -30, F(1), F(2) ** -30, F(0)], 2, 8) == 1.0
-    assert suites.truncated_sum([F(1), F(2) ** -20, F(2) ** -20, F(2) ** -20], 4, 19) == 1.0
-    assert suites.truncated_sum([F(1), F(2) ** -20, F(2) ** -20, F(2) ** -20], 4, 20) == np.float32(1 + 3 * 2.0 ** -20)
-    assert np.isnan(suites.truncated_sum([math.inf, -math.inf, F(1)], 4, 8))
-    assert suites.truncated_sum([F(1), F(1), math.inf, F(0)], 2, 8) == math.inf
-    r = suites.truncated_sum([F(2) ** 127, F(2) ** 127, F(2) ** 127, F(2) ** 127], 2, 8)
+    assert oracle.truncated_dot([F(2) ** -30, F(1), F(2) ** -30, F(0)], 2, 8) == 1.0
+    assert oracle.truncated_dot([F(1), F(2) ** -20, F(2) ** -20, F(2) ** -20], 4, 19) == 1.0
+    assert oracle.truncated_dot([F(1), F(2) ** -20, F(2) ** -20, F(2) ** -20], 4, 20) == np.float32(1 + 3 * 2.0 ** -20)
+    assert np.isnan(oracle.truncated_dot([math.inf, -math.inf, F(1)], 4, 8))
+    assert oracle.truncated_dot([F(1), F(1), math.inf, F(0)], 2, 8) == math.inf
+    r = oracle.truncated_dot([F(2) ** 127, F(2) ** 127, F(2) ** 127, F(2) ** 127], 2, 8)
     assert r == math.inf  # the first group's sum 2^128 overflows float32
 
 
@@ -590,7 +592,7 @@ def test_stochastic_quantize_blocks_take_zero_top_and_random_integers_and_pass_t
     rnd = t.columns["rnd"].reshape(-1, 3, 32)
     assert (rnd[:, 0] == 0).all() and (rnd[:, 1] == 255).all() and len(np.unique(rnd[:, 2])) > 200
     for i in range(0, t.count, 7):
-        scale, codes = oracle.quantize_block(suites.bits_to_f32(t.columns["x"][i]), "mxfp4_e2m1", SR8,
+        codes, scale = oracle.quantize_block(suites.bits_to_f32(t.columns["x"][i]), "mxfp4_e2m1", SR8,
                                              random_bits=t.columns["rnd"][i])
         assert scale == t.columns["scale"][i] and codes.tolist() == t.columns["codes"][i].tolist()
     # the random integers decide: all-zero and all-top integers give different codes on some block
@@ -639,7 +641,7 @@ def test_mb8_tail_blocks_quantize_as_their_short_block_does(fmt: str) -> None:
     x = suites.bits_to_f32(t.columns["x"])
     for i in rows:
         n = int(np.flatnonzero(x[i])[-1]) + 1
-        scale, codes = oracle.quantize_block(x[i][:n], fmt, Policy())
+        codes, scale = oracle.quantize_block(x[i][:n], fmt, Policy())
         assert scale == t.columns["scale"][i]
         assert t.columns["codes"][i][:n].tolist() == codes.tolist()
         assert not t.columns["codes"][i][n:].any()

@@ -118,7 +118,7 @@ def inputs(draw: st.DrawFn, block: int) -> np.ndarray:
 
 
 def _oracle_blocks(x: np.ndarray, f: mx.MXFormat, policy: Policy, rbits: np.ndarray | None):
-    """(scale codes, codes) by oracle.quantize_block over the blocks of each row (last axis)."""
+    """(codes, scale codes) by oracle.quantize_block over the blocks of each row (last axis)."""
     k = f.block_size
     codes = np.zeros(x.shape, np.uint8)
     scales = np.zeros((x.shape[0], -(-x.shape[1] // k)), np.uint8)
@@ -126,8 +126,8 @@ def _oracle_blocks(x: np.ndarray, f: mx.MXFormat, policy: Policy, rbits: np.ndar
         for b in range(scales.shape[1]):
             lanes = slice(b * k, (b + 1) * k)
             draws = None if rbits is None else rbits[r, lanes]
-            scales[r, b], codes[r, lanes] = oracle.quantize_block(x[r, lanes], f, policy, random_bits=draws)
-    return scales, codes
+            codes[r, lanes], scales[r, b] = oracle.quantize_block(x[r, lanes], f, policy, random_bits=draws)
+    return codes, scales
 
 
 def _two_level_reference(x: np.ndarray, f: mx.MXFormat, policy: Policy, ts: float | None):
@@ -213,9 +213,9 @@ def check_random_format(tmp: Path, text: str, desc: dict, data: st.DataObject) -
             if policy.rounding == "stochastic":
                 rbits = np.random.default_rng(desc["n"]).integers(0, 1 << policy.sr_bits, x.shape, dtype=np.uint64)
             q = mx.quantize(x, f, policy=policy, random_bits=rbits)
-            want_scales, want_codes = _oracle_blocks(x, f, policy, rbits)
+            want_codes, want_scales = _oracle_blocks(x, f, policy, rbits)
             want_values = np.concatenate([
-                oracle.dequantize_block(int(s), q.codes[r, b * f.block_size:(b + 1) * f.block_size], f)
+                oracle.dequantize_block(q.codes[r, b * f.block_size:(b + 1) * f.block_size], int(s), f)
                 for r in range(x.shape[0]) for b, s in enumerate(q.scales[r])]).reshape(x.shape)
             fake = mx.fake_quantize(x, f, policy=policy, random_bits=rbits)
             want_fake = want_values

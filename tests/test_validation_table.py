@@ -408,8 +408,7 @@ def _oracle_fake_quantize(x: np.ndarray, fmt: str, policy: mx.Policy) -> np.ndar
     out = np.empty(x.shape, np.float64)
     for r in range(x.shape[0]):
         for b in range(0, x.shape[1], k):
-            scale, codes = oracle.quantize_block(x[r, b:b + k], fmt, policy)
-            out[r, b:b + k] = oracle.dequantize_block(scale, codes, fmt)
+            out[r, b:b + k] = oracle.dequantize_block(*oracle.quantize_block(x[r, b:b + k], fmt, policy), fmt)
     return out
 
 

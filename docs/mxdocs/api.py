@@ -17,6 +17,7 @@ PACKAGES = [
     ("mxemu.torch", "api/torch.md", "PyTorch: autograd fake quantization, MXLinear, model conversion, MF-QAT."),
     ("mxemu.cuda", "api/cuda.md", "GPU path (Triton)."),
     ("mxemu.testing", "api/testing.md", "Conformance kit: differential runner and policy identification."),
+    ("mxemu.oracle", "api/oracle.md", "Exact-rational reference: the second opinion every kernel answer is held to."),
 ]
 
 

@@ -21,7 +21,7 @@ from mxemu.golden.suites.blocks import (
     divergence_presets,
 )
 from mxemu.golden.suites.codec import build_decode, build_encode, encode_scales, encode_table
-from mxemu.golden.suites.convert import CONVERT_STEP, build_convert, convert_targets, oracle_convert
+from mxemu.golden.suites.convert import CONVERT_STEP, build_convert, convert_targets
 from mxemu.golden.suites.dequantize import build_dequantize, dequantize_scales, oracle_dequantize
 from mxemu.golden.suites.dot import (
     DOT_PARTNERS,
@@ -32,14 +32,11 @@ from mxemu.golden.suites.dot import (
     dot_models,
     dot_partners,
     float_fields,
-    oracle_dot,
     oracle_dot_fields,
-    rne_float32,
-    truncated_sum,
     user_fields,
 )
 from mxemu.golden.suites.gate import BUILDERS, build, gate, oracle_mismatches, oracle_outputs
-from mxemu.golden.suites.pack import PACK_RANDOM, PACK_SCALES, build_pack, oracle_pack
+from mxemu.golden.suites.pack import PACK_RANDOM, PACK_SCALES, build_pack
 from mxemu.golden.suites.sweep import (
     SWEEP_CHUNK_BITS,
     SWEEP_PARTS,

@@ -277,8 +277,9 @@ def divergence_presets() -> tuple[str, ...]:
 
 
 def _block_results(x: np.ndarray, mx: MXFormat, policy: Policy) -> tuple[np.ndarray, np.ndarray]:
+    """(codes, scale codes) of each row of x as one block."""
     q = quantize(x, mx, axis=-1, policy=policy)
-    return np.asarray(q.scales, dtype=np.uint8).reshape(-1), np.asarray(q.codes, dtype=np.uint8)
+    return np.asarray(q.codes, dtype=np.uint8), np.asarray(q.scales, dtype=np.uint8).reshape(-1)
 
 
 DIVERGENCE_PER_CLASS = 3  # blocks kept per (coverage tag, agreement pattern of the presets)
@@ -304,11 +305,11 @@ def build_divergence(mx: MXFormat, policy: Policy, level: str, seed: int, dt: In
         if other.rounding == "stochastic" or (other.nan_to_nonan == "error" and not mx.element.has_nan):
             results.append(None)  # not comparable on these blocks: never marked as differing
             continue
-        s, c = _block_results(x, mx, other)
+        c, s = _block_results(x, mx, other)
         results.append(np.concatenate([s[:, None], np.where((s == nan)[:, None], 0, c)], axis=1))
     mine = results[names.index(policy.name)] if policy.name in names else None
     if mine is None:
-        s, c = _block_results(x, mx, policy)
+        c, s = _block_results(x, mx, policy)
         mine = np.concatenate([s[:, None], np.where((s == nan)[:, None], 0, c)], axis=1)
     seen: dict[tuple, int] = {}
     keep, differs = [], []

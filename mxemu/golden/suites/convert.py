@@ -1,9 +1,6 @@
-"""The convert suite and its exact oracle: MX-to-MX requantization and scale-preserving slicing."""
+"""The convert suite: MX-to-MX requantization and scale-preserving slicing, gated on mxemu.oracle."""
 
 from __future__ import annotations
-
-import math
-from fractions import Fraction
 
 import numpy as np
 
@@ -74,7 +71,7 @@ def build_convert(mx: MXFormat, policy: Policy, level: str, seed: int) -> Table:
     from mxemu.conversion import convert
 
     src_scales, src_codes, tags = _convert_anchors(mx, policy, level, seed)
-    has_nan = np.array([np.isnan(oracle.dequantize_block(int(s), c, mx)).any() for s, c in
+    has_nan = np.array([np.isnan(oracle.dequantize_block(c, int(s), mx)).any() for s, c in
                         zip(src_scales.tolist(), src_codes, strict=True)])
     cols: dict[str, list[np.ndarray]] = {k: [] for k in ("method", "target", "src_scale", "src_codes", "scale",
                                                          "codes", "tag")}
@@ -99,41 +96,3 @@ def build_convert(mx: MXFormat, policy: Policy, level: str, seed: int) -> Table:
     t = Table("convert", mx, layout("convert", mx))
     t.columns = {**c, "ev": ev.astype(np.uint8), "chk": np.where(is_nan, 2, 0).astype(np.uint8)}
     return t
-
-
-def oracle_convert(method: int, target: str, scale: int, codes: np.ndarray, mx: MXFormat,
-                    policy: Policy) -> tuple[int, np.ndarray]:
-    """The convert contract (docs/convert_dot.md) on exact values: requantize = quantize_block of the exact
-    dequantized values; slice_and_scale = the scale raised by emax_src - emax_dst (clamped or NaN past 2^127;
-    from 2^-127 only as far as the largest element needs) and each element's exact value re-encoded at the
-    raised scale; NaN scale kept; all-zero blocks take
-    zero_block_scale."""
-    tgt = get_format(target)
-    values = oracle.dequantize_block(scale, codes, mx)
-    if method == 0:
-        return oracle.quantize_block(values, tgt, policy)
-    fill = oracle.encode_value(math.nan, tgt.element, 0, policy) if tgt.element.has_nan else 0
-    if scale == mx.scale.nan_code:
-        return scale, np.full(len(codes), fill, np.uint8)
-    elem = mx.element
-    exact = [oracle.decode_value(int(c), elem) for c in codes]
-    signed = [(-0.0 if (int(c) >> (elem.bits - 1)) and not elem.is_int else 0.0) if v == 0 else v
-              for c, v in zip(codes, exact, strict=True)]
-    if all(v == 0 for v in exact):
-        return policy.zero_block_scale, np.array([oracle.encode_value(v, tgt.element, 0, policy) for v in signed],
-                                                 np.uint8)
-    e = scale - mx.scale.bias
-    raised = e + elem.emax - tgt.element.emax
-    if scale == 0:
-        # A block at 2^-127 may have been clamped there: it rises only as far as its largest finite
-        # element needs, floor(log2 |P|) - emax_dst, and not below 2^-127.
-        finite = [abs(v) for v in exact if isinstance(v, Fraction) and v != 0]
-        need = max(oracle.floor_log2(v) for v in finite) - tgt.element.emax if finite else 0
-        raised = e + min(elem.emax - tgt.element.emax, max(need, 0))
-    if raised > 127:
-        if policy.scale_overflow == "nan":
-            return mx.scale.nan_code, np.full(len(codes), fill, np.uint8)
-        raised = 127
-    shift = Fraction(2) ** (e - raised)
-    out = [oracle.encode_value(v * shift if isinstance(v, Fraction) else v, tgt.element, 0, policy) for v in signed]
-    return raised + mx.scale.bias, np.array(out, np.uint8)

@@ -1,8 +1,7 @@
-"""The dot suite and its exact oracles: mixed-format operand pairs under every accumulation model."""
+"""The dot suite: mixed-format operand pairs under every accumulation model, gated on mxemu.oracle."""
 
 from __future__ import annotations
 
-import math
 from fractions import Fraction
 
 import numpy as np
@@ -31,7 +30,7 @@ from mxemu.golden.suites.tables import (
 from mxemu.golden.suites.values import bits_to_f32, f32_bits, stream
 from mxemu.ops import decode
 from mxemu.policy import Policy
-from mxemu.products import Fixed, FixedPoint, Model, Truncated, accumulation_model
+from mxemu.products import Fixed, FixedPoint, Model, accumulation_model
 from mxemu.spec import ElementFormat, MXFormat, get_format
 
 # Operand B's format at L0 and L1 besides A's own (golden.md §6.8 names the mixed pairs E4M3 x E2M1 and
@@ -306,193 +305,20 @@ def build_dot(mx: MXFormat, policy: Policy, level: str, seed: int, models: dict[
     return t
 
 
-def _step_exponent(elem: ElementFormat) -> int:
-    """log2 of the element format's smallest positive value, from its decoded codes."""
-    return min(oracle.floor_log2(v) for v in _positive_codes(elem)[1])
-
-
 # The product LSB of BLOCK_SUM is 2^(DOT_SUM_LSB[A] + DOT_SUM_LSB[B]) (published in the manifest).
-DOT_SUM_LSB: dict[str, int] = {f: _step_exponent(get_format(f).element) for f in CONVERT_TARGETS}
-
-
-rne_float32 = oracle.nearest_float32  # the float32 nearest to an exact rational
-
-
-def _ieee_sum(specials: list[float]) -> np.float32:
-    with np.errstate(invalid="ignore"):
-        return np.float32(np.sum(np.array(specials, np.float64)))
-
-
-def _add_exact(acc: np.float32, s: Fraction) -> np.float32:
-    """fl32(acc + s) for an exact s: one RNE rounding; a NaN or Inf accumulator stays as it is."""
-    return rne_float32(Fraction(float(acc)) + s) if np.isfinite(acc) else acc
-
-
-def truncated_sum(products: list[Fraction | float], group: int, frac_bits: int) -> np.float32:
-    """The truncated(group, frac_bits) model from its definition (mxemu.products.Truncated,
-    docs/convert_dot.md) on exact products: per group of `group` consecutive products, T = max
-    floor(log2 |p|) over the nonzero ones, each p truncated toward zero to a multiple of 2^(T - frac_bits),
-    the exact sum s of those, acc = fl32(acc + s) from acc = +0. A group holding NaN / Inf products adds
-    their IEEE sum instead.
-
-    >>> float(truncated_sum([Fraction(1), Fraction(3, 8), Fraction(-1, 1024)], 3, 2))
-    1.25
-    """
-    acc = np.float32(0.0)
-    with np.errstate(invalid="ignore", over="ignore"):
-        for lo in range(0, len(products), group):
-            grp = products[lo:lo + group]
-            specials = [p for p in grp if isinstance(p, float)]
-            if specials:
-                acc = np.float32(acc + _ieee_sum(specials))
-                continue
-            nonzero = [p for p in grp if p != 0]
-            s = Fraction(0)
-            if nonzero:
-                q = Fraction(2) ** (max(oracle.floor_log2(abs(p)) for p in nonzero) - frac_bits)
-                s = sum(((abs(p) // q) * q * (1 if p > 0 else -1) for p in nonzero), Fraction(0))
-            acc = _add_exact(acc, s)
-    return acc
-
-
-def _unscaled_blocks(p: list[Fraction | float], sa: np.ndarray, sb: np.ndarray, k: int,
-                     bias: int) -> list[tuple[list[Fraction | float], Fraction]]:
-    """Per block, its unscaled products P_A,i * P_B,i (the exact products over the scale product) and its
-    scale product X_A * X_B (0 for a NaN scale, whose lanes are NaN already)."""
-    blocks = []
-    for blk in range(len(sa)):
-        nan = int(sa[blk]) == 255 or int(sb[blk]) == 255
-        scale = Fraction(0) if nan else Fraction(2) ** (int(sa[blk]) + int(sb[blk]) - 2 * bias)
-        blocks.append(([x if isinstance(x, float) else x / scale for x in p[blk * k:(blk + 1) * k]], scale))
-    return blocks
-
-
-def _fixed_point(spec: str, p: list[Fraction | float], sa: np.ndarray, sb: np.ndarray, k: int,
-                 bias: int) -> np.float32 | int:
-    """A "fixed_point:F:W:R[:sI.G:R]" model of DOT_ACCUMULATIONS by oracle.fixed_point_dot on exact products."""
-    parts = spec.split(":")
-    out = None
-    if len(parts) == 6:
-        int_bits, frac_bits = parts[4][1:].split(".")
-        out = (int(int_bits), int(frac_bits), parts[5])
-    return oracle.fixed_point_dot(_unscaled_blocks(p, sa, sb, k, bias), int(parts[1]), int(parts[2]), parts[3],
-                                  output=out)
-
-
-def _oracle_user(model: Model, named: dict[str, np.float32 | int], p: list[Fraction | float], a: np.ndarray,
-                 b: np.ndarray, sa: np.ndarray, sb: np.ndarray, mx: MXFormat, mx_b: MXFormat) -> np.float32 | int:
-    """A user model's result from the exact products `p`, by the oracle of its kind: a named model's from
-    `named` (oracle_dot's), truncated by `truncated_sum`, fixed_point by oracle.fixed_point_dot,
-    float_acc by oracle.float_accumulator_dot (lane exponents by oracle.exponent_field)."""
-    if isinstance(model, str):
-        return named[model]
-    if isinstance(model, Truncated):
-        return truncated_sum(p, model.group, model.frac_bits)
-    k = mx.block_size
-    blocks = _unscaled_blocks(p, sa, sb, k, mx.scale.bias)
-    if isinstance(model, FixedPoint):
-        word = model.output
-        out = (word.int_bits, word.frac_bits, word.rounding) if isinstance(word, Fixed) else None
-        return oracle.fixed_point_dot(blocks, model.frac_bits, model.width, model.rounding, model.saturate,
-                                      model.scaled, out)
-    exps = [oracle.exponent_field(int(x), mx.element) + oracle.exponent_field(int(y), mx_b.element)
-            for x, y in zip(a.tolist(), b.tolist(), strict=True)]
-    return oracle.float_accumulator_dot([(ps, s, exps[i * k:(i + 1) * k]) for i, (ps, s) in enumerate(blocks)],
-                                        model.mant_bits, model.group, model.align, model.align_bits,
-                                        model.align_rounding, model.add_rounding, model.rounding)
-
-
-def oracle_dot(sa: np.ndarray, a: np.ndarray, sb: np.ndarray, b: np.ndarray, mx: MXFormat,
-               mx_b: MXFormat | None = None, models: dict[str, Model] | None = None) -> dict[str, np.float32 | int]:
-    """Each DOT_ACCUMULATIONS result from exact products (docs/convert_dot.md), A in `mx` and B in `mx_b`
-    (default `mx`): `exact` rounds the exact sum once; `block_exact_fp32` rounds each block's exact sum and adds
-    in float32; `fp32_sequential` adds each exact product with one rounding; `dequant_fp32` multiplies and adds
-    float32 values; the truncated models by `truncated_sum`; the fixed-point datapaths by
-    `oracle.fixed_point_dot` (an S23.8 word as an int); each of `models` (field -> model) by `_oracle_user`.
-    NaN / Inf by IEEE rules."""
-    mx_b = mx if mx_b is None else mx_b
-    k = mx.block_size
-
-    def value(codes: np.ndarray, scales: np.ndarray, t: int, m: MXFormat) -> Fraction | float:
-        s = int(scales[t // k])
-        v = oracle.decode_value(int(codes[t]), m.element)
-        if s == m.scale.nan_code:
-            return math.nan
-        return v * Fraction(2) ** (s - m.scale.bias) if isinstance(v, Fraction) else v
-
-    def negative(codes: np.ndarray, t: int, m: MXFormat) -> bool:  # the sign bit: -0 for floats, < 0 for ints
-        return bool(int(codes[t]) >> (m.element.bits - 1))
-
-    def as_f32(v: Fraction | float, codes: np.ndarray, t: int, m: MXFormat) -> np.float32:
-        if not isinstance(v, Fraction):
-            return np.float32(v)
-        return np.float32(-0.0) if v == 0 and negative(codes, t, m) and not m.element.is_int else rne_float32(v)
-
-    xs = [value(a, sa, t, mx) for t in range(len(a))]
-    ys = [value(b, sb, t, mx_b) for t in range(len(b))]
-    p: list[Fraction | float] = []
-    for x, y in zip(xs, ys, strict=True):
-        if isinstance(x, Fraction) and isinstance(y, Fraction):
-            p.append(x * y)
-        else:
-            with np.errstate(invalid="ignore"):
-                p.append(float(np.float64(x) * np.float64(y)))  # NaN, +-Inf, Inf * 0 = NaN
-    out: dict[str, np.float32] = {}
-    specials = [x for x in p if isinstance(x, float)]
-    out["exact"] = _ieee_sum(specials) if specials else rne_float32(sum(p, Fraction(0)))
-    with np.errstate(invalid="ignore", over="ignore"):
-        acc = np.float32(0.0)
-        for lo in range(0, len(p), k):
-            blk = p[lo:lo + k]
-            sp = [x for x in blk if isinstance(x, float)]
-            acc = np.float32(acc + (_ieee_sum(sp) if sp else rne_float32(sum(blk, Fraction(0)))))
-        out["block_exact_fp32"] = acc
-        acc = np.float32(0.0)
-        for t, x in enumerate(p):
-            if isinstance(x, float):
-                acc = np.float32(acc + np.float32(x))
-            elif x == 0:
-                # IEEE: a zero product's sign is the XOR of the factors' signs
-                acc = np.float32(acc + np.float32(-0.0 if negative(a, t, mx) != negative(b, t, mx_b) else 0.0))
-            else:
-                acc = _add_exact(acc, x)
-        out["fp32_sequential"] = acc
-        acc = np.float32(0.0)
-        for t, (x, y) in enumerate(zip(xs, ys, strict=True)):
-            acc = np.float32(acc + np.float32(as_f32(x, a, t, mx) * as_f32(y, b, t, mx_b)))
-        out["dequant_fp32"] = acc
-    for name, model in DOT_ACCUMULATIONS.items():
-        if model.startswith("truncated:"):
-            _, group, frac_bits = model.split(":")
-            out[name] = truncated_sum(p, int(group), int(frac_bits))
-        elif model.startswith("fixed_point:"):
-            out[name] = _fixed_point(model, p, sa, sb, k, mx.scale.bias)
-    for name, user in (models or {}).items():
-        out[name] = _oracle_user(user, out, p, a, b, sa, sb, mx, mx_b)
-    return out
-
-
-def oracle_block_sum(a: np.ndarray, b: np.ndarray, mx: MXFormat, mx_b: MXFormat) -> int | None:
-    """Σ P_A,i * P_B,i over one block in units of 2^(lsb_A + lsb_B), exactly; None if a lane is NaN or Inf."""
-    lsb = Fraction(2) ** (DOT_SUM_LSB[mx.name] + DOT_SUM_LSB[mx_b.name])
-    total = Fraction(0)
-    for x, y in zip(a.tolist(), b.tolist(), strict=True):
-        u, v = oracle.decode_value(x, mx.element), oracle.decode_value(y, mx_b.element)
-        if not (isinstance(u, Fraction) and isinstance(v, Fraction)):
-            return None
-        total += u * v
-    q = total / lsb
-    assert q.denominator == 1, "a product of two elements is a whole number of product LSBs"
-    return q.numerator
+DOT_SUM_LSB: dict[str, int] = {f: oracle.lsb_exponent(get_format(f).element) for f in CONVERT_TARGETS}
 
 
 def oracle_dot_fields(inputs: dict[str, np.ndarray], mx: MXFormat,
                       models: dict[str, str] | None = None) -> dict[str, np.ndarray]:
-    """Every output column of a dot table from its input columns, by the oracle: float32 bits, S23.8 words
-    as 32-bit two's complement, block sums as DOT_SUM_LANES 32-bit lanes per block (0 for a non-finite block),
-    the user models of `models` (`dot_models`) as float32 bits or words of their width."""
+    """Every output column of a dot table from its input columns, by mxemu.oracle (`mx_dot`, `block_sum`):
+    float32 bits, S23.8 words as 32-bit two's complement, block sums as DOT_SUM_LANES 32-bit lanes per block
+    (0 for a non-finite block), the user models of `models` (`dot_models`) as float32 bits or words of their
+    width."""
     n = len(inputs["a"])
     user = _user_models(models)
+    standard = {m: accumulation_model(spec) for m, spec in DOT_ACCUMULATIONS.items()}
+    per_block = {m: standard[m] for m in DOT_PER_BLOCK}
     width = {name: _field_bits(m) for name, m in user.items()}
     out = {m: np.empty(n, np.uint32) for m in (*DOT_ACCUMULATIONS, *user)}
     out |= {f"{m}_blk": np.empty((n, 2), np.uint32) for m in DOT_PER_BLOCK}
@@ -505,17 +331,17 @@ def oracle_dot_fields(inputs: dict[str, np.ndarray], mx: MXFormat,
                                                    inputs["b"], inputs["nblk"], strict=True)):
         mb = get_format(CONVERT_TARGETS[int(f)])
         lanes = int(nb) * BLOCK
-        r = oracle_dot(sa[:int(nb)], a[:lanes], sb[:int(nb)], b[:lanes], mx, mb, user)
+        r = oracle.mx_dot(a[:lanes], sa[:int(nb)], b[:lanes], sb[:int(nb)], mx, mb, standard | user)
         for m in DOT_ACCUMULATIONS:
             out[m][i] = bits(r[m])
         for m, w in width.items():
             out[m][i] = bits(r[m], w)
         for blk in range(2):
             lanes = slice(blk * BLOCK, blk * BLOCK + BLOCK)
-            r = oracle_dot(sa[blk:blk + 1], a[lanes], sb[blk:blk + 1], b[lanes], mx, mb)
+            r = oracle.mx_dot(a[lanes], sa[blk:blk + 1], b[lanes], sb[blk:blk + 1], mx, mb, per_block)
             for m in DOT_PER_BLOCK:
                 out[f"{m}_blk"][i, blk] = bits(r[m])
-            word = oracle_block_sum(a[lanes], b[lanes], mx, mb)
+            word = oracle.block_sum(a[lanes], b[lanes], mx, mb)
             word = 0 if word is None else word % (1 << (32 * DOT_SUM_LANES))
             for lane in range(DOT_SUM_LANES):
                 out["block_sum"][i, blk * DOT_SUM_LANES + lane] = (word >> (32 * lane)) & 0xFFFFFFFF

@@ -13,14 +13,16 @@ from mxemu.errors import MXError
 from mxemu.golden.suites.args import check_level_suites
 from mxemu.golden.suites.blocks import build_divergence, build_quantize, build_scale
 from mxemu.golden.suites.codec import build_decode, build_encode
-from mxemu.golden.suites.convert import build_convert, oracle_convert
+from mxemu.golden.suites.convert import build_convert
 from mxemu.golden.suites.dequantize import build_dequantize, oracle_dequantize
 from mxemu.golden.suites.dot import build_dot, float_fields, oracle_dot_fields
-from mxemu.golden.suites.pack import build_pack, oracle_pack
+from mxemu.golden.suites.pack import build_pack
 from mxemu.golden.suites.sweep import build_sweep
 from mxemu.golden.suites.tables import (
+    CONVERT_METHODS,
     CONVERT_TARGETS,
     INPUT_SUITES,
+    PACK_DATA,
     PACK_LAYOUTS,
     PACK_SCALE_LAYOUTS,
     Table,
@@ -91,15 +93,17 @@ def oracle_outputs(suite: str, mx: MXFormat, policy: Policy, inputs: dict[str, n
                                    zip(inputs["scale"].tolist(), inputs["code"].tolist(), strict=True)],
                                   dtype=np.uint32)}
     if suite == "pack":
-        return {"data": np.stack([oracle_pack(PACK_LAYOUTS[int(k)], c, elem.bits, PACK_SCALE_LAYOUTS[int(sl)], int(s))
-                                  for k, sl, s, c in zip(inputs["layout"], inputs["scale_layout"], inputs["scale"],
-                                                         inputs["codes"], strict=True)])}
+        records = [oracle.pack_block(c, int(s), elem.bits, PACK_LAYOUTS[int(k)], PACK_SCALE_LAYOUTS[int(sl)])
+                   for k, sl, s, c in zip(inputs["layout"], inputs["scale_layout"], inputs["scale"], inputs["codes"],
+                                          strict=True)]
+        return {"data": np.stack([np.pad(r, (0, PACK_DATA - len(r))) for r in records])}
     if suite == "dot":
         return oracle_dot_fields(inputs, mx, models)
     if suite == "convert":
-        pairs = [oracle_convert(int(m), CONVERT_TARGETS[int(t)], int(s), c, mx, policy) for m, t, s, c in
-                 zip(inputs["method"], inputs["target"], inputs["src_scale"], inputs["src_codes"], strict=True)]
-        return {"scale": np.array([p[0] for p in pairs], np.uint8), "codes": np.stack([p[1] for p in pairs])}
+        pairs = [oracle.convert_block(c, int(s), mx, CONVERT_TARGETS[int(t)], CONVERT_METHODS[int(m)], policy)
+                 for m, t, s, c in zip(inputs["method"], inputs["target"], inputs["src_scale"], inputs["src_codes"],
+                                       strict=True)]
+        return {"scale": np.array([s for _, s in pairs], np.uint8), "codes": np.stack([c for c, _ in pairs])}
     dt = INPUT_DTYPES[input_dtype]
     if suite == "encode":
         x = dt.from_bits(inputs["x"])
@@ -119,7 +123,7 @@ def oracle_outputs(suite: str, mx: MXFormat, policy: Policy, inputs: dict[str, n
             scales[i] = oracle.scale_code(row, mx, policy)
         else:
             rnd = inputs["rnd"][i] if "rnd" in inputs else None
-            scales[i], codes[i] = oracle.quantize_block(row, mx, policy, random_bits=rnd)
+            codes[i], scales[i] = oracle.quantize_block(row, mx, policy, random_bits=rnd)
     return {"scale": scales} if suite == "scale" else {"scale": scales, "codes": codes}  # quantize, divergence
 
 

@@ -1,4 +1,4 @@
-"""The pack suite and its oracle: element packing layouts, with the scale byte separate or interleaved."""
+"""The pack suite: element packing layouts, with the scale byte separate or interleaved, gated on mxemu.oracle."""
 
 from __future__ import annotations
 
@@ -61,28 +61,3 @@ def build_pack(mx: MXFormat, policy: Policy, level: str, seed: int) -> Table:
                  "data": np.stack(cols["data"]).astype(np.uint8), "ev": np.zeros(len(cols["tag"]), np.uint8),
                  "chk": np.zeros(len(cols["tag"]), np.uint8)}
     return t
-
-
-def oracle_pack(layout_name: str, codes: np.ndarray, bits: int, scale_layout: str = "separate",
-                scale: int = 0) -> np.ndarray:
-    """The bytes of one block by the layout's definition (docs/layouts.md), zero-padded to PACK_DATA: `byte`
-    one code per byte, `byte_msb` shifted to the top, `nibble_hi_first` element 2i in the high nibble, and
-    the little-endian bit stream (element i at bit i * bits) for `bitstream_le`, `nibble_lo_first`,
-    `fp6_4in3`; scale layout `interleaved` puts the scale byte in front of them (mxemu.packing.pack_mx).
-
-    >>> oracle_pack("nibble_lo_first", np.arange(32) % 16, 4, "interleaved", 0x7F)[:3].tolist()
-    [127, 16, 50]
-    """
-    c = [int(v) for v in codes]
-    if layout_name == "byte":
-        out = c
-    elif layout_name == "byte_msb":
-        out = [v << (8 - bits) for v in c]
-    elif layout_name == "nibble_hi_first":
-        out = [(c[2 * j] << 4) | c[2 * j + 1] for j in range(len(c) // 2)]
-    else:
-        word = sum(v << (i * bits) for i, v in enumerate(c))
-        out = list(word.to_bytes((len(c) * bits + 7) // 8, "little"))
-    if scale_layout == "interleaved":
-        out = [scale, *out]
-    return np.array(out + [0] * (PACK_DATA - len(out)), np.uint8)
