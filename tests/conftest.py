@@ -77,6 +77,7 @@ NEEDS: dict[str, tuple[str, ...]] = {
     "test_numba_cache.py": (),
     "test_oracle.py": ("peers",),
     "test_oracle_errors.py": (),
+    "test_oracle_package.py": (),
     "test_out_argument.py": ("peers",),
     "test_packing.py": (),
     "test_policy_text_nan_code.py": ("peers", "torch"),

@@ -41,9 +41,14 @@ def models(draw):
 
 @settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(operands(), models())
-def test_every_float_accumulator_equals_the_exact_oracle(ab, model):
+def test_every_float_accumulator_equals_the_exact_oracle_or_is_refused_for_a_grid_over_62_bits(ab, model):
     a, b = ab
-    assert same(dot(a, b, model), reference(a, b, model))
+    try:
+        got = dot(a, b, model)
+    except InputError as exc:  # a fixed grid whose group sums would not fit the kernel's int64 words
+        assert model.align == "fixed" and "accepted: align_bits with at most 62" in str(exc), exc
+        return
+    assert same(got, reference(a, b, model))
 
 
 def test_the_exponent_reference_drops_small_products_that_the_product_reference_keeps():
