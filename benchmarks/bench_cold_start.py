@@ -2,7 +2,8 @@
 
 Each measurement runs in a fresh process whose numba cache folder (NUMBA_CACHE_DIR) is a new empty
 directory, so every kernel the line needs is compiled there; a second run with the same folder gives the
-warm time. Run on a quiet machine:
+warm time. Wall seconds depend on the machine's load; CPU seconds (of the process and, for a command,
+every process it starts) barely do, since compiling is single-threaded work. Run on a quiet machine:
 
     python benchmarks/bench_cold_start.py                 # the snippet, line by line, cold then warm
     python benchmarks/bench_cold_start.py --command "mxemu golden gen --suite all --format all --level L0 --out OUT"
@@ -11,6 +12,8 @@ warm time. Run on a quiet machine:
 from __future__ import annotations
 
 import argparse
+import contextlib
+import ctypes
 import os
 import resource
 import shlex
@@ -65,12 +68,27 @@ def snippet(cache: str) -> dict[str, tuple[float, float, int]]:
     """(wall s, CPU s, kernels compiled) per snippet line in one fresh process using `cache`."""
     out = subprocess.run([sys.executable, "-c", _TIMER.format(lines=SNIPPET)], env=_env(cache), check=True,
                          capture_output=True, text=True).stdout
-    return {name: (float(wall), float(cpu), int(n)) for name, wall, cpu, n in (line.split() for line in out.splitlines())}
+    rows = (line.split() for line in out.splitlines())
+    return {name: (float(wall), float(cpu), int(n)) for name, wall, cpu, n in rows}
 
 
 def _children_cpu() -> float:
     r = resource.getrusage(resource.RUSAGE_CHILDREN)
     return r.ru_utime + r.ru_stime
+
+
+def _adopt_descendants() -> None:
+    """Become the Linux child subreaper, so that worker processes (a forkserver and its children) whose
+    parent exits are reparented here and their CPU seconds reach RUSAGE_CHILDREN once reaped."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER
+
+
+def _reap() -> None:
+    """Wait for every adopted descendant."""
+    with contextlib.suppress(ChildProcessError):
+        while True:
+            os.wait()
 
 
 def command(cmd: str, cache: str) -> tuple[float, float]:
@@ -80,6 +98,7 @@ def command(cmd: str, cache: str) -> tuple[float, float]:
         t, c = time.perf_counter(), _children_cpu()
         subprocess.run(shlex.split(cmd.replace("OUT", os.path.join(out, "set"))), env=_env(cache), check=True,
                        capture_output=True)
+        _reap()
         return time.perf_counter() - t, _children_cpu() - c
 
 
@@ -89,6 +108,7 @@ def main() -> None:
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as cache:
         if args.command:
+            _adopt_descendants()
             (cold, cold_cpu), (warm, warm_cpu) = command(args.command, cache), command(args.command, cache)
             print("| command | cold wall s | cold CPU s | warm wall s | warm CPU s |")
             print(f"| `{args.command}` | {cold:.1f} | {cold_cpu:.1f} | {warm:.1f} | {warm_cpu:.1f} |")
