@@ -55,6 +55,7 @@ def slice_blocks(codes, scales, Fs, Fd, P, delta, out_codes, out_scales):
     """
     fill = nan_code(Fd, 0) if Fd[SPECIALS] != 0 else 0
     for b in prange(codes.shape[0]):
+        # b as int64: prange's own index is unsigned in the parallel body, a second compilation of slice_block
         slice_block(codes, scales, np.int64(b), Fs, Fd, P, np.int64(delta), fill, out_codes, out_scales)
 
 
