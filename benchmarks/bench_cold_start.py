@@ -2,7 +2,8 @@
 
 Each measurement runs in a fresh process whose numba cache folder (NUMBA_CACHE_DIR) is a new empty
 directory, so every kernel the line needs is compiled there; a second run with the same folder gives the
-warm time. Run on a quiet machine:
+warm time. Wall seconds depend on the machine's load; CPU seconds (of the process and, for a command,
+every process it starts) barely do, since compiling is single-threaded work. Run on a quiet machine:
 
     python benchmarks/bench_cold_start.py                 # the snippet, line by line, cold then warm
     python benchmarks/bench_cold_start.py --command "mxemu golden gen --suite all --format all --level L0 --out OUT"
@@ -11,7 +12,10 @@ warm time. Run on a quiet machine:
 from __future__ import annotations
 
 import argparse
+import contextlib
+import ctypes
 import os
+import resource
 import shlex
 import subprocess
 import sys
@@ -29,12 +33,30 @@ SNIPPET = [
     ("matmul", 'z = mx.matmul(q, mx.quantize(x.T.copy(), "mxfp4_e2m1", axis=0), accumulation="exact")'),
 ]
 
+# Per line: wall seconds, CPU seconds of the process (all threads: numba compiles in the calling thread,
+# so CPU seconds measure compilation almost independently of other load) and the kernels numba compiled.
 _TIMER = """
-import sys, time
+import resource, time
+from numba.core import event
+
+class Count(event.Listener):
+    n = 0
+    def on_start(self, ev):
+        d = ev.data.get("dispatcher")
+        Count.n += getattr(getattr(d, "py_func", None), "__module__", "").startswith("mxemu.")
+    def on_end(self, ev):
+        pass
+
+event.register("numba:compile", Count())
+
+def cpu():
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
+
 for name, line in {lines!r}:
-    t = time.perf_counter()
+    t, c, n = time.perf_counter(), cpu(), Count.n
     exec(line)
-    print(f"{{name}} {{time.perf_counter() - t:.2f}}", flush=True)
+    print(name, f"{{time.perf_counter() - t:.3f}}", f"{{cpu() - c:.3f}}", Count.n - n, flush=True)
 """
 
 
@@ -42,20 +64,42 @@ def _env(cache: str) -> dict[str, str]:
     return {**os.environ, "NUMBA_CACHE_DIR": cache}
 
 
-def snippet(cache: str) -> dict[str, float]:
-    """Seconds per snippet line in one fresh process using `cache`."""
+def snippet(cache: str) -> dict[str, tuple[float, float, int]]:
+    """(wall s, CPU s, kernels compiled) per snippet line in one fresh process using `cache`."""
     out = subprocess.run([sys.executable, "-c", _TIMER.format(lines=SNIPPET)], env=_env(cache), check=True,
                          capture_output=True, text=True).stdout
-    return {name: float(t) for name, t in (line.split() for line in out.splitlines())}
+    rows = (line.split() for line in out.splitlines())
+    return {name: (float(wall), float(cpu), int(n)) for name, wall, cpu, n in rows}
 
 
-def command(cmd: str, cache: str) -> float:
-    """Wall seconds of `cmd` in a fresh process using `cache` (OUT in cmd: a new temporary folder)."""
+def _children_cpu() -> float:
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
+
+
+def _adopt_descendants() -> None:
+    """Become the Linux child subreaper, so that worker processes (a forkserver and its children) whose
+    parent exits are reparented here and their CPU seconds reach RUSAGE_CHILDREN once reaped."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER
+
+
+def _reap() -> None:
+    """Wait for every adopted descendant."""
+    with contextlib.suppress(ChildProcessError):
+        while True:
+            os.wait()
+
+
+def command(cmd: str, cache: str) -> tuple[float, float]:
+    """(wall s, CPU s of it and its worker processes) of `cmd` in a fresh process using `cache` (OUT in
+    cmd: a new temporary folder)."""
     with tempfile.TemporaryDirectory() as out:
-        t = time.perf_counter()
+        t, c = time.perf_counter(), _children_cpu()
         subprocess.run(shlex.split(cmd.replace("OUT", os.path.join(out, "set"))), env=_env(cache), check=True,
                        capture_output=True)
-        return time.perf_counter() - t
+        _reap()
+        return time.perf_counter() - t, _children_cpu() - c
 
 
 def main() -> None:
@@ -64,13 +108,19 @@ def main() -> None:
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as cache:
         if args.command:
-            cold, warm = command(args.command, cache), command(args.command, cache)
-            print(f"| `{args.command}` | {cold:.1f} | {warm:.1f} |")
+            _adopt_descendants()
+            (cold, cold_cpu), (warm, warm_cpu) = command(args.command, cache), command(args.command, cache)
+            print("| command | cold wall s | cold CPU s | warm wall s | warm CPU s |")
+            print(f"| `{args.command}` | {cold:.1f} | {cold_cpu:.1f} | {warm:.1f} | {warm_cpu:.1f} |")
             return
         cold, warm = snippet(cache), snippet(cache)
+    print("| line | cold wall s | cold CPU s | kernels compiled | warm wall s | warm CPU s |")
     for name, _ in SNIPPET:
-        print(f"| {name} | {cold[name]:.1f} | {warm[name]:.2f} |")
-    print(f"| snippet total | {sum(cold.values()):.1f} | {sum(warm.values()):.2f} |")
+        (w, c, n), (ww, wc, _) = cold[name], warm[name]
+        print(f"| {name} | {w:.1f} | {c:.1f} | {n} | {ww:.2f} | {wc:.2f} |")
+    total = [sum(v[i] for v in cold.values()) for i in range(3)]
+    print(f"| snippet total | {total[0]:.1f} | {total[1]:.1f} | {total[2]} | {sum(v[0] for v in warm.values()):.2f} "
+          f"| {sum(v[1] for v in warm.values()):.2f} |")
 
 
 if __name__ == "__main__":

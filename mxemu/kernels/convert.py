@@ -55,26 +55,36 @@ def slice_blocks(codes, scales, Fs, Fd, P, delta, out_codes, out_scales):
     """
     fill = nan_code(Fd, 0) if Fd[SPECIALS] != 0 else 0
     for b in prange(codes.shape[0]):
-        s = np.int64(scales[b])
-        n = codes.shape[1]
-        if s == E8M0_NAN:
-            out_scales[b] = E8M0_NAN
-            for i in range(n):
-                out_codes[b, i] = fill
-            continue
-        all_zero = True
+        # b as int64: prange's own index is unsigned in the parallel body, a second compilation of slice_block
+        slice_block(codes, scales, np.int64(b), Fs, Fd, P, np.int64(delta), fill, out_codes, out_scales)
+
+
+# Called, not inlined, from the parallel loop: numba's parallel lowering compiles a loop body several
+# times, and this body (encode_value inlined) is most of the kernel's compile time.
+@njit(cache=True)
+def slice_block(codes, scales, b, Fs, Fd, P, delta, fill, out_codes, out_scales):
+    """Slice-and-Scale block b (`slice_blocks`): codes[b] into out_codes[b], its scale into out_scales[b]."""
+    row = codes[b]
+    out_row = out_codes[b]
+    s = np.int64(scales[b])
+    n = row.shape[0]
+    if s == E8M0_NAN:
+        out_scales[b] = E8M0_NAN
         for i in range(n):
-            cls, _, _, _, _ = split_code(codes[b, i], Fs)
-            if cls != ZERO:
-                all_zero = False
-                break
-        if all_zero:
-            out_scales[b] = P[ZERO_BLOCK_SCALE]
-            for i in range(n):
-                _, sign, _, _, _ = split_code(codes[b, i], Fs)
-                out_codes[b, i] = encode_value(ZERO, sign, _Z, _Z, _Z, Fd, P, _Z)
-            continue
-        shift = np.int64(delta)
+            out_row[i] = fill
+        return
+    all_zero = True
+    for i in range(n):
+        cls, _, _, _, _ = split_code(row[i], Fs)
+        if cls != ZERO:
+            all_zero = False
+            break
+    if all_zero:
+        # Every code is a zero, whose new code (encode_value) does not depend on the shift.
+        out_scales[b] = P[ZERO_BLOCK_SCALE]
+        shift = _Z
+    else:
+        shift = delta
         if s == 0:
             # A block at the smallest scale 2^-127 may have been clamped there: its largest element
             # then lies below the source's top binade, and raising by the full Δ would discard
@@ -83,7 +93,7 @@ def slice_blocks(codes, scales, Fs, Fd, P, delta, out_codes, out_scales):
             # top binade (floor rule), where this is Δ itself.
             top = np.int64(-(1 << 20))
             for i in range(n):
-                cls, _, _, _, E = split_code(codes[b, i], Fs)
+                cls, _, _, _, E = split_code(row[i], Fs)
                 if cls == FINITE:
                     top = max(top, E)
             shift = min(shift, max(top - Fd[EMAX], _Z))
@@ -92,11 +102,11 @@ def slice_blocks(codes, scales, Fs, Fd, P, delta, out_codes, out_scales):
             if P[SCALE_OVERFLOW] == 1:
                 out_scales[b] = E8M0_NAN
                 for i in range(n):
-                    out_codes[b, i] = fill
-                continue
+                    out_row[i] = fill
+                return
             shift = E8M0_MAX_EXP - (s - E8M0_BIAS)
             x = np.int64(E8M0_MAX_EXP)
         out_scales[b] = x + E8M0_BIAS
-        for i in range(n):
-            cls, sign, m, e, E = split_code(codes[b, i], Fs)
-            out_codes[b, i] = encode_value(cls, sign, m, e - shift, E - shift, Fd, P, _Z)
+    for i in range(n):
+        cls, sign, m, e, E = split_code(row[i], Fs)
+        out_row[i] = encode_value(cls, sign, m, e - shift, E - shift, Fd, P, _Z)

@@ -25,6 +25,9 @@ E8M0_NAN = 255
 C_FIN, C_PINF, C_NINF, C_NAN = 0, 1, 2, 3
 LIMBS = 24  # 32-bit limbs of the exact accumulator: 768 bits cover every scale and element exponent
 M32 = np.int64(0xFFFFFFFF)
+# Sign bits as int64 values, not Python literals: numba compiles a function once per literal argument,
+# and round_f32 (the whole rounding code inlined) costs seconds per compilation.
+POS, NEG = np.int64(0), np.int64(1)
 
 
 @njit(cache=True)
@@ -68,8 +71,8 @@ def round_f32(sign, m, e):
 def round_signed_f32(v, e):
     """float32 of v * 2^e for a signed int64 v (|v| < 2^63)."""
     if v < 0:
-        return round_f32(1, -v, e)
-    return round_f32(0, v, e)
+        return round_f32(NEG, -v, e)
+    return round_f32(POS, v, e)
 
 
 @njit(cache=True)
@@ -85,9 +88,9 @@ def round_wide_f32(s_hi, s_lo, split, e):
         return round_signed_f32((s_hi << split) + s_lo, e)
     # |value| >= 2^61 * 2^e: float32 keeps 24 bits, so s_lo in (0, 2^split) acts as a sticky bit.
     if s_hi > 0:
-        return round_f32(0, (s_hi << 1) | (1 if s_lo else 0), e + split - 1)
+        return round_f32(POS, (s_hi << 1) | (1 if s_lo else 0), e + split - 1)
     hm = -s_hi - (1 if s_lo else 0)
-    return round_f32(1, (hm << 1) | (1 if s_lo else 0), e + split - 1)
+    return round_f32(NEG, (hm << 1) | (1 if s_lo else 0), e + split - 1)
 
 
 @njit(cache=True)
@@ -112,8 +115,8 @@ def add_round_f32(acc, v, ev):
     vb = _on_grid(mb, ev, g)
     r = (-va if sa else va) + (-vb if sb else vb)
     if r < 0:
-        return round_f32(1, -r, g - 1)
-    return round_f32(0, r, g - 1)
+        return round_f32(NEG, -r, g - 1)
+    return round_f32(POS, r, g - 1)
 
 
 @njit(cache=True, inline="always")
