@@ -13,8 +13,8 @@ import numpy as np
 from mxemu.destination import check_out
 from mxemu.errors import InputError
 from mxemu.kernels import block as kb
+from mxemu.kernels.abi import format_params
 from mxemu.kernels.dispatch import to_dtype
-from mxemu.kernels.params import format_params
 from mxemu.kernels.threads import region
 from mxemu.policy import Policy
 from mxemu.spec import ElementFormat, MXFormat

@@ -15,7 +15,7 @@ import pytest
 import mxemu as mx
 from mxemu.kernels import block as kb
 from mxemu.kernels import dispatch, fast, threads
-from mxemu.kernels.params import format_params, policy_params
+from mxemu.kernels.abi import format_params, policy_params
 
 MX_FORMATS = [n for n in mx.formats() if isinstance(mx.get_format(n), mx.MXFormat) and n != "nvfp4"]
 _OCP = mx.get_policy("ocp")

@@ -12,7 +12,7 @@ import torch
 from mxemu.array import normalize_axes
 from mxemu.cuda import constants
 from mxemu.errors import BackendError, InputError, PolicyError
-from mxemu.kernels.params import (
+from mxemu.kernels.abi import (
     INPUT_LAYOUTS,
     MIN_SCALE_ENCODING,
     NONFINITE,

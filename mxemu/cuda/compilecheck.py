@@ -19,7 +19,7 @@ from triton.compiler import ASTSource
 
 import mxemu as mx
 from mxemu.cuda import api, constants, kernels, selfcheck
-from mxemu.kernels.params import (
+from mxemu.kernels.abi import (
     MIN_SCALE_ENCODING,
     NONFINITE,
     ROUNDING,
