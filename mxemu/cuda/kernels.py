@@ -75,7 +75,8 @@ def _encode_finite(sign, m, e, s, rnd, IS_INT: tl.constexpr, BITS: tl.constexpr,
                    SIGNBIT: tl.constexpr, MASK: tl.constexpr, ROUNDING: tl.constexpr, SR_BITS: tl.constexpr,
                    ZC0: tl.constexpr, ZC1: tl.constexpr, MAXC0: tl.constexpr, MAXC1: tl.constexpr,
                    OVFI0: tl.constexpr, OVFI1: tl.constexpr):
-    """Code of the nonzero finite value (-1)^sign * m * 2^(e - s), m < 2^24, rounded once (encode_value)."""
+    """Code of the nonzero finite value (-1)^sign * m * 2^(e - s), m < 2^24, rounded once (encode_value):
+    P_i = V_i / X of MX v1.0 §6.3, each mode stepping as its row of `mxemu.kernels.rounding` says."""
     neg = sign != 0
     ep = e - s
     Ep = ep + _bit_length_minus_one(m)

@@ -3,6 +3,11 @@
 Inputs arrive as signed-integer views of their float bits plus the input layout (exponent and
 mantissa bits), so every input type is rounded once from its exact value. Blocks are rows of a
 2-D array; the rows are split over threads with `prange`.
+
+An MX block is k elements sharing one scale X, element i worth X * P_i (MX v1.0 §5.2). Quantizing a
+block is MX v1.0 §6.3: X from the block's amax (`block_scale`, rules in scale.py), then each
+P_i = V_i / X rounded into the element format (`encode_lane`, rules in element.py). What the spec
+leaves open (NaN and Inf lanes, all-zero and FP32-subnormal blocks) is the policy's.
 """
 
 from __future__ import annotations
@@ -180,7 +185,8 @@ def fake_quantize_blocks(x, ebits, mbits, F, P, rbits, out, S=E8M0_SCALE):
 
 @njit(cache=True, parallel=True)
 def dequantize_blocks(codes, factors, F, out):
-    """out[b, i] = decode(codes[b, i]) * factors[b]: the exact product, stored in out's dtype (RNE)."""
+    """out[b, i] = decode(codes[b, i]) * factors[b]: the exact product X * P_i (MX v1.0 §5.2), stored in
+    out's dtype (RNE)."""
     table = np.empty(1 << F[BITS], np.float64)
     for c in range(table.shape[0]):
         table[c] = decode_value(c, F)

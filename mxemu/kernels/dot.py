@@ -1,5 +1,8 @@
 """MX dot-product kernels: exact fixed-point block sums and the float32 accumulation models."""
 
+# Dot(A, B) = X_A * X_B * sum P_A,i * P_B,i over one block pair, DotGeneral the sum of Dot over the block
+# pairs (MX v1.0 §6.1, §6.2; section numbers unverified); the precision and order of the sums are left
+# to the implementation, so each accumulation model is named.
 # An element is an integer significand times a power of two, so every product is exact in integers.
 # Operands arrive as rows of codes (A as (M, K), B transposed to (N, K)) with E8M0 scale codes per
 # block; `fix` tables give each code's value in units of the format's smallest step (an exact int64).

@@ -33,6 +33,7 @@ from mxemu.kernels.abi import (
 from mxemu.kernels.element import FINITE, ZERO, bit_length
 from mxemu.spec import ScaleFormat
 
+# E8M0 (MX v1.0 §5.4.1, Table 7): codes 0x00..0xFE are 2^-127..2^127, 0xFF is NaN; no zero, no sign.
 E8M0_BIAS = 127
 E8M0_NAN = 255
 E8M0_MAX_EXP = 127
@@ -149,6 +150,8 @@ def unclamped_exponent(m, e, E, F, P):
     exact_log2 = P[LOG2] == LOG2_EXACT
     power_of_two = m == (np.int64(1) << (bit_length(m) - 1))
     if rule == FLOOR:
+        # MX v1.0 §6.3: shared_exp = floor(log2 amax) - emax_elem, the largest power of two <= amax
+        # over the largest power of two of the element format.
         return (E if exact_log2 else float32_log2_exponent(m, e, False)) - emax
     if rule == CEIL:
         if exact_log2:
