@@ -23,8 +23,8 @@ from mxemu.destination import check_out
 from mxemu.errors import FileFormatError, InputError, MXError
 from mxemu.io import ArrayParts, read_parts, write_parts
 from mxemu.kernels import block as kb
+from mxemu.kernels.abi import format_params
 from mxemu.kernels.dispatch import to_dtype
-from mxemu.kernels.params import format_params
 from mxemu.kernels.threads import region
 from mxemu.packing import pack_mx, unpack_mx
 from mxemu.policy import Policy, get_policy

@@ -8,7 +8,7 @@ from mxemu.array import MXArray
 from mxemu.blocking import from_blocks, scale_array, to_blocks
 from mxemu.errors import InputError, PolicyError, UnknownNameError
 from mxemu.kernels import convert as kc
-from mxemu.kernels.params import format_params, policy_params
+from mxemu.kernels.abi import format_params, policy_params
 from mxemu.kernels.threads import region
 from mxemu.ops import quantize
 from mxemu.policy import Policy, get_policy

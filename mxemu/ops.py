@@ -20,8 +20,8 @@ from mxemu.destination import check_out
 from mxemu.errors import InputError, PolicyError
 from mxemu.kernels import block as kb
 from mxemu.kernels import dispatch, nvfp4
+from mxemu.kernels.abi import INPUT_LAYOUTS, INT_VIEW, format_params, policy_params
 from mxemu.kernels.dispatch import to_dtype
-from mxemu.kernels.params import INPUT_LAYOUTS, INT_VIEW, format_params, policy_params
 from mxemu.kernels.scale import E8M0_SCALE, scale_params
 from mxemu.kernels.threads import region
 from mxemu.policy import Policy, get_policy

@@ -9,7 +9,7 @@ import numpy as np
 from mxemu.array import MXArray
 from mxemu.errors import InputError
 from mxemu.kernels import dot as kd
-from mxemu.kernels.params import format_params
+from mxemu.kernels.abi import format_params
 from mxemu.products import FixedPoint, _element, _max_fixed, _model, _step_exponent
 from mxemu.spec import ElementFormat, MXFormat
 

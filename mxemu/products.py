@@ -11,7 +11,7 @@ import numpy as np
 from mxemu.array import MXArray
 from mxemu.errors import InputError, UnknownNameError
 from mxemu.kernels import dot as kd
-from mxemu.kernels.params import RDN, RNA, RNE, RTO, RTZ, RUP, format_params
+from mxemu.kernels.abi import RDN, RNA, RNE, RTO, RTZ, RUP, format_params
 from mxemu.kernels.threads import region
 from mxemu.spec import ElementFormat, MXFormat, ScaleFormat, get_format
 

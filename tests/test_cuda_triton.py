@@ -25,7 +25,7 @@ from mxemu import cuda  # noqa: E402
 from mxemu.cuda import api  # noqa: E402
 from mxemu.cuda.checks import diffcheck  # noqa: E402
 from mxemu.errors import BackendError, InputError, PolicyError  # noqa: E402
-from mxemu.kernels.params import ROUNDING, RTZ, format_params, policy_params  # noqa: E402
+from mxemu.kernels.abi import ROUNDING, RTZ, format_params, policy_params  # noqa: E402
 from mxemu.policy import CHOICES, PRESETS  # noqa: E402
 
 DEVICE = "cuda" if GPU else "cpu"

@@ -15,7 +15,7 @@ import pytest
 import mxemu as mx
 from mxemu.kernels import block as kb
 from mxemu.kernels import dispatch, fast, threads
-from mxemu.kernels.params import format_params, policy_params
+from mxemu.kernels.abi import format_params, policy_params
 
 MX_FORMATS = mx.formats(kind="mx")
 _OCP = mx.get_policy("ocp")

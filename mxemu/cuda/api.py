@@ -11,7 +11,7 @@ from mxemu import validate
 from mxemu.blocking import block_geometry, normalize_axes
 from mxemu.cuda import constants
 from mxemu.errors import BackendError, InputError, PolicyError
-from mxemu.kernels.params import (
+from mxemu.kernels.abi import (
     INPUT_LAYOUTS,
     MIN_SCALE_ENCODING,
     NONFINITE,

@@ -1,8 +1,9 @@
 """Host-side tables and constants of the Triton kernels, computed by the numba kernels' own functions.
 
 Nothing here re-derives format or scale math: every number comes from `mxemu.kernels` (format and
-policy tuples from params.py, special codes from element.py, scale codes from scale.py), so the
-Triton kernels differ from the numba ones only in the lane arithmetic of `kernels.py`.
+policy tuples from abi.py, each sign's overflow result from the rounding table of rounding.py,
+special codes from element.py, scale codes from scale.py), so the Triton kernels differ from the
+numba ones only in the lane arithmetic of `kernels.py`.
 
 * The E8M0 scale of a block is a non-decreasing step function of its amax (for every scale rule,
   log2 and descale mode), so it is stored as 256 thresholds: T[c] = the smallest float32 amax bits
@@ -18,7 +19,24 @@ import math
 
 import numpy as np
 
+from mxemu.kernels.abi import (
+    BITS,
+    EMAX,
+    EMIN,
+    IEEE_CAST,
+    IEEE_FORMATS,
+    INT_FULL,
+    INT_RANGE,
+    KIND,
+    KIND_INT,
+    MAXINT,
+    MBITS,
+    ROUNDING,
+    SPECIALS,
+    SPECIALS_NONE,
+)
 from mxemu.kernels.element import (
+    FINITE,
     INF,
     NAN,
     decode_value,
@@ -29,28 +47,14 @@ from mxemu.kernels.element import (
     unpack,
     zero_code,
 )
-from mxemu.kernels.params import (
-    BITS,
-    EMAX,
-    EMIN,
-    INT_RANGE,
-    KIND,
-    KIND_INT,
-    MAXINT,
-    MBITS,
-    OUTPUT_FORMATS,
-    SPECIALS,
-    SPECIALS_CODE,
-    policy_params,
-)
+from mxemu.kernels.rounding import overflow_to_inf
 from mxemu.kernels.scale import scale_code
-from mxemu.policy import Policy
 
-FLOAT32_FORMAT = (0, 32, 23, -126, 127, (1 << 24) - 1, SPECIALS_CODE["ieee"], 127)
 # The numba path stores float64 products into float32, bfloat16 and float16 as an IEEE cast does:
 # RNE, and Inf beyond the largest finite value (`kernels.dispatch.to_dtype`).
-OUTPUT_POLICIES = dict.fromkeys(("float32", "bfloat16", "float16"), policy_params(Policy(overflow="ieee")))
-OUTPUT_TUPLES = {"float32": FLOAT32_FORMAT, **OUTPUT_FORMATS}
+OUTPUT_DTYPES = ("float32", "bfloat16", "float16")
+OUTPUT_POLICIES = dict.fromkeys(OUTPUT_DTYPES, IEEE_CAST)
+OUTPUT_TUPLES = {name: IEEE_FORMATS[name] for name in OUTPUT_DTYPES}
 FLOAT32_FINITE_MAX = 0x7F7FFFFF
 NO_THRESHOLD = 0x7FFFFFFF
 # Decode-table classes.
@@ -88,13 +92,16 @@ def special_scales(F: tuple, P: tuple, in_ebits: int) -> tuple[int, int]:
     """(scale of an infinite amax, scale of Inf read as 2^(2^(ebits - 1))) for an input exponent width."""
     inf = int(scale_code(INF, np.int64(0), np.int64(0), np.int64(0), F, P))
     top = 1 << (in_ebits - 1)
-    return inf, int(scale_code(1, np.int64(1), np.int64(top), np.int64(top), F, P))
+    return inf, int(scale_code(FINITE, np.int64(1), np.int64(top), np.int64(top), F, P))
 
 
 def lane_constants(F: tuple, P: tuple) -> dict[str, int]:
-    """Format and policy numbers of the element encode, with the special codes by sign (0 = +, 1 = -)."""
+    """Format and policy numbers of the element encode, with the special codes by sign (0 = +, 1 = -).
+
+    OVFI0 / OVFI1 are the codes of a value beyond max normal under the policy's rounding mode: the
+    overflow result toward Inf where the rounding table says so, else max normal."""
     bits, M = F[BITS], F[MBITS]
-    kmaxn = F[MAXINT] + (1 if F[KIND] == KIND_INT and P[INT_RANGE] == 1 else 0)
+    kmaxn = F[MAXINT] + (1 if F[KIND] == KIND_INT and P[INT_RANGE] == INT_FULL else 0)
     consts = {
         "IS_INT": int(F[KIND] == KIND_INT), "BITS": bits, "M": M, "EMIN": F[EMIN], "EMAX": F[EMAX],
         "KMAX": F[MAXINT], "KMAXN": kmaxn, "SIGNBIT": -(1 << 31) if bits == 32 else 1 << (bits - 1),
@@ -103,7 +110,7 @@ def lane_constants(F: tuple, P: tuple) -> dict[str, int]:
     for s in (0, 1):
         consts[f"ZC{s}"] = int(zero_code(F, s, P))
         consts[f"MAXC{s}"] = int(max_code(F, s, P))
-        consts[f"OVFI{s}"] = int(overflow_code(F, s, P, True))
+        consts[f"OVFI{s}"] = int(overflow_code(F, s, P, overflow_to_inf(P[ROUNDING], s)))
         consts[f"NANC{s}"] = int(nonfinite_code(F, NAN, s, P))
         consts[f"INFC{s}"] = int(nonfinite_code(F, INF, s, P))
     if bits == 32:  # codes are int32 bit patterns
@@ -113,7 +120,7 @@ def lane_constants(F: tuple, P: tuple) -> dict[str, int]:
 
 def nan_scale_code(F: tuple) -> int:
     """The lane code the numba kernels write under a NaN scale (a don't-care: NaN, or 0 without NaN)."""
-    return int(nan_code(F, 0)) if F[SPECIALS] != 0 else 0
+    return int(nan_code(F, 0)) if F[SPECIALS] != SPECIALS_NONE else 0
 
 
 @functools.lru_cache(maxsize=64)

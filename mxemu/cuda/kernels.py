@@ -18,16 +18,30 @@ from __future__ import annotations
 import triton
 import triton.language as tl
 
-from mxemu.kernels import params
+from mxemu.cuda.constants import DEC_INF as _DEC_INF
+from mxemu.cuda.constants import DEC_NAN as _DEC_NAN
+from mxemu.kernels import abi
+from mxemu.kernels.scale import E8M0_NAN as E8M0_NAN_CODE
 
-# Rounding modes as constexpr globals (the only globals a compiled Triton kernel may read).
-RNE = tl.constexpr(params.RNE)
-RNA = tl.constexpr(params.RNA)
-RTZ = tl.constexpr(params.RTZ)
-RUP = tl.constexpr(params.RUP)
-RDN = tl.constexpr(params.RDN)
-RTO = tl.constexpr(params.RTO)
-STOCHASTIC = tl.constexpr(params.STOCHASTIC)
+# Policy codes as constexpr globals (the only globals a compiled Triton kernel may read).
+RNE = tl.constexpr(abi.RNE)
+RNA = tl.constexpr(abi.RNA)
+RTZ = tl.constexpr(abi.RTZ)
+RUP = tl.constexpr(abi.RUP)
+RDN = tl.constexpr(abi.RDN)
+RTO = tl.constexpr(abi.RTO)
+NAN_SCALE = tl.constexpr(abi.NAN_SCALE)
+PROPAGATE = tl.constexpr(abi.PROPAGATE)
+IGNORE_NAN = tl.constexpr(abi.IGNORE_NAN)
+INF_AS_EXPONENT = tl.constexpr(abi.INF_AS_EXPONENT)
+KEEP = tl.constexpr(abi.KEEP)
+FLUSH_BLOCK = tl.constexpr(abi.FLUSH_BLOCK)
+FLUSH = tl.constexpr(abi.FLUSH)
+MIN_SCALE_MIN_NORMAL = tl.constexpr(abi.MIN_SCALE_MIN_NORMAL)
+MIN_SCALE_ONE = tl.constexpr(abi.MIN_SCALE_ONE)
+E8M0_NAN = tl.constexpr(E8M0_NAN_CODE)
+DEC_INF = tl.constexpr(_DEC_INF)
+DEC_NAN = tl.constexpr(_DEC_NAN)
 
 @triton.jit
 def _bit_length_minus_one(m):
@@ -61,7 +75,8 @@ def _encode_finite(sign, m, e, s, rnd, IS_INT: tl.constexpr, BITS: tl.constexpr,
                    SIGNBIT: tl.constexpr, MASK: tl.constexpr, ROUNDING: tl.constexpr, SR_BITS: tl.constexpr,
                    ZC0: tl.constexpr, ZC1: tl.constexpr, MAXC0: tl.constexpr, MAXC1: tl.constexpr,
                    OVFI0: tl.constexpr, OVFI1: tl.constexpr):
-    """Code of the nonzero finite value (-1)^sign * m * 2^(e - s), m < 2^24, rounded once (encode_value)."""
+    """Code of the nonzero finite value (-1)^sign * m * 2^(e - s), m < 2^24, rounded once (encode_value):
+    P_i = V_i / X of MX v1.0 §6.3, each mode stepping as its row of `mxemu.kernels.rounding` says."""
     neg = sign != 0
     ep = e - s
     Ep = ep + _bit_length_minus_one(m)
@@ -107,16 +122,8 @@ def _encode_finite(sign, m, e, s, rnd, IS_INT: tl.constexpr, BITS: tl.constexpr,
         k = tl.where(carry, k >> 1, k)
         qe = qe + carry.to(tl.int32)
         ovf = (qe > EMAX - M) | ((qe == EMAX - M) & (k > KMAX))
-        # IEEE overflow goes to infinity for the nearest and stochastic modes and for the directed
-        # mode pointing away from zero; toward zero and to odd it stops at max normal.
-        if ROUNDING == RNE or ROUNDING == RNA or ROUNDING == STOCHASTIC:  # noqa: SIM109 (Triton has no `in`)
-            ovf_code = tl.where(neg, OVFI1, OVFI0)
-        elif ROUNDING == RUP:
-            ovf_code = tl.where(neg, MAXC1, OVFI0)
-        elif ROUNDING == RDN:
-            ovf_code = tl.where(neg, OVFI1, MAXC0)
-        else:
-            ovf_code = tl.where(neg, MAXC1, MAXC0)
+        # OVFI0 / OVFI1: the overflow code of the mode for each sign (rounding table, constants.py).
+        ovf_code = tl.where(neg, OVFI1, OVFI0)
         sbit = tl.where(neg, SIGNBIT, 0)
         normal = sbit | ((qe + M - EMIN + 1) << M) | (k - (1 << M))
         code = tl.where(k < (1 << M), sbit | k, normal)
@@ -263,7 +270,7 @@ def _block_scale(w, thr_ptr, IN_KIND: tl.constexpr, NONFINITE: tl.constexpr, SUB
     has_nan = tl.max((a > 0x7F800000).to(tl.int32), axis=1) != 0
     has_inf = tl.max((a == 0x7F800000).to(tl.int32), axis=1) != 0
     subnormal_amax = amax < 0x00800000
-    if SUBNORMAL != 0:
+    if SUBNORMAL != KEEP:
         # Both flush modes read a subnormal amax as zero (block.py `read` / `block_scale`).
         amax = tl.where(subnormal_amax, 0, amax)
     pos = tl.zeros_like(amax)
@@ -271,15 +278,15 @@ def _block_scale(w, thr_ptr, IN_KIND: tl.constexpr, NONFINITE: tl.constexpr, SUB
         cand = pos + (1 << step)
         pos = tl.where(tl.load(thr_ptr + cand) <= amax, cand, pos)
     scale = tl.where(amax == 0, ZERO_BLOCK_SCALE, pos)
-    if NONFINITE == 0:
-        scale = tl.where(has_nan | has_inf, 255, scale)
-    elif NONFINITE == 1:
-        scale = tl.where(has_nan, 255, tl.where(has_inf, SC_INF, scale))
-    elif NONFINITE == 2:
+    if NONFINITE == NAN_SCALE:
+        scale = tl.where(has_nan | has_inf, E8M0_NAN, scale)
+    elif NONFINITE == PROPAGATE:
+        scale = tl.where(has_nan, E8M0_NAN, tl.where(has_inf, SC_INF, scale))
+    elif NONFINITE == IGNORE_NAN:
         scale = tl.where(has_inf, SC_INF, scale)
-    elif NONFINITE == 4:
-        scale = tl.where(has_nan, 255, tl.where(has_inf, SC_INF_EXP, scale))
-    if SUBNORMAL == 1:
+    elif NONFINITE == INF_AS_EXPONENT:
+        scale = tl.where(has_nan, E8M0_NAN, tl.where(has_inf, SC_INF_EXP, scale))
+    if SUBNORMAL == FLUSH_BLOCK:
         flush = subnormal_amax
     else:
         flush = tl.zeros_like(subnormal_amax)
@@ -299,14 +306,14 @@ def _lane_codes(w, scale, flush, rnd, SUBNORMAL: tl.constexpr, MIN_SCALE: tl.con
     neg = sign != 0
     a = w & 0x7FFFFFFF
     zero = (a == 0) | (flush[:, None] & (a < 0x7F800000))
-    if SUBNORMAL == 2:
+    if SUBNORMAL == FLUSH:
         zero = zero | (a < 0x00800000)
     efe = tl.maximum(a >> 23, 1)
     m = a - ((efe - 1) << 23)
     # element_scale_exponent: the exponent the elements of a code-0 block are encoded at.
-    if MIN_SCALE == 1:
+    if MIN_SCALE == MIN_SCALE_MIN_NORMAL:
         s = tl.where(scale == 0, -126, scale - 127)
-    elif MIN_SCALE == 2:
+    elif MIN_SCALE == MIN_SCALE_ONE:
         s = tl.where(scale == 0, 0, scale - 127)
     else:
         s = scale - 127
@@ -315,7 +322,7 @@ def _lane_codes(w, scale, flush, rnd, SUBNORMAL: tl.constexpr, MIN_SCALE: tl.con
     code = tl.where(zero, tl.where(neg, ZC1, ZC0), code)
     code = tl.where(a == 0x7F800000, tl.where(neg, INFC1, INFC0), code)
     code = tl.where(a > 0x7F800000, tl.where(neg, NANC1, NANC0), code)
-    return tl.where((scale == 255)[:, None], NSC, code)
+    return tl.where((scale == E8M0_NAN)[:, None], NSC, code)
 
 
 @triton.jit
@@ -335,9 +342,9 @@ def _decode_scaled(code, scale, dec_ptr, O_BITS: tl.constexpr, O_M: tl.constexpr
                        O_EMAX, O_KMAX, O_KMAX, O_SIGNBIT, -1, RNE, 32, O_ZC0, O_ZC1, O_MAXC0, O_MAXC1,
                        O_OVFI0, O_OVFI1)
     v = tl.where(sig == 0, tl.where(neg, O_ZC1, O_ZC0), v)
-    v = tl.where(cls == 1, tl.where(neg, O_INF1, O_INF0), v)
-    v = tl.where(cls == 2, tl.where(neg, O_NAN1, O_NAN0), v)
-    return tl.where(sc == 255, O_NAN0, v)
+    v = tl.where(cls == DEC_INF, tl.where(neg, O_INF1, O_INF0), v)
+    v = tl.where(cls == DEC_NAN, tl.where(neg, O_NAN1, O_NAN0), v)
+    return tl.where(sc == E8M0_NAN, O_NAN0, v)
 
 
 @triton.jit

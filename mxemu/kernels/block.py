@@ -3,6 +3,11 @@
 Inputs arrive as signed-integer views of their float bits plus the input layout (exponent and
 mantissa bits), so every input type is rounded once from its exact value. Blocks are rows of a
 2-D array; the rows are split over threads with `prange`.
+
+An MX block is k elements sharing one scale X, element i worth X * P_i (MX v1.0 §5.2). Quantizing a
+block is MX v1.0 §6.3: X from the block's amax (`block_scale`, rules in scale.py), then each
+P_i = V_i / X rounded into the element format (`encode_lane`, rules in element.py). What the spec
+leaves open (NaN and Inf lanes, all-zero and FP32-subnormal blocks) is the policy's.
 """
 
 from __future__ import annotations
@@ -10,19 +15,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-from mxemu.kernels.element import (
-    FINITE,
-    INF,
-    ZERO,
-    decode_value,
-    encode_value,
-    nan_code,
-    philox,
-    pow2,
-    unpack,
-    zero_result_sign,
-)
-from mxemu.kernels.params import (
+from mxemu.kernels.abi import (
+    BITS,
     FAKE_INT_ZERO,
     FAKE_INT_ZERO_SIGNED,
     FLUSH,
@@ -35,10 +29,23 @@ from mxemu.kernels.params import (
     NONFINITE,
     PROPAGATE,
     SPECIALS,
+    SPECIALS_NONE,
     SUBNORMAL_INPUTS,
     ZERO_KEEP,
     ZERO_POSITIVE,
     ZERO_SIGN,
+)
+from mxemu.kernels.element import (
+    FINITE,
+    INF,
+    ZERO,
+    decode_value,
+    encode_value,
+    nan_code,
+    philox,
+    pow2,
+    unpack,
+    zero_result_sign,
 )
 from mxemu.kernels.scale import E8M0_SCALE, SCALE_BIAS, SCALE_NAN, element_scale_exponent, scale_code_in
 
@@ -70,7 +77,7 @@ def encode_elements(x, ebits, mbits, scale_exp, F, P, rbits, out):
 @njit(cache=True, parallel=True)
 def decode_elements(codes, F, scale_exp, out):
     """out[i] = exact value of codes[i] times 2^scale_exp[i or 0], stored in out's dtype (RNE)."""
-    table = np.empty(1 << F[1], np.float64)
+    table = np.empty(1 << F[BITS], np.float64)
     for c in range(table.shape[0]):
         table[c] = decode_value(c, F)
     per_element_scale = scale_exp.shape[0] > 1
@@ -117,7 +124,7 @@ def block_scale(x, ebits, mbits, F, P, S):
 def encode_lane(u, ebits, mbits, scale, flush, F, P, rnd, S):
     """Element code of one lane at scale code `scale` (don't-care NaN/zero codes under a NaN scale)."""
     if scale == S[SCALE_NAN]:
-        return nan_code(F, 0) if F[SPECIALS] != 0 else 0
+        return nan_code(F, 0) if F[SPECIALS] != SPECIALS_NONE else 0
     cls, sign, m, e, E = read(u, ebits, mbits, P)
     if flush and cls == FINITE:
         cls = ZERO
@@ -157,7 +164,7 @@ def quantize_blocks(x, ebits, mbits, F, P, rbits, codes, scales, S=E8M0_SCALE):
 @njit(cache=True, parallel=True)
 def fake_quantize_blocks(x, ebits, mbits, F, P, rbits, out, S=E8M0_SCALE):
     """Quantize each row of x and write the dequantized values straight into out (same bits)."""
-    table = np.empty(1 << F[1], np.float64)
+    table = np.empty(1 << F[BITS], np.float64)
     for c in range(table.shape[0]):
         table[c] = decode_value(c, F)
     stochastic = rbits.shape[0] > 0
@@ -178,8 +185,9 @@ def fake_quantize_blocks(x, ebits, mbits, F, P, rbits, out, S=E8M0_SCALE):
 
 @njit(cache=True, parallel=True)
 def dequantize_blocks(codes, factors, F, out):
-    """out[b, i] = decode(codes[b, i]) * factors[b]: the exact product, stored in out's dtype (RNE)."""
-    table = np.empty(1 << F[1], np.float64)
+    """out[b, i] = decode(codes[b, i]) * factors[b]: the exact product X * P_i (MX v1.0 §5.2), stored in
+    out's dtype (RNE)."""
+    table = np.empty(1 << F[BITS], np.float64)
     for c in range(table.shape[0]):
         table[c] = decode_value(c, F)
     for b in prange(codes.shape[0]):

@@ -5,8 +5,22 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
+from mxemu.kernels.abi import (
+    BITS,
+    EMAX,
+    EMIN,
+    KIND,
+    KIND_INT,
+    MBITS,
+    SCALE_OVERFLOW,
+    SCALE_OVERFLOW_NAN,
+    SPECIALS,
+    SPECIALS_IEEE,
+    SPECIALS_NAN_ONLY,
+    SPECIALS_NONE,
+    ZERO_BLOCK_SCALE,
+)
 from mxemu.kernels.element import FINITE, INF, NAN, ZERO, bit_length, encode_value, nan_code
-from mxemu.kernels.params import BITS, EMAX, EMIN, KIND, KIND_INT, MBITS, SCALE_OVERFLOW, SPECIALS, ZERO_BLOCK_SCALE
 from mxemu.kernels.scale import E8M0_BIAS, E8M0_MAX_EXP, E8M0_NAN
 
 _Z = np.int64(0)
@@ -28,9 +42,9 @@ def split_code(code, F):
         ef = (code >> M) & ((np.int64(1) << (bits - 1 - M)) - 1)
         mf = code & ((np.int64(1) << M) - 1)
         top = (np.int64(1) << (bits - 1 - M)) - 1
-        if F[SPECIALS] == 2 and ef == top:
+        if F[SPECIALS] == SPECIALS_IEEE and ef == top:
             return (INF if mf == 0 else NAN), sign, _Z, _Z, _Z
-        if F[SPECIALS] == 1 and ef == top and mf == (np.int64(1) << M) - 1:
+        if F[SPECIALS] == SPECIALS_NAN_ONLY and ef == top and mf == (np.int64(1) << M) - 1:
             return NAN, sign, _Z, _Z, _Z
         if ef == 0:
             m = mf
@@ -53,7 +67,7 @@ def slice_blocks(codes, scales, Fs, Fd, P, delta, out_codes, out_scales):
     and saturation, one exact rounding). A NaN scale stays NaN with don't-care codes; an all-zero
     block gets the policy's zero_block_scale.
     """
-    fill = nan_code(Fd, 0) if Fd[SPECIALS] != 0 else 0
+    fill = nan_code(Fd, 0) if Fd[SPECIALS] != SPECIALS_NONE else 0
     for b in prange(codes.shape[0]):
         # b as int64: prange's own index is unsigned in the parallel body, a second compilation of slice_block
         slice_block(codes, scales, np.int64(b), Fs, Fd, P, np.int64(delta), fill, out_codes, out_scales)
@@ -99,7 +113,7 @@ def slice_block(codes, scales, b, Fs, Fd, P, delta, fill, out_codes, out_scales)
             shift = min(shift, max(top - Fd[EMAX], _Z))
         x = s - E8M0_BIAS + shift
         if x > E8M0_MAX_EXP:
-            if P[SCALE_OVERFLOW] == 1:
+            if P[SCALE_OVERFLOW] == SCALE_OVERFLOW_NAN:
                 out_scales[b] = E8M0_NAN
                 for i in range(n):
                     out_row[i] = fill

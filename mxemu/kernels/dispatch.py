@@ -15,14 +15,11 @@ import numpy as np
 
 from mxemu.kernels import block as kb
 from mxemu.kernels import fast
+from mxemu.kernels.abi import IEEE_CAST, IEEE_FORMATS, INT_VIEW
 from mxemu.kernels.element import INF, NAN, nonfinite_code
-from mxemu.kernels.params import INT_VIEW, OUTPUT_FORMATS, policy_params
 from mxemu.kernels.scale import E8M0_SCALE
 from mxemu.kernels.threads import FAST_TASK_ELEMENTS, fast_threads, region, run_tasks
-from mxemu.policy import Policy
 
-# IEEE conversion (what a cast does): round to nearest even, beyond the largest finite value to Inf.
-_IEEE_RNE = policy_params(Policy(overflow="ieee"))
 # The output type the fast fake-quantize kernel writes for an input layout: the input's own.
 FAST_OUTPUT = {(8, 23): "float32", (8, 7): "bfloat16"}
 
@@ -112,7 +109,7 @@ def to_dtype(values64: np.ndarray, dtype: np.dtype) -> np.ndarray:
             return values64.astype(dtype, copy=False)
     out = np.empty(values64.size, np.int16)
     with region(out.size):
-        kb.round_float64(values64.reshape(-1).view(np.int64), OUTPUT_FORMATS[dtype.name], _IEEE_RNE, out)
+        kb.round_float64(values64.reshape(-1).view(np.int64), IEEE_FORMATS[dtype.name], IEEE_CAST, out)
     return out.view(dtype).reshape(values64.shape)
 
 

@@ -1,5 +1,8 @@
 """MX dot-product kernels: exact fixed-point block sums and the float32 accumulation models."""
 
+# Dot(A, B) = X_A * X_B * sum P_A,i * P_B,i over one block pair, DotGeneral the sum of Dot over the block
+# pairs (MX v1.0 §6.1, §6.2; section numbers unverified); the precision and order of the sums are left
+# to the implementation, so each accumulation model is named.
 # An element is an integer significand times a power of two, so every product is exact in integers.
 # Operands arrive as rows of codes (A as (M, K), B transposed to (N, K)) with E8M0 scale codes per
 # block; `fix` tables give each code's value in units of the format's smallest step (an exact int64).
@@ -11,16 +14,11 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
+from mxemu.kernels.abi import BITS, FLOAT32_FORMAT, IEEE_CAST
 from mxemu.kernels.convert import split_code
 from mxemu.kernels.element import FINITE, INF, NAN, bit_length, encode_value, pow2, round_up, unpack
-from mxemu.kernels.params import KIND_FLOAT, SPECIALS_CODE, policy_params
-from mxemu.policy import Policy
+from mxemu.kernels.scale import E8M0_NAN
 
-# float32 as an element format tuple, and RNE with IEEE overflow (to Inf) as a policy tuple.
-F32 = (KIND_FLOAT, 32, 23, -126, 127, (1 << 24) - 1, SPECIALS_CODE["ieee"], 127)
-# Rounding rne, overflow ieee; the other fields do not apply to finite values.
-P32 = policy_params(Policy(overflow="ieee"))
-E8M0_NAN = 255
 # Element classes in the tables: finite (zero included), +Inf, -Inf, NaN.
 C_FIN, C_PINF, C_NINF, C_NAN = 0, 1, 2, 3
 LIMBS = 24  # 32-bit limbs of the exact accumulator: 768 bits cover every scale and element exponent
@@ -34,7 +32,7 @@ POS, NEG = np.int64(0), np.int64(1)
 def element_tables(F, q):
     """Per code: (value / 2^q as int64, signed significand, exponent, class, sign bit); q = the exponent
     of the smallest step."""
-    n = 1 << F[1]
+    n = 1 << F[BITS]
     neg = np.zeros(n, np.int8)
     fix = np.zeros(n, np.int64)
     sig = np.zeros(n, np.int64)
@@ -64,7 +62,7 @@ def round_f32(sign, m, e):
     """float32 nearest (ties to even, IEEE overflow) to (-1)^sign * m * 2^e, 0 <= m < 2^63; 0 gives +0."""
     if m == 0:
         return np.float32(0.0)
-    return f32_bits(encode_value(FINITE, sign, m, e, e + bit_length(m) - 1, F32, P32, np.int64(0)))
+    return f32_bits(encode_value(FINITE, sign, m, e, e + bit_length(m) - 1, FLOAT32_FORMAT, IEEE_CAST, np.int64(0)))
 
 
 @njit(cache=True)

@@ -9,11 +9,12 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, uint32, uint64
 
-from mxemu.kernels.params import (
+from mxemu.kernels.abi import (
     BITS,
     EMAX,
     EMIN,
     IEEE,
+    INT_FULL,
     INT_RANGE,
     KIND,
     KIND_INT,
@@ -25,20 +26,17 @@ from mxemu.kernels.params import (
     NAN_SIGNED_ZERO,
     NAN_TO_NONAN,
     OVERFLOW,
-    RDN,
-    RNA,
-    RNE,
     ROUNDING,
-    RTO,
-    RTZ,
-    RUP,
     SPECIALS,
+    SPECIALS_IEEE,
+    SPECIALS_NAN_ONLY,
+    SPECIALS_NONE,
     SR_BITS,
-    STOCHASTIC,
     ZERO_FP32_QUOTIENT,
     ZERO_POSITIVE,
     ZERO_SIGN,
 )
+from mxemu.kernels.rounding import AWAY, NEAREST, ODD, OVERFLOW_TO_INF, STEP, TIE, TIE_AWAY, TOWARD_ZERO
 
 # Classes of an unpacked input value.
 ZERO, FINITE, INF, NAN = 0, 1, 2, 3
@@ -79,7 +77,7 @@ def max_code(F, sign, P):
     """Code of the largest magnitude of the given sign (integers: full or symmetric range)."""
     bits = F[BITS]
     if F[KIND] == KIND_INT:
-        k = F[MAXINT] + (1 if sign and P[INT_RANGE] == 1 else 0)
+        k = F[MAXINT] + (1 if sign and P[INT_RANGE] == INT_FULL else 0)
         return (-k if sign else k) & ((1 << bits) - 1)
     M = F[MBITS]
     top = F[MAXINT] - (1 << M)
@@ -93,7 +91,7 @@ def nan_code(F, sign):
     bits = F[BITS]
     M = F[MBITS]
     top = ((1 << (bits - 1 - M)) - 1) << M
-    if F[SPECIALS] == 1:
+    if F[SPECIALS] == SPECIALS_NAN_ONLY:
         return (sign << (bits - 1)) | top | ((1 << M) - 1)
     return (sign << (bits - 1)) | top | (1 << (M - 1))
 
@@ -126,11 +124,12 @@ def zero_code(F, sign, P):
 
 @njit(cache=True, inline="always")
 def overflow_code(F, sign, P, toward_inf):
-    """Result of a value beyond max normal: saturate, or IEEE overflow (Inf, else NaN, else saturate)."""
+    """Result of a value beyond max normal: saturate (MX v1.0 §6.3: clamped to max normal, sign kept), or
+    IEEE overflow (IEEE 754-2019 §7.4: Inf, else NaN, else saturate) where the rounding goes toward Inf."""
     if P[OVERFLOW] == IEEE and toward_inf and F[KIND] != KIND_INT:
-        if F[SPECIALS] == 2:
+        if F[SPECIALS] == SPECIALS_IEEE:
             return (sign << (F[BITS] - 1)) | (((1 << (F[BITS] - 1 - F[MBITS])) - 1) << F[MBITS])
-        if F[SPECIALS] == 1:
+        if F[SPECIALS] == SPECIALS_NAN_ONLY:
             return result_nan_code(F, sign, P)
     return max_code(F, sign, P)
 
@@ -140,7 +139,7 @@ def nonfinite_code(F, cls, sign, P):
     """Code of a NaN or Inf input (policy fields nan_to_nonan and overflow)."""
     if cls == INF:
         return overflow_code(F, sign, P, True)
-    if F[SPECIALS] != 0:
+    if F[SPECIALS] != SPECIALS_NONE:
         return result_nan_code(F, sign, P)
     # nan_to_nonan names the zero's sign itself, so zero_sign (about results that round to zero)
     # does not apply; integer formats have one zero.
@@ -167,17 +166,15 @@ def round_up(rounding, sign, k, shift, m, rnd, sr_bits):
         half_cmp = -1 if rem < half else (0 if rem == half else 1)
     if rem == 0:
         return False
-    if rounding == RNE:
-        return half_cmp > 0 or (half_cmp == 0 and (k & 1) == 1)
-    if rounding == RNA:
-        return half_cmp >= 0
-    if rounding == RTZ:
+    step = STEP[rounding, sign]  # the rounding table (rounding.py): one row per mode
+    if step == NEAREST:
+        # A tie goes away from zero, or to the even neighbour: up when k is odd.
+        return half_cmp > 0 or (half_cmp == 0 and (TIE[rounding] == TIE_AWAY or (k & 1) == 1))
+    if step == TOWARD_ZERO:
         return False
-    if rounding == RUP:
-        return sign == 0
-    if rounding == RDN:
-        return sign == 1
-    if rounding == RTO:
+    if step == AWAY:
+        return True
+    if step == ODD:
         return (k & 1) == 0
     # Stochastic: the top sr_bits of the discarded fraction plus the random integer carry out.
     if shift >= sr_bits:
@@ -190,7 +187,14 @@ def round_up(rounding, sign, k, shift, m, rnd, sr_bits):
 
 @njit(cache=True, inline="always")
 def encode_value(cls, sign, m, e, E, F, P, rnd):
-    """Code of the value (class, sign, m * 2^e) with E = floor(log2 |v|), rounded once by the policy."""
+    """Code of the value (class, sign, m * 2^e) with E = floor(log2 |v|), rounded once by the policy.
+
+    This is the element quantization P_i = V_i / X of MX v1.0 §6.3 (the caller has applied the scale
+    to e and E), into the element encodings of §5.3 (FP6 §5.3.2, FP4 §5.3.3 Table 5; FP8 §5.3.1 and
+    INT8 §5.3.4, numbers unverified against the spec text): round to the quantum of v's binade (the
+    subnormal quantum below emin, the fixed quantum 2^-fraction_bits for integers) by the rounding
+    table, then saturate or overflow beyond max normal.
+    """
     if cls == ZERO:
         # sign(x / X) * round(|x / X|) with sign(-0) = 0 makes every zero input +0 (zero_sign fp32_quotient).
         return zero_code(F, 0 if P[ZERO_SIGN] == ZERO_FP32_QUOTIENT else sign, P)
@@ -199,7 +203,7 @@ def encode_value(cls, sign, m, e, E, F, P, rnd):
     M = F[MBITS]
     if F[KIND] == KIND_INT:
         qe = F[EMIN]
-        kmax = F[MAXINT] + (1 if sign and P[INT_RANGE] == 1 else 0)
+        kmax = F[MAXINT] + (1 if sign and P[INT_RANGE] == INT_FULL else 0)
         if E - qe >= F[BITS]:
             return max_code(F, sign, P)
     else:
@@ -223,11 +227,7 @@ def encode_value(cls, sign, m, e, E, F, P, rnd):
         k >>= 1
         qe += 1
     if qe > F[EMAX] - M or (qe == F[EMAX] - M and k > kmax):
-        # IEEE overflow goes to infinity for the nearest and stochastic modes, and for the directed
-        # mode pointing away from zero; toward zero (and to odd) it stops at max normal.
-        toward_inf = (rounding in (RNE, RNA, STOCHASTIC)
-                      or (rounding == RUP and sign == 0) or (rounding == RDN and sign == 1))
-        return overflow_code(F, sign, P, toward_inf)
+        return overflow_code(F, sign, P, OVERFLOW_TO_INF[rounding, sign])
     if k == 0:
         return zero_code(F, zero_result_sign(sign, m, E, P), P)
     if k < (np.int64(1) << M):
@@ -249,9 +249,9 @@ def decode_value(code, F):
     ef = (code >> M) & ((1 << (bits - 1 - M)) - 1)
     mf = code & ((1 << M) - 1)
     top = (1 << (bits - 1 - M)) - 1
-    if F[SPECIALS] == 2 and ef == top:
+    if F[SPECIALS] == SPECIALS_IEEE and ef == top:
         v = np.inf if mf == 0 else np.nan
-    elif F[SPECIALS] == 1 and ef == top and mf == (1 << M) - 1:
+    elif F[SPECIALS] == SPECIALS_NAN_ONLY and ef == top and mf == (1 << M) - 1:
         v = np.nan
     elif ef == 0:
         v = np.float64(mf) * 2.0 ** (F[EMIN] - M)

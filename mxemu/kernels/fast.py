@@ -41,8 +41,7 @@ import numpy as np
 from numba import njit, types
 from numba.extending import overload
 
-from mxemu.kernels.element import decode_value, max_code, overflow_code, unpack
-from mxemu.kernels.params import (
+from mxemu.kernels.abi import (
     BITS,
     EMAX,
     EMIN,
@@ -56,17 +55,13 @@ from mxemu.kernels.params import (
     MBITS,
     NAN_CANONICAL,
     NAN_CODE,
-    RDN,
-    RNA,
-    RNE,
     ROUNDING,
-    RTO,
-    RTZ,
-    RUP,
     SUBNORMAL_INPUTS,
     ZERO_FP32_QUOTIENT,
     ZERO_SIGN,
 )
+from mxemu.kernels.element import decode_value, max_code, overflow_code, unpack
+from mxemu.kernels.rounding import AWAY, NEAREST, ODD, RANDOM, ROUNDING_TABLE, TIE_EVEN, Rounding
 from mxemu.kernels.scale import E8M0_NAN, element_scale_exponent, scale_code
 
 # Input layouts (exponent bits, mantissa bits) the fast kernels take, with their integer view dtype.
@@ -74,16 +69,26 @@ LAYOUTS = {(8, 23): np.dtype(np.int32), (8, 7): np.dtype(np.int16)}
 # How each rounding mode rounds k = m * 2^-shift, as the terms of one branch-free formula:
 #   k = ((m + bias) >> shift) | (jam & (rem != 0)),   rem = m mod 2^shift, half = 2^(shift - 1),
 #   bias = (half & halfmask) - r1 + (lsb & lsbmask) + (2^shift - 1 if sign == away_sign else 0),
-# which is element.round_up's rule per mode: rne half - 1 + lsb, rna half, rtz 0, rup / rdn all
-# ones for the positive / negative lanes, rto the sticky bit ORed into the lsb ("jamming").
-# Each row: (halfmask, r1, lsbmask, away_sign, jam); away_sign 2 matches no lane.
-ROUNDING_TERMS = {RNE: (-1, 1, 1, 2, 0), RNA: (-1, 0, 0, 2, 0), RTZ: (0, 0, 0, 2, 0),
-                  RUP: (0, 0, 0, 0, 0), RDN: (0, 0, 0, 1, 0), RTO: (0, 0, 0, 2, 1)}
+# SoftFloat's rounding increment read off the rounding table: nearest half (ties to even: half - 1
+# + lsb), toward zero 0, away from zero all ones for the lanes of that sign, to odd 0 with the
+# sticky bit ORed into the lsb ("jamming"). Each row: (halfmask, r1, lsbmask, away_sign, jam);
+# away_sign 2 matches no lane.
+
+
+def _lane_terms(row: Rounding) -> tuple[int, int, int, int, int] | None:
+    """The formula's terms for a row of the rounding table; None for a mode it cannot express (random
+    steps, steps away from zero for both signs, nearest or odd for one sign only)."""
+    away = [sign for sign in (0, 1) if row.step[sign] == AWAY]
+    if RANDOM in row.step or len(away) > 1 or ({NEAREST, ODD} & set(row.step) and row.step[0] != row.step[1]):
+        return None
+    even = int(row.tie == TIE_EVEN)
+    return (-1 if row.step[0] == NEAREST else 0, even, even, away[0] if away else 2, int(row.step[0] == ODD))
+
+
+ROUNDING_TERMS = {mode: terms for mode, row in ROUNDING_TABLE.items() if (terms := _lane_terms(row)) is not None}
 ROUNDINGS = tuple(ROUNDING_TERMS)
-# Beyond max normal, the modes whose rounding points away from zero for a lane of this sign reach
-# IEEE infinity; the others stop at max normal (element.encode_value's overflow rule).
-TOWARD_INF = {RNE: (True, True), RNA: (True, True), RTZ: (False, False),
-              RUP: (True, False), RDN: (False, True), RTO: (False, False)}
+# Beyond max normal, per lane sign: IEEE infinity or max normal (the table's overflow column).
+TOWARD_INF = {mode: ROUNDING_TABLE[mode].overflow_to_inf for mode in ROUNDINGS}
 
 # Slots of the lane-parameter tuple G (loop-invariant integers; see `lane_params`).
 (G_INT, G_IN16, G_EMIN, G_BITS, G_HALFMASK, G_R1, G_LSBMASK, G_AWAY, G_JAM,  # every format

@@ -23,8 +23,8 @@ import math
 import numpy as np
 from numba import njit, prange
 
+from mxemu.kernels.abi import EMIN, IGNORE_NAN, NAN_SCALE, NONFINITE, PROPAGATE, SPECIALS, SPECIALS_NONE
 from mxemu.kernels.element import decode_value, encode_value, nan_code, pow2, unpack
-from mxemu.kernels.params import EMIN, IGNORE_NAN, NAN_SCALE, NONFINITE, PROPAGATE, SPECIALS
 from mxemu.kernels.scale import max_normal
 
 
@@ -41,7 +41,7 @@ def quantize_nvfp4_blocks(x, tensor_scale, has_tensor_scale, F_elem, F_scale, P,
     scale_min = np.float32(pow2(F_scale[EMIN]))
     scale_max = np.float32(max_normal(F_scale))
     scale_nan = nan_code(F_scale, 0)
-    nan_fill = nan_code(F_elem, 0) if F_elem[SPECIALS] != 0 else 0
+    nan_fill = nan_code(F_elem, 0) if F_elem[SPECIALS] != SPECIALS_NONE else 0
     rule = P[NONFINITE]
     for b in prange(x.shape[0]):
         row = x[b]

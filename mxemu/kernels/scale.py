@@ -7,8 +7,7 @@ import math
 import numpy as np
 from numba import njit
 
-from mxemu.kernels.element import FINITE, bit_length
-from mxemu.kernels.params import (
+from mxemu.kernels.abi import (
     BITS,
     CEIL,
     DESCALE,
@@ -20,17 +19,21 @@ from mxemu.kernels.params import (
     KIND,
     KIND_INT,
     LOG2,
+    LOG2_EXACT,
     MAXINT,
     MBITS,
     MIN_SCALE_ENCODING,
     MIN_SCALE_MIN_NORMAL,
     MIN_SCALE_ONE,
     SCALE_OVERFLOW,
+    SCALE_OVERFLOW_NAN,
     SCALE_RULE,
     ZERO_BLOCK_SCALE,
 )
+from mxemu.kernels.element import FINITE, ZERO, bit_length
 from mxemu.spec import ScaleFormat
 
+# E8M0 (MX v1.0 §5.4.1, Table 7): codes 0x00..0xFE are 2^-127..2^127, 0xFF is NaN; no zero, no sign.
 E8M0_BIAS = 127
 E8M0_NAN = 255
 E8M0_MAX_EXP = 127
@@ -88,7 +91,7 @@ def rceil_fp32_exponent(m, e, F, P):
         return np.int64(BELOW_ANY_SCALE)
     if math.isinf(d):
         return np.int64(ABOVE_ANY_SCALE)
-    if P[LOG2] != 0:
+    if P[LOG2] != LOG2_EXACT:
         return np.int64(math.ceil(np.float32(math.log2(np.float64(d)))))
     frac, exp = math.frexp(np.float64(d))
     return np.int64(exp - 1 if frac == 0.5 else exp)
@@ -122,7 +125,7 @@ def scale_code_in(amax_cls, m, e, E, F, P, S):
 
     amax_cls is ZERO, FINITE or INF (an infinite amax, when the non-finite policy lets Inf through).
     """
-    if amax_cls == 0:
+    if amax_cls == ZERO:
         return P[ZERO_BLOCK_SCALE]
     min_exp = -S[SCALE_BIAS]
     max_exp = S[SCALE_NAN] - 1 - S[SCALE_BIAS]
@@ -133,7 +136,7 @@ def scale_code_in(amax_cls, m, e, E, F, P, S):
     if x < min_exp:
         x = np.int64(min_exp)
     if x > max_exp:
-        if P[SCALE_OVERFLOW] == 1:
+        if P[SCALE_OVERFLOW] == SCALE_OVERFLOW_NAN:
             return S[SCALE_NAN]
         x = np.int64(max_exp)
     return x + S[SCALE_BIAS]
@@ -144,9 +147,11 @@ def unclamped_exponent(m, e, E, F, P):
     """The scale exponent the policy's scale rule gives a finite amax m * 2^e > 0 before clamping."""
     emax = F[EMAX]
     rule = P[SCALE_RULE]
-    exact_log2 = P[LOG2] == 0
+    exact_log2 = P[LOG2] == LOG2_EXACT
     power_of_two = m == (np.int64(1) << (bit_length(m) - 1))
     if rule == FLOOR:
+        # MX v1.0 §6.3: shared_exp = floor(log2 amax) - emax_elem, the largest power of two <= amax
+        # over the largest power of two of the element format.
         return (E if exact_log2 else float32_log2_exponent(m, e, False)) - emax
     if rule == CEIL:
         if exact_log2:

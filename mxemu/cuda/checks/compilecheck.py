@@ -20,7 +20,7 @@ from triton.compiler import ASTSource
 import mxemu as mx
 from mxemu.cuda import api, constants, kernels
 from mxemu.cuda.checks import selfcheck
-from mxemu.kernels.params import (
+from mxemu.kernels.abi import (
     MIN_SCALE_ENCODING,
     NONFINITE,
     ROUNDING,

@@ -229,8 +229,8 @@ def float_fields(models: dict[str, str] | None) -> tuple[str, ...]:
 def _block_sums(mx: MXFormat, mb: MXFormat, a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """(n, 2 * DOT_SUM_LANES) uint32: each block's exact Σ P_A,i * P_B,i in units of the product LSB (0 for a
     block holding a NaN or Inf element), from the kernels' fixed-point element tables, as 32-bit lanes."""
+    from mxemu.kernels.abi import format_params
     from mxemu.kernels.dot import C_FIN, element_tables
-    from mxemu.kernels.params import format_params
 
     fa, _, _, ka, _ = element_tables(format_params(mx.element), DOT_SUM_LSB[mx.name])
     fb, _, _, kb, _ = element_tables(format_params(mb.element), DOT_SUM_LSB[mb.name])
