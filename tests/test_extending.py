@@ -133,14 +133,6 @@ def test_a_golden_set_of_the_registered_format_is_written_oracle_gated_and_verif
     assert verify(tmp_path / "set") == []
 
 
-# The modules the architecture page names that replace older ones: until a tree has the new module, the one it
-# replaces holds the place.
-REPLACES = {
-    "mxemu/kernels/abi.py": "mxemu/kernels/params.py",
-    "mxemu/kernels/rounding.py": "mxemu/kernels/element.py",
-    "mxemu/oracle/": "mxemu/oracle.py",
-    "mxemu/blocking.py": "mxemu/array.py",
-}
 PLACE = re.compile(r"^- `(?P<path>[^`]+)`(?: `(?P<name>\w+)`)?", re.MULTILINE)
 
 
@@ -157,9 +149,6 @@ def test_every_place_the_architecture_page_lists_exists_and_holds_the_name_it_gi
     assert len(listed) >= 2
     for path, name in listed:
         where = ROOT / path
-        if not where.exists() and path in REPLACES:
-            where = ROOT / REPLACES[path]
-            name = None  # the name is the new module's
         assert where.exists(), path
         if name is not None:
             assert re.search(rf"^(def |class )?{name}\b", where.read_text(encoding="utf-8"), re.MULTILINE), (path, name)
