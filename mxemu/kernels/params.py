@@ -15,14 +15,16 @@ SPECIALS_CODE = {"none": 0, "nan_only": 1, "ieee": 2}
 # Policy tuple slots, in the order of `POLICY_SLOTS`.
 POLICY_SLOTS = ("rounding", "overflow", "scale_rule", "log2", "scale_overflow", "zero_block_scale",
                 "nonfinite", "nan_to_nonan", "int_range", "subnormal_inputs", "zero_sign", "sr_bits",
-                "descale", "min_scale_encoding", "nan_code", "fake_int_zero")
+                "descale", "min_scale_encoding", "nan_code", "fake_int_zero", "int_emax", "scale_value")
 (ROUNDING, OVERFLOW, SCALE_RULE, LOG2, SCALE_OVERFLOW, ZERO_BLOCK_SCALE, NONFINITE, NAN_TO_NONAN,
  INT_RANGE, SUBNORMAL_INPUTS, ZERO_SIGN, SR_BITS, DESCALE, MIN_SCALE_ENCODING, NAN_CODE,
- FAKE_INT_ZERO) = range(len(POLICY_SLOTS))
+ FAKE_INT_ZERO, INT_EMAX, SCALE_VALUE) = range(len(POLICY_SLOTS))
 ZERO_KEEP, ZERO_POSITIVE, ZERO_FP32_QUOTIENT = range(3)
-FAKE_INT_ZERO_POSITIVE, FAKE_INT_ZERO_SIGNED = range(2)
+FAKE_INT_ZERO_POSITIVE, FAKE_INT_ZERO_SIGNED, FAKE_INT_ZERO_SIGNED_QUOTIENT = range(3)
 DESCALE_EXACT, DESCALE_FP32_DIV, DESCALE_FP32_RECIP = range(3)
 MIN_SCALE_EXACT, MIN_SCALE_MIN_NORMAL, MIN_SCALE_ONE = range(3)
+INT_EMAX_ZERO, INT_EMAX_ONE = range(2)
+SCALE_VALUE_E8M0, SCALE_VALUE_FP32_POW2, SCALE_VALUE_FP32_MIN_VAL = range(3)
 
 RNE, RNA, RTZ, RUP, RDN, RTO, STOCHASTIC = range(7)
 SATURATE, IEEE = range(2)
@@ -33,6 +35,7 @@ NAN_CANONICAL, NAN_ALL_ONES = range(2)
 KEEP, FLUSH_BLOCK, FLUSH = range(3)
 
 assert CHOICES["rounding"] == ("rne", "rna", "rtz", "rup", "rdn", "rto", "stochastic")
+assert CHOICES["scale_value"] == ("e8m0", "fp32_pow2", "fp32_min_val")
 assert CHOICES["nonfinite"] == ("nan_scale", "propagate", "ignore_nan", "finite_amax", "inf_as_exponent")
 
 
