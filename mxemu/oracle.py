@@ -704,7 +704,9 @@ def _scale_code_of(
         amax = _pow2(1 << (input_exponent_bits - 1))
     if amax == 0:
         return policy.zero_block_scale
-    exponent = _ABOVE_ANY_SCALE if amax == math.inf else _shared_exponent(amax, elem, policy)
+    exponent = _ABOVE_ANY_SCALE if amax == math.inf else _shared_exponent(amax, elem, policy) - _int_emax(elem, policy)
+    if policy.scale_value != "e8m0" and _fp32_scale(values, input_exponent_bits, elem, policy) is None:
+        return scale.nan_code
     if exponent < scale.min_exponent:
         exponent = scale.min_exponent
     if exponent > scale.max_exponent:
@@ -712,6 +714,89 @@ def _scale_code_of(
             return scale.nan_code
         exponent = scale.max_exponent
     return exponent + scale.bias
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Peers' scale arithmetic (int_emax, scale_value): Brevitas's and AMD Quark's fake-quantizers, in float32
+# ----------------------------------------------------------------------------------------------------------
+
+_FP32_EPS = _pow2(-23)  # torch.finfo(torch.float32).eps, Quark's stand-in for a scale that underflowed to 0
+_BREVITAS_MIN_VAL = Fraction(float(np.float32(1e-10)))  # scaling_min_val, as the float32 torch.clamp uses
+
+
+def _int_emax(elem: ElementFormat, policy: Policy) -> int:
+    """1 where integer elements take emax 1 (Brevitas divides 2^floor(log2 amax) by 2^(b-1)), else 0."""
+    return 1 if elem.is_int and policy.int_emax == "one" else 0
+
+
+def _fp32_scale(values: list[float], input_exponent_bits: int, elem: ElementFormat,
+                policy: Policy) -> Fraction | None:
+    """The block's float32 scale under scale_value fp32_pow2 or fp32_min_val; None where it is NaN or Inf
+    (every lane of the peer's result is then NaN: x / Inf, 0 * Inf)."""
+    rule = policy.nonfinite
+    has_nan = any(math.isnan(v) for v in values)
+    has_inf = any(math.isinf(v) for v in values)
+    if has_nan and rule in ("nan_scale", "propagate", "inf_as_exponent"):
+        return None
+    if has_inf and rule in ("nan_scale", "propagate", "ignore_nan"):
+        return None  # nan_scale: NaN; the others: amax = Inf, log2 = Inf, a scale of Inf
+    amax = max((abs(Fraction(v)) for v in values if math.isfinite(v)), default=Fraction(0))
+    if has_inf and rule == "inf_as_exponent":
+        amax = _pow2(1 << (input_exponent_bits - 1))
+    emax = elem.emax + _int_emax(elem, policy)
+    x = _shared_exponent(amax, elem, policy) - _int_emax(elem, policy) if amax > 0 else None
+    if policy.scale_value == "fp32_pow2":
+        # torch.pow(2, x) in float32: Inf above 2^127, 0 below 2^-149 (then eps), subnormal in between.
+        if x is not None and x > 127:
+            return None
+        return _FP32_EPS if x is None or x < -149 else _pow2(x)
+    # max(2^floor(log2 max(amax, m)), m) / 2^emax: the power of two is a float32 before the division.
+    if x is not None and x + emax > 127:
+        return None
+    if x is None or x + emax < -126 or _pow2(x + emax) < _BREVITAS_MIN_VAL:  # 2^-126 < m: a short cut
+        return _BREVITAS_MIN_VAL / _pow2(emax)
+    return _pow2(x)
+
+
+def _fp32_scale_fake_quantize(values: list[float], input_exponent_bits: int, elem: ElementFormat,
+                              policy: Policy) -> np.ndarray:
+    """Fake-quantized values of one block under a float32 scale_value rule: each input, read as a float32,
+    divided in float32 by the unit (the scale; for integers fl32(scale * 2^emin), the peers' scale / 2^f),
+    encoded as that many units, and multiplied back in float32."""
+    s = _fp32_scale(values, input_exponent_bits, elem, policy)
+    if s is None:
+        return np.full(len(values), np.nan)
+    emin = elem.emin if elem.is_int else 0
+    unit = Fraction(float(nearest_float32(s * _pow2(emin))))
+    out = []
+    for v in values:
+        with np.errstate(over="ignore"):
+            v32 = float(np.float32(v))  # RNE; float64 beyond the float32 range becomes Inf
+        if math.isfinite(v32) and v32 != 0:
+            q = float(nearest_float32(Fraction(v32) / unit)) * (1 if v32 > 0 else -1)
+            if q == 0:
+                q = math.copysign(0.0, v32)
+        else:
+            q = v32  # +-0, +-Inf and NaN keep their kind through the division
+        code = encode_value(q, elem, -emin, policy)
+        element = decode_value(code, elem)
+        if isinstance(element, float) and not math.isfinite(element):
+            out.append(element)
+        elif element == 0:
+            negative = elem.is_int and math.copysign(1.0, q) < 0 and not math.isnan(q) and _int_zero_negative(q, policy)
+            out.append(-0.0 if negative or (not elem.is_int and code & _sign_bit(elem)) else 0.0)
+        else:
+            out.append(float(nearest_float32(Fraction(element) / _pow2(emin) * unit)))
+    return np.array(out, dtype=np.float64)
+
+
+def _int_zero_negative(q: float, policy: Policy) -> bool:
+    """Whether an integer zero from the negative float32 quotient q reads as -0 (fake_int_zero, zero_sign)."""
+    if policy.fake_int_zero == "positive" or policy.zero_sign == "positive":
+        return False
+    if policy.fake_int_zero == "signed_quotient" or policy.zero_sign == "fp32_quotient":
+        return q != 0
+    return True
 
 
 def quantize_block(
@@ -781,6 +866,9 @@ def fake_quantize_block(x: np.ndarray | Iterable[float], mxfmt: str | MXFormat,
     negative and nonzero (or -0 itself under zero_sign = "keep"), as sign(x) * round(|x|) computes it."""
     mxfmt, _ = _mx(mxfmt)
     policy = get_policy(policy)
+    if policy.scale_value != "e8m0":
+        raw, input_exponent_bits = _block_values(x)
+        return _fp32_scale_fake_quantize(_flushed_block(raw, policy), input_exponent_bits, mxfmt.element, policy)
     code, codes = quantize_block(x, mxfmt, policy)
     values = dequantize_block(code, codes, mxfmt)
     if not (mxfmt.element.is_int and policy.fake_int_zero == "signed"):
@@ -791,7 +879,13 @@ def fake_quantize_block(x: np.ndarray | Iterable[float], mxfmt: str | MXFormat,
     raw, _ = _block_values(x)
     for i, v in enumerate(_flushed_block(raw, policy)):
         negative = math.copysign(1.0, v) < 0 and not math.isnan(v)
-        if values[i] == 0 and negative and not math.isinf(v) and (
+        if policy.fake_int_zero == "signed_quotient":
+            # -0 where the float32 quotient by the integer quantum is negative and nonzero.
+            quantum = _pow2(exponent + mxfmt.element.emin)
+            if values[i] == 0 and negative and math.isfinite(v) and v != 0 and policy.zero_sign != "positive" \
+                    and nearest_float32(abs(Fraction(v)) / quantum) != 0:
+                values[i] = -0.0
+        elif values[i] == 0 and negative and not math.isinf(v) and (
                 (v != 0 and _keeps_sign(abs(Fraction(v)), exponent, policy))
                 or (v == 0 and policy.zero_sign == "keep")):
             values[i] = -0.0

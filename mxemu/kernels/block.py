@@ -218,7 +218,7 @@ def quotient_int_zero_is_negative(qcls, P):
     q's sign under fake_int_zero signed (zero_sign keep; +0 for q = -0 under fp32_quotient), and -0 only for a
     nonzero q under signed_quotient."""
     rule, zero_sign = P[FAKE_INT_ZERO], P[ZERO_SIGN]
-    if rule == FAKE_INT_ZERO_POSITIVE or zero_sign == ZERO_POSITIVE:
+    if rule == FAKE_INT_ZERO_POSITIVE or zero_sign == ZERO_POSITIVE or qcls == NAN:
         return False
     if rule == FAKE_INT_ZERO_SIGNED_QUOTIENT or zero_sign == ZERO_FP32_QUOTIENT:
         return qcls != ZERO
