@@ -772,8 +772,10 @@ def _fp32_scale_fake_quantize(values: list[float], input_exponent_bits: int, ele
     for v in values:
         with np.errstate(over="ignore"):
             v32 = float(np.float32(v))  # RNE; float64 beyond the float32 range becomes Inf
-        if math.isfinite(v32) and v32 != 0:
-            q = float(nearest_float32(Fraction(v32) / unit)) * (1 if v32 > 0 else -1)
+        if unit == 0:  # an integer quantum below the float32 range (Quark: scale / 2^f underflows)
+            q = math.copysign(math.inf, v32) if v32 != 0 and not math.isnan(v32) else math.nan
+        elif math.isfinite(v32) and v32 != 0:
+            q = float(nearest_float32(Fraction(v32) / unit))
             if q == 0:
                 q = math.copysign(0.0, v32)
         else:
@@ -781,7 +783,9 @@ def _fp32_scale_fake_quantize(values: list[float], input_exponent_bits: int, ele
         code = encode_value(q, elem, -emin, policy)
         element = decode_value(code, elem)
         if isinstance(element, float) and not math.isfinite(element):
-            out.append(element)
+            out.append(element * (1 if unit else math.nan))
+        elif unit == 0 and element != 0:
+            out.append(math.copysign(0.0, element))
         elif element == 0:
             negative = elem.is_int and math.copysign(1.0, q) < 0 and not math.isnan(q) and _int_zero_negative(q, policy)
             out.append(-0.0 if negative or (not elem.is_int and code & _sign_bit(elem)) else 0.0)
@@ -871,7 +875,7 @@ def fake_quantize_block(x: np.ndarray | Iterable[float], mxfmt: str | MXFormat,
         return _fp32_scale_fake_quantize(_flushed_block(raw, policy), input_exponent_bits, mxfmt.element, policy)
     code, codes = quantize_block(x, mxfmt, policy)
     values = dequantize_block(code, codes, mxfmt)
-    if not (mxfmt.element.is_int and policy.fake_int_zero == "signed"):
+    if not mxfmt.element.is_int or policy.fake_int_zero == "positive":
         return values
     exponent = code - mxfmt.scale.bias
     if code == 0 and policy.min_scale_encoding != "exact":
