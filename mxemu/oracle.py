@@ -867,7 +867,9 @@ def fake_quantize_block(x: np.ndarray | Iterable[float], mxfmt: str | MXFormat,
                         policy: Policy | str | None = None) -> np.ndarray:
     """Exact float64 fake-quantized values of one block (non-stochastic policies): the dequantized codes,
     except that under fake_int_zero = "signed" an integer lane that is zero is -0 when its input was
-    negative and nonzero (or -0 itself under zero_sign = "keep"), as sign(x) * round(|x|) computes it."""
+    negative and nonzero (or -0 itself under zero_sign = "keep"), as sign(x) * round(|x|) computes it, and
+    under "signed_quotient" when its float32 quotient by the integer quantum is negative and nonzero. Under
+    a float32 scale_value the values are the peers' float32 arithmetic (`_fp32_scale_fake_quantize`)."""
     mxfmt, _ = _mx(mxfmt)
     policy = get_policy(policy)
     if policy.scale_value != "e8m0":
