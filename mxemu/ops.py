@@ -206,7 +206,7 @@ def _check_block_input(x: object, fmt: object, axis: object, policy: object
 # Policy fields the two-level recipe fixes (kernels/nvfp4.py): its scale is rounded from a float32 quotient,
 # and its elements are clamped before they are encoded.
 _TWO_LEVEL_FIXED = ("scale_rule", "log2", "descale", "min_scale_encoding", "scale_overflow", "zero_block_scale",
-                    "subnormal_inputs", "overflow", "int_range")
+                    "subnormal_inputs", "overflow", "int_range", "int_emax", "scale_value")
 
 
 def _check_two_level_policy(f: MXFormat, pol: Policy) -> None:

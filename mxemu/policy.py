@@ -57,8 +57,24 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "zero_sign": ("keep", "positive", "fp32_quotient"),
     # An integer element that is zero, in fake-quantized values: +0 (the one integer zero), or a
     # zero with the sign zero_sign gives a float result (microxcaling's sign(x) * round(|x|) gives
-    # -0 for a negative input that rounds to zero).
-    "fake_int_zero": ("positive", "signed"),
+    # -0 for a negative input that rounds to zero), or -0 only where the float32 quotient of x by the
+    # integer quantum is negative and nonzero (Brevitas's round(x / s + 0.0): adding the zero point 0.0
+    # turns a -0 quotient into +0).
+    "fake_int_zero": ("positive", "signed", "signed_quotient"),
+    # The element emax the scale rule takes for integer elements: 0 (MX §6.3: the largest MXINT value
+    # (2^(b-1) - 1) / 2^(b-2) lies in [1, 2)), or 1 (Brevitas: scale 2^floor(log2 amax) / 2^(b-1), so every
+    # scale exponent is one lower and the integer grid tops out at 2^floor(log2 amax)).
+    "int_emax": ("zero", "one"),
+    # The value of the block scale in fake-quantization: the E8M0 value 2^x with x clamped to the scale's
+    # range (MX §6.3); or float32 arithmetic as peers' fake-quantizers do it: 2^x as torch.pow gives it in
+    # float32, unclamped (a float32 subnormal below 2^-126), float32 eps 2^-23 where it underflows to zero
+    # and Inf (a NaN block) above 2^127 (AMD Quark, floor and ceil modes); or max(2^floor(log2 max(amax, m)),
+    # m) / 2^emax with m = fl32(1e-10), a power of two formed in float32 before the division (Inf above
+    # 2^127: a NaN block), so blocks with amax < 2^-33 get the scale m / 2^emax, no power of two (Brevitas).
+    # Under the float32 values the input is read as float32, each element is encoded from the float32
+    # quotient x / scale and its fake-quantized value is the float32 product; `quantize` stores the E8M0
+    # code of the clamped exponent, as under e8m0.
+    "scale_value": ("e8m0", "fp32_pow2", "fp32_min_val"),
 }
 INT_FIELDS: dict[str, tuple[int, int]] = {
     # E8M0 code given to the scale of an all-zero block.
@@ -92,6 +108,8 @@ class Policy:
     zero_sign: str = "keep"
     sr_bits: int = 32
     fake_int_zero: str = "positive"
+    int_emax: str = "zero"
+    scale_value: str = "e8m0"
     name: str = dataclasses.field(default="custom", compare=False)
 
     def __post_init__(self) -> None:
@@ -133,7 +151,7 @@ class Policy:
 FIELDS: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(Policy) if f.name != "name")
 # Fields added after the first file and manifest formats: a file or golden set written before them omits
 # them, and `Policy.from_dict` gives them their default, the behaviour it was written with.
-LATER_FIELDS: tuple[str, ...] = ("nan_code", "fake_int_zero")
+LATER_FIELDS: tuple[str, ...] = ("nan_code", "fake_int_zero", "int_emax", "scale_value")
 
 
 def _load_presets() -> tuple[dict[str, Policy], dict[str, str]]:

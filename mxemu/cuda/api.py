@@ -185,11 +185,12 @@ def _check_nan_policy(x: torch.Tensor, f: MXFormat, pol: Policy) -> None:
 
 
 def triton_policy(pol: Policy) -> Policy:
-    """`pol` with the sign-of-zero rules the Triton kernels do not implement (zero_sign fp32_quotient,
-    fake_int_zero signed: microxcaling's) set to the ocp values; the rest of a preset such as
-    microxcaling is what the device self-check and its tests compare."""
-    changes = {f: getattr(Policy(), f) for f in ("zero_sign", "fake_int_zero")
-               if (f, getattr(pol, f)) in (("zero_sign", "fp32_quotient"), ("fake_int_zero", "signed"))}
+    """`pol` with the rules the Triton kernels do not implement (zero_sign fp32_quotient, fake_int_zero
+    signed: microxcaling's; int_emax one and the float32 scale values: Brevitas's and Quark's) set to the ocp
+    values; the rest of a preset such as microxcaling is what the device self-check and its tests compare."""
+    ocp = Policy()
+    changes = {f: getattr(ocp, f) for f in ("zero_sign", "fake_int_zero", "int_emax", "scale_value")
+               if getattr(pol, f) != getattr(ocp, f) and (f, getattr(pol, f)) != ("zero_sign", "positive")}
     return pol.replace(**changes) if changes else pol
 
 
@@ -199,6 +200,16 @@ def _check_zero_sign_policy(pol: Policy) -> None:
         raise PolicyError(f"mxemu.cuda does not implement zero_sign={pol.zero_sign!r} with "
                           f"fake_int_zero={pol.fake_int_zero!r}; accepted: zero_sign keep or positive with "
                           "fake_int_zero positive (use mxemu.fake_quantize on CPU tensors for this policy)")
+    _check_peer_scale_policy(pol)
+
+
+def _check_peer_scale_policy(pol: Policy) -> None:
+    """`PolicyError` for the peers' scale rules the Triton kernels do not implement (int_emax one, the float32
+    scale values of Brevitas and Quark; the numba path does)."""
+    if pol.int_emax != "zero" or pol.scale_value != "e8m0":
+        raise PolicyError(f"mxemu.cuda does not implement int_emax={pol.int_emax!r} with "
+                          f"scale_value={pol.scale_value!r}; accepted: int_emax zero with scale_value e8m0 "
+                          "(use mxemu.fake_quantize on CPU tensors for this policy)")
 
 
 def _check_packing(layout: object, scale_layout: object, f: MXFormat, lanes: int, unpacked: bool) -> None:

@@ -44,10 +44,11 @@ def codes(field: str, *values: str) -> tuple[int, ...]:
 
 
 (ROUNDING, OVERFLOW, SCALE_RULE, LOG2, DESCALE, MIN_SCALE_ENCODING, SCALE_OVERFLOW, ZERO_BLOCK_SCALE,
- NONFINITE, NAN_TO_NONAN, NAN_CODE, INT_RANGE, SUBNORMAL_INPUTS, ZERO_SIGN, SR_BITS, FAKE_INT_ZERO) = slots(
+ NONFINITE, NAN_TO_NONAN, NAN_CODE, INT_RANGE, SUBNORMAL_INPUTS, ZERO_SIGN, SR_BITS, FAKE_INT_ZERO, INT_EMAX,
+ SCALE_VALUE) = slots(
     "rounding", "overflow", "scale_rule", "log2", "descale", "min_scale_encoding", "scale_overflow",
     "zero_block_scale", "nonfinite", "nan_to_nonan", "nan_code", "int_range", "subnormal_inputs", "zero_sign",
-    "sr_bits", "fake_int_zero")
+    "sr_bits", "fake_int_zero", "int_emax", "scale_value")
 
 RNE, RNA, RTZ, RUP, RDN, RTO, STOCHASTIC = codes("rounding", "rne", "rna", "rtz", "rup", "rdn", "rto", "stochastic")
 SATURATE, IEEE = codes("overflow", "saturate", "ieee")
@@ -64,7 +65,11 @@ NAN_CANONICAL, NAN_ALL_ONES = codes("nan_code", "canonical", "all_ones")
 INT_SYMMETRIC, INT_FULL = codes("int_range", "symmetric", "full")
 KEEP, FLUSH_BLOCK, FLUSH = codes("subnormal_inputs", "keep", "flush_block", "flush")
 ZERO_KEEP, ZERO_POSITIVE, ZERO_FP32_QUOTIENT = codes("zero_sign", "keep", "positive", "fp32_quotient")
-FAKE_INT_ZERO_POSITIVE, FAKE_INT_ZERO_SIGNED = codes("fake_int_zero", "positive", "signed")
+FAKE_INT_ZERO_POSITIVE, FAKE_INT_ZERO_SIGNED, FAKE_INT_ZERO_SIGNED_QUOTIENT = codes(
+    "fake_int_zero", "positive", "signed", "signed_quotient")
+INT_EMAX_ZERO, INT_EMAX_ONE = codes("int_emax", "zero", "one")
+SCALE_VALUE_E8M0, SCALE_VALUE_FP32_POW2, SCALE_VALUE_FP32_MIN_VAL = codes(
+    "scale_value", "e8m0", "fp32_pow2", "fp32_min_val")
 
 
 def format_params(fmt: ElementFormat) -> tuple[int, ...]:

@@ -12,13 +12,17 @@ leaves open (NaN and Inf lanes, all-zero and FP32-subnormal blocks) is the polic
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 from numba import njit, prange
 
 from mxemu.kernels.abi import (
     BITS,
+    EMIN,
     FAKE_INT_ZERO,
-    FAKE_INT_ZERO_SIGNED,
+    FAKE_INT_ZERO_POSITIVE,
+    FAKE_INT_ZERO_SIGNED_QUOTIENT,
     FLUSH,
     FLUSH_BLOCK,
     IGNORE_NAN,
@@ -28,9 +32,12 @@ from mxemu.kernels.abi import (
     NAN_SCALE,
     NONFINITE,
     PROPAGATE,
+    SCALE_VALUE,
+    SCALE_VALUE_E8M0,
     SPECIALS,
     SPECIALS_NONE,
     SUBNORMAL_INPUTS,
+    ZERO_FP32_QUOTIENT,
     ZERO_KEEP,
     ZERO_POSITIVE,
     ZERO_SIGN,
@@ -38,7 +45,9 @@ from mxemu.kernels.abi import (
 from mxemu.kernels.element import (
     FINITE,
     INF,
+    NAN,
     ZERO,
+    bit_length,
     decode_value,
     encode_value,
     nan_code,
@@ -47,7 +56,14 @@ from mxemu.kernels.element import (
     unpack,
     zero_result_sign,
 )
-from mxemu.kernels.scale import E8M0_SCALE, SCALE_BIAS, SCALE_NAN, element_scale_exponent, scale_code_in
+from mxemu.kernels.scale import (
+    E8M0_SCALE,
+    SCALE_BIAS,
+    SCALE_NAN,
+    element_scale_exponent,
+    fp32_scale_value,
+    scale_code_in,
+)
 
 FP32_MIN_NORMAL_EXP = -126
 
@@ -87,8 +103,9 @@ def decode_elements(codes, F, scale_exp, out):
 
 
 @njit(cache=True, inline="always")
-def block_scale(x, ebits, mbits, F, P, S):
-    """(scale code, flush) of one block: amax over the lanes under the non-finite policy."""
+def block_amax(x, ebits, mbits, P):
+    """(NaN scale, class, m, e, E, flush) of one block: whether the non-finite policy makes the scale NaN,
+    else amax = m * 2^e (E = floor(log2)) of class ZERO, FINITE or INF; flush: the block reads as zero."""
     amax_u = np.int64(0)
     has_nan = False
     has_inf = False
@@ -107,16 +124,23 @@ def block_scale(x, ebits, mbits, F, P, S):
     if flush:
         cls = ZERO
     rule = P[NONFINITE]
-    if rule == NAN_SCALE and (has_nan or has_inf):
-        return S[SCALE_NAN], flush
-    if rule in (PROPAGATE, INF_AS_EXPONENT) and has_nan:
-        return S[SCALE_NAN], flush
+    nan = (rule == NAN_SCALE and (has_nan or has_inf)) or (rule in (PROPAGATE, INF_AS_EXPONENT) and has_nan)
     if rule in (PROPAGATE, IGNORE_NAN) and has_inf:
         cls = INF
     if rule == INF_AS_EXPONENT and has_inf:
         # The all-ones exponent field read as a number: 2^(2^(ebits - 1)), 2^128 for float32 input.
         top = np.int64(1) << (ebits - 1)
         cls, m, e, E = FINITE, np.int64(1), top, top
+    return nan, cls, m, e, E, flush
+
+
+@njit(cache=True, inline="always")
+def block_scale(x, ebits, mbits, F, P, S):
+    """(scale code, flush) of one block: amax over the lanes under the non-finite policy. Under a float32
+    scale_value rule the code is that of the clamped exponent, NaN where the float32 scale is Inf."""
+    nan, cls, m, e, E, flush = block_amax(x, ebits, mbits, P)
+    if nan or (P[SCALE_VALUE] != SCALE_VALUE_E8M0 and np.isnan(fp32_scale_value(cls, m, e, E, F, P))):
+        return S[SCALE_NAN], flush
     return scale_code_in(cls, m, e, E, F, P, S), flush
 
 
@@ -133,15 +157,18 @@ def encode_lane(u, ebits, mbits, scale, flush, F, P, rnd, S):
 
 
 @njit(cache=True, inline="always")
-def negative_int_zero(u, ebits, mbits, scale, flush, P, S):
-    """Whether a lane whose integer code is 0 reads as -0 in fake-quantized values (fake_int_zero signed):
-    a negative finite input (its sign by zero_sign, as a float element's zero), or a -0 input when
-    zero_sign keeps the sign of zeros."""
+def negative_int_zero(u, ebits, mbits, scale, flush, F, P, S):
+    """Whether a lane whose integer code is 0 reads as -0 in fake-quantized values: under fake_int_zero
+    signed a negative finite input (its sign by zero_sign, as a float element's zero), or a -0 input when
+    zero_sign keeps the sign of zeros; under signed_quotient a negative input whose float32 quotient by the
+    integer quantum X * 2^emin is nonzero."""
     cls, sign, m, _, E = read(u, ebits, mbits, P)
     if flush and cls == FINITE:
         cls = ZERO
     if sign == 0 or P[ZERO_SIGN] == ZERO_POSITIVE:
         return False
+    if P[FAKE_INT_ZERO] == FAKE_INT_ZERO_SIGNED_QUOTIENT:
+        return cls == FINITE and not fp32_underflows_to_zero(m, E - element_scale_exponent(scale, P, S) - F[EMIN])
     if cls == FINITE:
         return zero_result_sign(sign, m, E - element_scale_exponent(scale, P, S), P) == 1
     return cls == ZERO and P[ZERO_SIGN] == ZERO_KEEP
@@ -168,19 +195,75 @@ def fake_quantize_blocks(x, ebits, mbits, F, P, rbits, out, S=E8M0_SCALE):
     for c in range(table.shape[0]):
         table[c] = decode_value(c, F)
     stochastic = rbits.shape[0] > 0
-    signed_int_zero = F[KIND] == KIND_INT and P[FAKE_INT_ZERO] == FAKE_INT_ZERO_SIGNED
+    signed_int_zero = F[KIND] == KIND_INT and P[FAKE_INT_ZERO] != FAKE_INT_ZERO_POSITIVE
     for b in prange(x.shape[0]):
         row = x[b]
+        if P[SCALE_VALUE] != SCALE_VALUE_E8M0:
+            fake_quantize_fp32_scale(row, ebits, mbits, F, P, rbits, b, table, out[b])
+            continue
         scale, flush = block_scale(row, ebits, mbits, F, P, S)
         factor = np.nan if scale == S[SCALE_NAN] else pow2(scale - S[SCALE_BIAS])
         for i in range(row.shape[0]):
             rnd = np.int64(rbits[b, i]) if stochastic else np.int64(0)
             code = encode_lane(row[i], ebits, mbits, scale, flush, F, P, rnd, S)
             if code == 0 and signed_int_zero and scale != S[SCALE_NAN] \
-                    and negative_int_zero(row[i], ebits, mbits, scale, flush, P, S):
+                    and negative_int_zero(row[i], ebits, mbits, scale, flush, F, P, S):
                 out[b, i] = -0.0
             else:
                 out[b, i] = table[code] * factor
+
+
+@njit(cache=True, inline="always")
+def fp32_underflows_to_zero(m, E):
+    """Whether a nonzero m * 2^e with floor(log2) E rounds to zero in float32 (RNE: |v| <= 2^-150)."""
+    return E < -150 or (E == -150 and m == (np.int64(1) << (bit_length(m) - 1)))
+
+
+@njit(cache=True, inline="always")
+def quotient_int_zero_is_negative(qcls, P):
+    """Whether an integer zero from a negative float32 quotient q (a float32 scale_value rule) reads as -0:
+    q's sign under fake_int_zero signed (zero_sign keep; +0 for q = -0 under fp32_quotient), and -0 only for a
+    nonzero q under signed_quotient."""
+    rule, zero_sign = P[FAKE_INT_ZERO], P[ZERO_SIGN]
+    if rule == FAKE_INT_ZERO_POSITIVE or zero_sign == ZERO_POSITIVE or qcls == NAN:
+        return False
+    if rule == FAKE_INT_ZERO_SIGNED_QUOTIENT or zero_sign == ZERO_FP32_QUOTIENT:
+        return qcls != ZERO
+    return True
+
+
+@njit(cache=True)
+def fake_quantize_fp32_scale(row, ebits, mbits, F, P, rbits, b, table, out):
+    """One block under a float32 scale_value rule (peers' fake-quantizers): each lane's float32 quotient
+    q = x / u by the float32 unit u (the scale s; for integers the quantum fl32(s * 2^emin), as the peers
+    divide by s / 2^f) is encoded as q units, and its value is fl32(units * u)."""
+    nan, cls, m, e, E, flush = block_amax(row, ebits, mbits, P)
+    scale = fp32_scale_value(cls, m, e, E, F, P)
+    if nan or np.isnan(scale):
+        out[:] = np.nan
+        return
+    emin = F[EMIN] if F[KIND] == KIND_INT else 0
+    s = np.float32(scale * pow2(emin))
+    stochastic = rbits.shape[0] > 0
+    for i in range(row.shape[0]):
+        lane, sign, lm, le, _ = read(row[i], ebits, mbits, P)
+        if flush and lane == FINITE:
+            lane = ZERO
+        if lane == FINITE:
+            magnitude = np.float32(math.ldexp(np.float64(lm), le))  # float64 input: rounded to float32 (RNE)
+            v = -magnitude if sign else magnitude
+        elif lane == ZERO:
+            v = np.float32(-0.0) if sign else np.float32(0.0)
+        else:
+            v = np.float32(np.nan) if lane == NAN else (np.float32(-np.inf) if sign else np.float32(np.inf))
+        q = np.float32(v / s)  # one float32 division, as the peers divide
+        qcls, qsign, qm, qe, qE = unpack(np.int64(np.float32(q).view(np.int32)), 8, 23)
+        rnd = np.int64(rbits[b, i]) if stochastic else np.int64(0)
+        code = encode_value(qcls, qsign, qm, qe + emin, qE + emin, F, P, rnd)
+        value = np.float32(table[code] * pow2(-emin) * np.float64(s))
+        if code == 0 and F[KIND] == KIND_INT and qsign and quotient_int_zero_is_negative(qcls, P):
+            value = np.float32(-0.0)
+        out[i] = value
 
 
 @njit(cache=True, parallel=True)

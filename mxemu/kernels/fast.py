@@ -47,6 +47,8 @@ from mxemu.kernels.abi import (
     EMIN,
     FAKE_INT_ZERO,
     FAKE_INT_ZERO_POSITIVE,
+    INT_EMAX,
+    INT_EMAX_ZERO,
     INT_RANGE,
     KEEP,
     KIND,
@@ -56,6 +58,8 @@ from mxemu.kernels.abi import (
     NAN_CANONICAL,
     NAN_CODE,
     ROUNDING,
+    SCALE_VALUE,
+    SCALE_VALUE_E8M0,
     SUBNORMAL_INPUTS,
     ZERO_FP32_QUOTIENT,
     ZERO_SIGN,
@@ -107,6 +111,8 @@ def supported(ebits: int, mbits: int, x_dtype: np.dtype, F: tuple, P: tuple, sto
     if P[NAN_CODE] != NAN_CANONICAL:  # the all-ones NaN is the general kernels' (element.result_nan_code)
         return False
     if P[ZERO_SIGN] == ZERO_FP32_QUOTIENT or P[FAKE_INT_ZERO] != FAKE_INT_ZERO_POSITIVE:
+        return False
+    if P[INT_EMAX] != INT_EMAX_ZERO or P[SCALE_VALUE] != SCALE_VALUE_E8M0:  # peers' scales (block.py, scale.py)
         return False
     if F[KIND] == KIND_INT:
         # Two's complement k * 2^-f with f = bits - 2 (the MXINT family).

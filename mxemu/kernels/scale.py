@@ -16,6 +16,8 @@ from mxemu.kernels.abi import (
     EMAX,
     EVEN,
     FLOOR,
+    INT_EMAX,
+    INT_EMAX_ONE,
     KIND,
     KIND_INT,
     LOG2,
@@ -28,9 +30,11 @@ from mxemu.kernels.abi import (
     SCALE_OVERFLOW,
     SCALE_OVERFLOW_NAN,
     SCALE_RULE,
+    SCALE_VALUE,
+    SCALE_VALUE_FP32_POW2,
     ZERO_BLOCK_SCALE,
 )
-from mxemu.kernels.element import FINITE, ZERO, bit_length
+from mxemu.kernels.element import FINITE, ZERO, bit_length, pow2
 from mxemu.spec import ScaleFormat
 
 # E8M0 (MX v1.0 §5.4.1, Table 7): codes 0x00..0xFE are 2^-127..2^127, 0xFF is NaN; no zero, no sign.
@@ -43,6 +47,13 @@ SCALE_BIAS, SCALE_NAN = range(2)
 E8M0_SCALE = (E8M0_BIAS, E8M0_NAN)
 # Stand-ins for log2 amax = -inf and +inf (a zero or infinite float32 quotient): outside every scale's range.
 BELOW_ANY_SCALE, ABOVE_ANY_SCALE = -(1 << 30), 1 << 30
+# Float32 scale values (scale_value fp32_pow2, fp32_min_val): the float32 exponent range of 2^x (subnormals
+# included), torch.finfo(float32).eps that Quark puts in place of a scale that underflowed to zero, and
+# Brevitas's scaling_min_val 1e-10 as the float32 its clamp compares with (2^-34 < m < 2^-33).
+FP32_POW2_MIN, FP32_POW2_MAX = -149, 127
+FP32_EPS = 2.0 ** -23
+SCALING_MIN_VAL = float(np.float32(1e-10))
+SCALING_MIN_VAL_EXP = math.floor(math.log2(SCALING_MIN_VAL))
 
 
 def scale_params(fmt: ScaleFormat) -> tuple[int, int]:
@@ -143,7 +154,43 @@ def scale_code_in(amax_cls, m, e, E, F, P, S):
 
 
 @njit(cache=True, inline="always")
+def int_emax_offset(F, P):
+    """1 where the policy takes integer elements' emax as 1 (Brevitas's 2^(b-1) grid), else 0."""
+    return 1 if F[KIND] == KIND_INT and P[INT_EMAX] == INT_EMAX_ONE else 0
+
+
+@njit(cache=True, inline="always")
 def unclamped_exponent(m, e, E, F, P):
+    """The scale exponent the policy gives a finite amax m * 2^e > 0 before clamping: its scale rule's,
+    one lower for integer elements under int_emax one."""
+    return rule_exponent(m, e, E, F, P) - int_emax_offset(F, P)
+
+
+@njit(cache=True)
+def fp32_scale_value(amax_cls, m, e, E, F, P):
+    """The block scale under a float32 scale_value rule, as the float64 holding that float32 (NaN: the peer's
+    scale is Inf, and x / Inf, 0 * Inf make the block NaN). amax_cls is ZERO, FINITE or INF."""
+    emax = F[EMAX] + int_emax_offset(F, P)
+    if amax_cls == FINITE:
+        x = unclamped_exponent(m, e, E, F, P)
+    elif amax_cls == 0:
+        x = np.int64(BELOW_ANY_SCALE)  # log2(0) = -inf; Brevitas clamps amax to m first, same result
+    else:
+        return np.nan
+    if P[SCALE_VALUE] == SCALE_VALUE_FP32_POW2:
+        if x > FP32_POW2_MAX:
+            return np.nan
+        return FP32_EPS if x < FP32_POW2_MIN else pow2(x)
+    top = x + emax  # the power of two 2^floor(log2 amax), formed in float32 before the division by 2^emax
+    if top > FP32_POW2_MAX:
+        return np.nan
+    if top <= SCALING_MIN_VAL_EXP:
+        return SCALING_MIN_VAL * pow2(-emax)
+    return pow2(x)
+
+
+@njit(cache=True, inline="always")
+def rule_exponent(m, e, E, F, P):
     """The scale exponent the policy's scale rule gives a finite amax m * 2^e > 0 before clamping."""
     emax = F[EMAX]
     rule = P[SCALE_RULE]

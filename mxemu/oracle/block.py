@@ -9,9 +9,10 @@ from fractions import Fraction
 import numpy as np
 
 from mxemu.errors import InputError, MXError
-from mxemu.oracle.element import encode_value, keeps_sign, nan_code
+from mxemu.oracle.element import decode_value, encode_value, keeps_sign, nan_code, sign_bit
+from mxemu.oracle.exact import nearest_float32, pow2
 from mxemu.oracle.philox import random_int
-from mxemu.oracle.scale import block_values, flushed_block, mx_format, scale_code_of
+from mxemu.oracle.scale import block_values, flushed_block, fp32_scale, mx_format, scale_code_of
 from mxemu.oracle.vector import decode_array
 from mxemu.policy import Policy, get_policy
 from mxemu.spec import MXFormat, ScaleFormat
@@ -102,19 +103,76 @@ def fake_quantize_block(x: np.ndarray | Iterable[float], mxfmt: str | MXFormat,
                         policy: Policy | str | None = None) -> np.ndarray:
     """Exact float64 fake-quantized values of one block (non-stochastic policies): the dequantized codes,
     except that under fake_int_zero = "signed" an integer lane that is zero is -0 when its input was
-    negative and nonzero (or -0 itself under zero_sign = "keep"), as sign(x) * round(|x|) computes it."""
+    negative and nonzero (or -0 itself under zero_sign = "keep"), as sign(x) * round(|x|) computes it, and
+    under "signed_quotient" when its float32 quotient by the integer quantum is negative and nonzero. Under
+    a float32 scale_value the values are the peers' float32 arithmetic (`_fp32_scale_fake_quantize`)."""
     mxfmt, scale = mx_format(mxfmt)
     policy = get_policy(policy)
+    if policy.scale_value != "e8m0":
+        raw, input_exponent_bits = block_values(x)
+        return _fp32_scale_fake_quantize(flushed_block(raw, policy), input_exponent_bits, mxfmt, policy)
     codes, code = quantize_block(x, mxfmt, policy)
     values = dequantize_block(codes, code, mxfmt)
-    if not (mxfmt.element.is_int and policy.fake_int_zero == "signed"):
+    if not mxfmt.element.is_int or policy.fake_int_zero == "positive":
         return values
     exponent = _encoding_exponent(code, scale, policy)
     raw, _ = block_values(x)
     for i, v in enumerate(flushed_block(raw, policy)):
         negative = math.copysign(1.0, v) < 0 and not math.isnan(v)
-        if values[i] == 0 and negative and not math.isinf(v) and (
+        if policy.fake_int_zero == "signed_quotient":
+            # -0 where the float32 quotient by the integer quantum is negative and nonzero.
+            quantum = pow2(exponent + mxfmt.element.emin)
+            if values[i] == 0 and negative and math.isfinite(v) and v != 0 and policy.zero_sign != "positive" \
+                    and nearest_float32(abs(Fraction(v)) / quantum) != 0:
+                values[i] = -0.0
+        elif values[i] == 0 and negative and not math.isinf(v) and (
                 (v != 0 and keeps_sign(abs(Fraction(v)), exponent, policy))
                 or (v == 0 and policy.zero_sign == "keep")):
             values[i] = -0.0
     return values
+
+
+def _fp32_scale_fake_quantize(values: list[float], input_exponent_bits: int, mxfmt: MXFormat,
+                              policy: Policy) -> np.ndarray:
+    """Fake-quantized values of one block under a float32 scale_value rule (Brevitas, AMD Quark): each input,
+    read as a float32, divided in float32 by the unit (the scale; for integers fl32(scale * 2^emin), the peers'
+    scale / 2^f), encoded as that many units, and multiplied back in float32."""
+    elem = mxfmt.element
+    s = fp32_scale(values, input_exponent_bits, elem, policy)
+    if s is None:
+        return np.full(len(values), np.nan)
+    emin = elem.emin if elem.is_int else 0
+    unit = Fraction(float(nearest_float32(s * pow2(emin))))
+    out = []
+    for v in values:
+        with np.errstate(over="ignore"):
+            v32 = float(np.float32(v))  # RNE; float64 beyond the float32 range becomes Inf
+        if unit == 0:  # an integer quantum below the float32 range (Quark: scale / 2^f underflows)
+            q = math.copysign(math.inf, v32) if v32 != 0 and not math.isnan(v32) else math.nan
+        elif math.isfinite(v32) and v32 != 0:
+            q = float(nearest_float32(Fraction(v32) / unit))
+            if q == 0:
+                q = math.copysign(0.0, v32)
+        else:
+            q = v32  # +-0, +-Inf and NaN keep their kind through the division
+        code = encode_value(q, elem, -emin, policy)
+        element = decode_value(code, elem)
+        if isinstance(element, float) and not math.isfinite(element):
+            out.append(element * (1 if unit else math.nan))
+        elif unit == 0 and element != 0:
+            out.append(math.copysign(0.0, element))
+        elif element == 0:
+            negative = elem.is_int and math.copysign(1.0, q) < 0 and not math.isnan(q) and _int_zero_negative(q, policy)
+            out.append(-0.0 if negative or (not elem.is_int and code & sign_bit(elem)) else 0.0)
+        else:
+            out.append(float(nearest_float32(Fraction(element) / pow2(emin) * unit)))
+    return np.array(out, dtype=np.float64)
+
+
+def _int_zero_negative(q: float, policy: Policy) -> bool:
+    """Whether an integer zero from the negative float32 quotient q reads as -0 (fake_int_zero, zero_sign)."""
+    if policy.fake_int_zero == "positive" or policy.zero_sign == "positive":
+        return False
+    if policy.fake_int_zero == "signed_quotient" or policy.zero_sign == "fp32_quotient":
+        return q != 0
+    return True

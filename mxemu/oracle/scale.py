@@ -157,7 +157,9 @@ def scale_code_of(
         amax = pow2(1 << (input_exponent_bits - 1))
     if amax == 0:
         return policy.zero_block_scale
-    exponent = _ABOVE_ANY_SCALE if amax == math.inf else shared_exponent(amax, elem, policy)
+    exponent = _ABOVE_ANY_SCALE if amax == math.inf else shared_exponent(amax, elem, policy) - int_emax(elem, policy)
+    if policy.scale_value != "e8m0" and fp32_scale(values, input_exponent_bits, elem, policy) is None:
+        return scale.nan_code
     if exponent < scale.min_exponent:
         exponent = scale.min_exponent
     if exponent > scale.max_exponent:
@@ -166,3 +168,43 @@ def scale_code_of(
         exponent = scale.max_exponent
     return exponent + scale.bias
 
+
+
+# Peers' scale arithmetic (int_emax, scale_value): Brevitas's and AMD Quark's fake-quantizers, in float32.
+
+_FP32_EPS = pow2(-23)  # torch.finfo(torch.float32).eps, Quark's stand-in for a scale that underflowed to 0
+_BREVITAS_MIN_VAL = Fraction(float(np.float32(1e-10)))  # scaling_min_val, as the float32 torch.clamp uses
+
+
+def int_emax(elem: ElementFormat, policy: Policy) -> int:
+    """1 where integer elements take emax 1 (Brevitas divides 2^floor(log2 amax) by 2^(b-1)), else 0."""
+    return 1 if elem.is_int and policy.int_emax == "one" else 0
+
+
+def fp32_scale(values: list[float], input_exponent_bits: int, elem: ElementFormat,
+               policy: Policy) -> Fraction | None:
+    """The block's float32 scale under scale_value fp32_pow2 or fp32_min_val; None where it is NaN or Inf
+    (every lane of the peer's result is then NaN: x / Inf, 0 * Inf)."""
+    rule = policy.nonfinite
+    has_nan = any(math.isnan(v) for v in values)
+    has_inf = any(math.isinf(v) for v in values)
+    if has_nan and rule in ("nan_scale", "propagate", "inf_as_exponent"):
+        return None
+    if has_inf and rule in ("nan_scale", "propagate", "ignore_nan"):
+        return None  # nan_scale: NaN; the others: amax = Inf, log2 = Inf, a scale of Inf
+    amax = max((abs(Fraction(v)) for v in values if math.isfinite(v)), default=Fraction(0))
+    if has_inf and rule == "inf_as_exponent":
+        amax = pow2(1 << (input_exponent_bits - 1))
+    emax = elem.emax + int_emax(elem, policy)
+    x = shared_exponent(amax, elem, policy) - int_emax(elem, policy) if amax > 0 else None
+    if policy.scale_value == "fp32_pow2":
+        # torch.pow(2, x) in float32: Inf above 2^127, 0 below 2^-149 (then eps), subnormal in between.
+        if x is not None and x > 127:
+            return None
+        return _FP32_EPS if x is None or x < -149 else pow2(x)
+    # max(2^floor(log2 max(amax, m)), m) / 2^emax: the power of two is a float32 before the division.
+    if x is not None and x + emax > 127:
+        return None
+    if x is None or x + emax < -126 or pow2(x + emax) < _BREVITAS_MIN_VAL:  # 2^-126 < m: a short cut
+        return _BREVITAS_MIN_VAL / pow2(emax)
+    return pow2(x)
