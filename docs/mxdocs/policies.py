@@ -7,6 +7,7 @@ from collections.abc import Callable
 import numpy as np
 
 import mxemu as mx
+from mxemu.golden.suites import divergence_presets
 from mxemu.policy import CHOICES, INT_FIELDS, PRESET_DESCRIPTIONS, PRESETS
 from mxemu.spec import get_format
 from mxemu.testing import discriminating_blocks
@@ -154,7 +155,7 @@ def divergence_rows() -> list[tuple[str, str, np.ndarray, dict[str, tuple[int, n
         for fmt, name in ROWS:
             x = _block(fmt, name)
             results = {}
-            for preset in PRESETS:
+            for preset in divergence_presets():
                 q = mx.quantize(x.reshape(1, -1), fmt, policy=preset)
                 results[preset] = (int(q.scales[0, 0]), q.codes[0].copy())
             out.append((fmt, name, x, results))
@@ -177,11 +178,13 @@ def _f32(v: np.float32) -> str:
 
 
 def divergence_page() -> str:
-    presets = list(PRESETS)
+    presets = list(divergence_presets())
     rows = divergence_rows()
     lines = ["---", "hide:", "  - navigation", "  - toc", "---", "", "# Where the presets differ", "", GENERATED, "",
              "One input block (32 float32 lanes) per row, quantized by `mxemu.quantize` under every preset of",
-             "`spec/policies.toml`. Each cell is the E8M0 scale byte, then the element codes of the lanes named",
+             "`spec/policies.toml` whose scale is an E8M0 value (the `brevitas` and `quark` presets model a",
+             "fake-quantizer's float32 scale: see [policies](policies.md)).",
+             "Each cell is the E8M0 scale byte, then the element codes of the lanes named",
              "in the first column (hex). A cell in **bold** differs from `ocp`. Codes under a NaN scale (`ff`)",
              "are \"don't care\" and shown as `--`. Compare your hardware's or library's bytes on the same block",
              "to tell which behaviour it has; [`mxemu.testing.identify`](testing.md) does this for you.", "",
