@@ -256,3 +256,18 @@ def test_public_dequantize_matches_the_general_kernel_through_padding_axes_and_o
     out = np.empty(x.shape, dtype)
     assert q.dequantize(dtype, out=out) is out
     np.testing.assert_array_equal(out.view(np.uint8), np.ascontiguousarray(expect).view(np.uint8))
+
+
+@pytest.mark.parametrize("policy", ["ocp", "ml_dtypes", "ml_dtypes_rtz", "rna_positive_zero", "ml_dtypes_rup",
+                                    "ocp_rdn", "gfloat_rto"])
+@pytest.mark.parametrize("fmt", sorted({mx.get_format(n).element.name for n in MX_FORMATS}))
+def test_fast_encode_equals_general_encode_on_every_float16_pattern_at_any_scale(fmt, policy):
+    x = np.arange(1 << 16, dtype=np.uint16).view(np.int16)
+    F, P = format_params(mx.get_format(fmt)), policy_params(POLICIES[policy])
+    assert fast.encode_supported(5, 10, x.dtype, F, P, 0, False)
+    for s in (-512, -130, -127, -40, -24, -3, 0, 5, 16, 100, 127, 300, 512):
+        scale = np.array([s], np.int64)
+        general, ours = np.empty(x.size, np.uint8), np.empty(x.size, np.uint8)
+        kb.encode_elements(x, 5, 10, scale, F, P, NO_RBITS.reshape(-1), general)
+        dispatch.encode_elements(x, 5, 10, scale, F, P, NO_RBITS.reshape(-1), ours)
+        np.testing.assert_array_equal(ours, general, err_msg=f"{fmt} {policy} scale 2^{s}")
