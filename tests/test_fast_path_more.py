@@ -116,7 +116,8 @@ def test_stochastic_fast_path_equals_general_path_on_edge_blocks(fmt, policy):
 
 
 def test_stream_bits_and_the_kernels_philox_are_the_oracles_generator():
-    idx = np.concatenate([np.arange(4096), 2**32 - 2048 + np.arange(4096), 2**63 + np.arange(64)]).astype(np.uint64)
+    idx = np.concatenate([np.arange(4096, dtype=np.uint64), np.uint64(2**32 - 2048) + np.arange(4096, dtype=np.uint64),
+                          np.uint64(2**63) + np.arange(64, dtype=np.uint64)])
     seed = 0xFEDCBA9876543210
     expect = oracle.random_ints(seed, idx, 32)
     k0, k1 = np.uint64(seed & 0xFFFFFFFF), np.uint64(seed >> 32)
