@@ -21,6 +21,11 @@ busy intra-op pool), so that threading that stalls shows.
     python benchmarks/bench_quantize.py --quick    # 4M elements, 3 repeats
     python benchmarks/bench_quantize.py --dtype bfloat16
     python benchmarks/bench_quantize.py --sweep --busy --formats mxfp8_e4m3 --roundings rne stochastic
+    python benchmarks/bench_quantize.py --paths --formats mxfp8_e4m3 mxfp4_e2m1 mxint8
+
+--paths times, at sizes 2^20 and 2^24 (--log2n-list), the paths of the fast kernels beyond float32 / bfloat16
+round-to-nearest (stochastic rounding, float16 and float64 input, dequantize into each output type), each next to
+np.copyto of the same size in the same run, and prints the ratios.
 """
 
 from __future__ import annotations
@@ -115,6 +120,55 @@ def sweep(args: argparse.Namespace) -> None:
           " (both into a preallocated array).")
 
 
+# --paths: the paths of the fast kernels beyond float32/bfloat16 round-to-nearest, as (name, input dtype,
+# rounding or None for dequantize, output dtype of dequantize).
+PATHS = [("fake_quantize", "float32", "rne", None), ("fake_quantize", "float32", "stochastic", None),
+         ("fake_quantize", "bfloat16", "stochastic", None), ("fake_quantize", "float16", "rne", None),
+         ("fake_quantize", "float16", "stochastic", None), ("fake_quantize", "float64", "rne", None),
+         ("quantize", "float32", "stochastic", None), ("dequantize", "float32", None, "float32"),
+         ("dequantize", "float32", None, "bfloat16"), ("dequantize", "float32", None, "float16"),
+         ("dequantize", "float32", None, "float64")]
+
+
+def paths(args: argparse.Namespace) -> None:
+    """Melem/s of each of PATHS at each size, next to np.copyto of the same size and dtype in the same run."""
+    base = mx.get_policy(args.policy)
+    rng = np.random.default_rng(0)
+    sizes = args.log2n_list
+    data = rng.standard_normal(1 << max(sizes)) * np.exp2(rng.integers(-10, 11, 1 << max(sizes)))
+    print(f"{'operation':<14}{'input':<9}{'rounding':<11}{'output':<9}{'format':<12}{'log2 n':>6}{'Melem/s':>9}"
+          f"{'copyto':>8}{'ratio':>7}")
+    for op, dtype, rounding, out_dtype in PATHS:
+        full = data.astype(INPUT_DTYPES[dtype])
+        policy = base.replace(rounding=rounding or base.rounding)
+        for fmt in args.formats:
+            for log2n in sizes:
+                n = 1 << log2n
+                x = full[:n]
+                repeat = args.repeat or max(3, min(15, (1 << 26) // n))
+                if op == "dequantize":
+                    q = mx.quantize(x, fmt, policy=policy)
+                    out = np.empty(n, INPUT_DTYPES[out_dtype])
+                    fn = lambda q=q, out=out: q.dequantize(out.dtype, out=out)
+                    copied = out  # the bytes written: the output's
+                elif op == "quantize":
+                    fn = lambda x=x, policy=policy, fmt=fmt: mx.quantize(x, fmt, policy=policy, seed=1)
+                    copied = x
+                else:
+                    out = np.empty(n, x.dtype)
+                    fn = lambda x=x, out=out, policy=policy, fmt=fmt: mx.fake_quantize(x, fmt, policy=policy,
+                                                                                        seed=1, out=out)
+                    copied = x
+                t = median_seconds(fn, repeat)
+                src, dst = np.ones(n, copied.dtype), np.empty(n, copied.dtype)
+                t_copy = median_seconds(lambda src=src, dst=dst: np.copyto(dst, src), repeat)
+                print(f"{op:<14}{dtype:<9}{rounding or '-':<11}{out_dtype or dtype:<9}{fmt:<12}{log2n:>6}"
+                      f"{n / t / 1e6:9.0f}{n / t_copy / 1e6:8.0f}{t_copy / t:7.2f}", flush=True)
+    print("\nMelem/s = million elements per second (median of the runs); copyto = np.copyto of an array of the same"
+          "\nsize and dtype (the output's for dequantize) into a preallocated one, in the same run; ratio ="
+          " speed / copyto speed.")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--quick", action="store_true", help="4M elements and 3 repeats")
@@ -126,6 +180,9 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=None, help="mxemu and torch threads (default: all cores)")
     ap.add_argument("--busy", action="store_true", help="run torch matmuls on every core in another process")
     ap.add_argument("--sweep", action="store_true", help="fake_quantize by size, default vs one thread")
+    ap.add_argument("--paths", action="store_true", help="stochastic, float16/float64 input and dequantize paths "
+                    "against np.copyto, at the sizes --log2n-list")
+    ap.add_argument("--log2n-list", type=int, nargs="*", default=[20, 24], help="--paths: log2 sizes")
     ap.add_argument("--roundings", nargs="*", default=ROUNDINGS, help="--sweep: rounding modes")
     ap.add_argument("--dtypes", nargs="*", default=list(INPUT_DTYPES), help="--sweep: input dtypes")
     ap.add_argument("--min-log2n", type=int, default=12)
@@ -138,7 +195,9 @@ def main() -> None:
         print(f"mxemu {mx.__version__}, numpy {np.__version__}, numba {numba.__version__}, mxemu threads "
               f"{mx.get_num_threads()}, {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs; "
               f"{load}; load average {os.getloadavg()[0]:.1f}")
-        if args.sweep:
+        if args.paths:
+            paths(args)
+        elif args.sweep:
             sweep(args)
         else:
             table(args)

@@ -23,8 +23,9 @@ from mxemu.destination import check_out
 from mxemu.errors import FileFormatError, InputError, MXError
 from mxemu.io import ArrayParts, read_parts, write_parts
 from mxemu.kernels import block as kb
+from mxemu.kernels import dispatch
 from mxemu.kernels.abi import format_params
-from mxemu.kernels.dispatch import to_dtype
+from mxemu.kernels.scale import E8M0_SCALE
 from mxemu.kernels.threads import region
 from mxemu.packing import pack_mx, unpack_mx
 from mxemu.policy import Policy, get_policy
@@ -175,16 +176,16 @@ class MXArray:
         """`dequantize` in one pass over the whole array, into out when given (directly when its memory
         holds the blocks as rows and the kernel writes dt)."""
         rows, padded = to_blocks(self.codes, self.axis, self.block_size)
-        wide = dt.name in ("float32", "float64")
-        direct = (out is not None and wide and out.dtype == dt and out.flags.c_contiguous
-                  and self.axis == (self.codes.ndim - 1,)
-                  and padded == self.shape)
-        dest = out.reshape(rows.shape) if direct else np.empty(rows.shape, dt if wide else np.float64)
-        with region(rows.size):
-            kb.dequantize_blocks(rows, self.block_factors(), format_params(self.format.element), dest)
+        direct = (out is not None and out.dtype == dt and out.flags.c_contiguous
+                  and self.axis == (self.codes.ndim - 1,) and padded == self.shape)
+        dest = out.reshape(rows.shape) if direct else np.empty(rows.shape, dt)
+        e8m0 = (self.tensor_scale is None and not isinstance(self.format.scale, ElementFormat)
+                and (self.format.scale.bias, self.format.scale.nan_code) == E8M0_SCALE)
+        dispatch.dequantize_rows(rows, format_params(self.format.element), self.scale_rows() if e8m0 else None,
+                                 self.block_factors, dest)
         if direct:
             return out
-        result = from_blocks(to_dtype(dest, dt), padded, self.shape, self.axis, self.block_size)
+        result = from_blocks(dest, padded, self.shape, self.axis, self.block_size)
         if out is None:
             return np.ascontiguousarray(result)
         out[...] = result

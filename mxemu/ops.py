@@ -21,7 +21,7 @@ from mxemu.errors import InputError, PolicyError
 from mxemu.kernels import block as kb
 from mxemu.kernels import dispatch, nvfp4
 from mxemu.kernels.abi import INPUT_LAYOUTS, INT_VIEW, format_params, policy_params
-from mxemu.kernels.dispatch import to_dtype
+from mxemu.kernels.dispatch import Stream, to_dtype
 from mxemu.kernels.scale import E8M0_SCALE, scale_params
 from mxemu.kernels.threads import region
 from mxemu.policy import Policy, get_policy
@@ -99,6 +99,18 @@ def _random_bits(source: int | np.ndarray | None, policy: Policy, shape: tuple[i
     with region(out.size):
         kb.philox_bits(np.uint64(source).astype(np.int64), starts, run, 32 - policy.sr_bits, out)
     return out
+
+
+def _block_random(source: int | np.ndarray | None, policy: Policy, shape: tuple[int, ...],
+                  index: tuple[slice, ...], axes: tuple[int, ...], k: int) -> tuple[np.ndarray, Stream | None]:
+    """(random integers, stream) for the blocks of the sub-array x[index]. A seed becomes a stream (seed, first
+    position) that the kernels draw from themselves when the blocks, as rows, are x's positions in order (blocks
+    along a whole last axis, no padding, one run of positions); otherwise the integers come as an array."""
+    if isinstance(source, int) and axes == (len(shape) - 1,) and shape[-1] % k == 0:
+        starts, run = flat_runs(shape, index)
+        if (np.diff(starts) == run).all():
+            return np.empty(0, np.uint32), (source, int(starts[0]))
+    return _random_bits(source, policy, shape, index), None
 
 
 def _scale_exp(scale_exp: object, shape: tuple[int, ...]) -> np.ndarray:
@@ -280,7 +292,7 @@ def quantize(x: np.ndarray, fmt: str | MXFormat, axis: int | tuple[int, int] = -
         if f.two_level:
             c, s = _quantize_two_level(x[ix], f, axes, pol, ts)
         else:
-            c, s = _quantize(x[ix], f, axes, pol, _random_bits(source, pol, x.shape, ix))
+            c, s = _quantize(x[ix], f, axes, pol, *_block_random(source, pol, x.shape, ix, axes, k))
         if len(index) == 1:
             codes, scales = c, s
         else:
@@ -291,14 +303,14 @@ def quantize(x: np.ndarray, fmt: str | MXFormat, axis: int | tuple[int, int] = -
 
 
 def _quantize(x: np.ndarray, f: MXFormat, axes: tuple[int, ...], pol: Policy,
-              rbits: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Codes and exponent-only scales of x in one pass."""
+              rbits: np.ndarray, stream: Stream | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Codes and exponent-only scales of x in one pass (stochastic rounding from rbits or stream)."""
     rows, padded, rrows = _rows(x, f, axes, pol, rbits)
     ebits, mbits = INPUT_LAYOUTS[x.dtype.name]
     codes = np.empty(rows.shape, np.uint8)
     scales = np.empty(rows.shape[0], np.uint8)
     dispatch.quantize_rows(rows, ebits, mbits, format_params(f.element), policy_params(pol), rrows, codes, scales,
-                           scale_params(f.scale))
+                           scale_params(f.scale), stream)
     return (np.ascontiguousarray(from_blocks(codes, padded, x.shape, axes, f.block_size)),
             np.ascontiguousarray(scale_array(scales, padded, axes, f.block_size)))
 
@@ -370,16 +382,17 @@ def fake_quantize(x: np.ndarray, fmt: str | MXFormat, axis: int | tuple[int, int
     source = _random_source(x.shape, pol, seed, random_bits)
     index = block_chunks(x.shape, axes, f.block_size)
     if out is None and len(index) == 1:
-        return _fake_quantize(x, f, axes, pol, _random_bits(source, pol, x.shape, index[0]))
+        return _fake_quantize(x, f, axes, pol, *_block_random(source, pol, x.shape, index[0], axes, f.block_size))
     result = np.empty(x.shape, dt) if out is None else out
     for ix in index:
-        _fake_quantize(x[ix], f, axes, pol, _random_bits(source, pol, x.shape, ix), result[ix])
+        _fake_quantize(x[ix], f, axes, pol, *_block_random(source, pol, x.shape, ix, axes, f.block_size), result[ix])
     return result
 
 
 def _fake_quantize(x: np.ndarray, f: MXFormat, axes: tuple[int, ...], pol: Policy, rbits: np.ndarray,
-                   out: np.ndarray | None = None) -> np.ndarray:
-    """`fake_quantize` of a format with an exponent-only scale in one pass over x, into out when given.
+                   stream: Stream | None = None, out: np.ndarray | None = None) -> np.ndarray:
+    """`fake_quantize` of a format with an exponent-only scale in one pass over x, into out when given
+    (stochastic rounding from rbits or stream).
 
     Blocks along a contiguous last axis that need no padding are out's own memory seen as rows, so
     the kernels write there directly; otherwise the rows are a copy and the result is copied in.
@@ -389,7 +402,7 @@ def _fake_quantize(x: np.ndarray, f: MXFormat, axes: tuple[int, ...], pol: Polic
     direct = (out is not None and out.flags.c_contiguous and axes == (x.ndim - 1,) and padded == x.shape)
     dest = out.reshape(rows.shape) if direct else np.empty(rows.shape, x.dtype.newbyteorder("="))
     dispatch.fake_quantize_rows(rows, ebits, mbits, format_params(f.element), policy_params(pol), rrows, dest,
-                                scale_params(f.scale))
+                                scale_params(f.scale), stream)
     if direct:
         return out
     result = from_blocks(dest, padded, x.shape, axes, f.block_size)

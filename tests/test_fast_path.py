@@ -46,6 +46,7 @@ POLICIES = {
     "gfloat_rto": mx.get_policy("gfloat").replace(rounding="rto"),
 }
 NO_RBITS = np.empty((0, 0), np.uint32)
+NO_KEY = (np.uint64(0), np.uint64(0), np.uint64(0))  # the Philox key and counter, unused by deterministic modes
 F32_LAYOUT, BF16_LAYOUT = (8, 23), (8, 7)
 
 
@@ -79,7 +80,8 @@ def _slow_blocks(rows: np.ndarray, fmt: str, policy: mx.Policy) -> int:
     F, P = _params(fmt, policy)
     slow = np.empty(rows.shape[0], np.bool_)
     fast.quantize_kernel(rows.reshape(-1), rows.shape[1], F, P, fast.lane_params(F, P, rows.dtype == np.int16),
-                         np.empty(rows.size, np.uint8), np.empty(rows.shape[0], np.uint8), slow, 0, rows.shape[0])
+                         NO_KEY, np.empty(rows.size, np.uint8), np.empty(rows.shape[0], np.uint8), slow, 0,
+                         rows.shape[0])
     return int(slow.sum())
 
 
@@ -211,7 +213,7 @@ def test_comparison_detects_a_fast_kernel_with_the_wrong_rounding():
     wrong = fast.lane_params(F, policy_params(_OCP.replace(rounding="rna")), False)
     codes = np.empty(rows.size, np.uint8)
     slow = np.empty(rows.shape[0], np.bool_)
-    fast.quantize_kernel(rows.reshape(-1), 32, F, P, wrong, codes, np.empty(rows.shape[0], np.uint8), slow,
+    fast.quantize_kernel(rows.reshape(-1), 32, F, P, wrong, NO_KEY, codes, np.empty(rows.shape[0], np.uint8), slow,
                          0, rows.shape[0])
     general = np.empty(rows.shape, np.uint8)
     kb.quantize_blocks(rows, 8, 23, F, P, NO_RBITS, general, np.empty(rows.shape[0], np.uint8))
@@ -251,13 +253,14 @@ def test_quantize_and_fake_quantize_run_the_fast_kernels_for_the_common_case(spi
     assert q.codes.shape == x.shape and y.dtype == x.dtype
 
 
-@pytest.mark.parametrize("case", ["stochastic", "float16", "float64", "flush"])
+@pytest.mark.parametrize("case", ["random_bits", "float64", "flush"])
 def test_calls_outside_the_fast_kernels_run_the_general_kernels(spies, case):
     x = np.random.default_rng(0).standard_normal((8, 64))
-    dtype = {"float16": np.float16, "float64": np.float64}.get(case, np.float32)
-    policy = {"stochastic": _OCP.replace(rounding="stochastic"),
+    dtype = np.float64 if case == "float64" else np.float32
+    policy = {"random_bits": _OCP.replace(rounding="stochastic"),
               "flush": _OCP.replace(subnormal_inputs="flush")}.get(case, _OCP)
-    mx.fake_quantize(x.astype(dtype), "mxint8", policy=policy, seed=0)
+    rbits = np.ones(x.shape, np.uint32) if case == "random_bits" else None
+    mx.fake_quantize(x.astype(dtype), "mxint8", policy=policy, random_bits=rbits)
     assert spies["fake_quantize_blocks"].calls == 1
     assert spies["fake_quantize_kernel"].calls == 0
 

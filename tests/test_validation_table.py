@@ -495,7 +495,8 @@ def test_every_array_index_in_the_kernels_is_64_bit():
     mx.quantize(x.astype(np.float64), "mxint8", policy=SR, seed=1)
     mx.encode(x.astype(np.float16), "fp8_e4m3", policy=SR, seed=1)
     mx.decode(np.arange(256, dtype=np.uint8), "fp8_e4m3")
-    mx.quantize(x, "mxint8").dequantize()
+    mx.quantize(x, "mxint8").dequantize()  # fast kernels
+    mx.quantize(x, "nvfp4").dequantize()  # general kernels
     kernels = {name: d for mod in (block, fast, dispatch) for name, d in vars(mod).items()
                if hasattr(d, "overloads") and d.overloads and hasattr(d, "py_func")}
     assert {"quantize_kernel", "encode_kernel", "quantize_blocks", "fake_quantize_blocks",

@@ -1,9 +1,10 @@
-"""Fast block quantize / fake-quantize and element encode, byte-equal to the kernels in block.py.
+"""Fast block quantize / fake-quantize / dequantize and element encode, byte-equal to the kernels in block.py.
 
-Accepted (`supported`): float32 and bfloat16 inputs (int32 / int16 bit views), every deterministic
-rounding mode (rne, rna, rtz, rup, rdn, rto), subnormal_inputs "keep"; every other policy field,
-every element format whose values and quanta lie in the float32 normal range (all MX formats).
-dispatch.py routes here; tests/test_fast_path.py holds the bytes equal to block.py's. Per block:
+Accepted (`supported`): float32, bfloat16 and float16 inputs (int32 / int16 / uint16 bit views; a float16
+lane is widened to its float32 bits exactly, `_f16_to_f32_bits`), every rounding mode (rne, rna, rtz, rup,
+rdn, rto, and stochastic with its random integers drawn here), subnormal_inputs "keep"; every other policy
+field, every element format whose values and quanta lie in the float32 normal range (all MX formats).
+dispatch.py routes here; tests/test_fast_path*.py hold the bytes equal to block.py's. Per block:
 
 * amax = max of the lanes' |bits| (a vectorized max); the E8M0 code comes from `scale.scale_code`
   and the elements' exponent from `scale.element_scale_exponent`, called once per block, so scale
@@ -28,8 +29,17 @@ dispatch.py routes here; tests/test_fast_path.py holds the bytes equal to block.
   built by `lane_params`), so LLVM vectorizes the lane loop, and one compiled kernel per input
   dtype serves every format and policy (no per-format compilation). Fake-quantize writes the
   input's own type: it turns the code into float32 bits directly, sig * 2^e (exact) times the
-  dequantize factor 2^(code - 127), a product that is exact in every block the lane loop takes,
-  and a bfloat16 input keeps the top half of those bits (the value is on bfloat16's grid).
+  dequantize factor 2^(code - 127), a product that is exact in every block the lane loop takes;
+  a bfloat16 input keeps the top half of those bits (the value is on bfloat16's grid), a float16
+  input gets them rounded once into float16 (`f32_to_f16_bits`).
+
+Stochastic rounding (`_round_stochastic`) adds floor(r * 2^(shift - R)) to m before the shift, r the lane's
+random integer: word 0 of Philox4x32-10 at counter base + lane (`philox_word0`, element.philox's
+generator on vectorizable uint64 lanes), shifted right by 32 - R. No array of random integers exists;
+the general kernels, which read them from one, take the same integers from dispatch.stream_bits.
+
+`dequantize_kernel` multiplies a float32 table of the element values by 2^(scale - 127), exact (see
+its section), and stores float32, bfloat16 or float16 bits; `dequantize_kernel64` does it in float64.
 
 `encode_kernel` is the same lane loop without blocks (one scale exponent for all lanes), NaN and
 Inf lanes taking the general code's codes through a select.
@@ -58,8 +68,11 @@ from mxemu.kernels.abi import (
     NAN_CANONICAL,
     NAN_CODE,
     ROUNDING,
+    RTZ,
     SCALE_VALUE,
     SCALE_VALUE_E8M0,
+    SR_BITS,
+    STOCHASTIC,
     SUBNORMAL_INPUTS,
     ZERO_FP32_QUOTIENT,
     ZERO_SIGN,
@@ -68,8 +81,9 @@ from mxemu.kernels.element import decode_value, max_code, overflow_code, unpack
 from mxemu.kernels.rounding import AWAY, NEAREST, ODD, RANDOM, ROUNDING_TABLE, TIE_EVEN, Rounding
 from mxemu.kernels.scale import E8M0_NAN, element_scale_exponent, scale_code
 
-# Input layouts (exponent bits, mantissa bits) the fast kernels take, with their integer view dtype.
-LAYOUTS = {(8, 23): np.dtype(np.int32), (8, 7): np.dtype(np.int16)}
+# Input layouts (exponent bits, mantissa bits) the fast kernels take, with the integer view the kernels
+# read them as: float16 as uint16, so that its lanes compile apart from bfloat16's (`_bits32`).
+LAYOUTS = {(8, 23): np.dtype(np.int32), (8, 7): np.dtype(np.int16), (5, 10): np.dtype(np.uint16)}
 # How each rounding mode rounds k = m * 2^-shift, as the terms of one branch-free formula:
 #   k = ((m + bias) >> shift) | (jam & (rem != 0)),   rem = m mod 2^shift, half = 2^(shift - 1),
 #   bias = (half & halfmask) - r1 + (lsb & lsbmask) + (2^shift - 1 if sign == away_sign else 0),
@@ -92,21 +106,31 @@ def _lane_terms(row: Rounding) -> tuple[int, int, int, int, int] | None:
 ROUNDING_TERMS = {mode: terms for mode, row in ROUNDING_TABLE.items() if (terms := _lane_terms(row)) is not None}
 ROUNDINGS = tuple(ROUNDING_TERMS)
 # Beyond max normal, per lane sign: IEEE infinity or max normal (the table's overflow column).
-TOWARD_INF = {mode: ROUNDING_TABLE[mode].overflow_to_inf for mode in ROUNDINGS}
+TOWARD_INF = {mode: ROUNDING_TABLE[mode].overflow_to_inf for mode in (*ROUNDINGS, STOCHASTIC)}
+# Stochastic rounding truncates (toward zero's terms) and adds the random carry of `_round_stochastic`.
+STOCHASTIC_TERMS = RTZ
 
 # Slots of the lane-parameter tuple G (loop-invariant integers; see `lane_params`).
 (G_INT, G_IN16, G_EMIN, G_BITS, G_HALFMASK, G_R1, G_LSBMASK, G_AWAY, G_JAM,  # every format
  G_M, G_MAXMAG, G_ZPOS, G_DEXP,  # floats
  G_OVFMAG, G_OVFSPEC, G_OVF_F32,  # floats, positive lanes
  G_OVFMAG_NEG, G_OVFSPEC_NEG, G_OVF_F32_NEG,  # floats, negative lanes
- G_KMAXP, G_KMAXN, G_FRAC_EXP) = range(22)  # integers
+ G_KMAXP, G_KMAXN, G_FRAC_EXP,  # integers
+ G_SR, G_SR_BITS) = range(24)  # stochastic rounding: whether, and the random bits per lane
 
 
-def supported(ebits: int, mbits: int, x_dtype: np.dtype, F: tuple, P: tuple, stochastic: bool) -> bool:
-    """Whether the fast kernels accept this call (otherwise the general kernels of block.py run)."""
-    if stochastic or LAYOUTS.get((ebits, mbits)) != np.dtype(x_dtype):
+def supported(ebits: int, mbits: int, x_dtype: np.dtype, F: tuple, P: tuple, random_array: bool) -> bool:
+    """Whether the fast kernels accept this call (otherwise the general kernels of block.py run).
+
+    x_dtype: the integer view of the input (its width must be the layout's); random_array: whether
+    stochastic rounding reads its random integers from an array (the fast kernels draw them themselves).
+    """
+    layout = LAYOUTS.get((ebits, mbits))
+    if layout is None or layout.itemsize != np.dtype(x_dtype).itemsize:
         return False
-    if P[ROUNDING] not in ROUNDINGS or P[SUBNORMAL_INPUTS] != KEEP or not 2 <= F[BITS] <= 8:
+    if P[ROUNDING] not in (*ROUNDINGS, STOCHASTIC) or (P[ROUNDING] == STOCHASTIC and random_array):
+        return False
+    if P[SUBNORMAL_INPUTS] != KEEP or not 2 <= F[BITS] <= 8:
         return False
     if P[NAN_CODE] != NAN_CANONICAL:  # the all-ones NaN is the general kernels' (element.result_nan_code)
         return False
@@ -125,11 +149,14 @@ def lane_params(F: tuple, P: tuple, in16: bool) -> tuple[int, ...]:
     """The tuple G of loop-invariant lane parameters for an element format, policy and input dtype."""
     bits, M = F[BITS], F[MBITS]
     rounding = P[ROUNDING]
-    common = (int(F[KIND] == KIND_INT), int(in16), F[EMIN], bits, *ROUNDING_TERMS[rounding])
+    sr = rounding == STOCHASTIC
+    common = (int(F[KIND] == KIND_INT), int(in16), F[EMIN], bits,
+              *ROUNDING_TERMS[STOCHASTIC_TERMS if sr else rounding])
+    stochastic = (int(sr), P[SR_BITS])
     if F[KIND] == KIND_INT:
         kmax = F[MAXINT]
         kmaxn = kmax + (1 if P[INT_RANGE] == 1 else 0)
-        return (*common, M, 0, 0, 0, 0, 0, 0, 0, 0, 0, kmax, kmaxn, 127 - M)
+        return (*common, M, 0, 0, 0, 0, 0, 0, 0, 0, 0, kmax, kmaxn, 127 - M, *stochastic)
     # Beyond max normal: the general code's overflow result for each sign (saturate, or the IEEE
     # Inf/NaN of the modes that round away), and its float32 value bits when it is not a number.
     overflow = []
@@ -139,7 +166,7 @@ def lane_params(F: tuple, P: tuple, in16: bool) -> tuple[int, ...]:
         ovfspec = int(not np.isfinite(special))
         overflow += [ovfmag, ovfspec, int(np.float32(special).view(np.uint32)) if ovfspec else 0]
     zpos = 1 if P[ZERO_SIGN] == 1 else 0
-    return (*common, M, int(max_code(F, 0, P)), zpos, F[EMIN] - 1 - M + 127, *overflow, 0, 0, 0)
+    return (*common, M, int(max_code(F, 0, P)), zpos, F[EMIN] - 1 - M + 127, *overflow, 0, 0, 0, *stochastic)
 
 
 @njit(cache=True, inline="always")
@@ -159,14 +186,70 @@ def _shl(v, n):
 
 
 def _bits32(u):
-    """float32 bits of one input lane: int32 as is, bfloat16 (int16) moved to the top half."""
+    """float32 bits of one input lane: int32 as is, bfloat16 (int16) moved to the top half, float16 (uint16)
+    converted (exactly: every float16 is a float32 normal)."""
 
 
 @overload(_bits32, jit_options={"cache": True})
 def _bits32_impl(u):
     if u == types.int16:
         return lambda u: _shl(u, 16)
+    if u == types.uint16:
+        return lambda u: _f16_to_f32_bits(u)
     return lambda u: np.int32(u)
+
+
+@njit(cache=True, inline="always")
+def _f16_to_f32_bits(u):
+    """float32 bits of float16 bits u: rebias a normal, scale a subnormal's integer significand by 2^-24
+    (exact), widen an Inf or NaN's fraction under the all-ones exponent; selects, no branches."""
+    h = _i32(u)
+    a = _i32(h & 0x7FFF)
+    normal = _i32(_shl(a, 13) + _i32((127 - 15) << 23))
+    subnormal = np.float32(np.float32(a) * np.float32(2.0 ** -24)).view(np.int32)
+    special = _i32(_shl(a, 13) | _i32(0x7F800000))
+    r = subnormal if a < 0x400 else (special if a >= 0x7C00 else normal)
+    return _i32(r | _shl(h & 0x8000, 16))
+
+
+def _store(u, vb):
+    """The output lane of an input lane's type from exact float32 value bits vb: float32 and bfloat16 keep
+    them (bfloat16 their top half: the value is on its grid), float16 rounds them (RNE, IEEE overflow)."""
+
+
+@overload(_store, jit_options={"cache": True})
+def _store_impl(u, vb):
+    if u == types.int16:
+        return lambda u, vb: _shr(vb, 16)
+    if u == types.uint16:
+        return lambda u, vb: f32_to_f16_bits(vb)
+    return lambda u, vb: vb
+
+
+@njit(cache=True, inline="always")
+def f32_to_f16_bits(vb):
+    """float16 bits of float32 bits vb rounded to nearest even, beyond float16's range to Inf, NaN to the
+    canonical quiet NaN of its sign (what dispatch.to_dtype gives an exact float64 value).
+
+    Normal results round the float32 bits in place (rebiased; a carry moves into the exponent, up to Inf).
+    Below 2^-14 float16's grid is 2^-24: adding 0.5 (float32 ulp 2^-24 in [0.5, 1)) rounds there, by
+    the FPU's nearest-even rounding, and the bits above 0.5's count the quanta (F. Giesen's float_to_half).
+    """
+    a = _i32(vb & 0x7FFFFFFF)
+    normal = _i32(min(_shr(a - _i32((127 - 15) << 23) + _i32(0xFFF) + (_shr(a, 13) & 1), 13), _i32(0x7C00)))
+    half = np.float32(0.5)
+    subnormal = _i32(np.float32(a.view(np.float32) + half).view(np.int32) - half.view(np.int32))
+    r = subnormal if a < 0x38800000 else (_i32(0x7E00) if a > 0x7F800000 else normal)
+    return _i32(r | (_shr(vb, 16) & 0x8000))
+
+
+@njit(cache=True, inline="always")
+def f32_to_bf16_bits(vb):
+    """bfloat16 bits of float32 bits vb rounded to nearest even (the same exponent field: round the bits in
+    place), NaN to the canonical quiet NaN of its sign."""
+    a = _i32(vb & 0x7FFFFFFF)
+    r = _i32(0x7FC0) if a > 0x7F800000 else _shr(a + _i32(0x7FFF) + (_shr(a, 16) & 1), 16)
+    return _i32(r | (_shr(vb, 16) & 0x8000))
 
 
 @njit(cache=True)
@@ -200,6 +283,15 @@ def _block_scale(amax, F, P, G):
 
 
 @njit(cache=True, inline="always")
+def _fields(w, c):
+    """(sign, m, d) of one lane's float32 bits w: |x| = m * 2^(efe - 150), efe = max(exponent field, 1), d = c - efe."""
+    sign = _i32(_shr(w, 31) & 1)
+    a = _i32(w & 0x7FFFFFFF)
+    efe = _i32(max(_shr(a, 23), _i32(1)))
+    return sign, _i32(a - _shl(efe - 1, 23)), _i32(c - efe)
+
+
+@njit(cache=True, inline="always")
 def _round(w, c, sh0, dmin, G):
     """(sign, -d, k) of one lane: k = |x| * 2^-shift rounded (`ROUNDING_TERMS`), shift = min(sh0 + max(c - efe,
     dmin), 25).
@@ -207,11 +299,7 @@ def _round(w, c, sh0, dmin, G):
     m < 2^24, so every shift >= 25 gives what 25 gives (k = 0, or 1 when a directed or to-odd mode
     rounds a nonzero m away), and m + bias stays below 2^26.
     """
-    sign = _i32(_shr(w, 31) & 1)
-    a = _i32(w & 0x7FFFFFFF)
-    efe = _i32(max(_shr(a, 23), _i32(1)))
-    m = _i32(a - _shl(efe - 1, 23))
-    d = _i32(c - efe)
+    sign, m, d = _fields(w, c)
     shift = _i32(min(_i32(sh0 + max(d, dmin)), _i32(25)))
     ones = _i32(_shl(1, shift) - 1)
     half = _i32(_shl(1, shift - 1) & _i32(G[G_HALFMASK]))
@@ -222,11 +310,45 @@ def _round(w, c, sh0, dmin, G):
     return sign, _i32(-d), _i32(_shr(m + bias, shift) | sticky)
 
 
-@njit(cache=True)
-def _lane_float(u, c, G):
-    """(sign, magnitude code, overflowed) of one finite lane; the sign is 0 for a zero that drops it."""
+@njit(cache=True, inline="always")
+def _round_stochastic(w, c, sh0, dmin, word, G):
+    """(sign, -d, k) of one lane rounded stochastically by the random integer r = word >> (32 - R), R = sr_bits.
+
+    element.round_up rounds away when the top R bits of the discarded fraction rem plus r reach 2^R,
+    that is when rem + floor(r * 2^(shift - R)) >= 2^shift (both sides scaled by 2^(shift - R), floored;
+    rem is an integer): k = (m + floor(r * 2^(shift - R))) >> shift, the floor taken as
+    (r << 32) >> (32 + R - shift) in 64 bits. m < 2^24 and r < 2^R, so every shift >= R + 25 gives
+    k = 0, as R + 25 does.
+    """
+    sign, m, d = _fields(w, c)
+    R = np.int64(G[G_SR_BITS])
+    shift = np.int64(min(np.int64(sh0 + max(d, dmin)), R + 25))
+    r = np.uint64(word) >> np.uint64(32 - R)
+    bias = np.int64((r << np.uint64(32)) >> np.uint64(32 + R - shift))
+    return sign, _i32(-d), _i32((np.int64(m) + bias) >> shift)
+
+
+@njit(cache=True, inline="always")
+def philox_word0(k0, k1, index):
+    """Word 0 of Philox4x32-10 with key (k0, k1) and counter (index lo, index hi, 0, 0): element.philox, whose
+    bits every stochastic kernel draws, written on uint64 lanes holding 32-bit words so that LLVM
+    vectorizes the 32 x 32 -> 64-bit products (Salmon et al., SC'11; the constants of Random123)."""
+    m32 = np.uint64(0xFFFFFFFF)
+    c0, c1 = index & m32, index >> np.uint64(32)
+    c2, c3 = np.uint64(0), np.uint64(0)
+    for _ in range(10):
+        p0 = np.uint64(0xD2511F53) * c0
+        p1 = np.uint64(0xCD9E8D57) * c2
+        c0, c1, c2, c3 = (p1 >> np.uint64(32)) ^ c1 ^ k0, p1 & m32, (p0 >> np.uint64(32)) ^ c3 ^ k1, p0 & m32
+        k0 = (k0 + np.uint64(0x9E3779B9)) & m32
+        k1 = (k1 + np.uint64(0xBB67AE85)) & m32
+    return c0
+
+
+@njit(cache=True, inline="always")
+def _float_result(sign, nd, k, G):
+    """(sign, magnitude code, overflowed) of a float lane rounded to k at -d = nd."""
     M = _i32(G[G_M])
-    sign, nd, k = _round(_bits32(u), c, _i32(23 - M), _i32(0), G)
     mag = _i32(_shl(max(nd, _i32(0)), M) + k)
     ovf = mag > _i32(G[G_MAXMAG])
     if ovf:
@@ -236,12 +358,39 @@ def _lane_float(u, c, G):
     return sign, mag, ovf
 
 
+@njit(cache=True, inline="always")
+def _int_result(sign, k, G):
+    """Signed integer k of a lane, clamped to the format's range."""
+    k = _i32(min(k, _i32(G[G_KMAXN]) if sign else _i32(G[G_KMAXP])))
+    return _i32((k ^ -sign) + sign)
+
+
+@njit(cache=True)
+def _lane_float(u, c, G):
+    """(sign, magnitude code, overflowed) of one finite lane; the sign is 0 for a zero that drops it."""
+    sign, nd, k = _round(_bits32(u), c, _i32(23 - G[G_M]), _i32(0), G)
+    return _float_result(sign, nd, k, G)
+
+
+@njit(cache=True)
+def _lane_float_stochastic(u, c, word, G):
+    """`_lane_float` rounding stochastically with the Philox word of the lane."""
+    sign, nd, k = _round_stochastic(_bits32(u), c, _i32(23 - G[G_M]), _i32(0), word, G)
+    return _float_result(sign, nd, k, G)
+
+
 @njit(cache=True)
 def _lane_int(u, c, G):
     """Signed integer k of one finite lane, clamped to the format's range."""
     sign, _, k = _round(_bits32(u), c, _i32(23), _i32(-(1 << 20)), G)
-    k = _i32(min(k, _i32(G[G_KMAXN]) if sign else _i32(G[G_KMAXP])))
-    return _i32((k ^ -sign) + sign)
+    return _int_result(sign, k, G)
+
+
+@njit(cache=True)
+def _lane_int_stochastic(u, c, word, G):
+    """`_lane_int` rounding stochastically with the Philox word of the lane."""
+    sign, _, k = _round_stochastic(_bits32(u), c, _i32(23), _i32(-(1 << 20)), word, G)
+    return _int_result(sign, k, G)
 
 
 @njit(cache=True, inline="always")
@@ -298,10 +447,15 @@ def _chunk_scales(x, k, b0, b1, F, P, G, sc, cs):
 
 
 @njit(cache=True, nogil=True)
-def quantize_kernel(x, k, F, P, G, codes, scales, slow, b_lo, b_hi):
-    """Codes and E8M0 scales of blocks b_lo..b_hi-1; slow[b] marks the blocks left to block.py."""
+def quantize_kernel(x, k, F, P, G, key, codes, scales, slow, b_lo, b_hi):
+    """Codes and E8M0 scales of blocks b_lo..b_hi-1; slow[b] marks the blocks left to block.py.
+
+    key = (k0, k1, base): under stochastic rounding lane i of the flat blocks draws Philox word 0 of
+    counter base + i under key (k0, k1).
+    """
     sc = np.empty(CHUNK, np.uint8)
     cs = np.empty(CHUNK, np.int32)
+    k0, k1, base = key
     for b0 in range(b_lo, b_hi, CHUNK):
         b1 = min(b0 + CHUNK, b_hi)
         _chunk_scales(x, k, b0, b1, F, P, G, sc, cs)
@@ -311,9 +465,17 @@ def quantize_kernel(x, k, F, P, G, codes, scales, slow, b_lo, b_hi):
             hi = lo + np.uint64(k)
             if c == _SLOW:
                 continue
-            if G[G_INT] == 1:
+            if G[G_INT] == 1 and G[G_SR] == 1:
+                for i in range(lo, hi):
+                    word = philox_word0(k0, k1, base + i)
+                    codes[i] = _code_int(_lane_int_stochastic(x[i], c, word, G), G)
+            elif G[G_INT] == 1:
                 for i in range(lo, hi):
                     codes[i] = _code_int(_lane_int(x[i], c, G), G)
+            elif G[G_SR] == 1:
+                for i in range(lo, hi):
+                    sign, mag, _ = _lane_float_stochastic(x[i], c, philox_word0(k0, k1, base + i), G)
+                    codes[i] = _code_float(sign, mag, G)
             else:
                 for i in range(lo, hi):
                     sign, mag, _ = _lane_float(x[i], c, G)
@@ -333,15 +495,16 @@ def _scale_f32(code):
 
 
 @njit(cache=True, nogil=True)
-def fake_quantize_kernel(x, k, F, P, G, out_bits, slow, b_lo, b_hi):
+def fake_quantize_kernel(x, k, F, P, G, key, out_bits, slow, b_lo, b_hi):
     """Bits of the dequantized blocks b_lo..b_hi-1 in the input's type; slow[b] marks the blocks left to block.py.
 
-    The value is built in float32 (exact, see `_block_scale`); a bfloat16 input gets the top half of
-    those bits, which is the same value: it has at most 8 significant bits and lies on bfloat16's grid.
+    The value is built in float32 (exact, see `_block_scale`) and stored by `_store`: a bfloat16 input
+    gets the top half of those bits, which is the same value (at most 8 significant bits, on bfloat16's
+    grid); a float16 input gets it rounded once into float16. key: as in `quantize_kernel`.
     """
-    out_shift = _i32(16 * G[G_IN16])
     sc = np.empty(CHUNK, np.uint8)
     cs = np.empty(CHUNK, np.int32)
+    k0, k1, base = key
     for b0 in range(b_lo, b_hi, CHUNK):
         b1 = min(b0 + CHUNK, b_hi)
         _chunk_scales(x, k, b0, b1, F, P, G, sc, cs)
@@ -352,18 +515,78 @@ def fake_quantize_kernel(x, k, F, P, G, out_bits, slow, b_lo, b_hi):
             if c == _SLOW:
                 continue
             scale_f = _scale_f32(sc[b - b0])
-            if G[G_INT] == 1:
-                # k * 2^-f * 2^s: both products are exact (quantum 2^(c - 127) >= 2^-133).
-                unit = np.float32(np.int32(np.int32(G[G_FRAC_EXP]) << np.int32(23)).view(np.float32) * scale_f)
+            # k * 2^-f * 2^s: both products are exact (quantum 2^(c - 127) >= 2^-133).
+            unit = np.float32(np.int32(np.int32(G[G_FRAC_EXP]) << np.int32(23)).view(np.float32) * scale_f)
+            if G[G_INT] == 1 and G[G_SR] == 1:
+                for i in range(lo, hi):
+                    word = philox_word0(k0, k1, base + i)
+                    v = np.float32(np.float32(_lane_int_stochastic(x[i], c, word, G)) * unit)
+                    out_bits[i] = _store(x[i], v.view(np.int32))
+            elif G[G_INT] == 1:
                 for i in range(lo, hi):
                     v = np.float32(np.float32(_lane_int(x[i], c, G)) * unit)
-                    out_bits[i] = _shr(v.view(np.int32), out_shift)
+                    out_bits[i] = _store(x[i], v.view(np.int32))
+            elif G[G_SR] == 1:
+                for i in range(lo, hi):
+                    sign, mag, ovf = _lane_float_stochastic(x[i], c, philox_word0(k0, k1, base + i), G)
+                    out_bits[i] = _store(x[i], _value32_float(sign, mag, ovf, scale_f, G))
             else:
                 for i in range(lo, hi):
                     sign, mag, ovf = _lane_float(x[i], c, G)
-                    out_bits[i] = _shr(_value32_float(sign, mag, ovf, scale_f, G), out_shift)
+                    out_bits[i] = _store(x[i], _value32_float(sign, mag, ovf, scale_f, G))
         for b in range(b0, b1):
             slow[b] = cs[b - b0] == _SLOW
+
+
+# Dequantize: codes and E8M0 scale codes into values. An element value has at most 8 significant bits and
+# a quantum of at least 2^-22 (`dequantize_supported`), so its product with 2^(code - 127) is exact in
+# float32 (down to 2^-149) below 2^128, and at or above 2^128 the float32 product is Inf, as the value
+# rounded into float32, bfloat16 or float16 is. Blocks with the NaN scale code are left to block.py.
+OUT_FLOAT32, OUT_BFLOAT16, OUT_FLOAT16 = range(3)
+OUT_KINDS = {"float32": OUT_FLOAT32, "bfloat16": OUT_BFLOAT16, "float16": OUT_FLOAT16}
+
+
+def dequantize_supported(F: tuple) -> bool:
+    """Whether the dequantize kernels take codes of the element format F (values exact as described above)."""
+    quantum = -F[MBITS] if F[KIND] == KIND_INT else F[EMIN] - F[MBITS]
+    return 2 <= F[BITS] <= 8 and quantum >= -22 and F[EMAX] <= 64
+
+
+@njit(cache=True, nogil=True)
+def dequantize_kernel(codes, k, table, scales, kind, out_bits, slow, b_lo, b_hi):
+    """Bits of table[code] * 2^(scale - 127) of blocks b_lo..b_hi-1 in the output type `kind` (float32 table,
+    OUT_* kind); slow[b] marks the NaN-scale blocks."""
+    for b in range(b_lo, b_hi):
+        code = scales[b]
+        slow[b] = code == E8M0_NAN
+        if code == E8M0_NAN:
+            continue
+        f = _scale_f32(code)
+        lo = np.uint64(b) * np.uint64(k)
+        hi = lo + np.uint64(k)
+        if kind == OUT_FLOAT32:
+            for i in range(lo, hi):
+                out_bits[i] = np.float32(table[codes[i]] * f).view(np.int32)
+        elif kind == OUT_BFLOAT16:
+            for i in range(lo, hi):
+                out_bits[i] = f32_to_bf16_bits(np.float32(table[codes[i]] * f).view(np.int32))
+        else:
+            for i in range(lo, hi):
+                out_bits[i] = f32_to_f16_bits(np.float32(table[codes[i]] * f).view(np.int32))
+
+
+@njit(cache=True, nogil=True)
+def dequantize_kernel64(codes, k, table, scales, out, slow, b_lo, b_hi):
+    """`dequantize_kernel` into float64 (float64 table): every product is exact."""
+    for b in range(b_lo, b_hi):
+        code = scales[b]
+        slow[b] = code == E8M0_NAN
+        if code == E8M0_NAN:
+            continue
+        f = np.int64((np.int64(code) - 127 + 1023) << 52).view(np.float64)
+        lo = np.uint64(b) * np.uint64(k)
+        for i in range(lo, lo + np.uint64(k)):
+            out[i] = table[codes[i]] * f
 
 
 # Element encode (no blocks) at one scale exponent s for every lane: c = 127 + s + emin.
@@ -372,8 +595,8 @@ def fake_quantize_kernel(x, k, F, P, G, out_bits, slow, b_lo, b_hi):
 
 
 def encode_supported(ebits: int, mbits: int, x_dtype: np.dtype, F: tuple, P: tuple, s: int, stochastic: bool) -> bool:
-    """Whether `encode_kernel` takes x * 2^-s (a single s; floats need 127 + s + emin >= 1)."""
-    if not supported(ebits, mbits, x_dtype, F, P, stochastic):
+    """Whether `encode_kernel` takes x * 2^-s (a single s; floats need 127 + s + emin >= 1; no stochastic rounding)."""
+    if stochastic or P[ROUNDING] == STOCHASTIC or not supported(ebits, mbits, x_dtype, F, P, stochastic):
         return False
     return F[KIND] == KIND_INT or 127 + s + F[EMIN] >= 1
 
