@@ -81,6 +81,7 @@ package golden_pkg;
   localparam int PRESET_TRANSFORMER_ENGINE_BIT = 6;
   localparam int PRESET_GFLOAT_BIT = 7;
   localparam int PRESET_ML_DTYPES_BIT = 8;
+  localparam int PRESET_QUARK_BIT = 9;
   localparam int CONVERT_TARGET_MXFP8_E4M3 = 0;
   localparam int CONVERT_TARGET_MXFP8_E5M2 = 1;
   localparam int CONVERT_TARGET_MXFP6_E3M2 = 2;
