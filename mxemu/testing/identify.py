@@ -20,6 +20,8 @@ __all__ = ["Identification", "discriminating_blocks", "identify"]
 # search set, and the search runs again.
 ROUNDS = 3
 REFINE_BLOCKS = 64
+#: One-field moves tried with a second field where no single field improves the search (`_descend`).
+PAIR_BEAM = 8
 
 
 @dataclass
@@ -111,10 +113,17 @@ def _neighbours(policy: Policy, zero_scales: list[int]) -> list[Policy]:
 
 def _descend(scorer: _Scorer, start: Policy, zero_scales: list[int]) -> Policy:
     """Steepest descent on mismatching lanes, one field at a time. Scoring lanes, not blocks, keeps a
-    quirk that touches every block (say the sign of zero) from hiding the progress of other fields."""
+    quirk that touches every block (say the sign of zero) from hiding the progress of other fields.
+
+    Where no single field lowers the score, the best `PAIR_BEAM` one-field moves are tried with a second
+    field: two fields that decide one thing together (the sign of an integer zero: zero_sign and
+    fake_int_zero) show no progress one at a time."""
     best, best_score = start, scorer.score(start)
     while best_score:
-        candidate = min(_neighbours(best, zero_scales), key=scorer.score)
+        near = sorted(_neighbours(best, zero_scales), key=scorer.score)
+        candidate = near[0]
+        if scorer.score(candidate) >= best_score:
+            candidate = min((p for n in near[:PAIR_BEAM] for p in _neighbours(n, zero_scales)), key=scorer.score)
         if scorer.score(candidate) >= best_score:
             break
         best, best_score = candidate, scorer.score(candidate)
