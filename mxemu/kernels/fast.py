@@ -59,6 +59,7 @@ from mxemu.kernels.abi import (
     FAKE_INT_ZERO_POSITIVE,
     INT_EMAX,
     INT_EMAX_ZERO,
+    INT_FULL,
     INT_RANGE,
     KEEP,
     KIND,
@@ -75,6 +76,7 @@ from mxemu.kernels.abi import (
     STOCHASTIC,
     SUBNORMAL_INPUTS,
     ZERO_FP32_QUOTIENT,
+    ZERO_POSITIVE,
     ZERO_SIGN,
 )
 from mxemu.kernels.element import decode_value, max_code, overflow_code, unpack
@@ -155,7 +157,7 @@ def lane_params(F: tuple, P: tuple, in16: bool) -> tuple[int, ...]:
     stochastic = (int(sr), P[SR_BITS])
     if F[KIND] == KIND_INT:
         kmax = F[MAXINT]
-        kmaxn = kmax + (1 if P[INT_RANGE] == 1 else 0)
+        kmaxn = kmax + (1 if P[INT_RANGE] == INT_FULL else 0)
         return (*common, M, 0, 0, 0, 0, 0, 0, 0, 0, 0, kmax, kmaxn, 127 - M, *stochastic)
     # Beyond max normal: the general code's overflow result for each sign (saturate, or the IEEE
     # Inf/NaN of the modes that round away), and its float32 value bits when it is not a number.
@@ -165,7 +167,7 @@ def lane_params(F: tuple, P: tuple, in16: bool) -> tuple[int, ...]:
         special = decode_value(ovfmag, F)
         ovfspec = int(not np.isfinite(special))
         overflow += [ovfmag, ovfspec, int(np.float32(special).view(np.uint32)) if ovfspec else 0]
-    zpos = 1 if P[ZERO_SIGN] == 1 else 0
+    zpos = 1 if P[ZERO_SIGN] == ZERO_POSITIVE else 0
     return (*common, M, int(max_code(F, 0, P)), zpos, F[EMIN] - 1 - M + 127, *overflow, 0, 0, 0, *stochastic)
 
 
