@@ -58,29 +58,18 @@ def build_dequantize(mx: MXFormat, policy: Policy, level: str, seed: int) -> Tab
     return t
 
 
-_F32_OVERFLOW = Fraction(2**25 - 1, 2**24) * Fraction(2) ** 127  # FLT_MAX + half an ulp: RNE rounds to Inf here
-
-
-def _float32_bits_exact(v: Fraction | float, negative_zero: bool) -> int:
-    """float32 bits of an exact value that must be representable, or beyond the RNE overflow threshold (Inf);
-    NaN / Inf pass through. `MXError` for a value float32 would have to round (never in the dequantize suite)."""
-    if not isinstance(v, Fraction):
-        return int(f32_bits(np.float32([v]))[0])
-    if abs(v) >= _F32_OVERFLOW:
-        return 0xFF800000 if v < 0 else 0x7F800000
-    f = np.float32(float(v))
-    if Fraction(float(f)) != v:
-        raise MXError(f"{v} is not a float32 value")
-    bits = int(f32_bits(np.float32([f]))[0])
-    return 0x80000000 if v == 0 and negative_zero else bits
-
-
 def oracle_dequantize(scale: int, code: int, mx: MXFormat) -> int:
-    """Exact element value times 2^(scale - bias), into float32 bits; a NaN scale gives the quiet NaN."""
+    """Exact element value times 2^(scale - bias), into float32 bits; a NaN scale gives the quiet NaN.
+    `MXError` for a value float32 would have to round (never in the dequantize suite: every scale and code
+    it writes has a float32 value, or one beyond the largest, which is Inf)."""
     if scale == mx.scale.nan_code:
         return 0x7FC00000
     v = oracle.decode_value(code, mx.element)
-    negative_zero = not mx.element.is_int and bool(code >> (mx.element.bits - 1))
-    if isinstance(v, Fraction):
-        v = v * Fraction(2) ** (scale - mx.scale.bias)
-    return _float32_bits_exact(v, negative_zero)
+    if not isinstance(v, Fraction):  # NaN or Inf element
+        return int(f32_bits(np.float32([v]))[0])
+    exact = v * Fraction(2) ** (scale - mx.scale.bias)
+    f = oracle.nearest_float32(exact)
+    if np.isfinite(f) and Fraction(float(f)) != exact:
+        raise MXError(f"{exact} is not a float32 value")
+    negative_zero = exact == 0 and not mx.element.is_int and bool(code >> (mx.element.bits - 1))
+    return 0x80000000 if negative_zero else int(f32_bits(np.float32([f]))[0])
