@@ -13,7 +13,9 @@ import pytest
 
 import mxemu as mx
 from mxemu import oracle
+from mxemu.errors import InputError
 from mxemu.golden.generate import generate
+from mxemu.golden.suites import parse_formats
 from mxemu.golden.verify import verify
 from mxemu.policy import CHOICES
 
@@ -164,3 +166,11 @@ def test_the_place_check_fails_for_a_place_that_does_not_exist():
             check("How to add a rounding mode")
     finally:
         ARCHITECTURE = saved
+
+
+def test_golden_suites_refuse_a_registered_format_whose_blocks_are_not_32_lanes(synthetic, tmp_path):
+    with pytest.raises(InputError, match="blocks of 32 elements; this format's blocks hold 16"):
+        generate(tmp_path / "set", ("quantize",), (MXNAME16,), mx.get_policy("ocp"), "L0", 0)
+    with pytest.raises(InputError, match="blocks hold 16"):
+        parse_formats(MXNAME16)
+    assert not (tmp_path / "set").exists()

@@ -273,6 +273,9 @@ def generate(out: str | Path, suites: tuple[str, ...], formats: tuple[str, ...],
     gs.check_input_dtype(input_dtype, suites)
     if not suites or not formats:
         raise InputError("give at least one suite and one format")
+    for name in formats:
+        if isinstance(fmt := get_format(name), MXFormat):
+            gs.check_block_size(fmt)
     models = gs.dot_models(accumulation) if accumulation else {}
     if models and "dot" not in suites:
         raise InputError("--accumulation adds fields to the dot suite; give --suite with dot")

@@ -2,6 +2,7 @@
 (one module per suite family; this package re-exports their names)."""
 
 from mxemu.golden.suites.args import (
+    check_block_size,
     check_input_dtype,
     check_level,
     check_level_suites,

@@ -8,6 +8,7 @@ from mxemu._compat import tomllib
 from mxemu.errors import InputError, PolicyError, UnknownNameError
 from mxemu.golden.suites.tables import (
     ALL_SUITES,
+    BLOCK,
     INPUT_DTYPE_NAMES,
     LEVELS,
     OCP_FORMATS,
@@ -34,6 +35,13 @@ def parse_suites(text: str, level: str = "L0") -> tuple[str, ...]:
     return tuple(s for s in SUITES if s in names)
 
 
+def check_block_size(f: MXFormat) -> None:
+    """The suites' blocks are rows of BLOCK lanes (MX v1.0 §5.2: k = 32 for every concrete format)."""
+    if f.block_size != BLOCK:
+        raise InputError(f"{f.name}: golden suites are written for blocks of {BLOCK} elements; this format's "
+                         f"blocks hold {f.block_size}")
+
+
 def parse_formats(text: str) -> tuple[str, ...]:
     """Comma-separated MX format names ("all" or "ocp": the six OCP MX v1.0 formats), in order given."""
     names = [s.strip() for s in text.split(",") if s.strip()]
@@ -53,6 +61,7 @@ def parse_formats(text: str) -> tuple[str, ...]:
         if (f.scale.exponent_bits, f.scale.bias) != (8, 127):  # the suites sweep E8M0's codes (MX §5.4.1)
             raise InputError(f"{n}: golden suites cover E8M0-scaled MX formats only; its scale "
                              f"{f.scale.name} is {f.scale.exponent_bits}-bit with bias {f.scale.bias}")
+        check_block_size(f)
         out.append(n)
     return tuple(dict.fromkeys(out))
 
