@@ -246,6 +246,9 @@ def _check_scale_policy(scale: ScaleFormat, pol: Policy) -> None:
     if pol.zero_block_scale > scale.nan_code:
         raise PolicyError(f"zero_block_scale={pol.zero_block_scale} is not a code of scale {scale.name!r}; "
                           f"accepted: an integer in [0, {scale.nan_code}]")
+    if pol.scale_value != "e8m0":
+        raise PolicyError(f"scale_value={pol.scale_value!r} models peers' float32 stand-in for an E8M0 scale; "
+                          f"scale {scale.name!r} accepts 'e8m0' only (its own value)")
 
 
 def _rows(x: np.ndarray, f: MXFormat, axes: tuple[int, ...], pol: Policy,

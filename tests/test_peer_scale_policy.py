@@ -144,3 +144,18 @@ def test_older_policy_files_without_the_new_fields_load_with_their_defaults():
 def test_two_level_formats_refuse_the_peer_scale_fields(preset):
     with pytest.raises(PolicyError, match="two-level"):
         mx.fake_quantize(np.ones((1, 16), F32), "nvfp4", policy=preset)
+
+
+def test_a_float32_scale_value_is_refused_for_a_scale_format_other_than_e8m0(tmp_path):
+    spec = tmp_path / "formats.toml"
+    spec.write_text('[scale.e5m0_peer]\nclause = "test"\nexponent_bits = 5\nbias = 15\n'
+                    '[mx.mxfp8_e4m3_e5m0_peer]\nclause = "test"\nelement = "fp8_e4m3"\nscale = "e5m0_peer"\n'
+                    'block_size = 32\n')
+    names = mx.register_formats(spec)
+    try:
+        x = np.ones(32, np.float32)
+        with pytest.raises(PolicyError, match="accepts 'e8m0' only"):
+            mx.fake_quantize(x, "mxfp8_e4m3_e5m0_peer", policy=mx.get_policy("ocp").replace(scale_value="fp32_pow2"))
+        assert mx.fake_quantize(x, "mxfp8_e4m3_e5m0_peer").tobytes() == x.tobytes()
+    finally:
+        mx.unregister_formats(list(reversed(names)))

@@ -30,7 +30,7 @@ TRIED: Counter[str] = Counter()
 DTYPES = (np.float32, np.float16, ml_dtypes.bfloat16, np.float64)
 # Policy fields the two-level recipe fixes: a two-level example keeps their defaults.
 TWO_LEVEL_FIXED = ("scale_rule", "log2", "descale", "min_scale_encoding", "scale_overflow", "zero_block_scale",
-                   "subnormal_inputs", "overflow", "int_range")
+                   "subnormal_inputs", "overflow", "int_range", "int_emax", "scale_value")
 
 
 @st.composite
@@ -93,6 +93,8 @@ def policies(draw: st.DrawFn, two_level: bool, e8m0: bool, scale_nan: int) -> Po
         options = [c for c in choices if not (two_level and c in ("stochastic", "inf_as_exponent"))]
         if field == "min_scale_encoding" and not e8m0:
             options = ["exact"]
+        if field == "scale_value":  # the peers' float32 scales: tests/test_peer_scale_policy.py, every format
+            options = ["e8m0"]
         fields[field] = draw(st.sampled_from(options))
     if not two_level:
         fields["zero_block_scale"] = draw(st.sampled_from(sorted({0, 1, scale_nan})))
@@ -219,7 +221,7 @@ def check_random_format(tmp: Path, text: str, desc: dict, data: st.DataObject) -
                 for r in range(x.shape[0]) for b, s in enumerate(q.scales[r])]).reshape(x.shape)
             fake = mx.fake_quantize(x, f, policy=policy, random_bits=rbits)
             want_fake = want_values
-            if f.element.is_int and policy.fake_int_zero == "signed":
+            if f.element.is_int and policy.fake_int_zero != "positive":
                 # fake-quantized zeros of integer elements carry the input's sign (sign(x) * round(|x|) peers):
                 # the same numbers as the dequantized codes, signs from the oracle's fake-quantize
                 np.testing.assert_array_equal(fake.astype(np.float64), q.dequantize(x.dtype).astype(np.float64))

@@ -248,7 +248,7 @@ def fake_quantize_fp32_scale(row, ebits, mbits, F, P, rbits, b, table, out):
     for i in range(row.shape[0]):
         lane, sign, lm, le, _ = read(row[i], ebits, mbits, P)
         if flush and lane == FINITE:
-            lane = ZERO
+            lane = np.int64(ZERO)  # one type for the variable (the Literal[int] of ZERO does not unify in every typing)
         if lane == FINITE:
             magnitude = np.float32(math.ldexp(np.float64(lm), le))  # float64 input: rounded to float32 (RNE)
             v = -magnitude if sign else magnitude
