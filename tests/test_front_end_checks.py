@@ -12,7 +12,7 @@ import needs
 import numpy as np
 import pytest
 
-torch = pytest.importorskip("torch", reason="the Triton front end takes torch tensors: pip install -e '.[cuda]'")
+torch = needs.module("torch", 'python -m pip install -e ".[cuda]" (the Triton front end takes torch tensors)')
 needs.module("triton", needs.INSTALL_TRITON)  # absent: skipped with the install command (CI: a failure)
 
 import mxemu as mx  # noqa: E402
