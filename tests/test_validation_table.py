@@ -497,13 +497,16 @@ def test_every_array_index_in_the_kernels_is_64_bit():
     mx.decode(np.arange(256, dtype=np.uint8), "fp8_e4m3")
     mx.quantize(x, "mxint8").dequantize()  # fast kernels
     mx.quantize(x, "nvfp4").dequantize()  # general kernels
+    mx.fake_quantize(x, "mxint8", policy="brevitas")  # float32 scale_value kernel
     kernels = {name: d for mod in (block, fast, dispatch) for name, d in vars(mod).items()
                if hasattr(d, "overloads") and d.overloads and hasattr(d, "py_func")}
     assert {"quantize_kernel", "encode_kernel", "quantize_blocks", "fake_quantize_blocks",
-            "encode_elements", "decode_elements", "dequantize_blocks", "philox_bits"} <= set(kernels)
+            "encode_elements", "decode_elements", "dequantize_blocks", "philox_bits",
+            "fake_quantize_fp32_scale"} <= set(kernels)
     for name, d in kernels.items():
-        # uint8 indexes are element codes looking up their 2^bits-entry value table, not positions.
-        wide = {"int64", "uint64", "uint8", "UniTuple(int64 x 2)"}
+        # uint8 indexes are element codes looking up their 2^bits-entry value table, not positions;
+        # a slice's bounds are numba's intp.
+        wide = {"int64", "uint64", "uint8", "UniTuple(int64 x 2)", "slice<a:b>"}
         narrow = {t for t in _index_types(d) if t not in wide and not t.startswith("Literal[int]")}
         assert not narrow, f"{name} indexes arrays with {narrow}"
 

@@ -199,7 +199,7 @@ def fake_quantize_blocks(x, ebits, mbits, F, P, rbits, out, S=E8M0_SCALE):
     for b in prange(x.shape[0]):
         row = x[b]
         if P[SCALE_VALUE] != SCALE_VALUE_E8M0:
-            fake_quantize_fp32_scale(row, ebits, mbits, F, P, rbits, b, table, out[b])
+            fake_quantize_fp32_scale(row, ebits, mbits, F, P, rbits, np.int64(b), table, out[b])
             continue
         scale, flush = block_scale(row, ebits, mbits, F, P, S)
         factor = np.nan if scale == S[SCALE_NAN] else pow2(scale - S[SCALE_BIAS])
