@@ -232,7 +232,9 @@ def quotient_int_zero_is_negative(qcls, P):
     return True
 
 
-@njit(cache=True)
+# error_model="numpy": the peers' float32 division is IEEE's (x / 0 is +-Inf, 0 / 0 NaN where an integer quantum
+# underflows float32, as Quark's scale / 2^f does); numba's default Python model would raise ZeroDivisionError.
+@njit(cache=True, error_model="numpy")
 def fake_quantize_fp32_scale(row, ebits, mbits, F, P, rbits, b, table, out):
     """One block under a float32 scale_value rule (peers' fake-quantizers): each lane's float32 quotient
     q = x / u by the float32 unit u (the scale s; for integers the quantum fl32(s * 2^emin), as the peers
