@@ -130,11 +130,10 @@ def test_fast_path_equals_general_path_on_float64_edge_blocks(fmt, policy):
 @pytest.mark.parametrize("policy", EVERY_POLICY)
 @pytest.mark.parametrize("fmt", MX_FORMATS)
 def test_fast_path_equals_general_path_on_random_wide_float64(fmt, policy):
-    _assert_fast_equals_general(_wide_float64_blocks(1 << 11, seed=MX_FORMATS.index(fmt)), fmt, EVERY_POLICY[policy])
+    _assert_fast_equals_general(_wide_float64_blocks(1 << 10, seed=MX_FORMATS.index(fmt)), fmt, EVERY_POLICY[policy])
 
 
-@pytest.mark.parametrize("policy", ["ocp", "microxcaling", "ml_dtypes", "torchao_rceil", "ocp_rup", "ml_dtypes_rdn",
-                                    "gfloat_rto", "ocp_sr32", "ml_dtypes_sr13"])
+@pytest.mark.parametrize("policy", ["ocp", "microxcaling", "torchao_rceil", "ml_dtypes_rdn", "gfloat_rto", "ocp_sr32"])
 @pytest.mark.parametrize("fmt", MX_FORMATS)
 def test_fast_path_equals_general_path_on_a_million_wide_float64(fmt, policy):
     rows = _wide_float64_blocks(1 << 15, seed=100 + MX_FORMATS.index(fmt))
