@@ -1,9 +1,10 @@
 """Fast block quantize / fake-quantize / dequantize and element encode, byte-equal to the kernels in block.py.
 
-Accepted (`supported`): float32, bfloat16 and float16 inputs (int32 / int16 / uint16 bit views; a float16
-lane is widened to its float32 bits exactly, `_f16_to_f32_bits`), every rounding mode (rne, rna, rtz, rup,
-rdn, rto, and stochastic with its random integers drawn here), subnormal_inputs "keep"; every other policy
-field, every element format whose values and quanta lie in the float32 normal range (all MX formats).
+Accepted (`supported`): float32, bfloat16, float16 and float64 inputs (int32 / int16 / uint16 / int64 bit
+views; a float16 lane is widened to its float32 bits exactly, `_f16_to_f32_bits`; a float64 lane keeps its
+own fields, see "float64 lanes" below), every rounding mode (rne, rna, rtz, rup, rdn, rto, and stochastic
+with its random integers drawn here), subnormal_inputs "keep"; every other policy field, every element
+format whose values and quanta lie in the float32 normal range (all MX formats).
 dispatch.py routes here; tests/test_fast_path*.py hold the bytes equal to block.py's. Per block:
 
 * amax = max of the lanes' |bits| (a vectorized max); the E8M0 code comes from `scale.scale_code`
@@ -33,16 +34,28 @@ dispatch.py routes here; tests/test_fast_path*.py hold the bytes equal to block.
   a bfloat16 input keeps the top half of those bits (the value is on bfloat16's grid), a float16
   input gets them rounded once into float16 (`f32_to_f16_bits`).
 
+float64 lanes run the same loop in int64 on their own fields, so each value is rounded once from its exact
+float64 value (a float32 step first would round values near an element tie onto it): m < 2^53,
+|x| = m * 2^(efe - 1075), c = 1023 + s + emin, shift = 52 - M + max(c - efe, 0) for floats and 52 + c - efe
+for integers, capped at 54 (`_round64`). The overloads `_magnitude`, `_lane_layout`, `_round_lane`,
+`_round_lane_stochastic`, `_block_factors`, `_fake_float` and `_fake_int` pick the lane width by the
+input's integer view, so the kernels are the same for every dtype. Every float64 subnormal lies in the
+element's subnormal range at every E8M0 scale, and every element value times every 2^s is a float64: only
+NaN/Inf lanes, NaN scales and (for integers) blocks whose largest lane is not shifted right leave the
+loop. Fake-quantize builds the value in float64 and writes float64.
+
 Stochastic rounding (`_round_stochastic`) adds floor(r * 2^(shift - R)) to m before the shift, r the lane's
 random integer: word 0 of Philox4x32-10 at counter base + lane (`philox_word0`, element.philox's
-generator on vectorizable uint64 lanes), shifted right by 32 - R. No array of random integers exists;
+generator on vectorizable uint64 lanes), shifted right by 32 - R (float64 lanes: element.round_up's carry
+of the top R discarded bits plus r, `_round_stochastic64`). No array of random integers exists;
 the general kernels, which read them from one, take the same integers from dispatch.stream_bits.
 
 `dequantize_kernel` multiplies a float32 table of the element values by 2^(scale - 127), exact (see
 its section), and stores float32, bfloat16 or float16 bits; `dequantize_kernel64` does it in float64.
 
 `encode_kernel` is the same lane loop without blocks (one scale exponent for all lanes), NaN and
-Inf lanes taking the general code's codes through a select.
+Inf lanes taking the general code's codes through a select; it reads float32-wide lanes only (float64
+element encode runs the general kernel).
 """
 
 from __future__ import annotations
