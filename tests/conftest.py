@@ -55,6 +55,7 @@ NEEDS: dict[str, tuple[str, ...]] = {
     "test_extending.py": (),
     "test_fast_path.py": ("peers",),
     "test_fast_path_more.py": ("peers",),
+    "test_fast_path_f64.py": ("peers",),
     "test_format_kinds.py": (),
     "test_front_end_checks.py": ("torch", "cuda"),
     "test_first_use.py": (),

@@ -1,6 +1,6 @@
 """Chooses, for each call, which kernel runs: the general one, or a faster one proven byte-equal to it.
 
-The fast kernels (fast.py) take float32, bfloat16 and float16 inputs under every rounding mode
+The fast kernels (fast.py) take float32, bfloat16, float16 and float64 inputs under every rounding mode
 (stochastic rounding when its random integers come from a seed as a `Stream`, not from an array) with
 subnormal_inputs "keep" (any other policy field, any MX format), and dequantize E8M0-scaled codes into
 float32, bfloat16, float16 or float64. They quantize every block whose lanes are finite and whose

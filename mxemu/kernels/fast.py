@@ -1,9 +1,10 @@
 """Fast block quantize / fake-quantize / dequantize and element encode, byte-equal to the kernels in block.py.
 
-Accepted (`supported`): float32, bfloat16 and float16 inputs (int32 / int16 / uint16 bit views; a float16
-lane is widened to its float32 bits exactly, `_f16_to_f32_bits`), every rounding mode (rne, rna, rtz, rup,
-rdn, rto, and stochastic with its random integers drawn here), subnormal_inputs "keep"; every other policy
-field, every element format whose values and quanta lie in the float32 normal range (all MX formats).
+Accepted (`supported`): float32, bfloat16, float16 and float64 inputs (int32 / int16 / uint16 / int64 bit
+views; a float16 lane is widened to its float32 bits exactly, `_f16_to_f32_bits`; a float64 lane keeps its
+own fields, see "float64 lanes" below), every rounding mode (rne, rna, rtz, rup, rdn, rto, and stochastic
+with its random integers drawn here), subnormal_inputs "keep"; every other policy field, every element
+format whose values and quanta lie in the float32 normal range (all MX formats).
 dispatch.py routes here; tests/test_fast_path*.py hold the bytes equal to block.py's. Per block:
 
 * amax = max of the lanes' |bits| (a vectorized max); the E8M0 code comes from `scale.scale_code`
@@ -33,16 +34,28 @@ dispatch.py routes here; tests/test_fast_path*.py hold the bytes equal to block.
   a bfloat16 input keeps the top half of those bits (the value is on bfloat16's grid), a float16
   input gets them rounded once into float16 (`f32_to_f16_bits`).
 
+float64 lanes run the same loop in int64 on their own fields, so each value is rounded once from its exact
+float64 value (a float32 step first would round values near an element tie onto it): m < 2^53,
+|x| = m * 2^(efe - 1075), c = 1023 + s + emin, shift = 52 - M + max(c - efe, 0) for floats and 52 + c - efe
+for integers, capped at 54 (`_round64`). The overloads `_magnitude`, `_lane_layout`, `_round_lane`,
+`_round_lane_stochastic`, `_block_factors`, `_fake_float` and `_fake_int` pick the lane width by the
+input's integer view, so the kernels are the same for every dtype. Every float64 subnormal lies in the
+element's subnormal range at every E8M0 scale, and every element value times every 2^s is a float64: only
+NaN/Inf lanes, NaN scales and (for integers) blocks whose largest lane is not shifted right leave the
+loop. Fake-quantize builds the value in float64 and writes float64.
+
 Stochastic rounding (`_round_stochastic`) adds floor(r * 2^(shift - R)) to m before the shift, r the lane's
 random integer: word 0 of Philox4x32-10 at counter base + lane (`philox_word0`, element.philox's
-generator on vectorizable uint64 lanes), shifted right by 32 - R. No array of random integers exists;
+generator on vectorizable uint64 lanes), shifted right by 32 - R (float64 lanes: element.round_up's carry
+of the top R discarded bits plus r, `_round_stochastic64`). No array of random integers exists;
 the general kernels, which read them from one, take the same integers from dispatch.stream_bits.
 
 `dequantize_kernel` multiplies a float32 table of the element values by 2^(scale - 127), exact (see
 its section), and stores float32, bfloat16 or float16 bits; `dequantize_kernel64` does it in float64.
 
 `encode_kernel` is the same lane loop without blocks (one scale exponent for all lanes), NaN and
-Inf lanes taking the general code's codes through a select.
+Inf lanes taking the general code's codes through a select; it reads float32-wide lanes only (float64
+element encode runs the general kernel).
 """
 
 from __future__ import annotations
@@ -85,7 +98,11 @@ from mxemu.kernels.scale import E8M0_NAN, element_scale_exponent, scale_code
 
 # Input layouts (exponent bits, mantissa bits) the fast kernels take, with the integer view the kernels
 # read them as: float16 as uint16, so that its lanes compile apart from bfloat16's (`_bits32`).
-LAYOUTS = {(8, 23): np.dtype(np.int32), (8, 7): np.dtype(np.int16), (5, 10): np.dtype(np.uint16)}
+LAYOUTS = {(8, 23): np.dtype(np.int32), (8, 7): np.dtype(np.int16), (5, 10): np.dtype(np.uint16),
+           (11, 52): np.dtype(np.int64)}
+# float64 lanes keep their own 64-bit fields (rounded once from the exact value); `encode_kernel` reads
+# float32-wide lanes only.
+FLOAT64 = (11, 52)
 # How each rounding mode rounds k = m * 2^-shift, as the terms of one branch-free formula:
 #   k = ((m + bias) >> shift) | (jam & (rem != 0)),   rem = m mod 2^shift, half = 2^(shift - 1),
 #   bias = (half & halfmask) - r1 + (lsb & lsbmask) + (2^shift - 1 if sign == away_sign else 0),
@@ -201,6 +218,17 @@ def _bits32_impl(u):
     return lambda u: np.int32(u)
 
 
+def _magnitude(u):
+    """|x| of one input lane as an integer of its lane width: float64 bits less the sign, else `_bits32`'s."""
+
+
+@overload(_magnitude, jit_options={"cache": True})
+def _magnitude_impl(u):
+    if u == types.int64:
+        return lambda u: np.int64(u & 0x7FFFFFFFFFFFFFFF)
+    return lambda u: _i32(_bits32(u) & 0x7FFFFFFF)
+
+
 @njit(cache=True, inline="always")
 def _f16_to_f32_bits(u):
     """float32 bits of float16 bits u: rebias a normal, scale a subnormal's integer significand by 2^-24
@@ -254,32 +282,47 @@ def f32_to_bf16_bits(vb):
     return _i32(r | (_shr(vb, 16) & 0x8000))
 
 
+def _lane_layout(amax):
+    """(exponent bias, fraction bits, Inf bits) of the lane fields amax is read in: float64's for an int64 amax,
+    else float32's (`_bits32`)."""
+
+
+@overload(_lane_layout, jit_options={"cache": True})
+def _lane_layout_impl(amax):
+    if amax == types.int64:
+        return lambda amax: (np.int64(1023), np.int64(52), np.int64(0x7FF0000000000000))
+    return lambda amax: (np.int64(127), np.int64(23), np.int64(0x7F800000))
+
+
 @njit(cache=True)
 def _block_scale(amax, F, P, G):
-    """(E8M0 code, c, whether the lane loop applies) of a block whose largest |bits| (as float32) is amax.
+    """(E8M0 code, c, whether the lane loop applies) of a block whose largest |bits| (`_magnitude`) is amax.
 
-    c = 127 + s + emin with s the exponent the elements are encoded at (`element_scale_exponent`;
-    0 for an all-zero block, whose lanes give zero codes at any s).
+    c = bias + s + emin with s the exponent the elements are encoded at (`element_scale_exponent`;
+    0 for an all-zero block, whose lanes give zero codes at any s) and bias the lane layout's (127 for
+    float32 fields, 1023 for float64).
     """
-    if amax >= 0x7F800000:
+    bias, frac, inf = _lane_layout(amax)
+    if amax >= inf:
         return np.int64(0), np.int32(0), False
     if G[G_IN16] == 1:
         cls, _, m, e, E = unpack(np.int64(amax >> 16), 8, 7)
     else:
-        cls, _, m, e, E = unpack(np.int64(amax), 8, 23)
+        cls, _, m, e, E = unpack(np.int64(amax), 11 if frac == 52 else 8, frac)
     scale = np.int64(scale_code(cls, m, e, E, F, P))
     if scale == E8M0_NAN:
         return scale, np.int32(0), False
     s = element_scale_exponent(scale, P) if amax != 0 else np.int64(0)
-    c = np.int32(127 + s + G[G_EMIN])
+    c = np.int32(bias + s + G[G_EMIN])
     if G[G_INT] == 1:
         # The largest lane is shifted right by at least one bit; for a bfloat16 input, whose
         # fake-quantized values are bfloat16, the quantum 2^(c - 127) is on its grid (>= 2^-133).
-        fast = 23 + c - max(amax >> 23, 1) >= 1 and (G[G_IN16] == 0 or c >= -6)
+        fast = frac + c - max(amax >> frac, 1) >= 1 and (G[G_IN16] == 0 or c >= -6)
     else:
-        # Every float32 subnormal lane lies in the element's subnormal range. The quantum
-        # 2^(c - 127 - M) is then >= 2^-133 (M <= 6), so element values times 2^s are exact in
-        # float32 and, with at most M + 1 <= 7 significant bits, in bfloat16.
+        # Every subnormal lane (float32 or float64) lies in the element's subnormal range. The
+        # quantum 2^(c - bias - M) is then >= 2^-133 (M <= 6) for float32 fields, so element values
+        # times 2^s are exact in float32 and, with at most M + 1 <= 7 significant bits, in
+        # bfloat16; float64 holds every element value times every 2^s (s >= -254) exactly.
         fast = c >= 1
     return scale, c, fast
 
@@ -331,6 +374,71 @@ def _round_stochastic(w, c, sh0, dmin, word, G):
 
 
 @njit(cache=True, inline="always")
+def _round64(w, c, sh0, dmin, G):
+    """`_round` on the float64 bits w, in int64: |x| = m * 2^(efe - 1075), m < 2^53, c = 1023 + s + emin.
+
+    Every shift >= 54 gives what 54 gives, as 25 does for float32 fields (m + bias < 2^55).
+    """
+    sign = np.int32((w >> 63) & 1)
+    a = np.int64(w & 0x7FFFFFFFFFFFFFFF)
+    efe = max(a >> 52, np.int64(1))
+    m = a - ((efe - 1) << 52)
+    d = np.int64(c) - efe
+    shift = min(np.int64(sh0) + max(d, np.int64(dmin)), np.int64(54))
+    ones = (np.int64(1) << shift) - 1
+    half = (np.int64(1) << (shift - 1)) & np.int64(G[G_HALFMASK])
+    lsb = (m >> shift) & np.int64(G[G_LSBMASK])
+    away = ones & -np.int64(sign == _i32(G[G_AWAY]))
+    bias = half - np.int64(G[G_R1]) + lsb + away
+    sticky = np.int64(G[G_JAM]) & np.int64((m & ones) != 0)
+    return sign, np.int32(-d), ((m + bias) >> shift) | sticky
+
+
+@njit(cache=True, inline="always")
+def _round_stochastic64(w, c, sh0, dmin, word, G):
+    """`_round_stochastic` on the float64 bits w: element.round_up's carry written out, since m * 2^R no longer
+    fits 64 bits. t = the top R bits of the discarded fraction rem (rem >> (shift - R), or rem << (R - shift)
+    when fewer than R bits are discarded), k = (m >> shift) + ((t + r) >> R). m < 2^53, so shifts
+    of 63 or more discard all of m (rem = m), and t = 0 once shift - R >= 63.
+    """
+    sign = np.int32((w >> 63) & 1)
+    a = np.int64(w & 0x7FFFFFFFFFFFFFFF)
+    efe = max(a >> 52, np.int64(1))
+    m = a - ((efe - 1) << 52)
+    d = np.int64(c) - efe
+    R = np.int64(G[G_SR_BITS])
+    shift = np.int64(sh0) + max(d, np.int64(dmin))
+    sh = min(shift, np.int64(63))
+    rem = m & ((np.int64(1) << sh) - 1)
+    t = rem >> min(max(shift - R, np.int64(0)), np.int64(63)) if shift >= R else rem << max(R - shift, np.int64(0))
+    r = np.int64(np.uint64(word) >> np.uint64(32 - R))
+    return sign, np.int32(-d), (m >> sh) + ((t + r) >> R)
+
+
+def _round_lane(u, c, M, dmin, G):
+    """(sign, -d, k) of one input lane rounded at c with M fraction bits kept (0 for integers): `_round` on
+    its float32 bits (`_bits32`), `_round64` on float64 bits."""
+
+
+@overload(_round_lane, jit_options={"cache": True}, inline="always")
+def _round_lane_impl(u, c, M, dmin, G):
+    if u == types.int64:
+        return lambda u, c, M, dmin, G: _round64(u, c, 52 - np.int64(M), dmin, G)
+    return lambda u, c, M, dmin, G: _round(_bits32(u), c, _i32(23 - _i32(M)), _i32(dmin), G)
+
+
+def _round_lane_stochastic(u, c, M, dmin, word, G):
+    """`_round_lane` rounding stochastically with the lane's Philox word."""
+
+
+@overload(_round_lane_stochastic, jit_options={"cache": True}, inline="always")
+def _round_lane_stochastic_impl(u, c, M, dmin, word, G):
+    if u == types.int64:
+        return lambda u, c, M, dmin, word, G: _round_stochastic64(u, c, 52 - np.int64(M), dmin, word, G)
+    return lambda u, c, M, dmin, word, G: _round_stochastic(_bits32(u), c, _i32(23 - _i32(M)), _i32(dmin), word, G)
+
+
+@njit(cache=True, inline="always")
 def philox_word0(k0, k1, index):
     """Word 0 of Philox4x32-10 with key (k0, k1) and counter (index lo, index hi, 0, 0): element.philox, whose
     bits every stochastic kernel draws, written on uint64 lanes holding 32-bit words so that LLVM
@@ -370,28 +478,28 @@ def _int_result(sign, k, G):
 @njit(cache=True)
 def _lane_float(u, c, G):
     """(sign, magnitude code, overflowed) of one finite lane; the sign is 0 for a zero that drops it."""
-    sign, nd, k = _round(_bits32(u), c, _i32(23 - G[G_M]), _i32(0), G)
+    sign, nd, k = _round_lane(u, c, G[G_M], 0, G)
     return _float_result(sign, nd, k, G)
 
 
 @njit(cache=True)
 def _lane_float_stochastic(u, c, word, G):
     """`_lane_float` rounding stochastically with the Philox word of the lane."""
-    sign, nd, k = _round_stochastic(_bits32(u), c, _i32(23 - G[G_M]), _i32(0), word, G)
+    sign, nd, k = _round_lane_stochastic(u, c, G[G_M], 0, word, G)
     return _float_result(sign, nd, k, G)
 
 
 @njit(cache=True)
 def _lane_int(u, c, G):
     """Signed integer k of one finite lane, clamped to the format's range."""
-    sign, _, k = _round(_bits32(u), c, _i32(23), _i32(-(1 << 20)), G)
+    sign, _, k = _round_lane(u, c, 0, -(1 << 20), G)
     return _int_result(sign, k, G)
 
 
 @njit(cache=True)
 def _lane_int_stochastic(u, c, word, G):
     """`_lane_int` rounding stochastically with the Philox word of the lane."""
-    sign, _, k = _round_stochastic(_bits32(u), c, _i32(23), _i32(-(1 << 20)), word, G)
+    sign, _, k = _round_lane_stochastic(u, c, 0, -(1 << 20), word, G)
     return _int_result(sign, k, G)
 
 
@@ -424,6 +532,63 @@ def _value32_float(sign, mag, ovf, scale_f, G):
     return vb
 
 
+@njit(cache=True)
+def _value64_float(sign, mag, ovf, scale_f, G):
+    """float64 bits of the element value times 2^s (scale_f = 2^s as float64): `_value32_float` in float64."""
+    sig, ex = _float_parts(mag, G)
+    unit = np.int64((np.int64(ex) + (1023 - 127)) << 52).view(np.float64)
+    vb = np.float64(np.float64(sig) * unit * scale_f).view(np.int64) | (np.int64(sign) << 63)
+    if ovf and _i32(G[G_OVFSPEC_NEG] if sign else G[G_OVFSPEC]) == 1:
+        special = np.float64(np.int32(G[G_OVF_F32_NEG] if sign else G[G_OVF_F32]).view(np.float32))
+        vb = special.view(np.int64) | (np.int64(sign) << 63)
+    return vb
+
+
+def _block_factors(u, code, G):
+    """(2^s, the integer quantum 2^(s - fraction bits)) of a block with E8M0 code `code` = s + 127, in the float
+    type the lane's fake-quantized value is built in: float64 for float64 lanes, else float32 (both
+    products exact, see `_block_scale`)."""
+
+
+@overload(_block_factors, jit_options={"cache": True}, inline="always")
+def _block_factors_impl(u, code, G):
+    if u == types.int64:
+        def factors64(u, code, G):
+            scale_f = np.int64((np.int64(code) + (1023 - 127)) << 52).view(np.float64)
+            frac = np.int64((np.int64(G[G_FRAC_EXP]) + (1023 - 127)) << 52).view(np.float64)
+            return scale_f, np.float64(frac * scale_f)
+
+        return factors64
+
+    def factors32(u, code, G):
+        scale_f = _scale_f32(code)
+        return scale_f, np.float32(np.int32(np.int32(G[G_FRAC_EXP]) << np.int32(23)).view(np.float32) * scale_f)
+
+    return factors32
+
+
+def _fake_float(u, sign, mag, ovf, scale_f, G):
+    """The output lane (bits of u's type) of a float element's value times scale_f."""
+
+
+@overload(_fake_float, jit_options={"cache": True}, inline="always")
+def _fake_float_impl(u, sign, mag, ovf, scale_f, G):
+    if u == types.int64:
+        return lambda u, sign, mag, ovf, scale_f, G: _value64_float(sign, mag, ovf, scale_f, G)
+    return lambda u, sign, mag, ovf, scale_f, G: _store(u, _value32_float(sign, mag, ovf, scale_f, G))
+
+
+def _fake_int(u, k, unit):
+    """The output lane (bits of u's type) of the integer element k times its quantum `unit`."""
+
+
+@overload(_fake_int, jit_options={"cache": True}, inline="always")
+def _fake_int_impl(u, k, unit):
+    if u == types.int64:
+        return lambda u, k, unit: np.float64(np.float64(k) * unit).view(np.int64)
+    return lambda u, k, unit: _store(u, np.float32(np.float32(k) * unit).view(np.int32))
+
+
 # The kernels work on chunks of CHUNK blocks (x[b*k:(b+1)*k] is block b; a chunk's input stays
 # in cache between the passes). Pass 1 finds each block's amax and scale; pass 2 runs the lane
 # loops with no call inside, so their vector constants stay in registers. Arrays are flat and
@@ -440,9 +605,9 @@ def _chunk_scales(x, k, b0, b1, F, P, G, sc, cs):
     """Pass 1 over blocks b0..b1-1: sc[j] = E8M0 code, cs[j] = c of block b0 + j, or _SLOW."""
     for b in range(b0, b1):
         lo = np.uint64(b) * np.uint64(k)
-        amax = np.int32(0)
-        for i in range(lo, lo + np.uint64(k)):
-            amax = max(amax, _i32(_bits32(x[i]) & 0x7FFFFFFF))
+        amax = _magnitude(x[lo])
+        for i in range(lo + np.uint64(1), lo + np.uint64(k)):
+            amax = max(amax, _magnitude(x[i]))
         scale, c, fast = _block_scale(amax, F, P, G)
         sc[b - b0] = np.uint8(scale)
         cs[b - b0] = c if fast else _SLOW
@@ -516,26 +681,23 @@ def fake_quantize_kernel(x, k, F, P, G, key, out_bits, slow, b_lo, b_hi):
             hi = lo + np.uint64(k)
             if c == _SLOW:
                 continue
-            scale_f = _scale_f32(sc[b - b0])
             # k * 2^-f * 2^s: both products are exact (quantum 2^(c - 127) >= 2^-133).
-            unit = np.float32(np.int32(np.int32(G[G_FRAC_EXP]) << np.int32(23)).view(np.float32) * scale_f)
+            scale_f, unit = _block_factors(x[lo], sc[b - b0], G)
             if G[G_INT] == 1 and G[G_SR] == 1:
                 for i in range(lo, hi):
                     word = philox_word0(k0, k1, base + i)
-                    v = np.float32(np.float32(_lane_int_stochastic(x[i], c, word, G)) * unit)
-                    out_bits[i] = _store(x[i], v.view(np.int32))
+                    out_bits[i] = _fake_int(x[i], _lane_int_stochastic(x[i], c, word, G), unit)
             elif G[G_INT] == 1:
                 for i in range(lo, hi):
-                    v = np.float32(np.float32(_lane_int(x[i], c, G)) * unit)
-                    out_bits[i] = _store(x[i], v.view(np.int32))
+                    out_bits[i] = _fake_int(x[i], _lane_int(x[i], c, G), unit)
             elif G[G_SR] == 1:
                 for i in range(lo, hi):
                     sign, mag, ovf = _lane_float_stochastic(x[i], c, philox_word0(k0, k1, base + i), G)
-                    out_bits[i] = _store(x[i], _value32_float(sign, mag, ovf, scale_f, G))
+                    out_bits[i] = _fake_float(x[i], sign, mag, ovf, scale_f, G)
             else:
                 for i in range(lo, hi):
                     sign, mag, ovf = _lane_float(x[i], c, G)
-                    out_bits[i] = _store(x[i], _value32_float(sign, mag, ovf, scale_f, G))
+                    out_bits[i] = _fake_float(x[i], sign, mag, ovf, scale_f, G)
         for b in range(b0, b1):
             slow[b] = cs[b - b0] == _SLOW
 
@@ -597,8 +759,11 @@ def dequantize_kernel64(codes, k, table, scales, out, slow, b_lo, b_hi):
 
 
 def encode_supported(ebits: int, mbits: int, x_dtype: np.dtype, F: tuple, P: tuple, s: int, stochastic: bool) -> bool:
-    """Whether `encode_kernel` takes x * 2^-s (a single s; floats need 127 + s + emin >= 1; no stochastic rounding)."""
-    if stochastic or P[ROUNDING] == STOCHASTIC or not supported(ebits, mbits, x_dtype, F, P, stochastic):
+    """Whether `encode_kernel` takes x * 2^-s (a single s; floats need 127 + s + emin >= 1; no stochastic rounding;
+    float32-wide lanes: float64 input runs the general kernels)."""
+    if stochastic or P[ROUNDING] == STOCHASTIC or (ebits, mbits) == FLOAT64:
+        return False
+    if not supported(ebits, mbits, x_dtype, F, P, stochastic):
         return False
     return F[KIND] == KIND_INT or 127 + s + F[EMIN] >= 1
 
