@@ -83,6 +83,7 @@ NEEDS: dict[str, tuple[str, ...]] = {
     "test_out_argument.py": ("peers",),
     "test_packing.py": (),
     "test_peer_scale_policy.py": (),
+    "test_peer_scale_refusal.py": (),
     "test_policy_text_nan_code.py": ("peers", "torch"),
     "test_presets_brevitas.py": ("peers", "torch"),
     "test_presets_gfloat.py": ("peers",),
