@@ -7,15 +7,18 @@ from fractions import Fraction
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, example, given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import mxemu as mx
 from mxemu import oracle
 from mxemu.errors import InputError, PolicyError
+from mxemu.oracle.block import _encoding_exponent
 from mxemu.oracle.scale import block_values, flushed_block, fp32_scale
+from mxemu.policy import CHOICES
 from mxemu.testing import check_quantizer
 from mxemu.testing.discriminating import candidate_presets, pair_blocks
+from mxemu.testing.strategies import blocks
 
 F32 = np.float32
 MX_FORMATS = [n for n in mx.formats() if isinstance(mx.get_format(n), mx.MXFormat) and n != "nvfp4"]
@@ -32,7 +35,8 @@ def threshold_exponent(fmt: str, preset: str) -> int:
 
 def has_mx_form(x: np.ndarray, fmt: str, policy: str | mx.Policy) -> bool:
     """The oracle's answer: the block is all zeros, or its float32 scale is NaN/Inf, or is the value of the
-    E8M0 code the oracle's quantize stores."""
+    E8M0 code the oracle's quantize stores and the exponent the elements are encoded at (min_scale_encoding
+    moves the elements of code 0x00 elsewhere)."""
     pol = mx.get_policy(policy)
     values, ebits = block_values(x)
     values = flushed_block(values, pol)
@@ -40,7 +44,9 @@ def has_mx_form(x: np.ndarray, fmt: str, policy: str | mx.Policy) -> bool:
     if scale is None or all(v == 0 for v in values if math.isfinite(v)):
         return True
     _, code = oracle.quantize_block(x, fmt, pol)
-    return code != 255 and scale == Fraction(2) ** (code - 127)
+    scale_format = mx.get_format(fmt).scale
+    return code != 255 and scale == Fraction(2) ** (code - 127) == Fraction(2) ** _encoding_exponent(
+        code, scale_format, pol)
 
 
 def _bits(y: np.ndarray) -> np.ndarray:
@@ -160,19 +166,30 @@ def test_the_block_index_is_in_the_scales_of_the_whole_array_along_any_axis_and_
         mx.quantize(big, "mxfp8_e4m3", policy="brevitas")
 
 
-@pytest.mark.parametrize("policy", ["ocp,scale_value=fp32_min_val", "quark,scale_value=fp32_pow2",
-                                    "brevitas,scale_value=fp32_pow2"])
-@example(amax=2.0 ** -140)
-@settings(max_examples=25, deadline=None)
-@given(amax=st.floats(2.0 ** -149, 2.0 ** -30, width=32))
-def test_any_policy_with_a_float32_scale_value_refuses_as_the_oracle_decides(policy, amax):
-    x = np.array([amax, -amax / 2] + [0.0] * 30, F32)
+@st.composite
+def float32_scale_policies(draw) -> mx.Policy:
+    """A float32 scale_value with every other field drawn (deterministic rounding; NaN inputs not refused)."""
+    fields = {f: draw(st.sampled_from([v for v in values if v not in ("stochastic", "error")]))
+              for f, values in CHOICES.items()}
+    fields["scale_value"] = draw(st.sampled_from(("fp32_pow2", "fp32_min_val")))
+    fields["zero_block_scale"] = draw(st.sampled_from((0, 1, 127)))
+    return mx.Policy(**fields)
+
+
+@pytest.mark.clause("6.3", "ext.scale-rules")
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data())
+def test_any_policy_with_a_float32_scale_value_refuses_as_the_oracle_decides(data):
+    fmt = data.draw(st.sampled_from(MX_FORMATS))
+    policy = data.draw(float32_scale_policies())
+    preset = "brevitas" if policy.scale_value == "fp32_min_val" else "quark_floor"
+    x = np.asarray(data.draw(st.one_of(blocks(mx.get_format(fmt)), blocks_near_the_threshold(fmt, preset))), F32)
     with np.errstate(all="ignore"):
-        if has_mx_form(x, "mxfp8_e5m2", policy):
-            assert_stored_as_the_oracle_quantizes(x, "mxfp8_e5m2", mx.get_policy(policy))
+        if has_mx_form(x, fmt, policy):
+            assert_stored_as_the_oracle_quantizes(x, fmt, policy)
         else:
-            with pytest.raises(PolicyError):
-                mx.quantize(x.reshape(1, -1), "mxfp8_e5m2", policy=policy)
+            with pytest.raises(PolicyError, match=f"scale_value='{policy.scale_value}'"):
+                mx.quantize(x.reshape(1, -1), fmt, policy=policy)
 
 
 def test_convert_by_requantize_refuses_as_quantize_does():
