@@ -253,7 +253,9 @@ def quotient_int_zero_is_negative(qcls, P):
     return True
 
 
-@njit(cache=True)
+# IEEE division (numba's "numpy" error model): an integer quantum below the float32 range is 0, and the peers'
+# x / 0 is then ±Inf or NaN, never an exception.
+@njit(cache=True, error_model="numpy")
 def fake_quantize_fp32_scale(row, ebits, mbits, F, P, rbits, b, table, out):
     """One block under a float32 scale_value rule (peers' fake-quantizers): each lane's float32 quotient
     q = x / u by the float32 unit u (the scale s; for integers the quantum fl32(s * 2^emin), as the peers
