@@ -33,3 +33,12 @@ def test_the_identity_estimator_fake_quantizes_the_block_as_the_oracle_does():
     want = np.stack([oracle.fake_quantize_block(row, "mxfp8_e4m3", "brevitas") for row in t.numpy()])
     assert np.array_equal(got.view(np.uint32), want.astype(np.float32).view(np.uint32))
     assert got[1, 0] != np.float32(2.0 ** -40)  # the peer's scale m / 2^8, not a power of two
+
+
+@pytest.mark.cuda
+@pytest.mark.parametrize("preset", ["brevitas", "quark_floor"])
+def test_the_triton_front_end_refuses_the_peer_scale_presets_before_any_block(preset):
+    from mxemu import cuda
+
+    with pytest.raises(PolicyError, match=r"mxemu\.cuda does not implement"):
+        cuda.quantize(_tiny_block(), "mxfp8_e4m3", policy=preset)
