@@ -344,11 +344,11 @@ def _refuse_scales_without_code(x: np.ndarray, rows: np.ndarray, ebits: int, mbi
     index = tuple(o + i for o, i in zip(start, where, strict=True))
     raise PolicyError(
         f"quantize into {f.name} under scale_value={pol.scale_value!r}: the block at scales index {index} (amax "
-        f"{amax!r}) has the float32 scale {float(grid[where])!r}, which no {f.scale.name} code holds, so the "
-        f"block has no MX form ({found.shape[0]} of the {rows.shape[0]} blocks quantized together have none); "
-        f"accepted: blocks whose "
-        f"float32 scale is a power of two in {f.scale.name}'s range, fake_quantize under this policy for the "
-        f"peer's values, or a policy with scale_value='e8m0' to store the clamped scale")
+        f"{amax!r}) has the float32 scale {float(grid[where])!r}, which no {f.scale.name} code holds with the "
+        f"elements encoded at it, so the block has no MX form ({found.shape[0]} of the {rows.shape[0]} blocks "
+        f"quantized together have none); accepted: blocks whose float32 scale is a power of two in "
+        f"{f.scale.name}'s range, fake_quantize under this policy for the peer's values, or a policy with "
+        f"scale_value='e8m0' to store the clamped scale")
 
 
 def _tensor_scale(x: np.ndarray, tensor_scale: object, f: MXFormat) -> np.float32 | None:
