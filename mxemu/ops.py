@@ -295,7 +295,8 @@ def quantize(x: np.ndarray, fmt: str | MXFormat, axis: int | tuple[int, int] = -
         if f.two_level:
             c, s = _quantize_two_level(x[ix], f, axes, pol, ts)
         else:
-            c, s = _quantize(x[ix], f, axes, pol, *_block_random(source, pol, x.shape, ix, axes, k))
+            c, s = _quantize(x[ix], f, axes, pol, *_block_random(source, pol, x.shape, ix, axes, k),
+                             origin=tuple(i.start for i in scale_index(ix, axes, k)))
         if len(index) == 1:
             codes, scales = c, s
         else:
@@ -305,17 +306,49 @@ def quantize(x: np.ndarray, fmt: str | MXFormat, axis: int | tuple[int, int] = -
                    tensor_scale=None if ts is None else float(ts))
 
 
-def _quantize(x: np.ndarray, f: MXFormat, axes: tuple[int, ...], pol: Policy,
-              rbits: np.ndarray, stream: Stream | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Codes and exponent-only scales of x in one pass (stochastic rounding from rbits or stream)."""
+def _quantize(x: np.ndarray, f: MXFormat, axes: tuple[int, ...], pol: Policy, rbits: np.ndarray,
+              stream: Stream | None = None, origin: tuple[int, ...] = ()) -> tuple[np.ndarray, np.ndarray]:
+    """Codes and exponent-only scales of x in one pass (stochastic rounding from rbits or stream); origin: the
+    index of x's first block among the scales of the whole array."""
     rows, padded, rrows = _rows(x, f, axes, pol, rbits)
     ebits, mbits = INPUT_LAYOUTS[x.dtype.name]
+    if pol.scale_value != "e8m0":
+        _refuse_scales_without_code(x, rows, ebits, mbits, f, axes, pol, padded, origin)
     codes = np.empty(rows.shape, np.uint8)
     scales = np.empty(rows.shape[0], np.uint8)
     dispatch.quantize_rows(rows, ebits, mbits, format_params(f.element), policy_params(pol), rrows, codes, scales,
                            scale_params(f.scale), stream)
     return (np.ascontiguousarray(from_blocks(codes, padded, x.shape, axes, f.block_size)),
             np.ascontiguousarray(scale_array(scales, padded, axes, f.block_size)))
+
+
+def _refuse_scales_without_code(x: np.ndarray, rows: np.ndarray, ebits: int, mbits: int, f: MXFormat,
+                                axes: tuple[int, ...], pol: Policy, padded: tuple[int, ...],
+                                origin: tuple[int, ...]) -> None:
+    """PolicyError naming the first block of x (rows: its blocks) whose float32 scale under the policy's
+    scale_value no scale code holds (kernels/block.py `fp32_scales_without_code`): such a block has no MX form,
+    and storing the clamped code would silently give values other than the peer's (docs/policies.md)."""
+    orphans = np.empty(rows.shape[0], np.float64)
+    with region(rows.size):
+        kb.fp32_scales_without_code(rows, ebits, mbits, format_params(f.element), policy_params(pol),
+                                    scale_params(f.scale), orphans)
+    grid = scale_array(orphans, padded, axes, f.block_size)
+    found = np.argwhere(grid)
+    if not found.size:
+        return
+    where = tuple(int(i) for i in found[0])
+    block = x[tuple(slice(i * f.block_size, (i + 1) * f.block_size) if d in axes else i
+                    for d, i in enumerate(where))].astype(np.float64)
+    amax = float(np.abs(block[np.isfinite(block)]).max())
+    start = origin + (0,) * (len(where) - len(origin))  # a chunk's index leaves its trailing axes whole
+    index = tuple(o + i for o, i in zip(start, where, strict=True))
+    raise PolicyError(
+        f"quantize into {f.name} under scale_value={pol.scale_value!r}: the block at scales index {index} (amax "
+        f"{amax!r}) has the float32 scale {float(grid[where])!r}, which no {f.scale.name} code holds with the "
+        f"elements encoded at it, so the block has no MX form ({found.shape[0]} of the {rows.shape[0]} blocks "
+        f"quantized together have none); accepted: blocks whose float32 scale is a power of two in "
+        f"{f.scale.name}'s range, fake_quantize under this policy for the peer's values, or a policy with "
+        f"scale_value='e8m0' to store the clamped scale")
 
 
 def _tensor_scale(x: np.ndarray, tensor_scale: object, f: MXFormat) -> np.float32 | None:

@@ -84,6 +84,8 @@ NEEDS: dict[str, tuple[str, ...]] = {
     "test_out_argument.py": ("peers",),
     "test_packing.py": (),
     "test_peer_scale_policy.py": (),
+    "test_peer_scale_refusal.py": (),
+    "test_peer_scale_refusal_torch.py": ("torch",),
     "test_policy_text_nan_code.py": ("peers", "torch"),
     "test_presets_brevitas.py": ("peers", "torch"),
     "test_presets_gfloat.py": ("peers",),

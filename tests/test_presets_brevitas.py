@@ -80,12 +80,16 @@ def _assert_same(x: np.ndarray, fmt: str) -> None:
     np.testing.assert_array_equal(_bits(got), _bits(want))
     # Where Brevitas's scale is a power of two (amax >= 2^-33), it is mxemu's E8M0 scale. Brevitas's integer
     # scale is per integer step (2^-6 of mxemu's element unit).
-    q = mx.quantize(x, fmt, policy="brevitas")
+    # quantize refuses the blocks with 0 < amax < 2^-33, which have no E8M0 scale (test_peer_scale_refusal.py).
+    amax = np.abs(x.astype(np.float64)).max(axis=1)
+    stored = ~((amax > 0) & (amax < 2.0 ** -33))
+    if not stored.any():
+        return
+    q = mx.quantize(x[stored], fmt, policy="brevitas")
     step = 2.0 ** (-6 if fmt == "mxint8" else 0)
     expect = np.exp2(q.scales.astype(np.float64) - 127) * step
-    amax = np.abs(x.astype(np.float64)).max(axis=1)
-    ordinary = (amax >= 2.0 ** -33) & np.isfinite(amax) & (q.scales[:, 0] != 255)
-    np.testing.assert_array_equal(scales[ordinary, 0].astype(np.float64), expect[ordinary, 0])
+    ordinary = (amax[stored] >= 2.0 ** -33) & np.isfinite(amax[stored]) & (q.scales[:, 0] != 255)
+    np.testing.assert_array_equal(scales[stored][ordinary, 0].astype(np.float64), expect[ordinary, 0])
 
 
 def _random_blocks(seed: int, n: int = 512) -> np.ndarray:

@@ -144,6 +144,27 @@ def block_scale(x, ebits, mbits, F, P, S):
     return scale_code_in(cls, m, e, E, F, P, S), flush
 
 
+@njit(cache=True, parallel=True)
+def fp32_scales_without_code(x, ebits, mbits, F, P, S, out):
+    """out[b] = the float32 scale of block b under a float32 scale_value rule where no code of the scale S holds
+    it, else 0. Such a block has no MX form: `quantize_blocks` would store the code of the clamped exponent,
+    whose value is not the scale the peer divides by (Brevitas's fl32(1e-10) / 2^emax, Quark's float32
+    subnormals and eps). A block keeps its MX form where the float32 scale is the code's value 2^(code - bias)
+    and the elements are encoded at that value (not so for code 0 under min_scale_encoding min_normal or one),
+    where the scale is Inf (every lane NaN, the scale code NaN), and where every lane reads as zero (exact at
+    any scale)."""
+    for b in prange(x.shape[0]):
+        out[b] = 0.0
+        nan, cls, m, e, E, _ = block_amax(x[b], ebits, mbits, P)
+        if nan or cls != FINITE:
+            continue
+        value = fp32_scale_value(cls, m, e, E, F, P)
+        code = scale_code_in(cls, m, e, E, F, P, S)
+        exponent = code - S[SCALE_BIAS]
+        if not np.isnan(value) and (value != pow2(exponent) or element_scale_exponent(code, P, S) != exponent):
+            out[b] = value
+
+
 @njit(cache=True, inline="always")
 def encode_lane(u, ebits, mbits, scale, flush, F, P, rnd, S):
     """Element code of one lane at scale code `scale` (don't-care NaN/zero codes under a NaN scale)."""

@@ -7,11 +7,17 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from mxemu.policy import CHOICES, PRESETS, Policy
+from mxemu.policy import CHOICES, Policy
 from mxemu.spec import MXFormat
 from mxemu.testing.compare import COMPARISONS, FAILURE_CLASSES, PASSES_UNDER, Outputs, accepted, classify
 from mxemu.testing.coverage import coverage_blocks
-from mxemu.testing.discriminating import discriminating_blocks, field_values, pair_blocks, spread_blocks
+from mxemu.testing.discriminating import (
+    candidate_presets,
+    discriminating_blocks,
+    field_values,
+    pair_blocks,
+    spread_blocks,
+)
 from mxemu.testing.runner import E8M0_NAN, Target, check_arguments, expected, lane_classes
 
 __all__ = ["Identification", "discriminating_blocks", "identify"]
@@ -102,16 +108,17 @@ class _Scorer:
         return self.lanes(policy).any(axis=1)
 
 
-def _neighbours(policy: Policy, zero_scales: list[int]) -> list[Policy]:
-    """Every policy one field away (deterministic values only; candidate all-zero-block scales)."""
+def _neighbours(policy: Policy, zero_scales: list[int], kind: str) -> list[Policy]:
+    """Every policy one field away (values results of `kind` can be checked under; candidate all-zero-block
+    scales)."""
     out = []
     for name in CHOICES:
-        out += [policy.replace(**{name: v}) for v in field_values(name) if v != getattr(policy, name)]
+        out += [policy.replace(**{name: v}) for v in field_values(name, kind) if v != getattr(policy, name)]
     out += [policy.replace(zero_block_scale=s) for s in zero_scales if s != policy.zero_block_scale]
     return out
 
 
-def _descend(scorer: _Scorer, start: Policy, zero_scales: list[int]) -> Policy:
+def _descend(scorer: _Scorer, start: Policy, zero_scales: list[int], kind: str) -> Policy:
     """Steepest descent on mismatching lanes, one field at a time. Scoring lanes, not blocks, keeps a
     quirk that touches every block (say the sign of zero) from hiding the progress of other fields.
 
@@ -120,10 +127,10 @@ def _descend(scorer: _Scorer, start: Policy, zero_scales: list[int]) -> Policy:
     fake_int_zero) show no progress one at a time."""
     best, best_score = start, scorer.score(start)
     while best_score:
-        near = sorted(_neighbours(best, zero_scales), key=scorer.score)
+        near = sorted(_neighbours(best, zero_scales, kind), key=scorer.score)
         candidate = near[0]
         if scorer.score(candidate) >= best_score:
-            candidate = min((p for n in near[:PAIR_BEAM] for p in _neighbours(n, zero_scales)), key=scorer.score)
+            candidate = min((p for n in near[:PAIR_BEAM] for p in _neighbours(n, zero_scales, kind)), key=scorer.score)
         if scorer.score(candidate) >= best_score:
             break
         best, best_score = candidate, scorer.score(candidate)
@@ -168,9 +175,10 @@ def identify(fn: Callable, fmt: str | MXFormat, kind: str = "quantize", *, tenso
     verify = _Scorer(target, x, got, comparison)
     n = x.shape[0]
 
-    matching = [name for name, p in PRESETS.items() if not verify.blocks(p).any()]
+    presets = candidate_presets(kind)
+    matching = [name for name, p in presets.items() if not verify.blocks(p).any()]
     if matching:
-        return Identification(f.name, matching, PRESETS[matching[0]], "preset", n, comparison=comparison)
+        return Identification(f.name, matching, presets[matching[0]], "preset", n, comparison=comparison)
 
     zero_scales = sorted({0, 1, 127, *([] if got.scales is None else [int(s) for s in got.scales[
         (x.astype(np.float64) == 0).all(axis=1)][:1]])})
@@ -179,16 +187,16 @@ def identify(fn: Callable, fmt: str | MXFormat, kind: str = "quantize", *, tenso
     for _ in range(ROUNDS):
         search = _Scorer(target, x[rows], Outputs(None if got.scales is None else got.scales[rows],
                                                    got.values[rows], got.bits[rows]), comparison)
-        starts = sorted(PRESETS.values(), key=search.score)[:3]
-        best = min((_descend(search, p, zero_scales) for p in starts), key=verify.score)
+        starts = sorted(presets.values(), key=search.score)[:3]
+        best = min((_descend(search, p, zero_scales, kind) for p in starts), key=verify.score)
         missed = np.flatnonzero(verify.blocks(best))
         if not missed.size:
             policy = _simplest(verify, best)
             return Identification(f.name, [], policy, "policy", n, comparison=comparison)
         rows = np.union1d(rows, missed[:REFINE_BLOCKS])
 
-    closest_preset = min(PRESETS, key=lambda name: int(verify.blocks(PRESETS[name]).sum()))
-    candidates = {f"preset {closest_preset}": PRESETS[closest_preset], "policy": best}
+    closest_preset = min(presets, key=lambda name: int(verify.blocks(presets[name]).sum()))
+    candidates = {f"preset {closest_preset}": presets[closest_preset], "policy": best}
     label, policy = min(candidates.items(), key=lambda kv: int(verify.blocks(kv[1]).sum()))
     lanes = lane_classes(target, x, policy, got)
     lanes = np.where(np.isin(lanes, verify.ok), -1, lanes)

@@ -22,6 +22,7 @@ from mxemu.testing.compare import (
     check_comparison,
     classify,
 )
+from mxemu.testing.discriminating import unsearchable_fields
 
 KINDS = ("fake_quantize", "quantize", "encode")
 TENSORS = ("numpy", "torch")
@@ -291,6 +292,17 @@ def shrink(x: np.ndarray, fails: Callable[[np.ndarray], bool]) -> np.ndarray:
     return x
 
 
+def check_kind_policy(kind: str, policy: Policy) -> None:
+    """`InputError` for a policy whose results of `kind` the kit cannot check: quantize under a float32
+    scale_value refuses the blocks whose scale no E8M0 code holds, and the kit's boundary blocks hold them."""
+    fields = unsearchable_fields(policy, kind)
+    if fields:
+        raise InputError(f"kind={kind!r} cannot be checked under {', '.join(fields)}: mxemu's quantize refuses "
+                         f"the blocks whose float32 scale no E8M0 code holds, and the test blocks hold such "
+                         f"blocks; accepted: kind='fake_quantize' under this policy (the peers it models, Brevitas "
+                         f"and AMD Quark, fake-quantize), or a policy with scale_value='e8m0' for kind='quantize'")
+
+
 def check_quantizer(fn: Callable, fmt: str | MXFormat, policy: str | Policy | None = None,
                     kind: str = "fake_quantize", *, dtype: object = np.float32, tensor: str = "numpy",
                     device: str = "cpu", max_examples: int = 300, comparison: str = "bits",
@@ -315,6 +327,7 @@ def check_quantizer(fn: Callable, fmt: str | MXFormat, policy: str | Policy | No
     """
     f, pol, dt = check_arguments(fmt, policy, dtype, max_examples, comparison)
     target = Target(fn, f, kind, tensor, device, batched, dict(kwargs or {}))
+    check_kind_policy(kind, pol)
     report = run(target, conformance_blocks(f, dt, max_examples), pol, comparison)
     if not report.ok:
         raise ConformanceError(report)
