@@ -667,3 +667,18 @@ def test_the_recorded_revision_is_dirty_only_for_changes_to_the_code_or_spec(mon
     package = Path(mf.__file__).resolve().parents[1]
     assert paths == [package, mf.SPEC_DIR]
     assert not any(p.name == "golden" and p.parent == package.parent for p in paths)
+
+
+@pytest.mark.parametrize("suite", suites.SUITES)
+def test_a_float32_scale_value_is_refused_up_front_by_every_suite_that_derives_scales(tmp_path: Path,
+                                                                                      suite: str) -> None:
+    """Under Brevitas's float32 scale some blocks have no E8M0 code: the suites that record scales computed from
+    their inputs refuse the policy before writing anything; the others generate a set that verifies."""
+    brevitas = get_policy("brevitas")
+    if suite in suites.SCALE_DERIVING_SUITES:
+        with pytest.raises(PolicyError, match="scale_value='fp32_min_val'"):
+            generate(tmp_path / "out", (suite,), ("mxfp8_e4m3",), brevitas, "L0", 0, progress=None)
+        assert not (tmp_path / "out").exists()
+    else:
+        generate(tmp_path / "out", (suite,), ("mxfp8_e4m3",), brevitas, "L0", 0, progress=None)
+        assert main(["golden", "verify", str(tmp_path / "out")]) == 0

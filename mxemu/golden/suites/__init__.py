@@ -77,6 +77,7 @@ from mxemu.golden.suites.tables import (
     PACK_DATA,
     PACK_LAYOUTS,
     PACK_SCALE_LAYOUTS,
+    SCALE_DERIVING_SUITES,
     STOCHASTIC_SUITES,
     SUITES,
     TAG_IDS,

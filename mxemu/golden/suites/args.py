@@ -12,6 +12,7 @@ from mxemu.golden.suites.tables import (
     INPUT_DTYPE_NAMES,
     LEVELS,
     OCP_FORMATS,
+    SCALE_DERIVING_SUITES,
     STOCHASTIC_SUITES,
     SUITES,
     stochastic,
@@ -91,6 +92,13 @@ def parse_policy(text: str) -> Policy:
 def check_policy(policy: Policy, suites: tuple[str, ...]) -> None:
     """Refuse suites that cannot carry the policy: under stochastic rounding only the suites whose records
     hold every random integer a result depends on (encode and quantize carry them as the RND field)."""
+    if policy.scale_value != "e8m0":
+        derived = [s for s in suites if s in SCALE_DERIVING_SUITES]
+        if derived:
+            raise PolicyError(f"suite(s) {', '.join(derived)} record E8M0 scale bytes derived from the inputs, and "
+                              f"under scale_value={policy.scale_value!r} (a peer's float32 scale, fake_quantize "
+                              f"only) some blocks have no E8M0 code; give a policy with scale_value='e8m0', or "
+                              f"--suite from {', '.join(s for s in SUITES if s not in SCALE_DERIVING_SUITES)}")
     if stochastic(policy):
         other = [s for s in suites if s not in STOCHASTIC_SUITES]
         if other:

@@ -209,6 +209,9 @@ class Table:
 # Suites whose inputs are floats, which `--input-dtype` writes at its own width; the others take codes.
 INPUT_SUITES = ("encode", "scale", "quantize", "divergence")
 INPUT_DTYPE_NAMES = ("float32", "bfloat16", "float16")
+# the suites whose records hold E8M0 scales computed from their inputs' amax (quantize-based): they refuse a
+# policy whose scale_value is a peer's float32 scale, which fake_quantize alone follows
+SCALE_DERIVING_SUITES = ("scale", "quantize", "convert", "dot", "divergence", "sweep")
 STOCHASTIC_SUITES = ("decode", "encode", "scale", "quantize", "dequantize", "dot", "pack")
 
 
