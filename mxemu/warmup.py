@@ -39,14 +39,14 @@ def _calls() -> list[tuple[str, Callable[[], object]]]:
             (f"fake_quantize {dt}", lambda xi=xi: (mx.fake_quantize(xi, "mxfp4_e2m1"),
                                                    mx.fake_quantize(xi, "mxint4"))),
             (f"nvfp4 {dt}", lambda xi=xi: mx.quantize(xi, "nvfp4").dequantize()),
+            (f"stochastic rounding {dt}", lambda xi=xi: (mx.quantize(xi, "mxfp4_e2m1", policy=sr, seed=0),
+                                                         mx.fake_quantize(xi, "mxfp4_e2m1", policy=sr, seed=0))),
         ]
     q = mx.quantize(x, "mxfp4_e2m1")
     qt = mx.quantize(x.T.copy(), "mxfp4_e2m1", axis=0)
     calls += [
         ("decode", lambda: (mx.decode(mx.encode(x, "fp8_e4m3"), "fp8_e4m3"), mx.decode(mx.encode(x, "int8"), "int8"))),
         ("dequantize", lambda: [q.dequantize(dtype=d) for d in outputs]),
-        ("stochastic rounding", lambda: (mx.quantize(x, "mxfp4_e2m1", policy=sr, seed=0),
-                                         mx.fake_quantize(x, "mxfp4_e2m1", policy=sr, seed=0))),
         ("2-D tiles", lambda: mx.quantize(x[:, :32].copy(), "mxfp4_e2m1", axis=(0, 1))),
         ("convert", lambda: (mx.convert(mx.quantize(x, "mxint8"), "mxint4", method="slice_and_scale"),
                              mx.convert(q, "mxfp8_e4m3", method="requantize"))),
