@@ -24,7 +24,7 @@ C_FIN, C_PINF, C_NINF, C_NAN = 0, 1, 2, 3
 LIMBS = 24  # 32-bit limbs of the exact accumulator: 768 bits cover every scale and element exponent
 M32 = np.int64(0xFFFFFFFF)
 # Sign bits as int64 values, not Python literals: numba compiles a function once per literal argument,
-# and round_f32 (the whole rounding code inlined) costs seconds per compilation.
+# and a compilation of round_f32 (with the encoder it calls) costs seconds.
 POS, NEG = np.int64(0), np.int64(1)
 # The float32 format and the IEEE cast as int64 tuples, not tuples of Python literals: so typed, the encoder
 # call in round_f32 has the signature of the conversion kernels' and shares their one compilation.
