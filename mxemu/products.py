@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -12,7 +13,7 @@ from mxemu.array import MXArray
 from mxemu.errors import InputError, UnknownNameError
 from mxemu.kernels import dot as kd
 from mxemu.kernels.abi import RDN, RNA, RNE, RTO, RTZ, RUP, format_params
-from mxemu.kernels.threads import region
+from mxemu.kernels.threads import FAST_TASK_ELEMENTS, fast_threads, run_tasks
 from mxemu.spec import ElementFormat, MXFormat, ScaleFormat, get_format
 
 ACCUMULATIONS = ("exact", "block_exact_fp32", "fp32_sequential", "dequant_fp32", "truncated:GROUP:FRAC_BITS",
@@ -381,8 +382,7 @@ def _prepare(A: MXArray, B: MXArray, model: Model) -> np.ndarray:
     """Run the kernel of `model` on A's rows (M, K) and B's columns given as rows (N, K)."""
     a = _Operand(np.ascontiguousarray(A.codes), np.ascontiguousarray(A.scales), A)
     b = _Operand(np.ascontiguousarray(_columns(B.codes)), np.ascontiguousarray(_columns(B.scales)), B)
-    with region(a.codes.size * b.codes.shape[0]):  # the thread count and the layer's lock for the kernels
-        return _run(a, b, A.block_size, model, False)
+    return _run(a, b, A.block_size, model, False)
 
 
 def _columns(x: np.ndarray) -> np.ndarray:
@@ -427,33 +427,42 @@ def _check_float_range(model: FloatAccumulator, fa: ElementFormat, fb: ElementFo
                          f"{top} bits; accepted: align_bits with at most 62 (here <= {model.align_bits - top + 62})")
 
 
+def _rows(kernel: Callable[..., None], args: tuple, rows: int, products_per_row: int) -> None:
+    """kernel(*args, i0, i1) over the rows i0..i1-1 of A, in tasks of about FAST_TASK_ELEMENTS products, on the
+    calling thread and the pool's helpers (the kernels release the GIL)."""
+    per_task = max(1, FAST_TASK_ELEMENTS // max(products_per_row, 1))
+    run_tasks(lambda t: kernel(*args, t * per_task, min(rows, (t + 1) * per_task)), -(-rows // per_task),
+              fast_threads(rows * products_per_row))
+
+
 def _run(a: _Operand, b: _Operand, k: int, model: Model, pairs: bool) -> np.ndarray:
     """(M, N) results of every row of a with every row of b, or with pairs the (M,) results of row i with row i:
     float32, or int64 words for a fixed-point model with a fixed output."""
     M, N = a.codes.shape[0], b.codes.shape[0]
     out = np.empty((M, 1 if pairs else N), np.float32)
+    per_row = a.codes.shape[1] * (1 if pairs else N)  # products of one row of the result
     qa, qb = _step_exponent(a.element), _step_exponent(b.element)
     fixA, sigA, expA, clsA, negA = kd.element_tables(format_params(a.element), qa)
     fixB, sigB, expB, clsB, negB = kd.element_tables(format_params(b.element), qb)
     if model == "dequant_fp32":
-        kd.matmul_dequant(a.values(), b.values(), pairs, out)
+        _rows(kd.matmul_dequant, (a.values(), b.values(), pairs, out), M, per_row)
     elif model == "fp32_sequential":
-        kd.matmul_sequential(a.codes, b.codes, a.scales, b.scales, clsA, clsB, sigA, sigB, expA, expB, negA, negB,
-                             k, pairs, out)
+        _rows(kd.matmul_sequential, (a.codes, b.codes, a.scales, b.scales, clsA, clsB, sigA, sigB, expA, expB, negA,
+                                     negB, k, pairs, out), M, per_row)
     elif isinstance(model, Truncated):
-        kd.matmul_truncated(a.codes, b.codes, a.scales, b.scales, clsA, clsB, sigA, sigB, expA, expB, k,
-                            model.group, model.frac_bits, pairs, out)
+        _rows(kd.matmul_truncated, (a.codes, b.codes, a.scales, b.scales, clsA, clsB, sigA, sigB, expA, expB, k,
+                                    model.group, model.frac_bits, pairs, out), M, per_row)
     elif isinstance(model, FixedPoint):
         words = np.empty(out.shape, np.int64)
-        kd.matmul_fixed_point(a.codes, b.codes, a.scales, b.scales, clsA, clsB, sigA, sigB, expA, expB, k,
-                              _fixed_point_params(model), pairs, out, words)
+        _rows(kd.matmul_fixed_point, (a.codes, b.codes, a.scales, b.scales, clsA, clsB, sigA, sigB, expA, expB, k,
+                                      _fixed_point_params(model), pairs, out, words), M, per_row)
         if isinstance(model.output, Fixed):
             out = words
     elif isinstance(model, FloatAccumulator):
         _check_float_range(model, a.element, b.element, k)
-        kd.matmul_float_accumulator(a.codes, b.codes, a.scales, b.scales, clsA, clsB, sigA, sigB, expA, expB,
-                                    _field_exponents(a.element), _field_exponents(b.element), k,
-                                    _float_params(model), pairs, out)
+        _rows(kd.matmul_float_accumulator, (a.codes, b.codes, a.scales, b.scales, clsA, clsB, sigA, sigB, expA, expB,
+                                            _field_exponents(a.element), _field_exponents(b.element), k,
+                                            _float_params(model), pairs, out), M, per_row)
     else:
         split = _split(a.element, b.element, k)
         fa = fixA[a.codes]
@@ -464,9 +473,9 @@ def _run(a: _Operand, b: _Operand, k: int, model: Model, pairs: bool) -> np.ndar
         fb = np.ascontiguousarray(fixB[b.codes])
         fast64 = accumulator_bits(a.element, b.element, k) <= 53
         limbs = np.zeros((M, kd.LIMBS if model == "exact" else 0), np.int64)  # the exact accumulator of each row
-        kd.matmul_block_models(a_hi, a_lo, fb, a.codes, b.codes, a.scales, b.scales, _special_blocks(a, clsA, k),
-                               _special_blocks(b, clsB, k), clsA, clsB, sigA, sigB, k, split, qa + qb,
-                               model == "exact", fast64, pairs, limbs, out)
+        _rows(kd.matmul_block_models, (a_hi, a_lo, fb, a.codes, b.codes, a.scales, b.scales,
+                                       _special_blocks(a, clsA, k), _special_blocks(b, clsB, k), clsA, clsB, sigA, sigB,
+                                       k, split, qa + qb, model == "exact", fast64, pairs, limbs, out), M, per_row)
     return out[:, 0] if pairs else out
 
 
@@ -546,6 +555,5 @@ def dot(a: MXArray, b: MXArray, accumulation: Model = "exact") -> np.float32 | n
     rows = a.codes.reshape(-1, a.shape[-1]).shape[0]
     x = _Operand(np.ascontiguousarray(a.codes.reshape(rows, -1)), np.ascontiguousarray(a.scales.reshape(rows, -1)), a)
     y = _Operand(np.ascontiguousarray(b.codes.reshape(rows, -1)), np.ascontiguousarray(b.scales.reshape(rows, -1)), b)
-    with region(x.codes.size):  # the thread count and the layer's lock for the kernels
-        out = _run(x, y, a.block_size, model, True)
+    out = _run(x, y, a.block_size, model, True)
     return out if a.codes.ndim == 2 else out.dtype.type(out[0])

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
 from mxemu.kernels.abi import (
     BITS,
@@ -26,7 +26,7 @@ from mxemu.kernels.scale import E8M0_BIAS, E8M0_MAX_EXP, E8M0_NAN
 _Z = np.int64(0)
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def split_code(code, F):
     """(class, sign, m, e, E) of an element code: |value| = m * 2^e exactly, E = floor(log2 |value|)."""
     bits = F[BITS]
@@ -57,25 +57,33 @@ def split_code(code, F):
     return FINITE, sign, m, e, e + bit_length(m) - 1
 
 
-@njit(cache=True, parallel=True)
-def slice_blocks(codes, scales, Fs, Fd, P, delta, out_codes, out_scales):
-    """Slice-and-Scale each block (row of `codes`, E8M0 code `scales[b]`) into format Fd.
+@njit(cache=True)
+def encode_element(cls, sign, m, e, E, F, P, rnd):
+    """`encode_value`, compiled once as a function of its own for the kernels that call it rarely or once.
+
+    Inlined, the encoder is most of a kernel's compile time (seconds); called, it compiles once per
+    machine for every kernel that passes int64 fields and the int64 slot tuples, and the conversion and
+    product kernels share that one compilation.
+    """
+    return encode_value(cls, sign, m, e, E, F, P, rnd)
+
+
+@njit(cache=True, nogil=True)
+def slice_blocks(codes, scales, Fs, Fd, P, delta, out_codes, out_scales, lo, hi):
+    """Slice-and-Scale blocks lo..hi-1 (rows of `codes`, E8M0 code `scales[b]`) into format Fd.
 
     The scale exponent rises by `delta` (clamped to 2^127, or NaN, by the policy's scale_overflow;
     at the smallest scale 2^-127, only as far as the block's largest element needs);
     each element m * 2^e is re-encoded at the raised scale by `encode_value` (the policy's rounding
     and saturation, one exact rounding). A NaN scale stays NaN with don't-care codes; an all-zero
-    block gets the policy's zero_block_scale.
+    block gets the policy's zero_block_scale. Without the GIL: the caller runs row ranges on threads.
     """
     fill = nan_code(Fd, 0) if Fd[SPECIALS] != SPECIALS_NONE else 0
-    for b in prange(codes.shape[0]):
-        # b as int64: prange's own index is unsigned in the parallel body, a second compilation of slice_block
-        slice_block(codes, scales, np.int64(b), Fs, Fd, P, np.int64(delta), fill, out_codes, out_scales)
+    for b in range(lo, hi):
+        slice_block(codes, scales, b, Fs, Fd, P, delta, fill, out_codes, out_scales)
 
 
-# Called, not inlined, from the parallel loop: numba's parallel lowering compiles a loop body several
-# times, and this body (encode_value inlined) is most of the kernel's compile time.
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def slice_block(codes, scales, b, Fs, Fd, P, delta, fill, out_codes, out_scales):
     """Slice-and-Scale block b (`slice_blocks`): codes[b] into out_codes[b], its scale into out_scales[b]."""
     row = codes[b]
@@ -89,7 +97,7 @@ def slice_block(codes, scales, b, Fs, Fd, P, delta, fill, out_codes, out_scales)
         return
     all_zero = True
     for i in range(n):
-        cls, _, _, _, _ = split_code(row[i], Fs)
+        cls, _, _, _, _ = split_code(np.int64(row[i]), Fs)
         if cls != ZERO:
             all_zero = False
             break
@@ -107,7 +115,7 @@ def slice_block(codes, scales, b, Fs, Fd, P, delta, fill, out_codes, out_scales)
             # top binade (floor rule), where this is Δ itself.
             top = np.int64(-(1 << 20))
             for i in range(n):
-                cls, _, _, _, E = split_code(row[i], Fs)
+                cls, _, _, _, E = split_code(np.int64(row[i]), Fs)
                 if cls == FINITE:
                     top = max(top, E)
             shift = min(shift, max(top - Fd[EMAX], _Z))
@@ -122,5 +130,5 @@ def slice_block(codes, scales, b, Fs, Fd, P, delta, fill, out_codes, out_scales)
             x = np.int64(E8M0_MAX_EXP)
         out_scales[b] = x + E8M0_BIAS
     for i in range(n):
-        cls, sign, m, e, E = split_code(row[i], Fs)
-        out_row[i] = encode_value(cls, sign, m, e - shift, E - shift, Fd, P, _Z)
+        cls, sign, m, e, E = split_code(np.int64(row[i]), Fs)
+        out_row[i] = encode_element(cls, sign, m, e - shift, E - shift, Fd, P, _Z)

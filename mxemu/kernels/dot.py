@@ -12,10 +12,10 @@
 from __future__ import annotations
 
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
 from mxemu.kernels.abi import BITS, FLOAT32_FORMAT, IEEE_CAST
-from mxemu.kernels.convert import split_code
+from mxemu.kernels.convert import encode_element, split_code
 from mxemu.kernels.element import FINITE, INF, NAN, bit_length, encode_value, pow2, round_up, unpack
 from mxemu.kernels.scale import E8M0_NAN
 
@@ -24,8 +24,12 @@ C_FIN, C_PINF, C_NINF, C_NAN = 0, 1, 2, 3
 LIMBS = 24  # 32-bit limbs of the exact accumulator: 768 bits cover every scale and element exponent
 M32 = np.int64(0xFFFFFFFF)
 # Sign bits as int64 values, not Python literals: numba compiles a function once per literal argument,
-# and round_f32 (the whole rounding code inlined) costs seconds per compilation.
+# and a compilation of round_f32 (with the encoder it calls) costs seconds.
 POS, NEG = np.int64(0), np.int64(1)
+# The float32 format and the IEEE cast as int64 tuples, not tuples of Python literals: so typed, the encoder
+# call in round_f32 has the signature of the conversion kernels' and shares their one compilation.
+F32_FORMAT = tuple(np.int64(v) for v in FLOAT32_FORMAT)
+F32_CAST = tuple(np.int64(v) for v in IEEE_CAST)
 
 
 @njit(cache=True)
@@ -62,7 +66,17 @@ def round_f32(sign, m, e):
     """float32 nearest (ties to even, IEEE overflow) to (-1)^sign * m * 2^e, 0 <= m < 2^63; 0 gives +0."""
     if m == 0:
         return np.float32(0.0)
-    return f32_bits(encode_value(FINITE, sign, m, e, e + bit_length(m) - 1, FLOAT32_FORMAT, IEEE_CAST, np.int64(0)))
+    return f32_bits(encode_element(np.int64(FINITE), sign, m, e, e + bit_length(m) - 1, F32_FORMAT, F32_CAST, POS))
+
+
+@njit(cache=True)
+def round_f32_inline(sign, m, e):
+    """`round_f32` with the encoder inlined for float32: for the one rounding per product of "fp32_sequential",
+    where the out-of-line call with a run-time format costs a third of the time; one more compilation of the
+    encoder, paid only by the kernels that add products one by one."""
+    if m == 0:
+        return np.float32(0.0)
+    return f32_bits(encode_value(FINITE, sign, m, e, e + bit_length(m) - 1, FLOAT32_FORMAT, IEEE_CAST, POS))
 
 
 @njit(cache=True)
@@ -113,8 +127,8 @@ def add_round_f32(acc, v, ev):
     vb = _on_grid(mb, ev, g)
     r = (-va if sa else va) + (-vb if sb else vb)
     if r < 0:
-        return round_f32(NEG, -r, g - 1)
-    return round_f32(POS, r, g - 1)
+        return round_f32_inline(NEG, -r, g - 1)
+    return round_f32_inline(POS, r, g - 1)
 
 
 @njit(cache=True, inline="always")
@@ -235,9 +249,9 @@ def _limbs_f32(L, base):
     return round_f32(sign, (m << 1) | sticky, base + low - 1)
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, nogil=True)
 def matmul_block_models(A_hi, A_lo, B, ca, cb, sA, sB, flagA, flagB, clsA, clsB, sigA, sigB,
-                        k, split, ebase, exact, fast64, pairs, limbs, out):
+                        k, split, ebase, exact, fast64, pairs, limbs, out, i0, i1):
     """out[i, j] under "exact" (exact == True) or "block_exact_fp32".
 
     A_hi, A_lo: fixed-point A split as A = A_hi * 2^split + A_lo (split = 0: A_hi = A, A_lo = 0),
@@ -247,11 +261,10 @@ def matmul_block_models(A_hi, A_lo, B, ca, cb, sA, sB, flagA, flagB, clsA, clsB,
     limbs: (M, LIMBS) zeros, row i the exact accumulator of row i (exact only; (M, 0) otherwise): allocated
     once by the caller, not per row.
     """
-    M = ca.shape[0]
     N = cb.shape[0]
     K = ca.shape[1]
     nb = sA.shape[1]
-    for i in prange(M):
+    for i in range(i0, i1):
         L = limbs[i]
         ahi = A_hi[i]
         alo = A_lo[i]
@@ -329,16 +342,15 @@ def _product(x, y, sx, sy, clsA, clsB, sigA, sigB, expA, expB):
     return C_FIN, sigA[x] * sigB[y], expA[x] + expB[y] + sx + sy - 254
 
 
-@njit(cache=True, parallel=True)
-def matmul_sequential(ca, cb, sA, sB, clsA, clsB, sigA, sigB, expA, expB, negA, negB, k, pairs, out):
+@njit(cache=True, nogil=True)
+def matmul_sequential(ca, cb, sA, sB, clsA, clsB, sigA, sigB, expA, expB, negA, negB, k, pairs, out, i0, i1):
     """"fp32_sequential": acc = fl32(acc + a_t * b_t) in index order, each product exact (an FMA chain).
 
     negA, negB: sign bit of each code, for the sign of a zero product (IEEE: -0 + -0 = -0, else +0).
     """
-    M = ca.shape[0]
     N = cb.shape[0]
     K = ca.shape[1]
-    for i in prange(M):
+    for i in range(i0, i1):
         j0, j1 = (np.int64(i), np.int64(i) + 1) if pairs else (np.int64(0), np.int64(N))
         for j in range(j0, j1):
             acc = np.float32(0.0)
@@ -357,13 +369,12 @@ def matmul_sequential(ca, cb, sA, sB, clsA, clsB, sigA, sigB, expA, expB, negA, 
             out[i, j - j0] = acc
 
 
-@njit(cache=True, parallel=True)
-def matmul_dequant(a32, b32, pairs, out):
+@njit(cache=True, nogil=True)
+def matmul_dequant(a32, b32, pairs, out, i0, i1):
     """"dequant_fp32": acc = fl32(acc + fl32(a_t * b_t)) in index order over float32 operands."""
-    M = a32.shape[0]
     N = b32.shape[0]
     K = a32.shape[1]
-    for i in prange(M):
+    for i in range(i0, i1):
         j0, j1 = (np.int64(i), np.int64(i) + 1) if pairs else (np.int64(0), np.int64(N))
         for j in range(j0, j1):
             acc = np.float32(0.0)
@@ -373,14 +384,13 @@ def matmul_dequant(a32, b32, pairs, out):
             out[i, j - j0] = acc
 
 
-@njit(cache=True, parallel=True)
-def matmul_truncated(ca, cb, sA, sB, clsA, clsB, sigA, sigB, expA, expB, k, group, frac_bits, pairs, out):
+@njit(cache=True, nogil=True)
+def matmul_truncated(ca, cb, sA, sB, clsA, clsB, sigA, sigB, expA, expB, k, group, frac_bits, pairs, out, i0, i1):
     """truncated(group, frac_bits): per group of products, truncate each toward zero to frac_bits bits
     below the group's largest product exponent, sum exactly, then acc = fl32(acc + group sum)."""
-    M = ca.shape[0]
     N = cb.shape[0]
     K = ca.shape[1]
-    for i in prange(M):
+    for i in range(i0, i1):
         j0, j1 = (np.int64(i), np.int64(i) + 1) if pairs else (np.int64(0), np.int64(N))
         for j in range(j0, j1):
             acc = np.float32(0.0)
@@ -554,13 +564,12 @@ def _fixed_point_pair(ca, cb, sa, sb, clsA, clsB, sigA, sigB, expA, expB, k, X):
     return acc32, np.int64(0)
 
 
-@njit(cache=True, parallel=True)
-def matmul_fixed_point(ca, cb, sA, sB, clsA, clsB, sigA, sigB, expA, expB, k, X, pairs, out, words):
+@njit(cache=True, nogil=True)
+def matmul_fixed_point(ca, cb, sA, sB, clsA, clsB, sigA, sigB, expA, expB, k, X, pairs, out, words, i0, i1):
     """out[i, j] (float32 output) or words[i, j] (fixed output) of A row i and B row j under the fixed-point
     model X; with pairs, row i of A with row i of B only (column 0)."""
-    M = ca.shape[0]
     N = cb.shape[0]
-    for i in prange(M):
+    for i in range(i0, i1):
         j0, j1 = (np.int64(i), np.int64(i) + 1) if pairs else (np.int64(0), np.int64(N))
         for j in range(j0, j1):
             out[i, j - j0], words[i, j - j0] = _fixed_point_pair(ca[i], cb[j], sA[i], sB[j], clsA, clsB, sigA, sigB,
@@ -652,12 +661,12 @@ def _float_pair(ca, cb, sa, sb, clsA, clsB, sigA, sigB, expA, expB, fexpA, fexpB
     return round_signed_f32(m, e)
 
 
-@njit(cache=True, parallel=True)
-def matmul_float_accumulator(ca, cb, sA, sB, clsA, clsB, sigA, sigB, expA, expB, fexpA, fexpB, k, X, pairs, out):
+@njit(cache=True, nogil=True)
+def matmul_float_accumulator(ca, cb, sA, sB, clsA, clsB, sigA, sigB, expA, expB, fexpA, fexpB, k, X, pairs, out,
+                             i0, i1):
     """out[i, j] of A row i and B row j under the float accumulation model X; with pairs, row i with row i."""
-    M = ca.shape[0]
     N = cb.shape[0]
-    for i in prange(M):
+    for i in range(i0, i1):
         j0, j1 = (np.int64(i), np.int64(i) + 1) if pairs else (np.int64(0), np.int64(N))
         for j in range(j0, j1):
             out[i, j - j0] = _float_pair(ca[i], cb[j], sA[i], sB[j], clsA, clsB, sigA, sigB, expA, expB, fexpA,

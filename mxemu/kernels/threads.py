@@ -2,16 +2,16 @@
 
 Two ways of running in parallel, both never slower than one thread by construction:
 
-* The fast kernels (fast.py) run on a small pool of helper threads through `run_tasks`: the
-  calling thread starts on the first task at once and takes tasks one by one; a helper helps only
-  once the OS has scheduled it. The call waits for the tasks a helper has begun, never for a
-  helper that has not started, so a helper descheduled by a busy machine (torch's own thread
-  pool, another process) costs nothing. The kernels are compiled with nogil, so the threads run
-  in parallel; the pool uses no numba threading layer at all.
-* The general kernels (block.py and the product and conversion kernels) use numba's `prange`
-  inside `region`, which sets numba's thread count for that one call (the count is per calling
-  thread): one thread below `GENERAL_ELEMENTS_PER_THREAD` elements per thread, where the wake-up
-  and the barrier of a parallel region cost more than the work.
+* The fast kernels (fast.py), the conversion and the product kernels run on a small pool of helper
+  threads through `run_tasks`: the calling thread starts on the first task at once and takes tasks
+  one by one; a helper helps only once the OS has scheduled it. The call waits for the tasks a
+  helper has begun, never for a helper that has not started, so a helper descheduled by a busy
+  machine (torch's own thread pool, another process) costs nothing. The kernels are compiled with
+  nogil, so the threads run in parallel; the pool uses no numba threading layer at all.
+* The general kernels (block.py) use numba's `prange` inside `region`, which sets numba's thread
+  count for that one call (the count is per calling thread): one thread below
+  `GENERAL_ELEMENTS_PER_THREAD` elements per thread, where the wake-up and the barrier of a
+  parallel region cost more than the work.
 
 numba's "workqueue" threading layer (used when neither OpenMP nor TBB is available) aborts the
 process when two threads launch parallel kernels at once; `region` then lets one call at a time in.
