@@ -99,6 +99,14 @@ def _worker(rank: int, store: str, out: str) -> None:
         np.savez(Path(out) / f"rank{rank}.npz", **results)
     finally:
         dist.destroy_process_group()
+    # Leave without running destructors: freeing DDP's Reducer (under the GIL) destroys the gloo process group,
+    # which joins its worker thread, and that thread may be freeing a finished work item whose thread-local
+    # state needs the GIL to drop a Python reference, a deadlock inside torch (both stacks seen with
+    # py-spy --native: ~ProcessGroupGloo in std::thread::join; runLoop -> ~AsyncWork -> gil_scoped_acquire).
+    # The results are on disk; exit code 0 tells the launcher this rank succeeded.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
 
 
 def _single(cfg: dict, split: bool) -> tuple[np.ndarray, list[list[str]]]:
