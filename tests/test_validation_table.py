@@ -27,6 +27,7 @@ if not torch.cuda.is_available():
 import mxemu as mx
 from mxemu import cuda, oracle
 from mxemu.errors import FileFormatError, InputError, MXError, PolicyError, SpecError, UnknownNameError
+from mxemu.kernels.abi import format_params, policy_params
 from mxemu.packing import pack_codes, pack_mx, unpack_codes, unpack_mx
 from mxemu.torch import functional as tf
 from mxemu.torch import nn as tnn
@@ -491,13 +492,19 @@ def test_every_array_index_in_the_kernels_is_64_bit():
     mx.fake_quantize(x, "mxfp8_e4m3")  # fast kernels
     mx.quantize(x, "mxfp8_e4m3")
     mx.encode(x, "fp8_e4m3")
-    mx.fake_quantize(x.astype(np.float64), "mxint8", policy=SR, seed=1)  # general kernels
-    mx.quantize(x.astype(np.float64), "mxint8", policy=SR, seed=1)
+    bits = np.arange(64, dtype=np.uint32)  # stochastic rounding from an array of random integers: general kernels
+    mx.fake_quantize(x.astype(np.float64), "mxint8", policy=SR, random_bits=bits)
+    mx.quantize(x.astype(np.float64), "mxint8", policy=SR, random_bits=bits)
     mx.encode(x.astype(np.float16), "fp8_e4m3", policy=SR, seed=1)
     mx.decode(np.arange(256, dtype=np.uint8), "fp8_e4m3")
     mx.quantize(x, "mxint8").dequantize()  # fast kernels
     mx.quantize(x, "nvfp4").dequantize()  # general kernels
-    mx.fake_quantize(x, "mxint8", policy="brevitas")  # float32 scale_value kernel
+    # The float32 scale_value kernel is called only from inside fake_quantize_blocks: when that kernel is loaded
+    # from numba's cache, nothing compiles its callee, so it is called here with the arguments it gets there.
+    rows = x.view(np.int32).reshape(-1, 32)
+    block.fake_quantize_fp32_scale(rows[0], 8, 23, format_params(mx.get_format("mxint8").element),
+                                   policy_params(mx.get_policy("brevitas")), np.empty((0, 0), np.uint32),
+                                   np.int64(0), np.zeros(256), np.empty(32, np.float32))
     kernels = {name: d for mod in (block, fast, dispatch) for name, d in vars(mod).items()
                if hasattr(d, "overloads") and d.overloads and hasattr(d, "py_func")}
     assert {"quantize_kernel", "encode_kernel", "quantize_blocks", "fake_quantize_blocks",
