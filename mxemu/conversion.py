@@ -9,7 +9,7 @@ from mxemu.blocking import from_blocks, scale_array, to_blocks
 from mxemu.errors import InputError, PolicyError, UnknownNameError
 from mxemu.kernels import convert as kc
 from mxemu.kernels.abi import format_params, policy_params
-from mxemu.kernels.threads import FAST_TASK_ELEMENTS, fast_threads, run_tasks
+from mxemu.kernels.threads import run_row_ranges
 from mxemu.ops import quantize
 from mxemu.policy import Policy, get_policy
 from mxemu.spec import MXFormat, ScaleFormat, get_format
@@ -84,10 +84,7 @@ def convert(q: MXArray, target: str | MXFormat, method: str = "slice_and_scale",
     out_scales = np.empty(rows.shape[0], np.uint8)
     args = (rows, scales, format_params(q.format.element), format_params(f.element), policy_params(pol), delta,
             codes, out_scales)
-    nb = rows.shape[0]
-    per_task = max(1, FAST_TASK_ELEMENTS // max(k, 1))
-    run_tasks(lambda t: kc.slice_blocks(*args, t * per_task, min(nb, (t + 1) * per_task)), -(-nb // per_task),
-              fast_threads(rows.size))
+    run_row_ranges(lambda lo, hi: kc.slice_blocks(*args, lo, hi), rows.shape[0], k)
     return MXArray(codes=np.ascontiguousarray(from_blocks(codes, padded, q.shape, q.axis, k)),
                    scales=np.ascontiguousarray(scale_array(out_scales, padded, q.axis, k)),
                    format=f, policy=pol, axis=q.axis)

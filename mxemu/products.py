@@ -13,7 +13,7 @@ from mxemu.array import MXArray
 from mxemu.errors import InputError, UnknownNameError
 from mxemu.kernels import dot as kd
 from mxemu.kernels.abi import RDN, RNA, RNE, RTO, RTZ, RUP, format_params
-from mxemu.kernels.threads import FAST_TASK_ELEMENTS, fast_threads, run_tasks
+from mxemu.kernels.threads import run_row_ranges
 from mxemu.spec import ElementFormat, MXFormat, ScaleFormat, get_format
 
 ACCUMULATIONS = ("exact", "block_exact_fp32", "fp32_sequential", "dequant_fp32", "truncated:GROUP:FRAC_BITS",
@@ -428,11 +428,8 @@ def _check_float_range(model: FloatAccumulator, fa: ElementFormat, fb: ElementFo
 
 
 def _rows(kernel: Callable[..., None], args: tuple, rows: int, products_per_row: int) -> None:
-    """kernel(*args, i0, i1) over the rows i0..i1-1 of A, in tasks of about FAST_TASK_ELEMENTS products, on the
-    calling thread and the pool's helpers (the kernels release the GIL)."""
-    per_task = max(1, FAST_TASK_ELEMENTS // max(products_per_row, 1))
-    run_tasks(lambda t: kernel(*args, t * per_task, min(rows, (t + 1) * per_task)), -(-rows // per_task),
-              fast_threads(rows * products_per_row))
+    """kernel(*args, i0, i1) over the rows i0..i1-1 of A on the thread pool (the kernels release the GIL)."""
+    run_row_ranges(lambda lo, hi: kernel(*args, lo, hi), rows, products_per_row)
 
 
 def _run(a: _Operand, b: _Operand, k: int, model: Model, pairs: bool) -> np.ndarray:

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 import mxemu as mx
-from mxemu.kernels import dispatch, threads
+from mxemu.kernels import threads
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -70,15 +70,15 @@ def test_limit_threads_caps_this_thread_only_and_nests():
 
 
 def _spy_run_tasks(monkeypatch) -> list[tuple[int, int]]:
-    """Record (tasks, threads) of every run_tasks call the dispatcher makes."""
+    """Record (tasks, threads) of every run_tasks call (the dispatcher's row ranges reach it in threads.py)."""
     calls = []
-    real = dispatch.run_tasks
+    real = threads.run_tasks
 
     def spy(fn, n_tasks, n_threads):
         calls.append((n_tasks, n_threads))
         return real(fn, n_tasks, n_threads)
 
-    monkeypatch.setattr(dispatch, "run_tasks", spy)
+    monkeypatch.setattr(threads, "run_tasks", spy)
     return calls
 
 

@@ -20,7 +20,7 @@ from mxemu.kernels import fast
 from mxemu.kernels.abi import IEEE_CAST, IEEE_FORMATS, INPUT_LAYOUTS, INT_VIEW, ROUNDING, SR_BITS, STOCHASTIC
 from mxemu.kernels.element import INF, NAN, decode_value, nonfinite_code
 from mxemu.kernels.scale import E8M0_SCALE
-from mxemu.kernels.threads import FAST_TASK_ELEMENTS, fast_threads, region, run_tasks
+from mxemu.kernels.threads import region, run_row_ranges
 
 # Stochastic rounding's random source as (seed, flat index of the first lane): lane j of the flat rows
 # draws Philox4x32-10(seed, start + j) (NUMERICS.md "Stochastic rounding").
@@ -33,9 +33,7 @@ def _run_blocks(kernel: Callable[..., None], rows: np.ndarray, args: tuple) -> N
     """kernel(x, k, *args, b_lo, b_hi) over the blocks (rows) in tasks of about FAST_TASK_ELEMENTS elements."""
     nb, k = rows.shape
     x = rows.reshape(-1)
-    per_task = max(fast.CHUNK, FAST_TASK_ELEMENTS // k // fast.CHUNK * fast.CHUNK)
-    run_tasks(lambda t: kernel(x, k, *args, t * per_task, min(nb, (t + 1) * per_task)),
-              -(-nb // per_task), fast_threads(rows.size))
+    run_row_ranges(lambda lo, hi: kernel(x, k, *args, lo, hi), nb, k, fast.CHUNK)
 
 
 def uses_fast_path(rows: np.ndarray, ebits: int, mbits: int, F: tuple, P: tuple, rbits: np.ndarray,
@@ -204,6 +202,4 @@ def encode_elements(x: np.ndarray, ebits: int, mbits: int, scale_exp: np.ndarray
     specials = tuple(int(nonfinite_code(F, cls, sign, P)) for cls in (NAN, INF) for sign in (0, 1))
     c, G, n = 127 + s + F[fast.EMIN], fast.lane_params(F, P, mbits == 7), x.shape[0]
     lanes = _lanes(x, ebits, mbits)
-    run_tasks(lambda t: fast.encode_kernel(lanes, c, G, specials, out, t * FAST_TASK_ELEMENTS,
-                                           min(n, (t + 1) * FAST_TASK_ELEMENTS)),
-              -(-n // FAST_TASK_ELEMENTS), fast_threads(n))
+    run_row_ranges(lambda lo, hi: fast.encode_kernel(lanes, c, G, specials, out, lo, hi), n, 1)

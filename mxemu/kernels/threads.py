@@ -223,3 +223,12 @@ def run_tasks(fn: Callable[[int], object], n_tasks: int, threads: int) -> None:
 def fast_threads(n_elements: int) -> int:
     """Threads for a fast-kernel call on n_elements: one per task of FAST_TASK_ELEMENTS, at most `get_num_threads`."""
     return max(1, min(get_num_threads(), -(-n_elements // FAST_TASK_ELEMENTS)))
+
+
+def run_row_ranges(kernel: Callable[[int, int], object], rows: int, elements_per_row: int,
+                   multiple: int = 1) -> None:
+    """kernel(lo, hi) over the rows 0 .. rows - 1 in tasks of about FAST_TASK_ELEMENTS elements (a whole multiple
+    of `multiple` rows each), on the calling thread and the pool's helpers (`run_tasks`)."""
+    per_task = max(multiple, FAST_TASK_ELEMENTS // max(elements_per_row, 1) // multiple * multiple)
+    run_tasks(lambda t: kernel(t * per_task, min(rows, (t + 1) * per_task)), -(-rows // per_task),
+              fast_threads(rows * elements_per_row))
