@@ -169,7 +169,8 @@ _CONCURRENT = textwrap.dedent("""
     from mxemu.kernels import threads
     if sys.argv[1] == "unlocked":
         threads._layer_needs_lock = lambda: False
-    x = (np.random.default_rng(0).standard_normal(1 << 15)).astype(np.float32)
+    x = (np.random.default_rng(0).standard_normal(4 * threads.GENERAL_ELEMENTS_PER_THREAD)).astype(np.float32)
+    r = np.random.default_rng(1).integers(0, 1 << 32, x.shape, dtype=np.uint32)
     calls = [
         lambda: mx.fake_quantize(x, "mxfp8_e4m3").tobytes(),
         lambda: mx.fake_quantize(x, "mxfp4_e2m1", policy=mx.get_policy("ocp").replace(rounding="rup")).tobytes(),
@@ -180,6 +181,12 @@ _CONCURRENT = textwrap.dedent("""
         lambda: mx.convert(mx.quantize(x, "mxfp8_e4m3"), "mxfp4_e2m1", "slice_and_scale").codes.tobytes(),
         lambda: mx.matmul(mx.quantize(x[:2048].reshape(32, 64), "mxfp8_e4m3", axis=1),
                           mx.quantize(x[:2048].reshape(64, 32), "mxfp8_e4m3", axis=0)).tobytes(),
+        # The general kernels (block.py, numba prange): a policy the fast kernels do not take, on enough
+        # elements that threads.region gives their parallel loop two threads.
+        lambda: mx.fake_quantize(x, "mxfp6_e3m2", policy=mx.get_policy("ocp").replace(subnormal_inputs="flush")
+                                 ).tobytes(),
+        lambda: mx.fake_quantize(x, "mxfp4_e2m1", policy=mx.get_policy("ocp").replace(rounding="stochastic"),
+                                 random_bits=r).tobytes(),
     ]
     expected = [c() for c in calls]
     bad = []
