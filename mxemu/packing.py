@@ -62,8 +62,9 @@ def _codes_u8(codes: object, bits: int) -> np.ndarray:
     if a.dtype.kind not in "ui":
         raise InputError(f"codes must be an integer array (uint8), got dtype {a.dtype}")
     flat = a.reshape(-1)
-    bad = np.flatnonzero((flat < 0) | (flat >= (1 << bits))) if flat.size else flat[:0]
-    if bad.size:
+    # a reduction or two in the usual case; the indexes of bad codes only for the message
+    if flat.size and (int(flat.max()) >= 1 << bits or (a.dtype.kind == "i" and int(flat.min()) < 0)):
+        bad = np.flatnonzero((flat < 0) | (flat >= (1 << bits)))
         i = int(bad[0])
         raise InputError(f"codes out of range for {bits}-bit elements: {bad.size} code(s) outside "
                          f"[0, {(1 << bits) - 1}], first at flat index {i} (value {int(flat[i])})")
@@ -93,40 +94,44 @@ def packed_size(count: int, bits: int, layout: str) -> int:
     return -(-count * bits // 8)
 
 
-def _group(bits: int) -> tuple[int, int]:
-    """(elements, bytes) of the smallest whole-byte group of a bit stream: lcm(bits, 8) bits."""
+def _group(bits: int) -> tuple[int, int, np.dtype]:
+    """(elements, bytes, word) of the smallest whole-byte group of a bit stream: lcm(bits, 8) bits, built
+    as one little-endian word of the narrowest unsigned type that holds them (one byte for widths 1, 2,
+    4 and 8)."""
     g = 8 // math.gcd(bits, 8)
-    return g, g * bits // 8
+    nb = g * bits // 8
+    return g, nb, np.dtype(np.uint8 if nb == 1 else np.uint32 if nb <= 4 else np.uint64).newbyteorder("<")
 
 
 def _bitstream_pack(c: np.ndarray, bits: int) -> np.ndarray:
-    # Groups of g elements fill exactly nb <= 7 bytes; build each group as a uint64, keep its low nb bytes.
-    g, nb = _group(bits)
+    # Groups of g elements fill exactly nb <= 7 bytes: each group's word, its low nb bytes kept.
+    g, nb, word = _group(bits)
     n = c.size
-    padded = np.zeros(-(-n // g) * g, np.uint64)
-    padded[:n] = c
-    groups = padded.reshape(-1, g)
-    words = np.zeros(groups.shape[0], np.uint64)
-    for j in range(g):  # over the <= 8 lanes of a group, not over elements
-        words |= groups[:, j] << np.uint64(j * bits)
-    out = words.astype("<u8").view(np.uint8).reshape(-1, 8)[:, :nb].reshape(-1)
+    groups = (c if n % g == 0 else np.concatenate([c, np.zeros(g - n % g, np.uint8)])).reshape(-1, g)
+    words = groups[:, 0].astype(word)
+    for j in range(1, g):  # over the <= 8 lanes of a group, not over elements
+        words |= groups[:, j].astype(word) << word.type(j * bits)
+    out = words.view(np.uint8).reshape(-1, word.itemsize)[:, :nb].reshape(-1)
     return np.ascontiguousarray(out[: -(-n * bits // 8)])
 
 
 def _bitstream_unpack(d: np.ndarray, bits: int, count: int) -> np.ndarray:
-    g, nb = _group(bits)
+    g, nb, word = _group(bits)
     ngroups = -(-count // g)
     flat = np.zeros(ngroups * nb, np.uint8)
     flat[: d.size] = d
-    buf = np.zeros((ngroups, 8), np.uint8)
-    buf[:, :nb] = flat.reshape(ngroups, nb)
-    words = buf.view("<u8").reshape(-1)
-    if ngroups and int(words[-1] >> np.uint64(count * bits - (ngroups - 1) * g * bits)):
+    if nb == word.itemsize:
+        buf = flat.reshape(ngroups, nb)
+    else:
+        buf = np.zeros((ngroups, word.itemsize), np.uint8)
+        buf[:, :nb] = flat.reshape(ngroups, nb)
+    words = buf.view(word).reshape(-1)
+    if ngroups and int(words[-1]) >> (count * bits - (ngroups - 1) * g * bits):
         raise FileFormatError(f"padding bits after the last of {count} {bits}-bit codes are not zero")
-    mask = np.uint64((1 << bits) - 1)
+    mask = word.type((1 << bits) - 1)
     lanes = np.empty((ngroups, g), np.uint8)
     for j in range(g):  # over the <= 8 lanes of a group, not over elements
-        lanes[:, j] = (words >> np.uint64(j * bits)) & mask
+        lanes[:, j] = (words >> word.type(j * bits)) & mask
     return np.ascontiguousarray(lanes.reshape(-1)[:count])
 
 
