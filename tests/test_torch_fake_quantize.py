@@ -8,10 +8,14 @@ import ml_dtypes
 import numpy as np
 import pytest
 import torch
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import mxemu as mx
 import mxemu.torch as mxt
 from mxemu.array import MXArray
+from mxemu.spec import MXFormat
+from mxemu.testing.strategies import blocks
 from mxemu.torch import functional, nn, qat
 
 MX_FORMATS = mx.formats(kind="mx")
@@ -247,3 +251,73 @@ def test_saturation_mask_is_the_input_beyond_the_dequantized_extreme_codes_of_it
         mask = mxt.saturation_mask(x, fmt, axis, policy)
         assert mask.shape == x.shape and mask.any()
         np.testing.assert_array_equal(mask, expected)
+
+
+
+def _draw_policy(data, fmt: MXFormat) -> mx.Policy:
+    """Any policy, the peers' float32 scale values and signed integer zeros included; a two-level
+    format takes the fields its recipe leaves open (the rounding mode)."""
+    from mxemu.policy import CHOICES
+
+    if fmt.two_level:
+        return mx.Policy(rounding=data.draw(st.sampled_from(["rne", "rna", "rtz", "rup", "rdn", "rto"])))
+    fields = {field: data.draw(st.sampled_from(values)) for field, values in CHOICES.items()}
+    if fields["nan_to_nonan"] == "error":
+        fields["nan_to_nonan"] = "zero"
+    fields["zero_block_scale"] = data.draw(st.sampled_from([0, 1, 127]))
+    fields["sr_bits"] = data.draw(st.sampled_from([1, 8, 32]))
+    return mx.Policy(**fields)
+
+
+def _masked_reference(x, fmt, axis, policy, seed):
+    """The masked forward as two separate calls, the mask in float64 with a bound per element."""
+    q = mx.quantize(x, fmt, axis, policy, seed=seed)
+    top, bottom = functional._extremes(q.format.element, q.policy)
+    rows, padded = functional.to_blocks(x.astype(np.float64), q.axis, q.block_size)
+    factor = np.repeat(q.block_factors(), rows.shape[1]).reshape(rows.shape)
+    mask = functional.from_blocks((rows > factor * top) | (rows < factor * bottom), padded, x.shape, q.axis,
+                                  q.block_size)
+    return mx.fake_quantize(x, fmt, axis, policy, seed=seed), np.ascontiguousarray(mask)
+
+
+def _same_bits(a, b):
+    assert a.dtype == b.dtype and a.shape == b.shape
+    np.testing.assert_array_equal(a.view(f"u{a.itemsize}"), b.view(f"u{b.itemsize}"))
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data())
+def test_the_masked_forward_from_one_quantize_equals_fake_quantize_and_the_float64_mask(data):
+    f = mx.get_format(data.draw(st.sampled_from([*MX_FORMATS, "nvfp4"])))
+    dtype = data.draw(st.sampled_from([np.float32, np.float64, np.float16, ml_dtypes.bfloat16]))
+    axis = data.draw(st.sampled_from([-1, 0]))
+    x = np.stack([data.draw(blocks(f)) for _ in range(3)])
+    with np.errstate(over="ignore"):  # beyond a 16-bit type's range: Inf lanes, which the masks must handle too
+        x = (x if axis == -1 else np.ascontiguousarray(x.T)).astype(dtype)
+    policy = _draw_policy(data, f)
+    seed = data.draw(st.integers(0, 2**64 - 1))
+    try:
+        want_values, want_mask = _masked_reference(x, f, axis, policy, seed)
+    except mx.MXError as e:
+        with pytest.raises(type(e)):
+            functional.fake_quantize_and_mask(x, f, axis, policy, seed)
+        return
+    values, mask = functional.fake_quantize_and_mask(x, f, axis, policy, seed)
+    _same_bits(values, want_values)
+    np.testing.assert_array_equal(mask, want_mask)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float16, ml_dtypes.bfloat16, np.float64])
+@pytest.mark.parametrize("fmt", ["mxfp8_e4m3", "mxfp6_e3m2", "mxfp4_e2m1", "mxint8"])
+def test_the_mask_counts_a_lane_at_the_bound_as_inside_and_one_step_of_its_type_beyond_as_saturated(fmt, dtype):
+    # Lane 0 of each block is the largest (row 0) or most negative (row 1) value at scale 1; lane 1 of
+    # rows 2 and 3 is one step of x's own type beyond it, in the same binade, so the scale stays 1.
+    f = mx.get_format(fmt)
+    top, bottom = functional._extremes(f.element, mx.get_policy("ocp"))
+    x = np.zeros((4, f.block_size), dtype)
+    x[:, 0] = np.array([top, bottom, top, bottom], dtype)
+    x[2, 1] = np.nextafter(x[2, 0], np.array(np.inf, dtype))
+    x[3, 1] = np.nextafter(x[3, 0], np.array(-np.inf, dtype))
+    values, mask = functional.fake_quantize_and_mask(x, fmt)
+    assert mask.tolist() == [[False] * f.block_size] * 2 + [[False, True] + [False] * (f.block_size - 2)] * 2
+    _same_bits(values, mx.fake_quantize(x, fmt))

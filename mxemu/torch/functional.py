@@ -106,13 +106,51 @@ def saturation_mask(x: np.ndarray, fmt: str | MXFormat, axis: int | tuple[int, i
     >>> saturation_mask(np.array([7.5, 6.0, 6.5, -7.0] + [0.0] * 28, np.float32), "mxfp4_e2m1")[:4].tolist()
     [True, False, True, True]
     """
-    q = mx.quantize(x, fmt, axis, policy, seed=seed)
+    return _saturated(x, mx.quantize(x, fmt, axis, policy, seed=seed))
+
+
+def fake_quantize_and_mask(x: np.ndarray, fmt: str | MXFormat, axis: int | tuple[int, int] = -1,
+                           policy: str | Policy | None = None, seed: int | None = None
+                           ) -> tuple[np.ndarray, np.ndarray]:
+    """(`mxemu.fake_quantize(x, ...)`, `saturation_mask(x, ...)`): the forward of `ste="masked"`.
+
+    Both come from one `mxemu.quantize` where fake quantization is by definition its dequantized
+    value: an E8M0 scale value (scale_value "e8m0"; the float32 scales of the peers' fake quantizers
+    are not stored codes) and integer zeros read as +0 (fake_int_zero "positive"; the signed zeros of
+    the peers' fake quantizers are not codes either). Otherwise the values come from fake_quantize.
+
+    >>> import numpy as np
+    >>> values, mask = fake_quantize_and_mask(np.array([7.5, 6.0, 6.5, -7.0] + [0.0] * 28, np.float32), "mxfp4")
+    >>> values[:4].tolist(), mask[:4].tolist()
+    ([6.0, 6.0, 6.0, -6.0], [True, False, True, True])
+    """
+    pol = mx.get_policy(policy)
+    q = mx.quantize(x, fmt, axis, pol, seed=seed)
+    if pol.scale_value == "e8m0" and (not q.format.element.is_int or pol.fake_int_zero == "positive"):
+        values = q.dequantize(x.dtype)
+    else:
+        values = mx.fake_quantize(x, fmt, axis, pol, seed=seed)
+    return values, _saturated(x, q)
+
+
+def _saturated(x: np.ndarray, q: mx.MXArray) -> np.ndarray:
+    """`saturation_mask` of x from q, its quantized array."""
     top, bottom = _extremes(q.format.element, q.policy)
     # one bound pair per block (block order), compared with the blocked input: no full-size bound arrays
-    factors = q.block_factors()[:, None]
+    factors = q.block_factors()
+    above, below = (factors * top)[:, None], (factors * bottom)[:, None]
     rows, padded = to_blocks(x, q.axis, q.block_size)
-    rows64 = rows.astype(np.float64)  # exact for every accepted input dtype
-    saturated = (rows64 > factors * top) | (rows64 < factors * bottom)
+    # Compared in float32 (exact for every input of 32 bits or less) where float32 holds each bound
+    # exactly, so no float64 copy of the input is made; in float64 otherwise (exact for every input).
+    with np.errstate(over="ignore"):  # a bound beyond float32's range becomes Inf, so is not held exactly
+        above32, below32 = above.astype(np.float32), below.astype(np.float32)
+    if x.dtype.itemsize <= 4 and np.array_equal(above32, above, equal_nan=True) \
+            and np.array_equal(below32, below, equal_nan=True):
+        rows, above, below = rows.astype(np.float32, copy=False), above32, below32
+    else:
+        rows = rows.astype(np.float64, copy=False)
+    saturated = rows > above
+    saturated |= rows < below
     return np.ascontiguousarray(from_blocks(saturated, padded, x.shape, q.axis, q.block_size))
 
 

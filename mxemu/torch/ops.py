@@ -25,7 +25,7 @@ def _policy(key: str) -> Policy:
 @torch.library.custom_op("mxemu::fake_quantize", mutates_args=())
 def _fake_quantize_op(t: torch.Tensor, fmt: str, axis: list[int], policy: str, masked: bool,
                       seed: int | None, backend: str) -> tuple[torch.Tensor, torch.Tensor]:
-    from mxemu.torch.functional import from_numpy, saturation_mask, to_numpy
+    from mxemu.torch.functional import fake_quantize_and_mask, from_numpy, saturation_mask, to_numpy
 
     pol = _policy(policy)
     ax: Any = axis[0] if len(axis) == 1 else tuple(axis)
@@ -33,23 +33,21 @@ def _fake_quantize_op(t: torch.Tensor, fmt: str, axis: list[int], policy: str, m
         seed = secrets.randbits(64)  # one seed for the values and the mask
     elif seed is not None:
         seed %= 2**64  # the op's int64 back to the seed in [0, 2^64)
-    if backend == "triton":
-        from mxemu import cuda
+    mask = torch.zeros(0, dtype=torch.bool, device=t.device)
+    # No more threads than torch's intra-op pool: the user's torch.set_num_threads (one per rank under
+    # DDP, say) bounds the cores this process may take.
+    with mx.limit_threads(torch.get_num_threads()):
+        if backend == "triton":
+            from mxemu import cuda
 
-        out = cuda.fake_quantize(t.detach(), fmt, ax, pol, seed=seed)
-        x = to_numpy(t.detach().cpu()) if masked else None
-    else:
-        x = to_numpy(t)
-        # No more threads than torch's intra-op pool: the user's torch.set_num_threads (one per rank
-        # under DDP, say) bounds the cores this process may take.
-        with mx.limit_threads(torch.get_num_threads()):
-            out = from_numpy(mx.fake_quantize(x, fmt, ax, pol, seed=seed))
-    if masked:
-        # the mask comes from the numba kernels on either backend (same codes, same scales)
-        with mx.limit_threads(torch.get_num_threads()):
-            mask = torch.from_numpy(saturation_mask(x, fmt, ax, pol, seed)).to(t.device)
-    else:
-        mask = torch.zeros(0, dtype=torch.bool, device=t.device)
+            out = cuda.fake_quantize(t.detach(), fmt, ax, pol, seed=seed)
+            if masked:  # the mask comes from the numba kernels (same codes, same scales)
+                mask = torch.from_numpy(saturation_mask(to_numpy(t.detach().cpu()), fmt, ax, pol, seed)).to(t.device)
+        elif masked:
+            values, saturated = fake_quantize_and_mask(to_numpy(t), fmt, ax, pol, seed)
+            out, mask = from_numpy(values), torch.from_numpy(saturated)
+        else:
+            out = from_numpy(mx.fake_quantize(to_numpy(t), fmt, ax, pol, seed=seed))
     return out, mask
 
 
