@@ -24,8 +24,9 @@ busy intra-op pool), so that threading that stalls shows.
     python benchmarks/bench_quantize.py --paths --formats mxfp8_e4m3 mxfp4_e2m1 mxint8
 
 --paths times, at sizes 2^20 and 2^24 (--log2n-list), the paths of the fast kernels beyond float32 / bfloat16
-round-to-nearest (stochastic rounding, float16 and float64 input, dequantize into each output type), each next to
-np.copyto of the same size in the same run, and prints the ratios.
+round-to-nearest (stochastic rounding, float16 and float64 input, dequantize into each output type, quantize
+with its codes packed in the format's dense layout), each next to np.copyto of the same size in the same run,
+and prints the ratios.
 """
 
 from __future__ import annotations
@@ -121,13 +122,16 @@ def sweep(args: argparse.Namespace) -> None:
 
 
 # --paths: the paths of the fast kernels beyond float32/bfloat16 round-to-nearest, as (name, input dtype,
-# rounding or None for dequantize, output dtype of dequantize).
+# rounding or None for dequantize, output dtype of dequantize); "quantize+pack" is quantize then
+# MXArray.pack in the format's dense layout (PACKED_LAYOUTS).
 PATHS = [("fake_quantize", "float32", "rne", None), ("fake_quantize", "float32", "stochastic", None),
          ("fake_quantize", "bfloat16", "stochastic", None), ("fake_quantize", "float16", "rne", None),
          ("fake_quantize", "float16", "stochastic", None), ("fake_quantize", "float64", "rne", None),
          ("quantize", "float32", "stochastic", None), ("dequantize", "float32", None, "float32"),
          ("dequantize", "float32", None, "bfloat16"), ("dequantize", "float32", None, "float16"),
-         ("dequantize", "float32", None, "float64")]
+         ("dequantize", "float32", None, "float64"), ("quantize", "float32", "rne", None),
+         ("quantize+pack", "float32", "rne", None)]
+PACKED_LAYOUTS = {4: "nibble_lo_first", 6: "fp6_4in3", 8: "byte"}  # other widths: bitstream_le
 
 
 def paths(args: argparse.Namespace) -> None:
@@ -153,6 +157,11 @@ def paths(args: argparse.Namespace) -> None:
                     copied = out  # the bytes written: the output's
                 elif op == "quantize":
                     fn = lambda x=x, policy=policy, fmt=fmt: mx.quantize(x, fmt, policy=policy, seed=1)
+                    copied = x
+                elif op == "quantize+pack":
+                    layout = PACKED_LAYOUTS.get(mx.get_format(fmt).element.bits, "bitstream_le")
+                    fn = lambda x=x, policy=policy, fmt=fmt, layout=layout: mx.quantize(
+                        x, fmt, policy=policy, seed=1).pack(layout)
                     copied = x
                 else:
                     out = np.empty(n, x.dtype)

@@ -17,6 +17,7 @@ import numpy as np
 
 def _calls() -> list[tuple[str, Callable[[], object]]]:
     import mxemu as mx
+    from mxemu.kernels.dispatch import saturated_rows
 
     rng = np.random.default_rng(0)
     x = rng.standard_normal((4, 64)).astype(np.float32)
@@ -53,6 +54,9 @@ def _calls() -> list[tuple[str, Callable[[], object]]]:
         ("matmul", lambda: [mx.matmul(q, qt, accumulation=a) for a in
                             ("exact", "block_exact_fp32", "fp32_sequential", "dequant_fp32", "truncated:16:24")]),
         ("dot", lambda: mx.dot(mx.quantize(x[0], "mxfp8_e4m3"), mx.quantize(x[1], "mxfp8_e4m3"))),
+        # mxemu.torch's masked straight-through estimator compares float32 or float64 lanes with the bounds
+        ("saturation mask", lambda: [saturated_rows(x.astype(d), np.ones(4), -np.ones(4))
+                                     for d in ("float32", "float64")]),
     ]
     return calls
 

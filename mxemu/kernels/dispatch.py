@@ -203,3 +203,24 @@ def encode_elements(x: np.ndarray, ebits: int, mbits: int, scale_exp: np.ndarray
     c, G, n = 127 + s + F[fast.EMIN], fast.lane_params(F, P, mbits == 7), x.shape[0]
     lanes = _lanes(x, ebits, mbits)
     run_row_ranges(lambda lo, hi: fast.encode_kernel(lanes, c, G, specials, out, lo, hi), n, 1)
+
+
+def saturated_rows(rows: np.ndarray, above: np.ndarray, below: np.ndarray) -> np.ndarray:
+    """Whether each lane of the rows (blocks) lies strictly above its block's bound `above` or strictly
+    below `below` (float64 bounds, one per row; NaN lanes and NaN bounds never count).
+
+    Compared in float32 (exact for every input of 32 bits or less) where float32 holds every bound
+    exactly, so no float64 copy of a float32 input is made; in float64 otherwise (exact for every input).
+    """
+    with np.errstate(over="ignore"):  # a bound beyond float32's range becomes Inf, so is not held exactly
+        above32, below32 = above.astype(np.float32), below.astype(np.float32)
+    if rows.dtype.itemsize <= 4 and np.array_equal(above32, above, equal_nan=True) \
+            and np.array_equal(below32, below, equal_nan=True):
+        rows, above, below = rows.astype(np.float32, copy=False), above32, below32
+    else:
+        rows = rows.astype(np.float64, copy=False)
+    nb, k = rows.shape
+    x = np.ascontiguousarray(rows).reshape(-1)
+    out = np.empty(nb * k, np.bool_)
+    run_row_ranges(lambda lo, hi: fast.saturation_kernel(x, k, above, below, out, lo, hi), nb, k)
+    return out.reshape(nb, k)

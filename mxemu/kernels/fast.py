@@ -804,3 +804,14 @@ def encode_kernel(x, c, G, S, out, lo, hi):
         for i in range(lo, hi):
             sign, mag, _ = _lane_float(x[i], c, G)
             out[i] = _special(x[i], _code_float(sign, mag, G), S)
+
+
+@njit(cache=True, nogil=True)
+def saturation_kernel(x, k, above, below, out, b_lo, b_hi):
+    """out[i] = x[i] > above[b] or x[i] < below[b] for the lanes i of blocks b_lo..b_hi-1 (flat blocks of
+    k lanes; float32 or float64 lanes and bounds; NaN lanes and NaN bounds compare false)."""
+    for b in range(b_lo, b_hi):
+        hi, lo = above[b], below[b]
+        start = np.uint64(b) * np.uint64(k)
+        for i in range(start, start + np.uint64(k)):
+            out[i] = (x[i] > hi) | (x[i] < lo)
