@@ -128,7 +128,7 @@ def fake_quantize_and_mask(x: np.ndarray, fmt: str | MXFormat, axis: int | tuple
     pol = mx.get_policy(policy)
     q = mx.quantize(x, fmt, axis, pol, seed=seed)
     if pol.scale_value == "e8m0" and (not q.format.element.is_int or pol.fake_int_zero == "positive"):
-        values = q.dequantize(x.dtype)
+        values = q.dequantize(x.dtype.newbyteorder("="))  # as fake_quantize: native byte order
     else:
         values = mx.fake_quantize(x, fmt, axis, pol, seed=seed)
     return values, _saturated(x, q)
