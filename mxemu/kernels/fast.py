@@ -1,4 +1,5 @@
-"""Fast block quantize / fake-quantize / dequantize and element encode, byte-equal to the kernels in block.py.
+"""Fast block quantize / fake-quantize / dequantize and element encode, byte-equal to the kernels in block.py;
+the saturation mask of the masked straight-through estimator (`saturation_kernel`).
 
 Accepted (`supported`): float32, bfloat16, float16 and float64 inputs (int32 / int16 / uint16 / int64 bit
 views; a float16 lane is widened to its float32 bits exactly, `_f16_to_f32_bits`; a float64 lane keeps its

@@ -14,7 +14,7 @@ from mxemu.errors import InputError
 from mxemu.kernels import dispatch
 from mxemu.policy import Policy
 from mxemu.spec import ElementFormat, MXFormat
-from mxemu.torch.ops import fake_quantize_op
+from mxemu.torch.ops import fake_quantize_op, zero_where_saturated
 
 STE_MODES = ("identity", "masked")
 BACKENDS = ("auto", "numba", "triton")
@@ -152,7 +152,7 @@ class _StraightThrough(torch.autograd.Function):
     def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
         if ctx.ste == "masked":
             (saturated,) = ctx.saved_tensors
-            grad = torch.where(saturated, 0.0, grad)  # the bits of masked_fill(saturated, 0), in a third of its time
+            grad = zero_where_saturated(grad, saturated)
         return grad, *(None,) * (len(ctx.needs_input_grad) - 1)
 
 

@@ -22,6 +22,11 @@ def _policy(key: str) -> Policy:
     return Policy.from_dict(json.loads(key))
 
 
+def zero_where_saturated(grad: torch.Tensor, saturated: torch.Tensor) -> torch.Tensor:
+    """The masked straight-through estimator's gradient: grad with +0 where the forward saturated."""
+    return torch.where(saturated, 0.0, grad)  # the bits of grad.masked_fill(saturated, 0), in a third of its time
+
+
 @torch.library.custom_op("mxemu::fake_quantize", mutates_args=())
 def _fake_quantize_op(t: torch.Tensor, fmt: str, axis: list[int], policy: str, masked: bool,
                       seed: int | None, backend: str) -> tuple[torch.Tensor, torch.Tensor]:
@@ -77,7 +82,7 @@ class _FakeQuantize(torch.autograd.Function):
     def backward(ctx: Any, grad: torch.Tensor, _grad_mask: Any) -> tuple:
         if ctx.masked:
             (saturated,) = ctx.saved_tensors
-            grad = torch.where(saturated, 0.0, grad)  # the bits of masked_fill(saturated, 0), in a third of its time
+            grad = zero_where_saturated(grad, saturated)
         return grad, None, None, None, None, None, None
 
     @staticmethod
