@@ -6,6 +6,7 @@ Every comparison is bit for bit: element codes, E8M0 scales and the fake-quantiz
 from __future__ import annotations
 
 import functools
+import itertools
 import threading
 
 import ml_dtypes
@@ -79,9 +80,9 @@ def _slow_blocks(rows: np.ndarray, fmt: str, policy: mx.Policy) -> int:
     """How many blocks the fast kernel leaves to the general kernels."""
     F, P = _params(fmt, policy)
     slow = np.empty(rows.shape[0], np.bool_)
-    fast.quantize_kernel(rows.reshape(-1), rows.shape[1], F, P, fast.lane_params(F, P, rows.dtype == np.int16),
-                         NO_KEY, np.empty(rows.size, np.uint8), np.empty(rows.shape[0], np.uint8), slow, 0,
-                         rows.shape[0])
+    G = fast.lane_params(F, P, rows.dtype == np.int16)
+    fast.quantize_kernel(rows.reshape(-1), rows.shape[1], F, P, G, fast.scale_lookup(F, P, G, False), NO_KEY,
+                         np.empty(rows.size, np.uint8), np.empty(rows.shape[0], np.uint8), slow, 0, rows.shape[0])
     return int(slow.sum())
 
 
@@ -196,6 +197,61 @@ def test_fast_path_equals_general_path_on_a_million_random_float32(fmt, policy):
     _assert_fast_equals_general(rows, fmt, POLICIES[policy])
 
 
+def _amax_probes(lookup: np.ndarray, frac: int, rng: np.random.Generator) -> np.ndarray:
+    """Nonnegative amax bits in every binade: its ends, the scale lookup's step and its neighbours, random
+    points; zero and a few subnormals (the binade the lookup leaves to the scale functions)."""
+    probes = [0, 1, 2, (1 << frac) - 1, 1 << (frac - 1)]
+    for f in range(1, lookup.shape[1] - 1):
+        lo = f << frac
+        step = int(lookup[fast.LOOKUP_STEP, f])
+        probes += [lo, lo + (1 << frac) - 1, *(lo + int(r) for r in rng.integers(0, 1 << frac, 3))]
+        if lo < step < lo + (1 << frac):
+            probes += [step - 1, step, step + 1]
+    return np.unique(np.array(probes, np.int64))
+
+
+@pytest.mark.parametrize("layout", ["float32", "bfloat16", "float64"])
+@pytest.mark.parametrize("policy", POLICIES)
+def test_every_block_scale_read_from_the_lookup_is_the_scale_rules_code(policy, layout):
+    # A block [amax, -amax/3, amax/7, 0] per probe: the fast kernels' scale (one comparison in the lookup)
+    # against the general kernels' (scale.scale_code on amax's fields). bfloat16: every amax.
+    ebits, mbits, view = {"float32": (8, 23, np.int32), "bfloat16": (8, 7, np.int16),
+                          "float64": (11, 52, np.int64)}[layout]
+    rng = np.random.default_rng(len(policy))
+    for fmt in MX_FORMATS:
+        F, P = _params(fmt, POLICIES[policy])
+        G = fast.lane_params(F, P, layout == "bfloat16")
+        lookup = fast.scale_lookup(F, P, G, layout == "float64")
+        if layout == "bfloat16":
+            amax = np.arange(0x7F80, dtype=np.int16).view(ml_dtypes.bfloat16).astype(np.float64)
+        else:
+            amax = _amax_probes(lookup, mbits, rng).view(np.float64 if layout == "float64" else None)
+            if layout == "float32":
+                amax = amax.astype(np.uint32).view(np.float32).astype(np.float64)
+        rows = np.stack([amax, -amax / 3, amax / 7, 0 * amax], axis=1)
+        dtype = {"float32": np.float32, "bfloat16": ml_dtypes.bfloat16, "float64": np.float64}[layout]
+        rows = rows.astype(dtype).view(view)
+        assert dispatch.uses_fast_path(rows, ebits, mbits, F, P, NO_RBITS)
+        codes = [np.empty(rows.shape, np.uint8) for _ in range(2)]
+        scales = [np.empty(rows.shape[0], np.uint8) for _ in range(2)]
+        kb.quantize_blocks(rows, ebits, mbits, F, P, NO_RBITS, codes[0], scales[0])
+        dispatch.quantize_rows(rows, ebits, mbits, F, P, NO_RBITS, codes[1], scales[1])
+        np.testing.assert_array_equal(scales[1], scales[0], err_msg=f"scales {fmt} {policy} {layout}")
+        np.testing.assert_array_equal(codes[1], codes[0], err_msg=f"codes {fmt} {policy} {layout}")
+
+
+def test_the_scale_lookup_defers_only_zero_subnormal_and_nonfinite_binades_under_the_spec_rules():
+    # Under floor, ceil and even rules every normal binade holds at most two codes, so the lookup answers
+    # it; a lookup that deferred everywhere would pass the test above and be slow. (rceil divides amax in
+    # float32: float64 amax beyond float32's range jumps to the largest code, a binade the lookup defers.)
+    cases = [(p, w) for p in ("ocp", "torchao_ceil", "torchao_even") for w in (False, True)]
+    for (policy, wide), fmt in itertools.product([*cases, ("torchao_rceil", False)], MX_FORMATS):
+        F, P = _params(fmt, POLICIES[policy])
+        steps = fast.scale_lookup(F, P, fast.lane_params(F, P, False), wide)[fast.LOOKUP_STEP]
+        deferred = np.flatnonzero(steps == fast.LOOKUP_ASK)
+        assert deferred.tolist() == [0, steps.size - 1], (policy, fmt, wide)
+
+
 @pytest.mark.parametrize("fmt", MX_FORMATS)
 def test_fast_kernels_take_nearly_every_block_of_ordinary_data(fmt):
     # Not vacuous: the blocks compared above mostly ran the fast lane loop, not the fallback.
@@ -213,8 +269,9 @@ def test_comparison_detects_a_fast_kernel_with_the_wrong_rounding():
     wrong = fast.lane_params(F, policy_params(_OCP.replace(rounding="rna")), False)
     codes = np.empty(rows.size, np.uint8)
     slow = np.empty(rows.shape[0], np.bool_)
-    fast.quantize_kernel(rows.reshape(-1), 32, F, P, wrong, NO_KEY, codes, np.empty(rows.shape[0], np.uint8), slow,
-                         0, rows.shape[0])
+    lookup = fast.scale_lookup(F, P, wrong, False)
+    fast.quantize_kernel(rows.reshape(-1), 32, F, P, wrong, lookup, NO_KEY, codes, np.empty(rows.shape[0], np.uint8),
+                         slow, 0, rows.shape[0])
     general = np.empty(rows.shape, np.uint8)
     kb.quantize_blocks(rows, 8, 23, F, P, NO_RBITS, general, np.empty(rows.shape[0], np.uint8))
     assert (codes.reshape(rows.shape)[~slow] != general[~slow]).any()

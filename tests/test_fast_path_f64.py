@@ -144,7 +144,8 @@ def _slow_blocks(rows: np.ndarray, fmt: str, policy: mx.Policy) -> np.ndarray:
     """Which blocks the fast kernel leaves to the general kernels."""
     F, P = _params(fmt, policy)
     slow = np.empty(rows.shape[0], np.bool_)
-    fast.quantize_kernel(rows.view(np.int64).reshape(-1), 32, F, P, fast.lane_params(F, P, False), NO_KEY,
+    G = fast.lane_params(F, P, False)
+    fast.quantize_kernel(rows.view(np.int64).reshape(-1), 32, F, P, G, fast.scale_lookup(F, P, G, True), NO_KEY,
                          np.empty(rows.size, np.uint8), np.empty(rows.shape[0], np.uint8), slow, 0, rows.shape[0])
     return slow
 
@@ -182,8 +183,9 @@ def test_comparison_detects_a_float64_lane_loop_with_the_wrong_rounding():
     F, P = _params("mxfp4_e2m1", POLICIES["ocp"])
     wrong = fast.lane_params(F, policy_params(POLICIES["ocp"].replace(rounding="rna")), False)
     codes, slow = np.empty(rows.size, np.uint8), np.empty(rows.shape[0], np.bool_)
-    fast.quantize_kernel(rows.reshape(-1), 32, F, P, wrong, NO_KEY, codes, np.empty(rows.shape[0], np.uint8), slow,
-                         0, rows.shape[0])
+    lookup = fast.scale_lookup(F, P, wrong, True)
+    fast.quantize_kernel(rows.reshape(-1), 32, F, P, wrong, lookup, NO_KEY, codes, np.empty(rows.shape[0], np.uint8),
+                         slow, 0, rows.shape[0])
     general, _, _ = _general(rows, "mxfp4_e2m1", POLICIES["ocp"])
     assert (codes.reshape(rows.shape)[~slow] != general[~slow]).any()
 

@@ -481,7 +481,8 @@ def _index_types(dispatcher: Any) -> set[str]:
                 else:
                     continue
                 if isinstance(tm.get(arr.name), types.Array):
-                    found.add(str(tm[idx.name]))
+                    index = tm[idx.name]  # a tuple indexes one axis per member
+                    found.update(map(str, index) if isinstance(index, types.BaseTuple) else [str(index)])
     return found
 
 
@@ -509,11 +510,11 @@ def test_every_array_index_in_the_kernels_is_64_bit():
                if hasattr(d, "overloads") and d.overloads and hasattr(d, "py_func")}
     assert {"quantize_kernel", "encode_kernel", "quantize_blocks", "fake_quantize_blocks",
             "encode_elements", "decode_elements", "dequantize_blocks", "philox_bits",
-            "fake_quantize_fp32_scale"} <= set(kernels)
+            "fake_quantize_fp32_scale", "_fill_scale_lookup"} <= set(kernels)
     for name, d in kernels.items():
         # uint8 indexes are element codes looking up their 2^bits-entry value table, not positions;
         # a slice's bounds are numba's intp.
-        wide = {"int64", "uint64", "uint8", "UniTuple(int64 x 2)", "slice<a:b>"}
+        wide = {"int64", "uint64", "uint8", "slice<a:b>"}
         narrow = {t for t in _index_types(d) if t not in wide and not t.startswith("Literal[int]")}
         assert not narrow, f"{name} indexes arrays with {narrow}"
 

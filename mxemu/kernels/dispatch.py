@@ -46,6 +46,12 @@ def uses_fast_path(rows: np.ndarray, ebits: int, mbits: int, F: tuple, P: tuple,
             and fast.supported(ebits, mbits, rows.dtype, F, P, rbits.size > 0))
 
 
+def _block_params(ebits: int, mbits: int, F: tuple, P: tuple) -> tuple[tuple[int, ...], np.ndarray]:
+    """(lane parameters, scale lookup) of the fast block kernels for an input layout, format and policy."""
+    G = fast.lane_params(F, P, mbits == 7)
+    return G, fast.scale_lookup(F, P, G, (ebits, mbits) == fast.FLOAT64)
+
+
 def _key(P: tuple, stream: Stream | None) -> tuple[np.uint64, np.uint64, np.uint64]:
     """The fast kernels' Philox key and first counter (zeros when the policy does not round stochastically)."""
     seed, start = stream if P[ROUNDING] == STOCHASTIC else (0, 0)
@@ -82,9 +88,8 @@ def quantize_rows(rows: np.ndarray, ebits: int, mbits: int, F: tuple, P: tuple, 
             kb.quantize_blocks(rows, ebits, mbits, F, P, rbits, codes, scales, S)
         return
     slow = np.empty(rows.shape[0], np.bool_)
-    G = fast.lane_params(F, P, mbits == 7)
     _run_blocks(fast.quantize_kernel, _lanes(rows, ebits, mbits).reshape(rows.shape),
-                (F, P, G, _key(P, stream), codes.reshape(-1), scales, slow))
+                (F, P, *_block_params(ebits, mbits, F, P), _key(P, stream), codes.reshape(-1), scales, slow))
     idx = np.flatnonzero(slow)
     if idx.size:
         sub_codes = np.empty((idx.size, rows.shape[1]), np.uint8)
@@ -112,9 +117,8 @@ def fake_quantize_rows(rows: np.ndarray, ebits: int, mbits: int, F: tuple, P: tu
         _fake_quantize_general(rows, ebits, mbits, F, P, rbits, out, S)
         return
     slow = np.empty(rows.shape[0], np.bool_)
-    G = fast.lane_params(F, P, mbits == 7)
     _run_blocks(fast.fake_quantize_kernel, _lanes(rows, ebits, mbits).reshape(rows.shape),
-                (F, P, G, _key(P, stream), _lanes(out, ebits, mbits), slow))
+                (F, P, *_block_params(ebits, mbits, F, P), _key(P, stream), _lanes(out, ebits, mbits), slow))
     idx = np.flatnonzero(slow)
     if idx.size:
         sub = np.empty((idx.size, rows.shape[1]), out.dtype)

@@ -8,9 +8,10 @@ with its random integers drawn here), subnormal_inputs "keep"; every other polic
 format whose values and quanta lie in the float32 normal range (all MX formats).
 dispatch.py routes here; tests/test_fast_path*.py hold the bytes equal to block.py's. Per block:
 
-* amax = max of the lanes' |bits| (a vectorized max); the E8M0 code comes from `scale.scale_code`
-  and the elements' exponent from `scale.element_scale_exponent`, called once per block, so scale
-  rules live in scale.py only.
+* amax = max of the lanes' |bits| (a vectorized max); the E8M0 code is read from `scale_lookup`, a table
+  by amax's exponent field built from `scale.scale_code` once per format and policy (one comparison per
+  block; binades the table cannot answer call `scale.scale_code`), and the elements' exponent comes from
+  `scale.element_scale_exponent`, so scale rules live in scale.py only.
 * A block with a NaN or Inf lane, a NaN scale, or a scale so small that float32 subnormal lanes
   would land in the element's normal range (amax below about 2^-110) is marked `slow`; dispatch
   runs the general kernels of block.py on those blocks.
@@ -60,6 +61,8 @@ element encode runs the general kernel).
 """
 
 from __future__ import annotations
+
+import functools
 
 import numpy as np
 from numba import njit, types
@@ -296,21 +299,99 @@ def _lane_layout_impl(amax):
 
 
 @njit(cache=True)
-def _block_scale(amax, F, P, G):
+def _scale_of_fields(bits, ebits, mbits, F, P):
+    """E8M0 code (`scale.scale_code`) of a block whose amax has the IEEE-style fields bits (int64, not NaN/Inf)."""
+    cls, _, m, e, E = unpack(np.int64(bits), ebits, mbits)
+    return np.int64(scale_code(cls, m, e, E, F, P))
+
+
+@njit(cache=True, inline="always")
+def _amax_fields(amax, G):
+    """(fields as int64, exponent bits, mantissa bits) amax is read in by the scale rule: a bfloat16 lane's top
+    half, else the lane layout's (`_lane_layout`)."""
+    _, frac, _ = _lane_layout(amax)
+    if G[G_IN16] == 1:
+        return np.int64(amax) >> 16, np.int64(8), np.int64(7)
+    return np.int64(amax), np.int64(11) if frac == 52 else np.int64(8), frac
+
+
+# The scale code of a block by its amax's exponent field (`scale_lookup`): lookup[LOOKUP_CODE, f] is the code of
+# the binade's smallest amax and lookup[LOOKUP_STEP, f] the smallest amax bits of the binade with the next code
+# (beyond every amax when the binade has one code), or LOOKUP_ASK where the binade holds more than two codes.
+LOOKUP_CODE, LOOKUP_STEP = range(2)
+LOOKUP_ASK = -1
+
+
+def scale_lookup(F: tuple, P: tuple, G: tuple, wide: bool) -> np.ndarray:
+    """int64[2, exponent fields]: the block scale code by amax's exponent field, for float64 lanes (wide) or
+    float32-wide lanes (G: bfloat16 or not).
+
+    Every scale rule (scale.py) is a non-decreasing function of amax: the floor or ceiling of log2 of
+    amax, of amax rounded to the element's precision, or of amax over max normal, each rounding
+    monotone, then clamped (the NaN code of an overflow is the largest). Within one binade the
+    code therefore takes the value at its smallest amax up to a step found by bisection, and the
+    value at its largest beyond it; a binade whose two ends differ by more than one code
+    (subnormal amax, which spans binades; zero amax, whose code is the policy's) is left to the
+    scale functions. The kernels then read a block's code with one comparison (`_block_scale`).
+    """
+    return _scale_lookup(F, P, G, wide)
+
+
+@functools.lru_cache(maxsize=512)
+def _scale_lookup(F: tuple, P: tuple, G: tuple, wide: bool) -> np.ndarray:
+    lookup = np.empty((2, 2048 if wide else 256), np.int64)
+    _fill_scale_lookup(np.int64(0) if wide else np.int32(0), F, P, G, lookup)
+    return lookup
+
+
+@njit(cache=True)
+def _fill_scale_lookup(lane, F, P, G, lookup):
+    """`scale_lookup` for lanes of lane's type (int64: float64 fields, else float32 fields)."""
+    _, frac, inf = _lane_layout(lane)
+    n = lookup.shape[1]
+    lookup[LOOKUP_STEP, 0] = LOOKUP_ASK
+    lookup[LOOKUP_STEP, n - 1] = LOOKUP_ASK
+    _, ebits, mbits = _amax_fields(lane, G)
+    shift = 16 if G[G_IN16] == 1 else 0
+    for f in range(1, n - 1):
+        lo = np.int64(f) << frac
+        hi = lo + (np.int64(1) << frac) - 1
+        code_lo = _scale_of_fields(lo >> shift, ebits, mbits, F, P)
+        code_hi = _scale_of_fields(hi >> shift, ebits, mbits, F, P)
+        lookup[LOOKUP_CODE, f] = code_lo
+        if code_hi == code_lo:
+            lookup[LOOKUP_STEP, f] = inf
+        elif code_hi == code_lo + 1:
+            a, b = lo, hi  # code(a) = code_lo, code(b) = code_hi: bisect for the smallest b
+            while b - a > 1:
+                mid = a + (b - a) // 2
+                if _scale_of_fields(mid >> shift, ebits, mbits, F, P) == code_lo:
+                    a = mid
+                else:
+                    b = mid
+            lookup[LOOKUP_STEP, f] = b
+        else:
+            lookup[LOOKUP_STEP, f] = LOOKUP_ASK
+
+
+@njit(cache=True, inline="always")
+def _block_scale(amax, F, P, G, lookup):
     """(E8M0 code, c, whether the lane loop applies) of a block whose largest |bits| (`_magnitude`) is amax.
 
-    c = bias + s + emin with s the exponent the elements are encoded at (`element_scale_exponent`;
-    0 for an all-zero block, whose lanes give zero codes at any s) and bias the lane layout's (127 for
-    float32 fields, 1023 for float64).
+    The code is `scale_lookup`'s (`scale.scale_code` where the lookup defers to it); c = bias + s + emin with
+    s the exponent the elements are encoded at (`element_scale_exponent`; 0 for an all-zero block, whose
+    lanes give zero codes at any s) and bias the lane layout's (127 for float32 fields, 1023 for float64).
     """
     bias, frac, inf = _lane_layout(amax)
     if amax >= inf:
         return np.int64(0), np.int32(0), False
-    if G[G_IN16] == 1:
-        cls, _, m, e, E = unpack(np.int64(amax >> 16), 8, 7)
+    field = np.int64(amax >> frac)
+    step = lookup[LOOKUP_STEP, field]
+    if step == LOOKUP_ASK:
+        bits, ebits, mbits = _amax_fields(amax, G)
+        scale = _scale_of_fields(bits, ebits, mbits, F, P)
     else:
-        cls, _, m, e, E = unpack(np.int64(amax), 11 if frac == 52 else 8, frac)
-    scale = np.int64(scale_code(cls, m, e, E, F, P))
+        scale = lookup[LOOKUP_CODE, field] + np.int64(amax >= step)
     if scale == E8M0_NAN:
         return scale, np.int32(0), False
     s = element_scale_exponent(scale, P) if amax != 0 else np.int64(0)
@@ -602,20 +683,20 @@ _SLOW = -(1 << 30)
 
 
 @njit(cache=True)
-def _chunk_scales(x, k, b0, b1, F, P, G, sc, cs):
+def _chunk_scales(x, k, b0, b1, F, P, G, lookup, sc, cs):
     """Pass 1 over blocks b0..b1-1: sc[j] = E8M0 code, cs[j] = c of block b0 + j, or _SLOW."""
     for b in range(b0, b1):
         lo = np.uint64(b) * np.uint64(k)
         amax = _magnitude(x[lo])
         for i in range(lo + np.uint64(1), lo + np.uint64(k)):
             amax = max(amax, _magnitude(x[i]))
-        scale, c, fast = _block_scale(amax, F, P, G)
+        scale, c, fast = _block_scale(amax, F, P, G, lookup)
         sc[b - b0] = np.uint8(scale)
         cs[b - b0] = c if fast else _SLOW
 
 
 @njit(cache=True, nogil=True)
-def quantize_kernel(x, k, F, P, G, key, codes, scales, slow, b_lo, b_hi):
+def quantize_kernel(x, k, F, P, G, lookup, key, codes, scales, slow, b_lo, b_hi):
     """Codes and E8M0 scales of blocks b_lo..b_hi-1; slow[b] marks the blocks left to block.py.
 
     key = (k0, k1, base): under stochastic rounding lane i of the flat blocks draws Philox word 0 of
@@ -626,7 +707,7 @@ def quantize_kernel(x, k, F, P, G, key, codes, scales, slow, b_lo, b_hi):
     k0, k1, base = key
     for b0 in range(b_lo, b_hi, CHUNK):
         b1 = min(b0 + CHUNK, b_hi)
-        _chunk_scales(x, k, b0, b1, F, P, G, sc, cs)
+        _chunk_scales(x, k, b0, b1, F, P, G, lookup, sc, cs)
         for b in range(b0, b1):
             c = cs[b - b0]
             lo = np.uint64(b) * np.uint64(k)
@@ -663,7 +744,7 @@ def _scale_f32(code):
 
 
 @njit(cache=True, nogil=True)
-def fake_quantize_kernel(x, k, F, P, G, key, out_bits, slow, b_lo, b_hi):
+def fake_quantize_kernel(x, k, F, P, G, lookup, key, out_bits, slow, b_lo, b_hi):
     """Bits of the dequantized blocks b_lo..b_hi-1 in the input's type; slow[b] marks the blocks left to block.py.
 
     The value is built in float32 (exact, see `_block_scale`) and stored by `_store`: a bfloat16 input
@@ -675,7 +756,7 @@ def fake_quantize_kernel(x, k, F, P, G, key, out_bits, slow, b_lo, b_hi):
     k0, k1, base = key
     for b0 in range(b_lo, b_hi, CHUNK):
         b1 = min(b0 + CHUNK, b_hi)
-        _chunk_scales(x, k, b0, b1, F, P, G, sc, cs)
+        _chunk_scales(x, k, b0, b1, F, P, G, lookup, sc, cs)
         for b in range(b0, b1):
             c = cs[b - b0]
             lo = np.uint64(b) * np.uint64(k)
