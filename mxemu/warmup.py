@@ -40,8 +40,9 @@ def _calls() -> list[tuple[str, Callable[[], object]]]:
             (f"fake_quantize {dt}", lambda xi=xi: (mx.fake_quantize(xi, "mxfp4_e2m1"),
                                                    mx.fake_quantize(xi, "mxint4"))),
             (f"nvfp4 {dt}", lambda xi=xi: mx.quantize(xi, "nvfp4").dequantize()),
-            (f"stochastic rounding {dt}", lambda xi=xi: (mx.quantize(xi, "mxfp4_e2m1", policy=sr, seed=0),
-                                                         mx.fake_quantize(xi, "mxfp4_e2m1", policy=sr, seed=0))),
+            (f"stochastic rounding {dt}", lambda xi=xi: [(mx.quantize(xi, f, policy=sr, seed=0),
+                                                          mx.fake_quantize(xi, f, policy=sr, seed=0))
+                                                         for f in ("mxfp4_e2m1", "mxint8")]),
         ]
     q = mx.quantize(x, "mxfp4_e2m1")
     qt = mx.quantize(x.T.copy(), "mxfp4_e2m1", axis=0)

@@ -81,8 +81,9 @@ def _slow_blocks(rows: np.ndarray, fmt: str, policy: mx.Policy) -> int:
     F, P = _params(fmt, policy)
     slow = np.empty(rows.shape[0], np.bool_)
     G = fast.lane_params(F, P, rows.dtype == np.int16)
-    fast.quantize_kernel(rows.reshape(-1), rows.shape[1], F, P, G, fast.scale_lookup(F, P, G, False), NO_KEY,
-                         np.empty(rows.size, np.uint8), np.empty(rows.shape[0], np.uint8), slow, 0, rows.shape[0])
+    kernel, lookup = fast.block_kernel("quantize", G), fast.scale_lookup(F, P, G, False)
+    kernel(rows.reshape(-1), rows.shape[1], F, P, G, lookup, NO_KEY, np.empty(rows.size, np.uint8),
+           np.empty(rows.shape[0], np.uint8), slow, 0, rows.shape[0])
     return int(slow.sum())
 
 
@@ -270,8 +271,8 @@ def test_comparison_detects_a_fast_kernel_with_the_wrong_rounding():
     codes = np.empty(rows.size, np.uint8)
     slow = np.empty(rows.shape[0], np.bool_)
     lookup = fast.scale_lookup(F, P, wrong, False)
-    fast.quantize_kernel(rows.reshape(-1), 32, F, P, wrong, lookup, NO_KEY, codes, np.empty(rows.shape[0], np.uint8),
-                         slow, 0, rows.shape[0])
+    fast.block_kernel("quantize", wrong)(rows.reshape(-1), 32, F, P, wrong, lookup, NO_KEY, codes,
+                                         np.empty(rows.shape[0], np.uint8), slow, 0, rows.shape[0])
     general = np.empty(rows.shape, np.uint8)
     kb.quantize_blocks(rows, 8, 23, F, P, NO_RBITS, general, np.empty(rows.shape[0], np.uint8))
     assert (codes.reshape(rows.shape)[~slow] != general[~slow]).any()
@@ -286,16 +287,26 @@ class _Spy:
         return self.fn(*args)
 
 
+def spy_block_kernels(monkeypatch, make_spy) -> dict:
+    """{"quantize_kernel": spy, "fake_quantize_kernel": spy}: spies on whichever fast block kernel
+    `fast.block_kernel` hands out for each operation."""
+    out = {f"{op}_kernel": make_spy(None) for op in ("quantize", "fake_quantize")}
+    choose = fast.block_kernel
+
+    def spied(op, G):
+        out[f"{op}_kernel"].fn = choose(op, G)
+        return out[f"{op}_kernel"]
+
+    monkeypatch.setattr(fast, "block_kernel", spied)
+    return out
+
+
 @pytest.fixture
 def spies(monkeypatch):
-    names = {"fast": ("quantize_kernel", "fake_quantize_kernel"),
-             "kb": ("quantize_blocks", "fake_quantize_blocks")}
-    out = {}
-    for module, fns in names.items():
-        for fn in fns:
-            spy = _Spy(getattr(getattr(dispatch, module), fn))
-            monkeypatch.setattr(getattr(dispatch, module), fn, spy)
-            out[fn] = spy
+    out = spy_block_kernels(monkeypatch, _Spy)
+    for fn in ("quantize_blocks", "fake_quantize_blocks"):
+        out[fn] = _Spy(getattr(kb, fn))
+        monkeypatch.setattr(kb, fn, out[fn])
     return out
 
 
@@ -373,13 +384,16 @@ def test_encode_runs_the_fast_kernel_for_one_scale_and_the_general_one_otherwise
 
 def test_a_small_call_is_one_task_on_the_calling_thread_and_a_large_one_covers_each_block_once(monkeypatch):
     seen = []
-    kernel = fast.fake_quantize_kernel
+    choose = fast.block_kernel
 
-    def spy(*args):
-        seen.append((threading.get_ident(), args[-2], args[-1]))
-        return kernel(*args)
+    def spied(op, G):
+        def spy(*args):
+            seen.append((threading.get_ident(), args[-2], args[-1]))
+            return choose(op, G)(*args)
 
-    monkeypatch.setattr(fast, "fake_quantize_kernel", spy)
+        return spy
+
+    monkeypatch.setattr(fast, "block_kernel", spied)
     task = threads.FAST_TASK_ELEMENTS
     x = np.random.default_rng(0).standard_normal(3 * task + 32).astype(np.float32)
     small = mx.fake_quantize(x[:task], "mxfp4_e2m1")

@@ -15,7 +15,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
-from test_fast_path import MX_FORMATS, POLICIES, _edge_blocks
+from test_fast_path import MX_FORMATS, POLICIES, _edge_blocks, spy_block_kernels
 from test_fast_path_more import STOCHASTIC
 
 import mxemu as mx
@@ -145,8 +145,9 @@ def _slow_blocks(rows: np.ndarray, fmt: str, policy: mx.Policy) -> np.ndarray:
     F, P = _params(fmt, policy)
     slow = np.empty(rows.shape[0], np.bool_)
     G = fast.lane_params(F, P, False)
-    fast.quantize_kernel(rows.view(np.int64).reshape(-1), 32, F, P, G, fast.scale_lookup(F, P, G, True), NO_KEY,
-                         np.empty(rows.size, np.uint8), np.empty(rows.shape[0], np.uint8), slow, 0, rows.shape[0])
+    kernel, lookup = fast.block_kernel("quantize", G), fast.scale_lookup(F, P, G, True)
+    kernel(rows.view(np.int64).reshape(-1), 32, F, P, G, lookup, NO_KEY, np.empty(rows.size, np.uint8),
+           np.empty(rows.shape[0], np.uint8), slow, 0, rows.shape[0])
     return slow
 
 
@@ -184,8 +185,8 @@ def test_comparison_detects_a_float64_lane_loop_with_the_wrong_rounding():
     wrong = fast.lane_params(F, policy_params(POLICIES["ocp"].replace(rounding="rna")), False)
     codes, slow = np.empty(rows.size, np.uint8), np.empty(rows.shape[0], np.bool_)
     lookup = fast.scale_lookup(F, P, wrong, True)
-    fast.quantize_kernel(rows.reshape(-1), 32, F, P, wrong, lookup, NO_KEY, codes, np.empty(rows.shape[0], np.uint8),
-                         slow, 0, rows.shape[0])
+    fast.block_kernel("quantize", wrong)(rows.reshape(-1), 32, F, P, wrong, lookup, NO_KEY, codes,
+                                         np.empty(rows.shape[0], np.uint8), slow, 0, rows.shape[0])
     general, _, _ = _general(rows, "mxfp4_e2m1", POLICIES["ocp"])
     assert (codes.reshape(rows.shape)[~slow] != general[~slow]).any()
 
@@ -237,12 +238,10 @@ class _Spy:
 
 @pytest.fixture
 def spies(monkeypatch):
-    out = {}
-    for module, fns in ((fast, ("quantize_kernel", "fake_quantize_kernel")),
-                        (kb, ("quantize_blocks", "fake_quantize_blocks"))):
-        for fn in fns:
-            out[fn] = _Spy(getattr(module, fn))
-            monkeypatch.setattr(module, fn, out[fn])
+    out = spy_block_kernels(monkeypatch, _Spy)
+    for fn in ("quantize_blocks", "fake_quantize_blocks"):
+        out[fn] = _Spy(getattr(kb, fn))
+        monkeypatch.setattr(kb, fn, out[fn])
     return out
 
 

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from test_fast_path import MX_FORMATS, POLICIES, _edge_blocks, _Spy, _wide_float32_blocks
+from test_fast_path import MX_FORMATS, POLICIES, _edge_blocks, _Spy, _wide_float32_blocks, spy_block_kernels
 
 import mxemu as mx
 from mxemu import oracle
@@ -197,8 +197,8 @@ def test_dequantize_comparison_detects_a_wrong_scale():
 
 @pytest.fixture
 def spies(monkeypatch):
-    out = {}
-    for module, fns in ((fast, ("quantize_kernel", "fake_quantize_kernel", "dequantize_kernel", "dequantize_kernel64")),
+    out = spy_block_kernels(monkeypatch, _Spy)
+    for module, fns in ((fast, ("dequantize_kernel", "dequantize_kernel64")),
                         (kb, ("quantize_blocks", "fake_quantize_blocks", "dequantize_blocks", "philox_bits"))):
         for fn in fns:
             spy = _Spy(getattr(module, fn))

@@ -508,7 +508,7 @@ def test_every_array_index_in_the_kernels_is_64_bit():
                                    np.int64(0), np.zeros(256), np.empty(32, np.float32))
     kernels = {name: d for mod in (block, fast, dispatch) for name, d in vars(mod).items()
                if hasattr(d, "overloads") and d.overloads and hasattr(d, "py_func")}
-    assert {"quantize_kernel", "encode_kernel", "quantize_blocks", "fake_quantize_blocks",
+    assert {"quantize_float", "encode_kernel", "quantize_blocks", "fake_quantize_blocks",
             "encode_elements", "decode_elements", "dequantize_blocks", "philox_bits",
             "fake_quantize_fp32_scale", "_fill_scale_lookup"} <= set(kernels)
     for name, d in kernels.items():

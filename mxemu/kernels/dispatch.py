@@ -88,8 +88,9 @@ def quantize_rows(rows: np.ndarray, ebits: int, mbits: int, F: tuple, P: tuple, 
             kb.quantize_blocks(rows, ebits, mbits, F, P, rbits, codes, scales, S)
         return
     slow = np.empty(rows.shape[0], np.bool_)
-    _run_blocks(fast.quantize_kernel, _lanes(rows, ebits, mbits).reshape(rows.shape),
-                (F, P, *_block_params(ebits, mbits, F, P), _key(P, stream), codes.reshape(-1), scales, slow))
+    G, lookup = _block_params(ebits, mbits, F, P)
+    _run_blocks(fast.block_kernel("quantize", G), _lanes(rows, ebits, mbits).reshape(rows.shape),
+                (F, P, G, lookup, _key(P, stream), codes.reshape(-1), scales, slow))
     idx = np.flatnonzero(slow)
     if idx.size:
         sub_codes = np.empty((idx.size, rows.shape[1]), np.uint8)
@@ -117,8 +118,9 @@ def fake_quantize_rows(rows: np.ndarray, ebits: int, mbits: int, F: tuple, P: tu
         _fake_quantize_general(rows, ebits, mbits, F, P, rbits, out, S)
         return
     slow = np.empty(rows.shape[0], np.bool_)
-    _run_blocks(fast.fake_quantize_kernel, _lanes(rows, ebits, mbits).reshape(rows.shape),
-                (F, P, *_block_params(ebits, mbits, F, P), _key(P, stream), _lanes(out, ebits, mbits), slow))
+    G, lookup = _block_params(ebits, mbits, F, P)
+    _run_blocks(fast.block_kernel("fake_quantize", G), _lanes(rows, ebits, mbits).reshape(rows.shape),
+                (F, P, G, lookup, _key(P, stream), _lanes(out, ebits, mbits), slow))
     idx = np.flatnonzero(slow)
     if idx.size:
         sub = np.empty((idx.size, rows.shape[1]), out.dtype)

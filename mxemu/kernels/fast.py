@@ -30,7 +30,8 @@ dispatch.py routes here; tests/test_fast_path*.py hold the bytes equal to block.
 
   Everything is int32 arithmetic with min/max/select and loop-invariant parameters (the tuple G,
   built by `lane_params`), so LLVM vectorizes the lane loop, and one compiled kernel per input
-  dtype serves every format and policy (no per-format compilation). Fake-quantize writes the
+  dtype, element kind (float or integer) and stochastic rounding or not (`block_kernel`) serves every
+  format and policy (no per-format compilation). Fake-quantize writes the
   input's own type: it turns the code into float32 bits directly, sig * 2^e (exact) times the
   dequantize factor 2^(code - 127), a product that is exact in every block the lane loop takes;
   a bfloat16 input keeps the top half of those bits (the value is on bfloat16's grid), a float16
@@ -63,6 +64,7 @@ element encode runs the general kernel).
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 
 import numpy as np
 from numba import njit, types
@@ -695,43 +697,52 @@ def _chunk_scales(x, k, b0, b1, F, P, G, lookup, sc, cs):
         cs[b - b0] = c if fast else _SLOW
 
 
-@njit(cache=True, nogil=True)
-def quantize_kernel(x, k, F, P, G, lookup, key, codes, scales, slow, b_lo, b_hi):
-    """Codes and E8M0 scales of blocks b_lo..b_hi-1; slow[b] marks the blocks left to block.py.
+def _quantize_blocks(x, k, F, P, G, lookup, key, codes, scales, slow, b_lo, b_hi, integer, stochastic):
+    """Codes and E8M0 scales of blocks b_lo..b_hi-1; slow[b] marks the blocks left to block.py. integer,
+    stochastic: literal booleans, G's element kind and rounding (`block_kernel`).
 
     key = (k0, k1, base): under stochastic rounding lane i of the flat blocks draws Philox word 0 of
     counter base + i under key (k0, k1).
     """
-    sc = np.empty(CHUNK, np.uint8)
-    cs = np.empty(CHUNK, np.int32)
-    k0, k1, base = key
-    for b0 in range(b_lo, b_hi, CHUNK):
-        b1 = min(b0 + CHUNK, b_hi)
-        _chunk_scales(x, k, b0, b1, F, P, G, lookup, sc, cs)
-        for b in range(b0, b1):
-            c = cs[b - b0]
-            lo = np.uint64(b) * np.uint64(k)
-            hi = lo + np.uint64(k)
-            if c == _SLOW:
-                continue
-            if G[G_INT] == 1 and G[G_SR] == 1:
-                for i in range(lo, hi):
-                    word = philox_word0(k0, k1, base + i)
-                    codes[i] = _code_int(_lane_int_stochastic(x[i], c, word, G), G)
-            elif G[G_INT] == 1:
-                for i in range(lo, hi):
-                    codes[i] = _code_int(_lane_int(x[i], c, G), G)
-            elif G[G_SR] == 1:
-                for i in range(lo, hi):
-                    sign, mag, _ = _lane_float_stochastic(x[i], c, philox_word0(k0, k1, base + i), G)
-                    codes[i] = _code_float(sign, mag, G)
-            else:
-                for i in range(lo, hi):
-                    sign, mag, _ = _lane_float(x[i], c, G)
-                    codes[i] = _code_float(sign, mag, G)
-        for b in range(b0, b1):
-            scales[b] = sc[b - b0]
-            slow[b] = cs[b - b0] == _SLOW
+
+
+@overload(_quantize_blocks, jit_options={"cache": True}, inline="always", prefer_literal=True)
+def _quantize_blocks_impl(x, k, F, P, G, lookup, key, codes, scales, slow, b_lo, b_hi, integer, stochastic):
+    is_int, sr = integer.literal_value, stochastic.literal_value
+
+    def impl(x, k, F, P, G, lookup, key, codes, scales, slow, b_lo, b_hi, integer, stochastic):
+        sc = np.empty(CHUNK, np.uint8)
+        cs = np.empty(CHUNK, np.int32)
+        k0, k1, base = key
+        for b0 in range(b_lo, b_hi, CHUNK):
+            b1 = min(b0 + CHUNK, b_hi)
+            _chunk_scales(x, k, b0, b1, F, P, G, lookup, sc, cs)
+            for b in range(b0, b1):
+                c = cs[b - b0]
+                lo = np.uint64(b) * np.uint64(k)
+                hi = lo + np.uint64(k)
+                if c == _SLOW:
+                    continue
+                if is_int and sr:
+                    for i in range(lo, hi):
+                        word = philox_word0(k0, k1, base + i)
+                        codes[i] = _code_int(_lane_int_stochastic(x[i], c, word, G), G)
+                elif is_int:
+                    for i in range(lo, hi):
+                        codes[i] = _code_int(_lane_int(x[i], c, G), G)
+                elif sr:
+                    for i in range(lo, hi):
+                        sign, mag, _ = _lane_float_stochastic(x[i], c, philox_word0(k0, k1, base + i), G)
+                        codes[i] = _code_float(sign, mag, G)
+                else:
+                    for i in range(lo, hi):
+                        sign, mag, _ = _lane_float(x[i], c, G)
+                        codes[i] = _code_float(sign, mag, G)
+            for b in range(b0, b1):
+                scales[b] = sc[b - b0]
+                slow[b] = cs[b - b0] == _SLOW
+
+    return impl
 
 
 @njit(cache=True, inline="always")
@@ -743,45 +754,114 @@ def _scale_f32(code):
     return np.int32(np.int32(1) << (s + np.int32(149))).view(np.float32)
 
 
-@njit(cache=True, nogil=True)
-def fake_quantize_kernel(x, k, F, P, G, lookup, key, out_bits, slow, b_lo, b_hi):
+def _fake_quantize_blocks(x, k, F, P, G, lookup, key, out_bits, slow, b_lo, b_hi, integer, stochastic):
     """Bits of the dequantized blocks b_lo..b_hi-1 in the input's type; slow[b] marks the blocks left to block.py.
 
     The value is built in float32 (exact, see `_block_scale`) and stored by `_store`: a bfloat16 input
     gets the top half of those bits, which is the same value (at most 8 significant bits, on bfloat16's
-    grid); a float16 input gets it rounded once into float16. key: as in `quantize_kernel`.
+    grid); a float16 input gets it rounded once into float16. key, integer, stochastic: as in
+    `_quantize_blocks`.
     """
-    sc = np.empty(CHUNK, np.uint8)
-    cs = np.empty(CHUNK, np.int32)
-    k0, k1, base = key
-    for b0 in range(b_lo, b_hi, CHUNK):
-        b1 = min(b0 + CHUNK, b_hi)
-        _chunk_scales(x, k, b0, b1, F, P, G, lookup, sc, cs)
-        for b in range(b0, b1):
-            c = cs[b - b0]
-            lo = np.uint64(b) * np.uint64(k)
-            hi = lo + np.uint64(k)
-            if c == _SLOW:
-                continue
-            # k * 2^-f * 2^s: both products are exact (quantum 2^(c - 127) >= 2^-133).
-            scale_f, unit = _block_factors(x[lo], sc[b - b0], G)
-            if G[G_INT] == 1 and G[G_SR] == 1:
-                for i in range(lo, hi):
-                    word = philox_word0(k0, k1, base + i)
-                    out_bits[i] = _fake_int(x[i], _lane_int_stochastic(x[i], c, word, G), unit)
-            elif G[G_INT] == 1:
-                for i in range(lo, hi):
-                    out_bits[i] = _fake_int(x[i], _lane_int(x[i], c, G), unit)
-            elif G[G_SR] == 1:
-                for i in range(lo, hi):
-                    sign, mag, ovf = _lane_float_stochastic(x[i], c, philox_word0(k0, k1, base + i), G)
-                    out_bits[i] = _fake_float(x[i], sign, mag, ovf, scale_f, G)
-            else:
-                for i in range(lo, hi):
-                    sign, mag, ovf = _lane_float(x[i], c, G)
-                    out_bits[i] = _fake_float(x[i], sign, mag, ovf, scale_f, G)
-        for b in range(b0, b1):
-            slow[b] = cs[b - b0] == _SLOW
+
+
+@overload(_fake_quantize_blocks, jit_options={"cache": True}, inline="always", prefer_literal=True)
+def _fake_quantize_blocks_impl(x, k, F, P, G, lookup, key, out_bits, slow, b_lo, b_hi, integer, stochastic):
+    is_int, sr = integer.literal_value, stochastic.literal_value
+
+    def impl(x, k, F, P, G, lookup, key, out_bits, slow, b_lo, b_hi, integer, stochastic):
+        sc = np.empty(CHUNK, np.uint8)
+        cs = np.empty(CHUNK, np.int32)
+        k0, k1, base = key
+        for b0 in range(b_lo, b_hi, CHUNK):
+            b1 = min(b0 + CHUNK, b_hi)
+            _chunk_scales(x, k, b0, b1, F, P, G, lookup, sc, cs)
+            for b in range(b0, b1):
+                c = cs[b - b0]
+                lo = np.uint64(b) * np.uint64(k)
+                hi = lo + np.uint64(k)
+                if c == _SLOW:
+                    continue
+                # k * 2^-f * 2^s: both products are exact (quantum 2^(c - 127) >= 2^-133).
+                scale_f, unit = _block_factors(x[lo], sc[b - b0], G)
+                if is_int and sr:
+                    for i in range(lo, hi):
+                        word = philox_word0(k0, k1, base + i)
+                        out_bits[i] = _fake_int(x[i], _lane_int_stochastic(x[i], c, word, G), unit)
+                elif is_int:
+                    for i in range(lo, hi):
+                        out_bits[i] = _fake_int(x[i], _lane_int(x[i], c, G), unit)
+                elif sr:
+                    for i in range(lo, hi):
+                        sign, mag, ovf = _lane_float_stochastic(x[i], c, philox_word0(k0, k1, base + i), G)
+                        out_bits[i] = _fake_float(x[i], sign, mag, ovf, scale_f, G)
+                else:
+                    for i in range(lo, hi):
+                        sign, mag, ovf = _lane_float(x[i], c, G)
+                        out_bits[i] = _fake_float(x[i], sign, mag, ovf, scale_f, G)
+            for b in range(b0, b1):
+                slow[b] = cs[b - b0] == _SLOW
+
+    return impl
+
+
+# One entry point per (element kind, stochastic or not): numba compiles everything a kernel reaches, so a
+# kernel serving all four lane rules made the first call of any of them compile all four (cold start).
+# Arguments: those of `_quantize_blocks` / `_fake_quantize_blocks` without the two literals.
+
+
+@njit(cache=True, nogil=True)
+def quantize_float(x, k, F, P, G, lookup, key, codes, scales, slow, b_lo, b_hi):
+    _quantize_blocks(x, k, F, P, G, lookup, key, codes, scales, slow, b_lo, b_hi, False, False)
+
+
+@njit(cache=True, nogil=True)
+def quantize_int(x, k, F, P, G, lookup, key, codes, scales, slow, b_lo, b_hi):
+    _quantize_blocks(x, k, F, P, G, lookup, key, codes, scales, slow, b_lo, b_hi, True, False)
+
+
+@njit(cache=True, nogil=True)
+def quantize_float_stochastic(x, k, F, P, G, lookup, key, codes, scales, slow, b_lo, b_hi):
+    _quantize_blocks(x, k, F, P, G, lookup, key, codes, scales, slow, b_lo, b_hi, False, True)
+
+
+@njit(cache=True, nogil=True)
+def quantize_int_stochastic(x, k, F, P, G, lookup, key, codes, scales, slow, b_lo, b_hi):
+    _quantize_blocks(x, k, F, P, G, lookup, key, codes, scales, slow, b_lo, b_hi, True, True)
+
+
+@njit(cache=True, nogil=True)
+def fake_quantize_float(x, k, F, P, G, lookup, key, out_bits, slow, b_lo, b_hi):
+    _fake_quantize_blocks(x, k, F, P, G, lookup, key, out_bits, slow, b_lo, b_hi, False, False)
+
+
+@njit(cache=True, nogil=True)
+def fake_quantize_int(x, k, F, P, G, lookup, key, out_bits, slow, b_lo, b_hi):
+    _fake_quantize_blocks(x, k, F, P, G, lookup, key, out_bits, slow, b_lo, b_hi, True, False)
+
+
+@njit(cache=True, nogil=True)
+def fake_quantize_float_stochastic(x, k, F, P, G, lookup, key, out_bits, slow, b_lo, b_hi):
+    _fake_quantize_blocks(x, k, F, P, G, lookup, key, out_bits, slow, b_lo, b_hi, False, True)
+
+
+@njit(cache=True, nogil=True)
+def fake_quantize_int_stochastic(x, k, F, P, G, lookup, key, out_bits, slow, b_lo, b_hi):
+    _fake_quantize_blocks(x, k, F, P, G, lookup, key, out_bits, slow, b_lo, b_hi, True, True)
+
+
+# (operation, integer elements, stochastic rounding) -> kernel
+BLOCK_KERNELS = {
+    ("quantize", False, False): quantize_float, ("quantize", True, False): quantize_int,
+    ("quantize", False, True): quantize_float_stochastic, ("quantize", True, True): quantize_int_stochastic,
+    ("fake_quantize", False, False): fake_quantize_float, ("fake_quantize", True, False): fake_quantize_int,
+    ("fake_quantize", False, True): fake_quantize_float_stochastic,
+    ("fake_quantize", True, True): fake_quantize_int_stochastic,
+}
+
+
+def block_kernel(op: str, G: tuple) -> Callable[..., None]:
+    """The fast kernel of `op` ("quantize" or "fake_quantize") for the lane parameters G."""
+    return BLOCK_KERNELS[(op, G[G_INT] == 1, G[G_SR] == 1)]
 
 
 # Dequantize: codes and E8M0 scale codes into values. An element value has at most 8 significant bits and
