@@ -40,7 +40,7 @@ import platform
 import ml_dtypes
 import numba
 import numpy as np
-from timing import busy_machine, median_seconds
+from timing import busy_machine, interleaved_median_seconds, median_seconds
 
 import mxemu as mx
 
@@ -107,10 +107,8 @@ def sweep(args: argparse.Namespace) -> None:
                     repeat = max(3, min(args.repeat or 25, (1 << 22) // n))
                     fq = lambda x=x, out=out, policy=policy, fmt=fmt: mx.fake_quantize(x, fmt, policy=policy,
                                                                                         seed=1, out=out)
-                    mx.set_num_threads(None)
-                    t_default = median_seconds(fq, repeat)
-                    mx.set_num_threads(1)
-                    t_one = median_seconds(fq, repeat)
+                    t_default, t_one = interleaved_median_seconds(
+                        [(lambda: mx.set_num_threads(None), fq), (lambda: mx.set_num_threads(1), fq)], repeat)
                     mx.set_num_threads(None)
                     t_copy = median_seconds(lambda x=x, out=out: np.copyto(out, x), repeat)
                     print(f"{fmt:<12}{rounding:<11}{dtype:<9}{log2n:>6}{n / t_default / 1e6:9.0f}"

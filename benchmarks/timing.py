@@ -29,6 +29,23 @@ def median_seconds(fn: Callable[[], object], repeat: int) -> float:
     return statistics.median(times)
 
 
+def interleaved_median_seconds(variants: list[tuple[Callable[[], object], Callable[[], object]]],
+                               repeat: int) -> list[float]:
+    """Median wall time of `repeat` calls of each (setup, fn) variant, taken in turn (setup untimed before each
+    call), so that a change in the machine's load during the measurement weighs on every variant alike."""
+    for setup, fn in variants:
+        setup()
+        fn()
+    times: list[list[float]] = [[] for _ in variants]
+    for _ in range(repeat):
+        for (setup, fn), own in zip(variants, times):
+            setup()
+            t0 = time.perf_counter()
+            fn()
+            own.append(time.perf_counter() - t0)
+    return [statistics.median(own) for own in times]
+
+
 @contextlib.contextmanager
 def busy_machine(enabled: bool = True) -> Iterator[str]:
     """Run torch matmuls on every core in another process inside the block; yields a line saying so."""

@@ -7,6 +7,7 @@ import subprocess
 import sys
 import textwrap
 import threading
+import time
 from pathlib import Path
 
 import needs
@@ -120,6 +121,39 @@ def test_the_caller_does_not_wait_for_a_helper_that_has_not_started():
     finally:
         release.set()
         blocker.wait()
+
+
+def test_after_a_call_held_by_a_descheduled_helper_calls_run_serially_then_offer_helpers_again(monkeypatch):
+    caller = threading.get_ident()
+    monkeypatch.setattr(threads, "_serial_until", 0.0)
+    helper_began = threading.Event()
+
+    def held(i):  # a helper's task lasts long after the caller's are done, as if the OS descheduled it
+        if threading.get_ident() != caller:
+            helper_began.set()
+            time.sleep(0.2)
+        else:
+            helper_began.wait(10)
+
+    threads.run_tasks(held, 4, 2)
+    assert helper_began.is_set()
+    ran_on = []
+    threads.run_tasks(lambda i: (ran_on.append(threading.get_ident()), time.sleep(0.002)), 20, 2)
+    assert ran_on == [caller] * 20  # 40 ms of tasks that release the GIL, none taken by the idle helper
+    # Once the moment has passed, helpers take tasks again (the caller's first task waits for one).
+    monkeypatch.setattr(threads, "_serial_until", time.monotonic() - 1)
+    ran_on.clear()
+    joined = threading.Event()
+
+    def shared(i):
+        ran_on.append(threading.get_ident())
+        if threading.get_ident() != caller:
+            joined.set()
+        else:
+            joined.wait(10)
+
+    threads.run_tasks(shared, 4, 2)
+    assert len(set(ran_on)) == 2
 
 
 def test_an_error_in_a_task_reaches_the_caller():

@@ -6,8 +6,11 @@ Two ways of running in parallel, both never slower than one thread by constructi
   threads through `run_tasks`: the calling thread starts on the first task at once and takes tasks
   one by one; a helper helps only once the OS has scheduled it. The call waits for the tasks a
   helper has begun, never for a helper that has not started, so a helper descheduled by a busy
-  machine (torch's own thread pool, another process) costs nothing. The kernels are compiled with
-  nogil, so the threads run in parallel; the pool uses no numba threading layer at all.
+  machine (torch's own thread pool, another process) costs nothing. A helper descheduled in the middle
+  of a task does hold the call; after such a call, calls run on the calling thread alone for a
+  moment (`SERIAL_AFTER_STALL_S`), so that on a busy machine they stay as fast as one thread. The
+  kernels are compiled with nogil, so the threads run in parallel; the pool uses no numba threading
+  layer at all.
 * The general kernels (block.py) use numba's `prange` inside `region`, which sets numba's thread
   count for that one call (the count is per calling thread): one thread below
   `GENERAL_ELEMENTS_PER_THREAD` elements per thread, where the wake-up and the barrier of a
@@ -28,6 +31,7 @@ import itertools
 import os
 import queue
 import threading
+import time
 from collections.abc import Callable, Iterator
 
 import numba
@@ -44,6 +48,7 @@ FAST_TASK_ELEMENTS = 1 << 17
 GENERAL_ELEMENTS_PER_THREAD = 1 << 15
 
 _requested: int | None = None
+_env_parsed: tuple[str, int | None] = ("", None)  # the last valid MXEMU_NUM_THREADS text and its value
 _local = threading.local()
 _layer_lock = threading.RLock()
 _layer_threadsafe: bool | None = None  # None until numba has chosen its threading layer
@@ -58,12 +63,16 @@ def _count(value: object, what: str) -> int:
 
 def _env_count() -> int | None:
     """MXEMU_NUM_THREADS as a positive integer; None when unset or blank."""
-    text = os.environ.get(ENV_NUM_THREADS, "").strip()
-    if not text:
-        return None
-    if not text.isdecimal():
+    global _env_parsed
+    raw = os.environ.get(ENV_NUM_THREADS, "")
+    if raw == _env_parsed[0]:
+        return _env_parsed[1]
+    text = raw.strip()
+    if text and not text.isdecimal():
         raise InputError(f"{ENV_NUM_THREADS} must be a positive integer, got {text!r}")
-    return _count(int(text), ENV_NUM_THREADS)
+    value = _count(int(text), ENV_NUM_THREADS) if text else None
+    _env_parsed = (raw, value)
+    return value
 
 
 def set_num_threads(n: int | None) -> None:
@@ -149,14 +158,16 @@ class _Tasks:
         self._error: BaseException | None = None
         self._done = threading.Condition()
 
-    def work(self) -> None:
-        """Run tasks until none is left."""
+    def work(self) -> int:
+        """Run tasks until none is left; how many this thread ran."""
+        ran = 0
         while True:
             with self._done:
                 i = next(self._next)
                 if i >= self._n or self._error is not None:
-                    return
+                    return ran
                 self._busy += 1
+                ran += 1
             try:
                 self._fn(i)
             except BaseException as e:  # handed to the caller, which re-raises it
@@ -203,21 +214,35 @@ class _Pool:
 
 
 _pool = _Pool()
+# Seconds of serial calls after a call stalled on a descheduled helper (`run_tasks`): long enough to cover
+# the many short calls of a training step, short enough that a machine which quiets down gets its
+# helpers back soon; the first call after it probes the helpers again.
+SERIAL_AFTER_STALL_S = 0.5
+_serial_until = 0.0  # time.monotonic() before which calls run serially
 
 
 def run_tasks(fn: Callable[[int], object], n_tasks: int, threads: int) -> None:
     """Call fn(0) .. fn(n_tasks - 1), fn releasing the GIL, on the calling thread and up to threads - 1 helpers.
 
-    The caller never waits for a helper that has not started (see the module docstring).
+    The caller never waits for a helper that has not started (see the module docstring). After a call that
+    took longer than the caller alone would have at its own pace (a helper the OS descheduled mid-task:
+    the cores are busy), calls run on the calling thread alone for SERIAL_AFTER_STALL_S, then offer
+    tasks to helpers again.
     """
-    if threads <= 1 or n_tasks <= 1:
+    global _serial_until
+    if threads <= 1 or n_tasks <= 1 or time.monotonic() < _serial_until:
         for i in range(n_tasks):
             fn(i)
         return
     tasks = _Tasks(fn, n_tasks)
     _pool.offer(tasks, min(threads, n_tasks) - 1)
-    tasks.work()
+    start = time.perf_counter()
+    ran = tasks.work()
+    worked = time.perf_counter() - start
     tasks.wait()
+    # elapsed / n_tasks against worked / ran, with a margin for the wake-up of a helper that did start
+    if (time.perf_counter() - start) * ran > 1.1 * worked * n_tasks:
+        _serial_until = time.monotonic() + SERIAL_AFTER_STALL_S
 
 
 def fast_threads(n_elements: int) -> int:
@@ -230,5 +255,10 @@ def run_row_ranges(kernel: Callable[[int, int], object], rows: int, elements_per
     """kernel(lo, hi) over the rows 0 .. rows - 1 in tasks of about FAST_TASK_ELEMENTS elements (a whole multiple
     of `multiple` rows each), on the calling thread and the pool's helpers (`run_tasks`)."""
     per_task = max(multiple, FAST_TASK_ELEMENTS // max(elements_per_row, 1) // multiple * multiple)
-    run_tasks(lambda t: kernel(t * per_task, min(rows, (t + 1) * per_task)), -(-rows // per_task),
-              fast_threads(rows * elements_per_row))
+    n_tasks = -(-rows // per_task)
+    if n_tasks <= 1:
+        # One task runs on the calling thread: only the environment's setting is checked (a bad one is an
+        # error at any size), not the whole thread count, whose lookup is a few percent of a small call.
+        _env_count()
+    run_tasks(lambda t: kernel(t * per_task, min(rows, (t + 1) * per_task)), n_tasks,
+              fast_threads(rows * elements_per_row) if n_tasks > 1 else 1)
