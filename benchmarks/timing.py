@@ -38,7 +38,7 @@ def interleaved_median_seconds(variants: list[tuple[Callable[[], object], Callab
         fn()
     times: list[list[float]] = [[] for _ in variants]
     for _ in range(repeat):
-        for (setup, fn), own in zip(variants, times):
+        for (setup, fn), own in zip(variants, times, strict=True):
             setup()
             t0 = time.perf_counter()
             fn()
