@@ -55,18 +55,23 @@ def _params(fmt: str, policy: mx.Policy) -> tuple[tuple, tuple]:
     return format_params(mx.get_format(fmt).element), policy_params(policy)
 
 
-def _assert_fast_equals_general(rows: np.ndarray, fmt: str, policy: mx.Policy) -> None:
-    """Codes, scales and fake-quantized bits (in the input's type) of both paths are equal; the general
-    path's fake-quantized values are its float64 values rounded once into that type."""
-    ebits, mbits = F32_LAYOUT if rows.dtype == np.int32 else BF16_LAYOUT
-    F, P = _params(fmt, policy)
+def _assert_fast_codes_equal_general(rows: np.ndarray, ebits: int, mbits: int, F: tuple, P: tuple, where: str) -> None:
+    """The rows take the fast path, and its codes and scales equal the general kernels'."""
     assert dispatch.uses_fast_path(rows, ebits, mbits, F, P, NO_RBITS)
     codes = [np.empty(rows.shape, np.uint8) for _ in range(2)]
     scales = [np.empty(rows.shape[0], np.uint8) for _ in range(2)]
     kb.quantize_blocks(rows, ebits, mbits, F, P, NO_RBITS, codes[0], scales[0])
     dispatch.quantize_rows(rows, ebits, mbits, F, P, NO_RBITS, codes[1], scales[1])
-    np.testing.assert_array_equal(scales[1], scales[0], err_msg=f"scales {fmt} {policy}")
-    np.testing.assert_array_equal(codes[1], codes[0], err_msg=f"codes {fmt} {policy}")
+    np.testing.assert_array_equal(scales[1], scales[0], err_msg=f"scales {where}")
+    np.testing.assert_array_equal(codes[1], codes[0], err_msg=f"codes {where}")
+
+
+def _assert_fast_equals_general(rows: np.ndarray, fmt: str, policy: mx.Policy) -> None:
+    """Codes, scales and fake-quantized bits (in the input's type) of both paths are equal; the general
+    path's fake-quantized values are its float64 values rounded once into that type."""
+    ebits, mbits = F32_LAYOUT if rows.dtype == np.int32 else BF16_LAYOUT
+    F, P = _params(fmt, policy)
+    _assert_fast_codes_equal_general(rows, ebits, mbits, F, P, f"{fmt} {policy}")
     values = np.empty(rows.shape, np.float64)
     kb.fake_quantize_blocks(rows, ebits, mbits, F, P, NO_RBITS, values)
     dtype = np.dtype(np.float32) if rows.dtype == np.int32 else np.dtype(ml_dtypes.bfloat16)
@@ -232,13 +237,7 @@ def test_every_block_scale_read_from_the_lookup_is_the_scale_rules_code(policy, 
         rows = np.stack([amax, -amax / 3, amax / 7, 0 * amax], axis=1)
         dtype = {"float32": np.float32, "bfloat16": ml_dtypes.bfloat16, "float64": np.float64}[layout]
         rows = rows.astype(dtype).view(view)
-        assert dispatch.uses_fast_path(rows, ebits, mbits, F, P, NO_RBITS)
-        codes = [np.empty(rows.shape, np.uint8) for _ in range(2)]
-        scales = [np.empty(rows.shape[0], np.uint8) for _ in range(2)]
-        kb.quantize_blocks(rows, ebits, mbits, F, P, NO_RBITS, codes[0], scales[0])
-        dispatch.quantize_rows(rows, ebits, mbits, F, P, NO_RBITS, codes[1], scales[1])
-        np.testing.assert_array_equal(scales[1], scales[0], err_msg=f"scales {fmt} {policy} {layout}")
-        np.testing.assert_array_equal(codes[1], codes[0], err_msg=f"codes {fmt} {policy} {layout}")
+        _assert_fast_codes_equal_general(rows, ebits, mbits, F, P, f"{fmt} {policy} {layout}")
 
 
 def test_the_scale_lookup_defers_only_zero_subnormal_and_nonfinite_binades_under_the_spec_rules():

@@ -324,6 +324,7 @@ LOOKUP_CODE, LOOKUP_STEP = range(2)
 LOOKUP_ASK = -1
 
 
+@functools.lru_cache(maxsize=512)
 def scale_lookup(F: tuple, P: tuple, G: tuple, wide: bool) -> np.ndarray:
     """int64[2, exponent fields]: the block scale code by amax's exponent field, for float64 lanes (wide) or
     float32-wide lanes (G: bfloat16 or not).
@@ -334,13 +335,9 @@ def scale_lookup(F: tuple, P: tuple, G: tuple, wide: bool) -> np.ndarray:
     code therefore takes the value at its smallest amax up to a step found by bisection, and the
     value at its largest beyond it; a binade whose two ends differ by more than one code
     (subnormal amax, which spans binades; zero amax, whose code is the policy's) is left to the
-    scale functions. The kernels then read a block's code with one comparison (`_block_scale`).
+    scale functions. The kernels then read a block's code with one comparison (`_block_scale`). Cached: the
+    kernels only read it.
     """
-    return _scale_lookup(F, P, G, wide)
-
-
-@functools.lru_cache(maxsize=512)
-def _scale_lookup(F: tuple, P: tuple, G: tuple, wide: bool) -> np.ndarray:
     lookup = np.empty((2, 2048 if wide else 256), np.int64)
     _fill_scale_lookup(np.int64(0) if wide else np.int32(0), F, P, G, lookup)
     return lookup
